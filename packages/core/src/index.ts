@@ -1,0 +1,22 @@
+// @convoy/core: the public API. Each section is owned by one part of the core.
+
+// --- contracts
+export type * from './api.js';
+export { MNIST_CNN, MNIST_CNN_DROPOUT } from './spec.js';
+export type * from './spec.js';
+export { windowExtent, pair, shapeSize, formatShape } from './shapes.js';
+export { Rng, mixSeed } from './rng.js';
+export type { RngState } from './rng.js';
+export type * from './kernels/kernels.js';
+
+// --- model and layers
+
+// --- kernels (backends and selection)
+
+// --- optimizers
+
+// --- data
+
+// --- protocol
+
+// --- checkpoint
