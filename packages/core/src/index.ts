@@ -12,6 +12,10 @@ export type * from './kernels/kernels.js';
 // --- model and layers
 
 // --- kernels (backends and selection)
+export { createReferenceKernels } from './kernels/reference.js';
+export type { ReferenceKernelsOptions } from './kernels/reference.js';
+export { defaultKernels, selectKernels } from './kernels/select.js';
+export type { KernelsChoice } from './kernels/select.js';
 
 // --- optimizers
 
