@@ -18,6 +18,20 @@ export { defaultKernels, selectKernels } from './kernels/select.js';
 export type { KernelsChoice } from './kernels/select.js';
 
 // --- optimizers
+export { createOptimizer, stepDecay, OPTIMIZER_NAMES } from './optimizers/create.js';
+export { OptimizerError } from './optimizers/optimizer.js';
+export type {
+  Optimizer,
+  OptimizerConfig,
+  OptimizerName,
+  ResolvedOptimizerConfig,
+  SgdConfig,
+  AdadeltaConfig,
+  AdamConfig,
+} from './optimizers/optimizer.js';
+export { SGD_DEFAULTS } from './optimizers/sgd.js';
+export { ADADELTA_DEFAULTS } from './optimizers/adadelta.js';
+export { ADAM_DEFAULTS } from './optimizers/adam.js';
 
 // --- data
 
