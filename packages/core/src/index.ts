@@ -36,5 +36,6 @@ export { ADAM_DEFAULTS } from './optimizers/adam.js';
 // --- data
 
 // --- protocol
+export * from './protocol/index.js';
 
 // --- checkpoint

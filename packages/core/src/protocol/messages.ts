@@ -1,0 +1,348 @@
+/**
+ * Convoy's wire protocol: every message that crosses a WebSocket, as one discriminated
+ * union on `type`. One message per binary frame, msgpack-encoded by codec.ts; typed
+ * arrays travel as typed arrays. Nothing decoded is trusted before `parseMessage`
+ * (parse.ts) has checked it. docs/protocol.md describes the conversations.
+ *
+ * Connections and who sends what:
+ *   worker    -> coordinator  hello, gradient, evaluation, leave, error
+ *   coordinator -> worker     welcome, dataset, step, evaluate, stop, error
+ *   dashboard -> coordinator  subscribe (its first and only message)
+ *   coordinator -> dashboard  snapshot (once, right after subscribe), metrics, error
+ *
+ * Numbering: `step` counts optimizer updates from 1 (step s uses global batch s);
+ * `epoch` counts from 1. Times are Unix milliseconds (Date.now()).
+ * Image indices: `split: 'train'` indexes the full MNIST training file (60,000 images;
+ * the validation set is its last images), `split: 'test'` the test file.
+ */
+import type { ModelSpec } from '../spec.js';
+
+/** Bumped on any incompatible change; `hello`/`subscribe` carry it, a mismatch is refused. */
+export const PROTOCOL_VERSION = 1;
+
+export type Split = 'train' | 'test';
+
+// ---------------------------------------------------------------- worker -> coordinator
+
+/** A worker's first message. */
+export interface HelloMessage {
+  readonly type: 'hello';
+  readonly protocol: number;
+  /** Shared secret when the coordinator was started with --token. */
+  readonly token?: string;
+  /** A human-readable name, e.g. "host-1234" (not an identity: the coordinator assigns ids). */
+  readonly name: string;
+  /** datasetHash() of the worker's local MNIST, or null when it has none and needs it sent. */
+  readonly datasetHash: string | null;
+  /** Kernel backend the worker runs ('ts' | 'wasm'), for the dashboard. */
+  readonly kernels: string;
+  /** A worker rejoining after a lost connection sends the id it had, to keep its dashboard row. */
+  readonly previousId?: number;
+}
+
+/** The answer to a `step`: sums over the worker's slice (never means). */
+export interface GradientMessage {
+  readonly type: 'gradient';
+  readonly step: number;
+  /** Echo of the `step` message's `round`: tells a late answer to a reassigned slice from a live one. */
+  readonly round: number;
+  /** Images in the slice (must equal the slice length). */
+  readonly count: number;
+  /** Sum of per-image cross-entropy losses. */
+  readonly lossSum: number;
+  /** Images whose argmax equals the label. */
+  readonly correct: number;
+  /** Sum of per-image gradients, paramCount floats, DESIGN.md layout. */
+  readonly gradient: Float32Array;
+  /** Milliseconds the worker spent in forward+backward, and decoding the step frame. */
+  readonly computeMs: number;
+  readonly decodeMs: number;
+}
+
+/** The answer to an `evaluate`: forward only, dropout off. */
+export interface EvaluationMessage {
+  readonly type: 'evaluation';
+  readonly round: number;
+  readonly count: number;
+  readonly lossSum: number;
+  readonly correct: number;
+  /** Predicted class of every image of the slice, in slice order (confusion matrix, misclassified samples). */
+  readonly predictions: Uint8Array;
+  readonly computeMs: number;
+}
+
+/** A worker leaving on purpose (Ctrl-C): its current slice, if any, goes to the others. */
+export interface LeaveMessage {
+  readonly type: 'leave';
+  readonly reason: string;
+}
+
+// ---------------------------------------------------------------- coordinator -> worker
+
+/** The coordinator's answer to an accepted `hello`. */
+export interface WelcomeMessage {
+  readonly type: 'welcome';
+  readonly protocol: number;
+  readonly workerId: number;
+  readonly spec: ModelSpec;
+  readonly paramCount: number;
+  /** The coordinator's dataset hash; a `dataset` message follows when the worker said it has none. */
+  readonly datasetHash: string;
+  readonly sendingDataset: boolean;
+  /** Milliseconds without any frame or pong after which each side considers the other dead. */
+  readonly heartbeatMs: number;
+}
+
+/** The MNIST images and labels, raw, for a worker without local data. Sent once. */
+export interface DatasetMessage {
+  readonly type: 'dataset';
+  readonly hash: string;
+  readonly height: number;
+  readonly width: number;
+  /** count*height*width grey levels 0..255, row-major, image after image. */
+  readonly trainPixels: Uint8Array;
+  readonly trainLabels: Uint8Array;
+  readonly testPixels: Uint8Array;
+  readonly testLabels: Uint8Array;
+}
+
+/** One worker's share of a training step. */
+export interface StepMessage {
+  readonly type: 'step';
+  readonly step: number;
+  /** Unique per assignment within the run: a slice reassigned after a death gets a new round. */
+  readonly round: number;
+  readonly epoch: number;
+  /** Version of the parameters this slice must use (the number of updates applied so far). */
+  readonly version: number;
+  /** The parameters, present only when the worker's copy is older than `version`. */
+  readonly params?: Float32Array;
+  /** Indices into the training split, a contiguous piece of this step's global batch. */
+  readonly indices: Uint32Array;
+  /** One dropout seed per image (mixSeed(run seed, step, position in the global batch)). */
+  readonly dropoutSeeds: Uint32Array;
+}
+
+/** One worker's share of an evaluation round (validation or test), forward only. */
+export interface EvaluateMessage {
+  readonly type: 'evaluate';
+  readonly round: number;
+  readonly split: Split;
+  readonly version: number;
+  readonly params?: Float32Array;
+  readonly indices: Uint32Array;
+}
+
+/** The run is over (or the coordinator is shutting down): the worker exits 0. */
+export interface StopMessage {
+  readonly type: 'stop';
+  readonly reason: string;
+}
+
+/** Either direction: why a frame or a connection was refused. The sender closes right after a fatal one. */
+export interface ErrorMessage {
+  readonly type: 'error';
+  readonly code: string;
+  readonly message: string;
+  readonly fatal: boolean;
+}
+
+// ---------------------------------------------------------------- dashboard
+
+/** A dashboard connection's first and only message: read-only from then on. */
+export interface SubscribeMessage {
+  readonly type: 'subscribe';
+  readonly protocol: number;
+  readonly token?: string;
+}
+
+export interface RunRecord {
+  readonly kind: 'run';
+  readonly runId: string;
+  readonly startTime: number;
+  readonly spec: ModelSpec;
+  readonly paramCount: number;
+  /** The optimizer config with defaults filled in, e.g. {name:'adadelta', learningRate:1, rho:0.95, epsilon:1e-7}. */
+  readonly optimizer: Readonly<Record<string, string | number | boolean>>;
+  readonly globalBatch: number;
+  readonly epochs: number;
+  readonly stepsPerEpoch: number;
+  readonly totalSteps: number;
+  readonly seed: number;
+  readonly trainSize: number;
+  readonly validationSize: number;
+  readonly testSize: number;
+  readonly kernels: string;
+  /** Local worker processes started by `convoy start` (0 for a bare coordinator). */
+  readonly localWorkers: number;
+  /** Step the run resumed from (0 for a fresh run). */
+  readonly resumedFromStep: number;
+  readonly outDir: string;
+}
+
+export interface StepRecord {
+  readonly kind: 'step';
+  readonly step: number;
+  readonly epoch: number;
+  /** Mean loss and accuracy of this step's global batch (before the update). */
+  readonly loss: number;
+  readonly accuracy: number;
+  /** Images in this step's global batch (every image counted once). */
+  readonly images: number;
+  /** Images seen since the start of the run, this step included. */
+  readonly imagesSeen: number;
+  readonly imagesPerSecond: number;
+  readonly learningRate: number;
+  /** Wall time of the step, from sending the slices to applying the update. */
+  readonly stepMs: number;
+  /** Workers that contributed. */
+  readonly workers: number;
+  readonly time: number;
+}
+
+export interface MisclassifiedSample {
+  /** Index into the training split (validation images are its last images). */
+  readonly index: number;
+  readonly label: number;
+  readonly predicted: number;
+  /** 28*28 grey levels, row-major. */
+  readonly pixels: Uint8Array;
+}
+
+export interface EpochRecord {
+  readonly kind: 'epoch';
+  readonly epoch: number;
+  readonly step: number;
+  /** Mean over the epoch's steps (training mode, so with dropout when the model has it). */
+  readonly trainLoss: number;
+  readonly trainAccuracy: number;
+  readonly validationLoss: number;
+  readonly validationAccuracy: number;
+  /** classes*classes counts, row = true label, column = predicted label. */
+  readonly confusion: readonly number[];
+  /** A few misclassified validation images (at most 16). */
+  readonly misclassified: readonly MisclassifiedSample[];
+  /** Seconds since the run started (this process's run, plus the checkpoint's elapsed time on resume). */
+  readonly elapsedSeconds: number;
+  readonly time: number;
+}
+
+export interface TestRecord {
+  readonly kind: 'test';
+  readonly step: number;
+  readonly loss: number;
+  readonly accuracy: number;
+  readonly count: number;
+  readonly time: number;
+}
+
+export type WorkerState = 'joining' | 'computing' | 'idle' | 'gone';
+
+export interface WorkerRow {
+  readonly id: number;
+  readonly name: string;
+  /** Remote address:port as the coordinator sees it. */
+  readonly address: string;
+  readonly state: WorkerState;
+  readonly kernels: string;
+  /** Measured throughput (exponential moving average), 0 until measured. */
+  readonly imagesPerSecond: number;
+  /** Round trip of its last slice, milliseconds (0 before the first). */
+  readonly lastStepMs: number;
+  readonly sliceSize: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  /** Milliseconds since the last frame or pong from it. */
+  readonly heartbeatAgeMs: number;
+}
+
+export interface WorkersRecord {
+  readonly kind: 'workers';
+  readonly workers: readonly WorkerRow[];
+  readonly time: number;
+}
+
+export type RunEventName = 'join' | 'leave' | 'death' | 'deadline-miss' | 'coordinator-restart';
+
+export interface EventRecord {
+  readonly kind: 'event';
+  readonly event: RunEventName;
+  /** The step in progress (or about to start) when it happened. */
+  readonly step: number;
+  readonly workerId: number | null;
+  readonly detail: string;
+  readonly time: number;
+}
+
+export interface EndRecord {
+  readonly kind: 'end';
+  /** 'finished' (all epochs), 'stopped' (Ctrl-C, resumable) or 'failed'. */
+  readonly reason: 'finished' | 'stopped' | 'failed';
+  readonly step: number;
+  readonly detail: string;
+  readonly time: number;
+}
+
+export type MetricsRecord = RunRecord | StepRecord | EpochRecord | TestRecord | WorkersRecord | EventRecord | EndRecord;
+
+/** One live update to dashboards. */
+export interface MetricsMessage {
+  readonly type: 'metrics';
+  readonly record: MetricsRecord;
+}
+
+/** Everything so far, sent once to a dashboard that subscribes (possibly mid-run). */
+export interface SnapshotMessage {
+  readonly type: 'snapshot';
+  readonly run: RunRecord | null;
+  readonly steps: readonly StepRecord[];
+  readonly epochs: readonly EpochRecord[];
+  readonly test: TestRecord | null;
+  readonly workers: readonly WorkerRow[];
+  readonly events: readonly EventRecord[];
+  readonly end: EndRecord | null;
+}
+
+// ---------------------------------------------------------------- the union
+
+export type WorkerMessage = HelloMessage | GradientMessage | EvaluationMessage | LeaveMessage | ErrorMessage;
+export type CoordinatorToWorkerMessage =
+  | WelcomeMessage
+  | DatasetMessage
+  | StepMessage
+  | EvaluateMessage
+  | StopMessage
+  | ErrorMessage;
+export type DashboardMessage = SubscribeMessage;
+export type CoordinatorToDashboardMessage = SnapshotMessage | MetricsMessage | ErrorMessage;
+
+export type Message =
+  | HelloMessage
+  | GradientMessage
+  | EvaluationMessage
+  | LeaveMessage
+  | WelcomeMessage
+  | DatasetMessage
+  | StepMessage
+  | EvaluateMessage
+  | StopMessage
+  | ErrorMessage
+  | SubscribeMessage
+  | MetricsMessage
+  | SnapshotMessage;
+
+export type MessageType = Message['type'];
+
+/** Which messages each side accepts (pass one as `ProtocolLimits.accept`). */
+export const FROM_WORKER: ReadonlySet<MessageType> = new Set(['hello', 'gradient', 'evaluation', 'leave', 'error']);
+export const FROM_COORDINATOR_TO_WORKER: ReadonlySet<MessageType> = new Set([
+  'welcome',
+  'dataset',
+  'step',
+  'evaluate',
+  'stop',
+  'error',
+]);
+export const FROM_COORDINATOR_TO_DASHBOARD: ReadonlySet<MessageType> = new Set(['snapshot', 'metrics', 'error']);
+/** A new connection's first message: a worker's hello or a dashboard's subscribe. */
+export const FIRST_MESSAGE: ReadonlySet<MessageType> = new Set(['hello', 'subscribe']);

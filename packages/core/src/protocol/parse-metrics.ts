@@ -1,0 +1,179 @@
+/**
+ * Checks for the dashboard's records (metrics and snapshot messages) and the model spec
+ * carried by welcome/run records. Structural only: createModel validates a spec fully.
+ */
+import type { LayerSpec, ModelSpec } from '../spec.js';
+import { Fields, ProtocolError } from './fields.js';
+import type { MetricsRecord, MisclassifiedSample, RunEventName, WorkerRow, WorkerState } from './messages.js';
+
+const MAX_COUNTER = 2 ** 48;
+const LAYER_TYPES: readonly LayerSpec['type'][] = ['conv2d', 'maxpool2d', 'dense', 'relu', 'dropout', 'flatten'];
+const WORKER_STATES: readonly WorkerState[] = ['joining', 'computing', 'idle', 'gone'];
+const EVENTS: readonly RunEventName[] = ['join', 'leave', 'death', 'deadline-miss', 'coordinator-restart'];
+
+/** A plain JSON value of bounded size (layer specs, optimizer configs). */
+function checkPlain(value: unknown, where: string, depth = 0): void {
+  if (depth > 4) throw new ProtocolError('BAD_FIELD', `${where} is nested too deeply`);
+  if (value === null || typeof value === 'boolean' || typeof value === 'string') return;
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new ProtocolError('NOT_FINITE', `${where} is not finite`);
+    return;
+  }
+  if (Array.isArray(value)) {
+    if (value.length > 64) throw new ProtocolError('BAD_LENGTH', `${where} is too long`);
+    value.forEach((item, i) => checkPlain(item, `${where}[${i}]`, depth + 1));
+    return;
+  }
+  if (typeof value === 'object' && !ArrayBuffer.isView(value)) {
+    const entries = Object.entries(value as object);
+    if (entries.length > 32) throw new ProtocolError('BAD_LENGTH', `${where} has too many keys`);
+    for (const [key, item] of entries) checkPlain(item, `${where}.${key}`, depth + 1);
+    return;
+  }
+  throw new ProtocolError('BAD_FIELD', `${where} is not plain JSON`);
+}
+
+export function checkSpec(value: unknown, where: string): ModelSpec {
+  const fields = Fields.of(value, where);
+  const input = fields.array('input', 3);
+  if (input.length !== 3 || !input.every((size) => Number.isInteger(size) && (size as number) >= 1 && (size as number) <= 4096)) {
+    throw new ProtocolError('BAD_FIELD', `${where}.input must be 3 positive integers`);
+  }
+  const layers = fields.array('layers', 64);
+  layers.forEach((layer, i) => {
+    const layerFields = Fields.of(layer, `${where}.layers[${i}]`);
+    layerFields.oneOf('type', LAYER_TYPES);
+    checkPlain(layer, `${where}.layers[${i}]`);
+  });
+  return value as ModelSpec;
+}
+
+export function checkWorkerRow(value: unknown, where: string): WorkerRow {
+  const fields = Fields.of(value, where);
+  return {
+    id: fields.integer('id', 0, MAX_COUNTER),
+    name: fields.string('name', 256),
+    address: fields.string('address', 256),
+    state: fields.oneOf('state', WORKER_STATES),
+    kernels: fields.string('kernels', 64),
+    imagesPerSecond: fields.finite('imagesPerSecond', 0, 1e12),
+    lastStepMs: fields.finite('lastStepMs', 0, 1e12),
+    sliceSize: fields.integer('sliceSize', 0, MAX_COUNTER),
+    bytesIn: fields.integer('bytesIn', 0, Number.MAX_SAFE_INTEGER),
+    bytesOut: fields.integer('bytesOut', 0, Number.MAX_SAFE_INTEGER),
+    heartbeatAgeMs: fields.finite('heartbeatAgeMs', 0, 1e12),
+  };
+}
+
+function checkMisclassified(value: unknown, where: string): MisclassifiedSample {
+  const fields = Fields.of(value, where);
+  return {
+    index: fields.integer('index', 0, MAX_COUNTER),
+    label: fields.integer('label', 0, 255),
+    predicted: fields.integer('predicted', 0, 255),
+    pixels: fields.bytes('pixels', 1, 4096 * 4096),
+  };
+}
+
+export function checkMetricsRecord(value: unknown, where: string): MetricsRecord {
+  const fields = Fields.of(value, where);
+  const kind = fields.oneOf('kind', ['run', 'step', 'epoch', 'test', 'workers', 'event', 'end'] as const);
+  const time = fields.finite('time' in (value as object) ? 'time' : 'startTime', 0, 1e15);
+  switch (kind) {
+    case 'run': {
+      const optimizer = fields.get('optimizer');
+      checkPlain(optimizer, `${where}.optimizer`);
+      if (typeof optimizer !== 'object' || optimizer === null || Array.isArray(optimizer)) {
+        throw new ProtocolError('BAD_FIELD', `${where}.optimizer is not an object`);
+      }
+      return {
+        kind,
+        runId: fields.string('runId', 256),
+        startTime: time,
+        spec: checkSpec(fields.get('spec'), `${where}.spec`),
+        paramCount: fields.integer('paramCount', 1, 2 ** 31 - 1),
+        optimizer: optimizer as Record<string, string | number | boolean>,
+        globalBatch: fields.integer('globalBatch', 1, MAX_COUNTER),
+        epochs: fields.integer('epochs', 0, MAX_COUNTER),
+        stepsPerEpoch: fields.integer('stepsPerEpoch', 0, MAX_COUNTER),
+        totalSteps: fields.integer('totalSteps', 0, MAX_COUNTER),
+        seed: fields.integer('seed', 0, 2 ** 32 - 1),
+        trainSize: fields.integer('trainSize', 0, MAX_COUNTER),
+        validationSize: fields.integer('validationSize', 0, MAX_COUNTER),
+        testSize: fields.integer('testSize', 0, MAX_COUNTER),
+        kernels: fields.string('kernels', 64),
+        localWorkers: fields.integer('localWorkers', 0, 1_000_000),
+        resumedFromStep: fields.integer('resumedFromStep', 0, MAX_COUNTER),
+        outDir: fields.string('outDir', 4096),
+      };
+    }
+    case 'step':
+      return {
+        kind,
+        step: fields.integer('step', 1, MAX_COUNTER),
+        epoch: fields.integer('epoch', 1, MAX_COUNTER),
+        loss: fields.finite('loss', 0, Number.MAX_VALUE),
+        accuracy: fields.finite('accuracy', 0, 1),
+        images: fields.integer('images', 0, MAX_COUNTER),
+        imagesSeen: fields.integer('imagesSeen', 0, Number.MAX_SAFE_INTEGER),
+        imagesPerSecond: fields.finite('imagesPerSecond', 0, 1e12),
+        learningRate: fields.finite('learningRate', 0, 1e12),
+        stepMs: fields.finite('stepMs', 0, 1e12),
+        workers: fields.integer('workers', 0, 1_000_000),
+        time,
+      };
+    case 'epoch': {
+      const confusion = fields.array('confusion', 256 * 256);
+      confusion.forEach((count, i) => {
+        if (!Number.isInteger(count) || (count as number) < 0) throw new ProtocolError('BAD_FIELD', `${where}.confusion[${i}] is not a count`);
+      });
+      const side = Math.round(Math.sqrt(confusion.length));
+      if (side * side !== confusion.length) throw new ProtocolError('BAD_LENGTH', `${where}.confusion is not square`);
+      return {
+        kind,
+        epoch: fields.integer('epoch', 1, MAX_COUNTER),
+        step: fields.integer('step', 0, MAX_COUNTER),
+        trainLoss: fields.finite('trainLoss', 0, Number.MAX_VALUE),
+        trainAccuracy: fields.finite('trainAccuracy', 0, 1),
+        validationLoss: fields.finite('validationLoss', 0, Number.MAX_VALUE),
+        validationAccuracy: fields.finite('validationAccuracy', 0, 1),
+        confusion: confusion as number[],
+        misclassified: fields.array('misclassified', 16).map((item, i) => checkMisclassified(item, `${where}.misclassified[${i}]`)),
+        elapsedSeconds: fields.finite('elapsedSeconds', 0, 1e12),
+        time,
+      };
+    }
+    case 'test':
+      return {
+        kind,
+        step: fields.integer('step', 0, MAX_COUNTER),
+        loss: fields.finite('loss', 0, Number.MAX_VALUE),
+        accuracy: fields.finite('accuracy', 0, 1),
+        count: fields.integer('count', 0, MAX_COUNTER),
+        time,
+      };
+    case 'workers':
+      return {
+        kind,
+        workers: fields.array('workers', 10_000).map((row, i) => checkWorkerRow(row, `${where}.workers[${i}]`)),
+        time,
+      };
+    case 'event':
+      return {
+        kind,
+        event: fields.oneOf('event', EVENTS),
+        step: fields.integer('step', 0, MAX_COUNTER),
+        workerId: fields.nullable('workerId', () => fields.integer('workerId', 0, MAX_COUNTER)),
+        detail: fields.string('detail', 1024),
+        time,
+      };
+    case 'end':
+      return {
+        kind,
+        reason: fields.oneOf('reason', ['finished', 'stopped', 'failed'] as const),
+        step: fields.integer('step', 0, MAX_COUNTER),
+        detail: fields.string('detail', 1024),
+        time,
+      };
+  }
+}

@@ -1,0 +1,214 @@
+/**
+ * `parseMessage`: the one gate between decoded bytes and the program. It checks every
+ * field of every message (type, integer ranges, string lengths, array lengths equal to
+ * the parameter count, finite floats only) and throws a ProtocolError with a code
+ * otherwise. A gradient holding one NaN or Infinity never reaches the optimizer.
+ */
+import { decodeFrame, float32View } from './codec.js';
+import { checkMetricsRecord, checkSpec, checkWorkerRow } from './parse-metrics.js';
+import type {
+  EpochRecord,
+  EventRecord,
+  EndRecord,
+  Message,
+  MessageType,
+  RunRecord,
+  StepRecord,
+  TestRecord,
+} from './messages.js';
+import { Fields, ProtocolError } from './fields.js';
+
+export { ProtocolError } from './fields.js';
+export type { ProtocolErrorCode } from './fields.js';
+
+export interface ProtocolLimits {
+  /** Length of params and gradients. Unknown (undefined) before `welcome`: such messages are then refused. */
+  readonly paramCount?: number;
+  /** Most images in one step or evaluate slice. */
+  readonly maxSliceLength: number;
+  /** Image indices must be below these (MNIST: 60,000 and 10,000). */
+  readonly trainCount: number;
+  readonly testCount: number;
+  /** Most bytes of pixels in a dataset message. */
+  readonly maxDatasetBytes: number;
+  /** Message types this receiver accepts; anything else is refused (e.g. a dashboard sending a gradient). */
+  readonly accept?: ReadonlySet<MessageType>;
+}
+
+export const DEFAULT_LIMITS: ProtocolLimits = {
+  maxSliceLength: 65_536,
+  trainCount: 60_000,
+  testCount: 10_000,
+  maxDatasetBytes: 70_000 * 28 * 28,
+};
+
+/** The largest step number or round accepted (2^53 would lose integer precision long before). */
+const MAX_COUNTER = 2 ** 48;
+const MAX_TEXT = 1024;
+
+/** Decodes one frame and parses it. Any failure is a ProtocolError. */
+export function decodeMessage(bytes: Uint8Array, limits: ProtocolLimits): Message {
+  let value: unknown;
+  try {
+    value = decodeFrame(bytes);
+  } catch (error) {
+    throw new ProtocolError('BAD_FRAME', `undecodable msgpack frame (${(error as Error).message})`);
+  }
+  return parseMessage(value, limits);
+}
+
+export function parseMessage(value: unknown, limits: ProtocolLimits): Message {
+  const fields = Fields.of(value, 'message');
+  const type = fields.string('type', 32);
+  if (limits.accept && !limits.accept.has(type as MessageType)) {
+    throw new ProtocolError('UNEXPECTED_MESSAGE', `message type "${type}" is not accepted here`);
+  }
+  switch (type) {
+    case 'hello': {
+      const previousId = fields.optional('previousId', () => fields.integer('previousId', 0, MAX_COUNTER));
+      const token = fields.optional('token', () => fields.string('token', MAX_TEXT));
+      return {
+        type,
+        protocol: fields.integer('protocol', 0, 65_535),
+        ...(token === undefined ? {} : { token }),
+        name: fields.string('name', 256),
+        datasetHash: fields.nullable('datasetHash', () => fields.string('datasetHash', 128)),
+        kernels: fields.string('kernels', 64),
+        ...(previousId === undefined ? {} : { previousId }),
+      };
+    }
+    case 'gradient': {
+      const paramCount = requireParamCount(limits, type);
+      const count = fields.integer('count', 1, limits.maxSliceLength);
+      return {
+        type,
+        step: fields.integer('step', 1, MAX_COUNTER),
+        round: fields.integer('round', 1, MAX_COUNTER),
+        count,
+        lossSum: fields.finite('lossSum', 0, Number.MAX_VALUE),
+        correct: fields.integer('correct', 0, count),
+        gradient: fields.floats('gradient', paramCount),
+        computeMs: fields.finite('computeMs', 0, 1e9),
+        decodeMs: fields.finite('decodeMs', 0, 1e9),
+      };
+    }
+    case 'evaluation': {
+      const count = fields.integer('count', 1, limits.maxSliceLength);
+      const predictions = fields.bytes('predictions', count, count);
+      for (const predicted of predictions) {
+        if (predicted > 255) throw new ProtocolError('BAD_FIELD', 'evaluation.predictions out of range');
+      }
+      return {
+        type,
+        round: fields.integer('round', 1, MAX_COUNTER),
+        count,
+        lossSum: fields.finite('lossSum', 0, Number.MAX_VALUE),
+        correct: fields.integer('correct', 0, count),
+        predictions,
+        computeMs: fields.finite('computeMs', 0, 1e9),
+      };
+    }
+    case 'leave':
+      return { type, reason: fields.string('reason', MAX_TEXT) };
+    case 'welcome':
+      return {
+        type,
+        protocol: fields.integer('protocol', 0, 65_535),
+        workerId: fields.integer('workerId', 1, MAX_COUNTER),
+        spec: checkSpec(fields.get('spec'), 'welcome.spec'),
+        paramCount: fields.integer('paramCount', 1, 2 ** 31 - 1),
+        datasetHash: fields.string('datasetHash', 128),
+        sendingDataset: fields.boolean('sendingDataset'),
+        heartbeatMs: fields.integer('heartbeatMs', 100, 3_600_000),
+      };
+    case 'dataset': {
+      const height = fields.integer('height', 1, 1024);
+      const width = fields.integer('width', 1, 1024);
+      const imageBytes = height * width;
+      const trainLabels = fields.bytes('trainLabels', 1, Math.floor(limits.maxDatasetBytes / imageBytes));
+      const testLabels = fields.bytes('testLabels', 1, Math.floor(limits.maxDatasetBytes / imageBytes));
+      const trainPixels = fields.bytes('trainPixels', trainLabels.length * imageBytes, trainLabels.length * imageBytes);
+      const testPixels = fields.bytes('testPixels', testLabels.length * imageBytes, testLabels.length * imageBytes);
+      return { type, hash: fields.string('hash', 128), height, width, trainPixels, trainLabels, testPixels, testLabels };
+    }
+    case 'step': {
+      const indices = fields.indices('indices', limits.maxSliceLength, limits.trainCount);
+      const params = fields.optional('params', () => fields.floats('params', requireParamCount(limits, type)));
+      const dropoutSeeds = fields.uint32s('dropoutSeeds', indices.length);
+      return {
+        type,
+        step: fields.integer('step', 1, MAX_COUNTER),
+        round: fields.integer('round', 1, MAX_COUNTER),
+        epoch: fields.integer('epoch', 1, MAX_COUNTER),
+        version: fields.integer('version', 0, MAX_COUNTER),
+        ...(params === undefined ? {} : { params }),
+        indices,
+        dropoutSeeds,
+      };
+    }
+    case 'evaluate': {
+      const split = fields.oneOf('split', ['train', 'test'] as const);
+      const indices = fields.indices('indices', limits.maxSliceLength, split === 'train' ? limits.trainCount : limits.testCount);
+      const params = fields.optional('params', () => fields.floats('params', requireParamCount(limits, type)));
+      return {
+        type,
+        round: fields.integer('round', 1, MAX_COUNTER),
+        split,
+        version: fields.integer('version', 0, MAX_COUNTER),
+        ...(params === undefined ? {} : { params }),
+        indices,
+      };
+    }
+    case 'stop':
+      return { type, reason: fields.string('reason', MAX_TEXT) };
+    case 'error':
+      return {
+        type,
+        code: fields.string('code', 64),
+        message: fields.string('message', MAX_TEXT),
+        fatal: fields.boolean('fatal'),
+      };
+    case 'subscribe': {
+      const token = fields.optional('token', () => fields.string('token', MAX_TEXT));
+      return { type, protocol: fields.integer('protocol', 0, 65_535), ...(token === undefined ? {} : { token }) };
+    }
+    case 'metrics':
+      return { type, record: checkMetricsRecord(fields.get('record'), 'metrics.record') };
+    case 'snapshot': {
+      const records = (key: string, kind: string) =>
+        fields.array(key, 1_000_000).map((item, i) => {
+          const record = checkMetricsRecord(item, `snapshot.${key}[${i}]`);
+          if (record.kind !== kind) throw new ProtocolError('BAD_FIELD', `snapshot.${key}[${i}] is a ${record.kind} record`);
+          return record;
+        });
+      const single = <T>(key: string, kind: string) =>
+        fields.nullable(key, () => {
+          const record = checkMetricsRecord(fields.get(key), `snapshot.${key}`);
+          if (record.kind !== kind) throw new ProtocolError('BAD_FIELD', `snapshot.${key} is a ${record.kind} record`);
+          return record as T;
+        });
+      return {
+        type,
+        run: single<RunRecord>('run', 'run'),
+        steps: records('steps', 'step') as StepRecord[],
+        epochs: records('epochs', 'epoch') as EpochRecord[],
+        test: single<TestRecord>('test', 'test'),
+        workers: fields.array('workers', 10_000).map((row, i) => checkWorkerRow(row, `snapshot.workers[${i}]`)),
+        events: records('events', 'event') as EventRecord[],
+        end: single<EndRecord>('end', 'end'),
+      };
+    }
+    default:
+      throw new ProtocolError('UNKNOWN_TYPE', `unknown message type "${type}"`);
+  }
+}
+
+function requireParamCount(limits: ProtocolLimits, type: string): number {
+  if (limits.paramCount === undefined) {
+    throw new ProtocolError('UNEXPECTED_MESSAGE', `"${type}" before the parameter count is known`);
+  }
+  return limits.paramCount;
+}
+
+// Re-exported for tests and for receivers that get raw float bytes from elsewhere.
+export { float32View };
