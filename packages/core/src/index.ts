@@ -39,3 +39,9 @@ export { ADAM_DEFAULTS } from './optimizers/adam.js';
 export * from './protocol/index.js';
 
 // --- checkpoint
+
+// --- export
+export { exportOnnx, buildOnnxModel, encodeOnnxModel, decodeOnnxModel, OnnxExportError, ONNX_INPUT_NAME, ONNX_OUTPUT_NAME } from './export/onnx.js';
+export type { OnnxExportOptions, OnnxExportErrorCode } from './export/onnx.js';
+export { ONNX_OPSET_VERSION, ONNX_IR_VERSION } from './export/onnx-schema.js';
+export type { OnnxModel, OnnxNode, OnnxAttribute, OnnxTensor, OnnxValueInfo, OnnxGraph } from './export/onnx-schema.js';
