@@ -34,6 +34,19 @@ export { ADADELTA_DEFAULTS } from './optimizers/adadelta.js';
 export { ADAM_DEFAULTS } from './optimizers/adam.js';
 
 // --- data
+export { DataError, parseIdx, readIdx } from './data/idx.js';
+export type { IdxArray } from './data/idx.js';
+export {
+  createDataset,
+  datasetHash,
+  gatherImages,
+  gatherLabels,
+  sliceDataset,
+  splitValidation,
+  subset,
+} from './data/dataset.js';
+export type { Dataset, DatasetFields } from './data/dataset.js';
+export { defaultMnistDir, loadIdxDataset, loadMnist, MNIST_FILES } from './data/mnist.js';
 
 // --- protocol
 export * from './protocol/index.js';
