@@ -1,0 +1,45 @@
+/**
+ * ReLU, elementwise on any shape: output = max(input, 0); dInput = output > 0 ? dOutput : 0.
+ * (The subgradient at exactly 0 is taken as 0, like TensorFlow and PyTorch.)
+ */
+import type { FloatArray, Kernels } from '../kernels/kernels.js';
+import type { Rng } from '../rng.js';
+import { shapeSize } from '../shapes.js';
+import type { ReluSpec } from '../spec.js';
+import { type ForwardContext, type Layer, type Shape, checkKeys } from './layer.js';
+
+export class ReluLayer<A extends FloatArray = Float32Array> implements Layer<A> {
+  readonly type = 'relu';
+  readonly aliasesInput = false;
+  readonly inputShape: Shape;
+  readonly outputShape: Shape;
+  readonly paramCount = 0;
+  private readonly size: number;
+  private kernels: Kernels<A> | undefined;
+
+  constructor(spec: ReluSpec, inputShape: Shape, where: string) {
+    checkKeys(where, spec, ['type']);
+    this.inputShape = inputShape;
+    this.outputShape = inputShape;
+    this.size = shapeSize(inputShape);
+  }
+
+  attach(kernels: Kernels<A>): void {
+    this.kernels = kernels;
+  }
+
+  initialize(_rng: Rng): void {}
+
+  forward(batch: number, input: A, output: A, _context: ForwardContext): void {
+    this.attached().reluForward(batch * this.size, input, output);
+  }
+
+  backward(batch: number, _input: A, output: A, dOutput: A, dInput: A | null): void {
+    if (dInput !== null) this.attached().reluBackward(batch * this.size, output, dOutput, dInput);
+  }
+
+  private attached(): Kernels<A> {
+    if (this.kernels === undefined) throw new Error('relu: attach() must be called before forward/backward');
+    return this.kernels;
+  }
+}
