@@ -10,6 +10,11 @@ export type { RngState } from './rng.js';
 export type * from './kernels/kernels.js';
 
 // --- model and layers
+export { createModel, createNetwork, describeModel, ModelInputError } from './model.js';
+export type { Network, NetworkOptions } from './model.js';
+export { buildLayers, countParameters } from './layers/build.js';
+export { SpecError } from './layers/layer.js';
+export type { Layer, ForwardContext } from './layers/layer.js';
 
 // --- kernels (backends and selection)
 export { createReferenceKernels } from './kernels/reference.js';
@@ -52,6 +57,16 @@ export { defaultMnistDir, loadIdxDataset, loadMnist, MNIST_FILES } from './data/
 export * from './protocol/index.js';
 
 // --- checkpoint
+export {
+  CHECKPOINT_FORMAT_VERSION,
+  CHECKPOINT_MAGIC,
+  CheckpointError,
+  checkpointMessageType,
+  decodeCheckpoint,
+  encodeCheckpoint,
+} from './checkpoint/checkpoint.js';
+export type { Checkpoint, CheckpointOptimizer } from './checkpoint/checkpoint.js';
+export { readCheckpoint, writeCheckpointAtomic, writeCheckpointAtomicSync } from './checkpoint/file.js';
 
 // --- export
 export { exportOnnx, buildOnnxModel, encodeOnnxModel, decodeOnnxModel, OnnxExportError, ONNX_INPUT_NAME, ONNX_OUTPUT_NAME } from './export/onnx.js';
