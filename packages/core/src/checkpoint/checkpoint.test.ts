@@ -3,6 +3,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createReferenceKernels } from '../kernels/reference.js';
+import { createOptimizer } from '../optimizers/create.js';
 import { MNIST_CNN } from '../spec.js';
 import { type Checkpoint, CheckpointError, checkpointMessageType, decodeCheckpoint, encodeCheckpoint } from './checkpoint.js';
 import { readCheckpoint, writeCheckpointAtomic, writeCheckpointAtomicSync } from './file.js';
@@ -124,6 +126,33 @@ describe('checkpoint encoding', () => {
     expect(checkpointError(() => encodeCheckpoint(badState))).toBe('checkpoint: optimizer state "m" holds 5 values, the parameters 6');
     const badRng = { ...checkpoint, rngState: [1, 2, 3] as unknown as Checkpoint['rngState'] };
     expect(checkpointError(() => encodeCheckpoint(badRng))).toBe('checkpoint: rngState must hold 4 words, got 3');
+  });
+});
+
+describe('checkpoint and optimizer', () => {
+  it('an Adam optimizer saved after 2 updates and restored from the decoded checkpoint continues bit for bit', () => {
+    const kernels = createReferenceKernels();
+    const params = kernels.allocate(4);
+    params.set([0.5, -0.25, 1, 2]);
+    const gradient = kernels.allocate(4);
+    const optimizer = createOptimizer({ name: 'adam', learningRate: 0.01 }, kernels, 4);
+    for (const g of [[1, 2, 3, 4], [-1, 0.5, 0, 2]]) {
+      gradient.set(g);
+      optimizer.apply(params, gradient);
+    }
+    const saved = { ...sampleCheckpoint(4), parameters: params.slice(), optimizer: { name: optimizer.name, config: optimizer.config, iterations: optimizer.iterations, state: optimizer.state } };
+    const decoded = decodeCheckpoint(encodeCheckpoint(saved));
+
+    gradient.set([0.5, 0.5, -2, 1]);
+    optimizer.apply(params, gradient);
+
+    const resumed = createOptimizer(decoded.optimizer.config, kernels, 4);
+    resumed.restore(decoded.optimizer.iterations, decoded.optimizer.state);
+    const resumedParams = kernels.allocate(4);
+    resumedParams.set(decoded.parameters);
+    resumed.apply(resumedParams, gradient);
+    expect(resumed.config).toEqual(optimizer.config);
+    expectSameBits(resumedParams, params);
   });
 });
 

@@ -6,10 +6,12 @@
  *   g1 = [0.5, -1, 2]      g2 = [-0.5, 0.25, 1]      g3 = [1, 0, -2]
  *
  * The optimizer runs in float32, so comparisons allow 2e-6 relative (float32 has ~6e-8).
+ * The golden values are checked on every kernel backend: the update is a kernel.
  */
 import { describe, expect, it } from 'vitest';
 import type { Kernels } from '../kernels/kernels.js';
 import { createReferenceKernels } from '../kernels/reference.js';
+import { bestWasmVariant, createWasmKernels } from '../kernels/wasm/index.js';
 import { ADADELTA_DEFAULTS } from './adadelta.js';
 import { ADAM_DEFAULTS } from './adam.js';
 import { createOptimizer, stepDecay } from './create.js';
@@ -32,6 +34,12 @@ function expectClose(actual: ArrayLike<number>, expected: readonly number[], rel
   }
 }
 
+const BACKENDS: Array<[string, () => Kernels]> = [
+  ['ts', () => createReferenceKernels()],
+  ['wasm-simd', () => createWasmKernels({ variant: 'simd', memoryBytes: 1 << 20 })],
+];
+if (bestWasmVariant() === 'relaxed') BACKENDS.push(['wasm-relaxed', () => createWasmKernels({ variant: 'relaxed', memoryBytes: 1 << 20 })]);
+
 /** An optimizer over W0 and a function that applies the next gradient of GRADIENTS. */
 function setUp(config: OptimizerConfig, kernels: Kernels = createReferenceKernels()) {
   const optimizer = createOptimizer(config, kernels, 3);
@@ -47,95 +55,97 @@ function setUp(config: OptimizerConfig, kernels: Kernels = createReferenceKernel
   return { optimizer, params, step };
 }
 
-describe('SGD (Robbins & Monro 1951; Keras momentum and Nesterov)', () => {
-  it('plain, lr=0.1: w -= lr*g', () => {
-    const { step } = setUp({ name: 'sgd', learningRate: 0.1 });
-    expectClose(step(), [0.95, -1.9, 0.3]); //   [1 - 0.05, -2 + 0.1, 0.5 - 0.2]
-    expectClose(step(), [1.0, -1.925, 0.2]); //  [0.95 + 0.05, -1.9 - 0.025, 0.3 - 0.1]
-    expectClose(step(), [0.9, -1.925, 0.4]); //  [1 - 0.1, -1.925 - 0, 0.2 + 0.2]
+for (const [backend, makeKernels] of BACKENDS) {
+  describe(`${backend}: SGD (Robbins & Monro 1951; Keras momentum and Nesterov)`, () => {
+    it('plain, lr=0.1: w -= lr*g', () => {
+      const { step } = setUp({ name: 'sgd', learningRate: 0.1 }, makeKernels());
+      expectClose(step(), [0.95, -1.9, 0.3]); //   [1 - 0.05, -2 + 0.1, 0.5 - 0.2]
+      expectClose(step(), [1.0, -1.925, 0.2]); //  [0.95 + 0.05, -1.9 - 0.025, 0.3 - 0.1]
+      expectClose(step(), [0.9, -1.925, 0.4]); //  [1 - 0.1, -1.925 - 0, 0.2 + 0.2]
+    });
+
+    it('momentum=0.9, lr=0.1: v = 0.9v - 0.1g; w += v', () => {
+      const { optimizer, step } = setUp({ name: 'sgd', learningRate: 0.1, momentum: 0.9 }, makeKernels());
+      expectClose(step(), [0.95, -1.9, 0.3]); // v1 = [-0.05, 0.1, -0.2]
+      expectClose(optimizer.state.velocity!, [-0.05, 0.1, -0.2]);
+      expectClose(step(), [0.955, -1.835, 0.02]); // v2 = [-0.045+0.05, 0.09-0.025, -0.18-0.1] = [0.005, 0.065, -0.28]
+      expectClose(optimizer.state.velocity!, [0.005, 0.065, -0.28]);
+      expectClose(step(), [0.8595, -1.7765, -0.032]); // v3 = [0.0045-0.1, 0.0585-0, -0.252+0.2] = [-0.0955, 0.0585, -0.052]
+    });
+
+    it('Nesterov, momentum=0.9, lr=0.1: v = 0.9v - 0.1g; w += 0.9v - 0.1g', () => {
+      const { step } = setUp({ name: 'sgd', learningRate: 0.1, momentum: 0.9, nesterov: true }, makeKernels());
+      // v1 = [-0.05, 0.1, -0.2];   w1 = [1 - 0.045 - 0.05, -2 + 0.09 + 0.1, 0.5 - 0.18 - 0.2]
+      expectClose(step(), [0.905, -1.81, 0.12]);
+      // v2 = [0.005, 0.065, -0.28]; w2 = [0.905 + 0.0045 + 0.05, -1.81 + 0.0585 - 0.025, 0.12 - 0.252 - 0.1]
+      expectClose(step(), [0.9595, -1.7765, -0.232]);
+      // v3 = [-0.0955, 0.0585, -0.052]; w3 = [0.9595 - 0.08595 - 0.1, -1.7765 + 0.05265 - 0, -0.232 - 0.0468 + 0.2]
+      expectClose(step(), [0.77355, -1.72385, -0.0788]);
+    });
   });
 
-  it('momentum=0.9, lr=0.1: v = 0.9v - 0.1g; w += v', () => {
-    const { optimizer, step } = setUp({ name: 'sgd', learningRate: 0.1, momentum: 0.9 });
-    expectClose(step(), [0.95, -1.9, 0.3]); // v1 = [-0.05, 0.1, -0.2]
-    expectClose(optimizer.state.velocity!, [-0.05, 0.1, -0.2]);
-    expectClose(step(), [0.955, -1.835, 0.02]); // v2 = [-0.045+0.05, 0.09-0.025, -0.18-0.1] = [0.005, 0.065, -0.28]
-    expectClose(optimizer.state.velocity!, [0.005, 0.065, -0.28]);
-    expectClose(step(), [0.8595, -1.7765, -0.032]); // v3 = [0.0045-0.1, 0.0585-0, -0.252+0.2] = [-0.0955, 0.0585, -0.052]
+  describe(`${backend}: Adadelta (Zeiler 2012, Keras learning_rate factor)`, () => {
+    it('rho=0.5, epsilon=0.01, lr=1: three updates and both accumulators', () => {
+      const { optimizer, step } = setUp({ name: 'adadelta', learningRate: 1, rho: 0.5, epsilon: 0.01 }, makeKernels());
+      // Eg = 0.5*0 + 0.5*g^2 = [0.125, 0.5, 2]
+      // delta = sqrt(0 + 0.01) / sqrt(Eg + 0.01) * g: element 0 = 0.1 / sqrt(0.135) * 0.5 = 0.13608276
+      // Ed = 0.5*0 + 0.5*delta^2: element 0 = 0.5 * 0.13608276^2 = 0.00925926
+      expectClose(step(), [0.8639172365120457, -1.859971991597199, 0.35893087682828034]);
+      expectClose(optimizer.state.accumulatedGrad!, [0.125, 0.5, 2]);
+      expectClose(optimizer.state.accumulatedDelta!, [0.009259259259259259, 0.009803921568627453, 0.009950248756218905]);
+      // Eg = 0.5*[0.125, 0.5, 2] + 0.5*[0.25, 0.0625, 1] = [0.1875, 0.28125, 1.5]
+      // element 0: delta = sqrt(0.00925926 + 0.01) / sqrt(0.1875 + 0.01) * (-0.5) = -0.15613715; w = 0.86391724 + 0.15613715
+      expectClose(step(), [1.020054385163274, -1.9251622406913595, 0.2439870415476567]);
+      expectClose(optimizer.state.accumulatedGrad!, [0.1875, 0.28125, 1.5]);
+      expectClose(optimizer.state.accumulatedDelta!, [0.016819034224097515, 0.007026845072793066, 0.011581167012619024]);
+      // element 1 has g = 0: delta = 0, w unchanged, Eg and Ed halve
+      expectClose(step(), [0.8092920530931832, -1.9251622406913595, 0.420840239543839]);
+      expectClose(optimizer.state.accumulatedGrad!, [0.59375, 0.140625, 2.75]);
+    });
+
+    it('Keras defaults (lr=1, rho=0.95, epsilon=1e-7): the first step is sqrt(eps)/sqrt(0.05 g^2 + eps) * g', () => {
+      const { optimizer, step } = setUp({ name: 'adadelta' }, makeKernels());
+      expect(optimizer.config).toEqual({ name: 'adadelta', ...ADADELTA_DEFAULTS });
+      expect(ADADELTA_DEFAULTS).toEqual({ learningRate: 1, rho: 0.95, epsilon: 1e-7 });
+      // element 0: 3.1622777e-4 / sqrt(0.0125 + 1e-7) * 0.5 = 1.4142079e-3 (about sqrt(2)*1e-3 for every g != 0)
+      expectClose(step(), [0.9985857920944472, -1.9985857878518383, 0.49858578679118015]);
+      expectClose(step(), [1.0000180160401944, -1.9990826911076183, 0.49767291616629505]);
+    });
   });
 
-  it('Nesterov, momentum=0.9, lr=0.1: v = 0.9v - 0.1g; w += 0.9v - 0.1g', () => {
-    const { step } = setUp({ name: 'sgd', learningRate: 0.1, momentum: 0.9, nesterov: true });
-    // v1 = [-0.05, 0.1, -0.2];   w1 = [1 - 0.045 - 0.05, -2 + 0.09 + 0.1, 0.5 - 0.18 - 0.2]
-    expectClose(step(), [0.905, -1.81, 0.12]);
-    // v2 = [0.005, 0.065, -0.28]; w2 = [0.905 + 0.0045 + 0.05, -1.81 + 0.0585 - 0.025, 0.12 - 0.252 - 0.1]
-    expectClose(step(), [0.9595, -1.7765, -0.232]);
-    // v3 = [-0.0955, 0.0585, -0.052]; w3 = [0.9595 - 0.08595 - 0.1, -1.7765 + 0.05265 - 0, -0.232 - 0.0468 + 0.2]
-    expectClose(step(), [0.77355, -1.72385, -0.0788]);
-  });
-});
+  describe(`${backend}: Adam (Kingma & Ba 2015, Algorithm 1)`, () => {
+    it('lr=0.1, beta1=0.9, beta2=0.999, epsilon=1e-7: bias correction at t=1, t=2, t=3', () => {
+      const { optimizer, step } = setUp({ name: 'adam', learningRate: 0.1 }, makeKernels());
+      // t=1: m = 0.1g, v = 0.001g^2; mHat = m/(1-0.9) = g, vHat = v/(1-0.999) = g^2,
+      //      so w -= 0.1 * g/(|g| + 1e-7) = 0.1*sign(g). (Without the correction it would be 0.1*0.1g/(sqrt(0.001)|g|) = 0.316*sign(g).)
+      expectClose(step(), [0.900000019999996, -1.900000009999999, 0.40000000499999977]);
+      expectClose(optimizer.state.m!, [0.05, -0.1, 0.2]);
+      expectClose(optimizer.state.v!, [0.00025, 0.001, 0.004]);
+      expect(optimizer.iterations).toBe(1);
+      // t=2, element 0: m = 0.9*0.05 + 0.1*(-0.5) = -0.005;  v = 0.999*0.00025 + 0.001*0.25 = 0.00049975
+      //      mHat = -0.005/(1 - 0.81) = -0.02631579;  vHat = 0.00049975/(1 - 0.998001) = 0.25
+      //      w = 0.9 - 0.1 * (-0.02631579)/(0.5 + 1e-7) = 0.90526318
+      expectClose(step(), [0.9052631768421014, -1.8530531993216814, 0.3067820470153659]);
+      expectClose(optimizer.state.m!, [-0.005, -0.065, 0.28]);
+      expectClose(optimizer.state.v!, [0.00049975, 0.0010615, 0.004996]);
+      // t=3: corrections 1 - 0.9^3 = 0.271 and 1 - 0.999^3 = 0.002997001
+      expectClose(step(), [0.855438969491621, -1.8167631797216137, 0.2957037405227615]);
+    });
 
-describe('Adadelta (Zeiler 2012, Keras learning_rate factor)', () => {
-  it('rho=0.5, epsilon=0.01, lr=1: three updates and both accumulators', () => {
-    const { optimizer, step } = setUp({ name: 'adadelta', learningRate: 1, rho: 0.5, epsilon: 0.01 });
-    // Eg = 0.5*0 + 0.5*g^2 = [0.125, 0.5, 2]
-    // delta = sqrt(0 + 0.01) / sqrt(Eg + 0.01) * g: element 0 = 0.1 / sqrt(0.135) * 0.5 = 0.13608276
-    // Ed = 0.5*0 + 0.5*delta^2: element 0 = 0.5 * 0.13608276^2 = 0.00925926
-    expectClose(step(), [0.8639172365120457, -1.859971991597199, 0.35893087682828034]);
-    expectClose(optimizer.state.accumulatedGrad!, [0.125, 0.5, 2]);
-    expectClose(optimizer.state.accumulatedDelta!, [0.009259259259259259, 0.009803921568627453, 0.009950248756218905]);
-    // Eg = 0.5*[0.125, 0.5, 2] + 0.5*[0.25, 0.0625, 1] = [0.1875, 0.28125, 1.5]
-    // element 0: delta = sqrt(0.00925926 + 0.01) / sqrt(0.1875 + 0.01) * (-0.5) = -0.15613715; w = 0.86391724 + 0.15613715
-    expectClose(step(), [1.020054385163274, -1.9251622406913595, 0.2439870415476567]);
-    expectClose(optimizer.state.accumulatedGrad!, [0.1875, 0.28125, 1.5]);
-    expectClose(optimizer.state.accumulatedDelta!, [0.016819034224097515, 0.007026845072793066, 0.011581167012619024]);
-    // element 1 has g = 0: delta = 0, w unchanged, Eg and Ed halve
-    expectClose(step(), [0.8092920530931832, -1.9251622406913595, 0.420840239543839]);
-    expectClose(optimizer.state.accumulatedGrad!, [0.59375, 0.140625, 2.75]);
-  });
+    it('epsilon is added to sqrt(vHat) (Algorithm 1), not to sqrt(v) (the paper\'s efficient form)', () => {
+      // With epsilon=0.1 the two forms differ visibly. t=1, element 0: 0.1 * 0.5/(0.5 + 0.1) = 0.0833333,
+      // whereas 0.1*sqrt(0.001)/0.1 * 0.05/(sqrt(0.00025) + 0.1) would give 0.0136527.
+      const { step } = setUp({ name: 'adam', learningRate: 0.1, epsilon: 0.1 }, makeKernels());
+      expectClose(step(), [0.9166666666666666, -1.9090909090909092, 0.40476190476190477]);
+      expectClose(step(), [0.9210526315789473, -1.8678091526380753, 0.3170896532628612]);
+    });
 
-  it('Keras defaults (lr=1, rho=0.95, epsilon=1e-7): the first step is sqrt(eps)/sqrt(0.05 g^2 + eps) * g', () => {
-    const { optimizer, step } = setUp({ name: 'adadelta' });
-    expect(optimizer.config).toEqual({ name: 'adadelta', ...ADADELTA_DEFAULTS });
-    expect(ADADELTA_DEFAULTS).toEqual({ learningRate: 1, rho: 0.95, epsilon: 1e-7 });
-    // element 0: 3.1622777e-4 / sqrt(0.0125 + 1e-7) * 0.5 = 1.4142079e-3 (about sqrt(2)*1e-3 for every g != 0)
-    expectClose(step(), [0.9985857920944472, -1.9985857878518383, 0.49858578679118015]);
-    expectClose(step(), [1.0000180160401944, -1.9990826911076183, 0.49767291616629505]);
+    it('defaults are Keras\'s', () => {
+      expect(createOptimizer({ name: 'adam' }, makeKernels(), 1).config).toEqual({ name: 'adam', ...ADAM_DEFAULTS });
+      expect(ADAM_DEFAULTS).toEqual({ learningRate: 0.001, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 });
+    });
   });
-});
-
-describe('Adam (Kingma & Ba 2015, Algorithm 1)', () => {
-  it('lr=0.1, beta1=0.9, beta2=0.999, epsilon=1e-7: bias correction at t=1, t=2, t=3', () => {
-    const { optimizer, step } = setUp({ name: 'adam', learningRate: 0.1 });
-    // t=1: m = 0.1g, v = 0.001g^2; mHat = m/(1-0.9) = g, vHat = v/(1-0.999) = g^2,
-    //      so w -= 0.1 * g/(|g| + 1e-7) = 0.1*sign(g). (Without the correction it would be 0.1*0.1g/(sqrt(0.001)|g|) = 0.316*sign(g).)
-    expectClose(step(), [0.900000019999996, -1.900000009999999, 0.40000000499999977]);
-    expectClose(optimizer.state.m!, [0.05, -0.1, 0.2]);
-    expectClose(optimizer.state.v!, [0.00025, 0.001, 0.004]);
-    expect(optimizer.iterations).toBe(1);
-    // t=2, element 0: m = 0.9*0.05 + 0.1*(-0.5) = -0.005;  v = 0.999*0.00025 + 0.001*0.25 = 0.00049975
-    //      mHat = -0.005/(1 - 0.81) = -0.02631579;  vHat = 0.00049975/(1 - 0.998001) = 0.25
-    //      w = 0.9 - 0.1 * (-0.02631579)/(0.5 + 1e-7) = 0.90526318
-    expectClose(step(), [0.9052631768421014, -1.8530531993216814, 0.3067820470153659]);
-    expectClose(optimizer.state.m!, [-0.005, -0.065, 0.28]);
-    expectClose(optimizer.state.v!, [0.00049975, 0.0010615, 0.004996]);
-    // t=3: corrections 1 - 0.9^3 = 0.271 and 1 - 0.999^3 = 0.002997001
-    expectClose(step(), [0.855438969491621, -1.8167631797216137, 0.2957037405227615]);
-  });
-
-  it('epsilon is added to sqrt(vHat) (Algorithm 1), not to sqrt(v) (the paper\'s efficient form)', () => {
-    // With epsilon=0.1 the two forms differ visibly. t=1, element 0: 0.1 * 0.5/(0.5 + 0.1) = 0.0833333,
-    // whereas 0.1*sqrt(0.001)/0.1 * 0.05/(sqrt(0.00025) + 0.1) would give 0.0136527.
-    const { step } = setUp({ name: 'adam', learningRate: 0.1, epsilon: 0.1 });
-    expectClose(step(), [0.9166666666666666, -1.9090909090909092, 0.40476190476190477]);
-    expectClose(step(), [0.9210526315789473, -1.8678091526380753, 0.3170896532628612]);
-  });
-
-  it('defaults are Keras\'s', () => {
-    expect(createOptimizer({ name: 'adam' }, createReferenceKernels(), 1).config).toEqual({ name: 'adam', ...ADAM_DEFAULTS });
-    expect(ADAM_DEFAULTS).toEqual({ learningRate: 0.001, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 });
-  });
-});
+}
 
 describe('optimizer state and checkpoints', () => {
   const configs: OptimizerConfig[] = [
