@@ -53,7 +53,7 @@ export interface Checkpoint {
   readonly rngState: RngState;
   readonly seed: number;
   readonly globalBatchSize: number;
-  /** datasetHash() of the training set. */
+  /** Identity of the data, built from datasetHash() (the coordinator stores datasetId(train, test)). */
   readonly datasetHash: string;
   /** The run's settings, JSON-serialisable. */
   readonly settings: Readonly<Record<string, unknown>>;
