@@ -21,6 +21,8 @@ export { createReferenceKernels } from './kernels/reference.js';
 export type { ReferenceKernelsOptions } from './kernels/reference.js';
 export { defaultKernels, selectKernels } from './kernels/select.js';
 export type { KernelsChoice } from './kernels/select.js';
+export { createWasmKernels, WasmKernels, WasmKernelsError, bestWasmVariant, wasmKernelsBuilt } from './kernels/wasm/index.js';
+export type { WasmKernelsOptions, WasmVariant } from './kernels/wasm/index.js';
 
 // --- optimizers
 export { createOptimizer, stepDecay, OPTIMIZER_NAMES } from './optimizers/create.js';

@@ -11,7 +11,9 @@
  * Parameter-gradient kernels accumulate (dW += ...), so they start from non-zero dW.
  */
 import { describe, expect, it } from 'vitest';
+import { createModel } from '../model.js';
 import { Rng } from '../rng.js';
+import { MNIST_CNN } from '../spec.js';
 import { windowExtent } from '../shapes.js';
 import type { Conv2DGeometry, Kernels, Pool2DGeometry } from './kernels.js';
 import { createReferenceKernels } from './reference.js';
@@ -324,5 +326,32 @@ describe('wasm backend boundaries', () => {
     expect(second.byteOffset % 64).toBe(0);
     expect(Array.from(second)).toEqual([0, 0, 0, 0, 0]);
     expect(Array.from(first)).toEqual([1, 2, 3]);
+  });
+});
+
+// The float32 reference model is slow (~1 image/s): run it once and compare every wasm variant with it.
+const modelBatch = 3;
+const modelImages = Float32Array.from(randomValues(51, modelBatch * 28 * 28, 0, 1));
+const modelLabels = Uint8Array.from([3, 0, 7]);
+let referenceModelResult: { loss: number; correct: number; gradient: Float32Array; params: Float32Array; predictions: Float32Array } | null = null;
+function referenceModel(): NonNullable<typeof referenceModelResult> {
+  if (referenceModelResult === null) {
+    const model = createModel(MNIST_CNN, { seed: 7, kernels: createReferenceKernels(), chunkSize: 2 });
+    const { loss, correct, gradient } = model.lossAndGradient(modelImages, modelLabels);
+    referenceModelResult = { loss, correct, gradient: Float32Array.from(gradient), params: Float32Array.from(model.params), predictions: model.predict(modelImages) };
+  }
+  return referenceModelResult;
+}
+
+describe.each(backends.filter(([name]) => name !== 'ts'))('default model on %s against ts', (_, kernels) => {
+  it(`seed 7, batch ${modelBatch} in chunks of 2 and 1: same loss, gradient and predictions (relative 1e-4)`, () => {
+    const want = referenceModel();
+    const model = createModel(MNIST_CNN, { seed: 7, kernels, chunkSize: 2 });
+    expect(model.params).toEqual(want.params); // same initialisation
+    const got = model.lossAndGradient(modelImages, modelLabels);
+    expect(Math.abs(got.loss - want.loss) / want.loss).toBeLessThan(1e-4);
+    expect(got.correct).toBe(want.correct);
+    expectClose(got.gradient, want.gradient, GEMM_TOLERANCE);
+    expectClose(model.predict(modelImages), want.predictions, GEMM_TOLERANCE);
   });
 });

@@ -1,18 +1,26 @@
 /**
- * Chooses a kernel backend. For now only the TypeScript reference exists; the
- * WebAssembly backend replaces the 'wasm' branch (and 'auto' prefers it) once it is built.
+ * Chooses a kernel backend by feature detection: the WebAssembly build with relaxed SIMD
+ * (fused multiply-add) when the engine accepts it, plain WebAssembly SIMD otherwise, and
+ * the TypeScript reference as the last fallback (engine without SIMD, or `pnpm build`
+ * not run). Every call returns a fresh backend: its arrays belong to that backend alone.
  */
 import type { Kernels } from './kernels.js';
 import { createReferenceKernels } from './reference.js';
+import { WasmKernelsError, bestWasmVariant, createWasmKernels, wasmKernelsBuilt } from './wasm/index.js';
 
 export type KernelsChoice = 'ts' | 'wasm' | 'auto';
 
-/** The fastest backend available here (today: a fresh float32 reference instance). */
+/** The fastest backend available here. */
 export function defaultKernels(): Kernels {
+  if (wasmKernelsBuilt() && bestWasmVariant() !== null) return createWasmKernels();
   return createReferenceKernels();
 }
 
-/** A backend by name: 'ts' the reference, 'wasm' the WebAssembly build, 'auto' the fastest available. */
+/**
+ * A backend by name: 'ts' the reference, 'wasm' the WebAssembly build (best variant;
+ * throws a WasmKernelsError with code WASM_NOT_BUILT when `pnpm build` has not run),
+ * 'auto' the fastest available.
+ */
 export function selectKernels(name: KernelsChoice): Kernels {
   switch (name) {
     case 'ts':
@@ -20,8 +28,8 @@ export function selectKernels(name: KernelsChoice): Kernels {
     case 'auto':
       return defaultKernels();
     case 'wasm':
-      throw new Error("kernels 'wasm': the WebAssembly backend is not built yet; use 'ts' or 'auto'");
+      return createWasmKernels();
     default:
-      throw new Error(`unknown kernels '${String(name)}': expected 'ts', 'wasm' or 'auto'`);
+      throw new WasmKernelsError('BAD_ARGUMENT', `unknown kernels '${String(name)}': expected 'ts', 'wasm' or 'auto'`);
   }
 }
