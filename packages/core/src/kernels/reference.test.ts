@@ -56,6 +56,7 @@ describe('reference conv2d', () => {
     ['x=[1,3,7,7] f=[2,3,3,3] s=2 same', geometry(1, 3, 7, 7, 2, 3, 3, [2, 2], 'same')],
     ['x=[2,1,6,5] f=[2,1,2,3] s=[1,2] same', geometry(2, 1, 6, 5, 2, 2, 3, [1, 2], 'same')],
     ['x=[1,2,4,4] f=[1,2,4,4] s=1 same (pad 1 before, 2 after)', geometry(1, 2, 4, 4, 1, 4, 4, [1, 1], 'same')],
+    ['x=[2,5,6,5] f=[6,5,3,2] s=1 same (4-row blocks and remainders)', geometry(2, 5, 6, 5, 6, 3, 2, [1, 1], 'same')],
   ];
   for (const [name, g] of cases) {
     it(`forward equals the direct sum, ${name}`, () => {

@@ -2,7 +2,7 @@
  * Central-difference gradient check of every layer alone, in float64 (reference kernels
  * with precision 64). Each layer computes f = sum(output * R) for a random R, so
  * dOutput = R; every parameter and every input entry is checked.
- * Tolerance: max relative error < 1e-6 with h = 1e-5 (floor 1e-6 on the denominator).
+ * Tolerance: max relative error < 1e-6 with h = 1e-5 (denominator floored at 1e-3, see the helpers).
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { createReferenceKernels } from '../kernels/reference.js';
@@ -83,6 +83,8 @@ describe('conv2d gradient (every weight, bias and input)', () => {
     ['x=[1,6,7] f=2x4x4 s=2 same (odd padding after)', { type: 'conv2d', filters: 2, kernelSize: 4, stride: 2, padding: 'same' }, [1, 6, 7]],
     ['x=[2,5,6] f=3x2x3 s=[1,2] same (non-square)', { type: 'conv2d', filters: 3, kernelSize: [2, 3], stride: [1, 2], padding: 'same' }, [2, 5, 6]],
     ['x=[3,4,4] f=2x1x1 s=1 valid', { type: 'conv2d', filters: 2, kernelSize: 1 }, [3, 4, 4]],
+    // 6 filters and 5 channels: both the 4-row blocks and the remainder of the reference's matrix products
+    ['x=[5,6,5] f=6x3x2 s=1 same', { type: 'conv2d', filters: 6, kernelSize: [3, 2], padding: 'same' }, [5, 6, 5]],
   ];
   for (const [name, spec, shape] of cases) {
     it(name, () => checkLayer(`conv2d ${name}`, build(Conv2DLayer<Float64Array>, spec, shape), 2, 'uniform'));
@@ -103,6 +105,7 @@ describe('maxpool2d gradient (every input)', () => {
 
 describe('dense, relu, dropout, flatten gradient', () => {
   it('dense x=[7] units=4 batch=3', () => checkLayer('dense in=7 out=4', build(DenseLayer<Float64Array>, { type: 'dense', units: 4 }, [7]), 3, 'uniform'));
+  it('dense x=[9] units=6 batch=5', () => checkLayer('dense in=9 out=6 batch=5', build(DenseLayer<Float64Array>, { type: 'dense', units: 6 }, [9]), 5, 'uniform'));
   it('relu x=[2,3,4] batch=2', () => checkLayer('relu x=[2,3,4]', build(ReluLayer<Float64Array>, { type: 'relu' }, [2, 3, 4]), 2, 'away-from-zero'));
   it('dropout rate=0.4 x=[3,5] batch=2, fixed mask (training)', () => {
     checkLayer('dropout rate=0.4 training', build(DropoutLayer<Float64Array>, { type: 'dropout', rate: 0.4 }, [3, 5]), 2, 'uniform', true, [7, 8]);
