@@ -42,6 +42,10 @@ export function maxPool2dForward(
   poolHeight: i32, poolWidth: i32, strideY: i32, strideX: i32, input: usize, output: usize,
 ): void {
   const planes = batch * channels;
+  if (poolHeight == 2 && poolWidth == 2 && strideY == 2 && strideX == 2) {
+    maxPool2x2Forward(planes, inHeight, inWidth, outHeight, outWidth, input, output);
+    return;
+  }
   let out = output;
   for (let plane = 0; plane < planes; plane++) {
     const inPlane = input + (<usize>(plane * inHeight * inWidth) << 2);
@@ -67,6 +71,10 @@ export function maxPool2dBackward(
 ): void {
   const planes = batch * channels;
   memory.fill(dInput, 0, <usize>(planes * inHeight * inWidth) << 2);
+  if (poolHeight == 2 && poolWidth == 2 && strideY == 2 && strideX == 2) {
+    maxPool2x2Backward(planes, inHeight, inWidth, outHeight, outWidth, input, output, dOutput, dInput);
+    return;
+  }
   let index: usize = 0;
   for (let plane = 0; plane < planes; plane++) {
     const planeOffset = <usize>(plane * inHeight * inWidth) << 2;
@@ -87,6 +95,86 @@ export function maxPool2dBackward(
             }
           }
         }
+      }
+    }
+  }
+}
+
+/**
+ * The common 2x2 stride-2 pooling, four outputs per step: two rows of 8 inputs give the
+ * four windows' top-left, top-right, bottom-left and bottom-right lanes by even/odd shuffles.
+ */
+function maxPool2x2Forward(planes: i32, inHeight: i32, inWidth: i32, outHeight: i32, outWidth: i32, input: usize, output: usize): void {
+  for (let plane = 0; plane < planes; plane++) {
+    const inPlane = input + (<usize>(plane * inHeight * inWidth) << 2);
+    const outPlane = output + (<usize>(plane * outHeight * outWidth) << 2);
+    for (let y = 0; y < outHeight; y++) {
+      const row0 = inPlane + (<usize>(2 * y * inWidth) << 2);
+      const row1 = row0 + (<usize>inWidth << 2);
+      const out = outPlane + (<usize>(y * outWidth) << 2);
+      let x = 0;
+      for (; x + 4 <= outWidth; x += 4) {
+        const offset = <usize>x << 3;
+        const top = f32x4.max(
+          v128.shuffle<f32>(v128.load(row0 + offset), v128.load(row0 + offset, 16), 0, 2, 4, 6),
+          v128.shuffle<f32>(v128.load(row0 + offset), v128.load(row0 + offset, 16), 1, 3, 5, 7),
+        );
+        const bottom = f32x4.max(
+          v128.shuffle<f32>(v128.load(row1 + offset), v128.load(row1 + offset, 16), 0, 2, 4, 6),
+          v128.shuffle<f32>(v128.load(row1 + offset), v128.load(row1 + offset, 16), 1, 3, 5, 7),
+        );
+        v128.store(out + (<usize>x << 2), f32x4.max(top, bottom));
+      }
+      for (; x < outWidth; x++) {
+        const offset = <usize>x << 3;
+        const best = max(max(load<f32>(row0 + offset), load<f32>(row0 + offset, 4)), max(load<f32>(row1 + offset), load<f32>(row1 + offset, 4)));
+        store<f32>(out + (<usize>x << 2), best);
+      }
+    }
+  }
+}
+
+/** Backward of maxPool2x2Forward: each window's gradient goes to its first lane equal to the max. dInput is zeroed. */
+function maxPool2x2Backward(
+  planes: i32, inHeight: i32, inWidth: i32, outHeight: i32, outWidth: i32, input: usize, output: usize, dOutput: usize, dInput: usize,
+): void {
+  for (let plane = 0; plane < planes; plane++) {
+    const inOffset = <usize>(plane * inHeight * inWidth) << 2;
+    const outOffset = <usize>(plane * outHeight * outWidth) << 2;
+    for (let y = 0; y < outHeight; y++) {
+      const rowOffset0 = inOffset + (<usize>(2 * y * inWidth) << 2);
+      const rowOffset1 = rowOffset0 + (<usize>inWidth << 2);
+      const outRow = outOffset + (<usize>(y * outWidth) << 2);
+      let x = 0;
+      for (; x + 4 <= outWidth; x += 4) {
+        const offset = <usize>x << 3;
+        const r0a = v128.load(input + rowOffset0 + offset), r0b = v128.load(input + rowOffset0 + offset, 16);
+        const r1a = v128.load(input + rowOffset1 + offset), r1b = v128.load(input + rowOffset1 + offset, 16);
+        const best = v128.load(output + outRow + (<usize>x << 2));
+        const gradient = v128.load(dOutput + outRow + (<usize>x << 2));
+        // Row-major priority: top-left, top-right, bottom-left, bottom-right.
+        const take00 = f32x4.eq(v128.shuffle<f32>(r0a, r0b, 0, 2, 4, 6), best);
+        let taken = take00;
+        const take01 = v128.andnot(f32x4.eq(v128.shuffle<f32>(r0a, r0b, 1, 3, 5, 7), best), taken);
+        taken = v128.or(taken, take01);
+        const take10 = v128.andnot(f32x4.eq(v128.shuffle<f32>(r1a, r1b, 0, 2, 4, 6), best), taken);
+        taken = v128.or(taken, take10);
+        const take11 = v128.andnot(f32x4.eq(v128.shuffle<f32>(r1a, r1b, 1, 3, 5, 7), best), taken);
+        const d00 = v128.and(gradient, take00), d01 = v128.and(gradient, take01);
+        const d10 = v128.and(gradient, take10), d11 = v128.and(gradient, take11);
+        v128.store(dInput + rowOffset0 + offset, v128.shuffle<f32>(d00, d01, 0, 4, 1, 5));
+        v128.store(dInput + rowOffset0 + offset, v128.shuffle<f32>(d00, d01, 2, 6, 3, 7), 16);
+        v128.store(dInput + rowOffset1 + offset, v128.shuffle<f32>(d10, d11, 0, 4, 1, 5));
+        v128.store(dInput + rowOffset1 + offset, v128.shuffle<f32>(d10, d11, 2, 6, 3, 7), 16);
+      }
+      for (; x < outWidth; x++) {
+        const offset = <usize>x << 3;
+        const best = load<f32>(output + outRow + (<usize>x << 2));
+        const gradient = load<f32>(dOutput + outRow + (<usize>x << 2));
+        if (load<f32>(input + rowOffset0 + offset) == best) store<f32>(dInput + rowOffset0 + offset, gradient);
+        else if (load<f32>(input + rowOffset0 + offset, 4) == best) store<f32>(dInput + rowOffset0 + offset, gradient, 4);
+        else if (load<f32>(input + rowOffset1 + offset) == best) store<f32>(dInput + rowOffset1 + offset, gradient);
+        else if (load<f32>(input + rowOffset1 + offset, 4) == best) store<f32>(dInput + rowOffset1 + offset, gradient, 4);
       }
     }
   }

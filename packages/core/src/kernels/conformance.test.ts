@@ -151,6 +151,7 @@ describe.each(backends)('kernels on %s', (_, kernels) => {
   const poolCases: PoolCase[] = [
     [[2, 3, 6, 6], [2, 2], [2, 2]],
     [[1, 2, 5, 5], [2, 2], [2, 2]], // odd size: the last row and column are never read
+    [[1, 3, 11, 13], [2, 2], [2, 2]], // 2x2 fast path: 4 outputs per vector step plus a scalar tail
     [[1, 2, 7, 5], [3, 2], [2, 1]], // overlapping windows add their gradients
     [[2, 64, 24, 24], [2, 2], [2, 2]], // the default model's pooling
   ];
