@@ -84,7 +84,7 @@ describe('decodePngToGrey and greyToInk', () => {
     })();
     expect(error).toBeInstanceOf(CliError);
     expect((error as CliError).code).toBe('BAD_IMAGE');
-    expect((error as CliError).message).toMatch(/^notes\.png: cannot decode PNG/);
+    expect((error as CliError).message).toMatch(/^notes\.png: not a PNG file \(it starts with 6e 6f 74 20/);
   });
 });
 

@@ -32,11 +32,17 @@ export interface PreparedImage {
 
 /** MNIST's framing: the digit fits a 20x20 box inside the 28x28 image. */
 const MNIST_BOX_FRACTION = 20 / 28;
+/** Every PNG file starts with these 8 bytes (PNG specification, section 5.2). */
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a] as const;
 /** Ink below this fraction of the brightest ink does not count for the bounding box. */
 const INK_THRESHOLD = 0.1;
 
 /** Decodes PNG bytes into grey 0..255 with alpha composited on white (as the picture looks on paper). */
 export function decodePngToGrey(bytes: Uint8Array, source: string): GreyImage {
+  if (bytes.length < PNG_SIGNATURE.length || PNG_SIGNATURE.some((byte, i) => bytes[i] !== byte)) {
+    const start = Array.from(bytes.subarray(0, 8), (byte) => byte.toString(16).padStart(2, '0')).join(' ');
+    throw new CliError('BAD_IMAGE', `${source}: not a PNG file (it starts with ${start || 'nothing'})`);
+  }
   let png: PNG;
   try {
     png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));

@@ -17,31 +17,27 @@ export interface LoadedCheckpoint {
   readonly params: Float32Array;
 }
 
-// NOTE: these names must follow what the coordinator writes into a run folder.
-const FINAL_MODEL_NAMES = ['model.ckpt', 'final.ckpt'] as const;
-const CHECKPOINT_PATTERN = /\.ckpt$/;
+// NOTE: the names the coordinator writes into a run folder (persistence.ts): model.ckpt is
+// the final model, checkpoint.ckpt the newest checkpoint (replaced at every save).
+const FINAL_MODEL_FILE = 'model.ckpt';
+const NEWEST_CHECKPOINT_FILE = 'checkpoint.ckpt';
+const CHECKPOINT_SUFFIX = '.ckpt';
 
-/** The step number in a checkpoint's name ("checkpoint-000120.ckpt" -> 120), -1 without one. */
-function stepOf(name: string): number {
-  const digits = /(\d+)\D*$/.exec(name);
-  return digits === null ? -1 : Number(digits[1]);
-}
-
-/** The checkpoint file that `target` designates. */
+/**
+ * The checkpoint file that `target` designates: the file itself, or in a run folder its
+ * final model, else its newest checkpoint, else its most recently written *.ckpt file.
+ */
 export function resolveModelFile(target: string): string {
   if (!existsSync(target)) throw new CliError('FILE_NOT_FOUND', `${target}: no such file or run folder`);
   if (!statSync(target).isDirectory()) return target;
   const entries = readdirSync(target);
-  const final = FINAL_MODEL_NAMES.find((name) => entries.includes(name));
-  if (final !== undefined) return join(target, final);
-  const checkpoints = entries
-    .filter((name) => CHECKPOINT_PATTERN.test(name))
+  for (const name of [FINAL_MODEL_FILE, NEWEST_CHECKPOINT_FILE]) if (entries.includes(name)) return join(target, name);
+  const newest = entries
+    .filter((name) => name.endsWith(CHECKPOINT_SUFFIX))
     .map((name) => ({ name, modified: statSync(join(target, name)).mtimeMs }))
-    // Newest first: by the step number in the name, then by modification time.
-    .sort((a, b) => stepOf(b.name) - stepOf(a.name) || b.modified - a.modified);
-  const newest = checkpoints[0];
+    .sort((a, b) => b.modified - a.modified)[0];
   if (newest === undefined) {
-    throw new CliError('NO_MODEL_IN_RUN', `${target}: a folder without a final model or checkpoint (expected ${FINAL_MODEL_NAMES[0]} or *.ckpt)`);
+    throw new CliError('NO_MODEL_IN_RUN', `${target}: a folder without ${FINAL_MODEL_FILE}, ${NEWEST_CHECKPOINT_FILE} or any *${CHECKPOINT_SUFFIX} file`);
   }
   return join(target, newest.name);
 }

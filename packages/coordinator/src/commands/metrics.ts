@@ -96,7 +96,7 @@ export function formatReport(report: ClassificationReport): string {
   lines.push(`loss      ${report.loss.toFixed(4)}`);
   lines.push(`accuracy  ${percent(report.accuracy)}`);
   lines.push('');
-  lines.push('class  precision  recall    support');
+  lines.push(`${'class'.padStart(5)}  ${'precision'.padStart(9)}  ${'recall'.padStart(7)}  ${'support'.padStart(8)}`);
   for (let k = 0; k < classes; k++) {
     lines.push(
       `${String(k).padStart(5)}  ${percent(report.precision[k]!).padStart(9)}  ${percent(report.recall[k]!).padStart(7)}  ${String(report.support[k]).padStart(8)}`,

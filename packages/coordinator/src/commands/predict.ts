@@ -37,9 +37,9 @@ interface Picture {
 
 export function predictImages(target: string, pngFiles: readonly string[], options: PredictOptions = {}): Prediction[] {
   const { kernels, idx, indices, top } = { ...DEFAULT_PREDICT_OPTIONS, ...options };
-  if (pngFiles.length === 0 && idx === undefined) throw new CliError('BAD_OPTION', 'predict: name PNG files, or --idx FILE with --index N');
-  if (idx !== undefined && (indices === undefined || indices.length === 0)) throw new CliError('BAD_OPTION', 'predict: --idx needs --index N');
   if (idx === undefined && indices !== undefined) throw new CliError('BAD_OPTION', 'predict: --index needs --idx FILE');
+  if (idx !== undefined && (indices === undefined || indices.length === 0)) throw new CliError('BAD_OPTION', 'predict: --idx needs --index N');
+  if (pngFiles.length === 0 && idx === undefined) throw new CliError('BAD_OPTION', 'predict: name PNG files, or --idx FILE with --index N');
 
   const { model } = loadModel(target, kernels);
   const [channels, height, width] = model.inputShape;
