@@ -121,7 +121,7 @@ describe('batches', () => {
     for (let i = 0; i < 6; i++) {
       const one = network.gradientSum(images.subarray(i * imageSize, (i + 1) * imageSize), labels.subarray(i, i + 1));
       expect(one.count).toBe(1);
-      for (let p = 0; p < expected.length; p++) expected[p] += one.gradient[p]!;
+      for (let p = 0; p < expected.length; p++) expected[p] = expected[p]! + one.gradient[p]!;
       lossSum += one.lossSum;
       correct += one.correct;
     }
@@ -230,7 +230,7 @@ describe('dropout', () => {
     for (let i = 0; i < 5; i++) {
       const one = network.gradientSum(images.subarray(i * 100, (i + 1) * 100), labels.subarray(i, i + 1), { training: true, dropoutSeeds: seeds.subarray(i, i + 1) });
       lossSum += one.lossSum;
-      for (let p = 0; p < summed.length; p++) summed[p] += one.gradient[p]!;
+      for (let p = 0; p < summed.length; p++) summed[p] = summed[p]! + one.gradient[p]!;
     }
     expect(lossSum).toBeCloseTo(whole.lossSum, 12);
     expect(maxDifference(summed, gradient)).toBeLessThan(1e-13);

@@ -30,10 +30,13 @@ export interface NetworkOptions<A extends FloatArray> extends Omit<CreateModelOp
   readonly inputGradient?: boolean;
 }
 
-export interface Network<A extends FloatArray> extends Omit<Model, 'kernels' | 'params' | 'lossAndGradient' | 'gradientSum'> {
+/** A Model over any kernel precision; images may be float32 or float64 whatever the kernels. */
+export interface Network<A extends FloatArray> extends Omit<Model, 'kernels' | 'params' | 'lossAndGradient' | 'gradientSum' | 'predict' | 'evaluate'> {
   readonly kernels: Kernels<A>;
   readonly params: A;
   readonly chunkSize: number;
+  predict(images: FloatArray): Float32Array;
+  evaluate(images: FloatArray, labels: Uint8Array): Evaluation;
   lossAndGradient(images: FloatArray, labels: Uint8Array, options?: ForwardOptions): { loss: number; correct: number; gradient: A };
   gradientSum(images: FloatArray, labels: Uint8Array, options?: ForwardOptions): { count: number; lossSum: number; correct: number; gradient: A };
   /**
