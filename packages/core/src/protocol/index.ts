@@ -3,3 +3,4 @@ export * from './messages.js';
 export { encodeMessage, decodeFrame, float32View } from './codec.js';
 export { parseMessage, decodeMessage, DEFAULT_LIMITS, ProtocolError } from './parse.js';
 export type { ProtocolLimits, ProtocolErrorCode } from './parse.js';
+export { datasetId } from './dataset-id.js';

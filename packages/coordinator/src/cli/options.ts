@@ -1,0 +1,197 @@
+/**
+ * Command-line flags shared by `pnpm start` and `pnpm coordinator`, parsed with commander
+ * into CoordinatorOptions. A bad flag is one line on stderr and exit code 2.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { MNIST_CNN, MNIST_CNN_DROPOUT, type ModelSpec, type OptimizerConfig } from '@convoy/core';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { COORDINATOR_DEFAULTS, CoordinatorError, type CoordinatorOptions } from '../defaults.js';
+
+export const EXIT_BAD_USAGE = 2;
+
+export function integerFlag(min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (value: string): number => {
+    const number = Number(value);
+    if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(number) || number < min || number > max) {
+      throw new InvalidArgumentError(`must be an integer in [${min}, ${max}]`);
+    }
+    return number;
+  };
+}
+
+export function numberFlag(min: number, max = Number.MAX_VALUE) {
+  return (value: string): number => {
+    const number = Number(value);
+    if (value.trim() === '' || !Number.isFinite(number) || number < min || number > max) {
+      throw new InvalidArgumentError(`must be a number in [${min}, ${max}]`);
+    }
+    return number;
+  };
+}
+
+function choice<const T extends string>(choices: readonly T[]) {
+  return (value: string): T => {
+    if (!choices.includes(value as T)) throw new InvalidArgumentError(`must be one of ${choices.join(', ')}`);
+    return value as T;
+  };
+}
+
+/** --model: "default" (with Dropout), "plain" (the seed's layers exactly) or a JSON spec file. */
+export function modelFlag(value: string): ModelSpec {
+  if (value === 'default') return MNIST_CNN_DROPOUT;
+  if (value === 'plain') return MNIST_CNN;
+  if (!existsSync(value)) throw new InvalidArgumentError(`must be default, plain or a JSON spec file (${value} not found)`);
+  try {
+    return JSON.parse(readFileSync(value, 'utf8')) as ModelSpec;
+  } catch (error) {
+    throw new InvalidArgumentError(`${value} is not valid JSON (${(error as Error).message})`);
+  }
+}
+
+/** Adds the training and server flags to `program`. */
+export function addCoordinatorFlags(program: Command): Command {
+  const d = COORDINATOR_DEFAULTS;
+  return program
+    .option('--epochs <n>', 'epochs to train', integerFlag(1, 10_000), d.epochs)
+    .option('--batch <n>', 'global batch size (all workers together)', integerFlag(1, 65_536), d.globalBatch)
+    .addOption(new Option('--optimizer <name>', 'optimizer').choices(['adadelta', 'sgd', 'adam']).default(d.optimizer.name))
+    .option('--lr <rate>', "learning rate (default: the optimizer's: adadelta 1, adam 0.001; sgd needs one)", numberFlag(0))
+    .option('--momentum <m>', 'sgd momentum', numberFlag(0, 0.999999))
+    .option('--lr-decay <factor>', 'multiply the learning rate by this every --lr-decay-every epochs', numberFlag(1e-9, 1), d.lrDecay)
+    .option('--lr-decay-every <epochs>', 'epochs between learning-rate drops', integerFlag(1), d.lrDecayEvery)
+    .option('--model <spec>', 'default (seed layers + Dropout), plain (seed layers) or a JSON spec file', modelFlag)
+    .option('--seed <n>', 'seed of initialisation, shuffling and dropout', integerFlag(0, 0xffffffff), d.seed)
+    .option('--train-size <n>', 'training images (the first n of the training file)', integerFlag(1, 60_000), d.trainSize)
+    .option('--validation-size <n>', 'validation images (the last n of the training file)', integerFlag(0, 59_999), d.validationSize)
+    .option('--test-size <n>', 'test images evaluated at the end (0: none)', integerFlag(0, 10_000), d.testSize)
+    .option('--max-steps <n>', 'stop after this many steps in total (0: all epochs)', integerFlag(0), d.maxSteps)
+    .option('--host <address>', 'address to listen on', d.host)
+    .option('--port <n>', 'port for workers and the dashboard (0: any free port)', integerFlag(0, 65_535), d.port)
+    .option('--token <secret>', 'shared secret workers must present (or CONVOY_TOKEN)')
+    .option('--out <dir>', 'run folder (default: runs/<date-time>)')
+    .option('--resume', 'continue the run in --out (default: the newest in runs/) from its checkpoint')
+    .option('--checkpoint-every <steps>', 'also checkpoint every this many steps (0: epoch ends only)', integerFlag(0), d.checkpointEvery)
+    .addOption(new Option('--kernels <name>', 'kernel backend').choices(['ts', 'wasm', 'auto']).default(d.kernels))
+    .option('--data <dir>', 'folder with the four MNIST IDX files (default: the bundled MNIST)')
+    .option('--heartbeat <ms>', 'a peer silent this long is dead', integerFlag(50), d.heartbeatMs)
+    .option('--deadline-min <ms>', 'shortest deadline of a slice', integerFlag(50), d.deadlineMinMs)
+    .option('--deadline-first <ms>', 'deadline of a worker whose speed is not yet measured', integerFlag(50), d.deadlineFirstMs);
+}
+
+interface Flags {
+  epochs: number;
+  batch: number;
+  optimizer: 'adadelta' | 'sgd' | 'adam';
+  lr?: number;
+  momentum?: number;
+  lrDecay: number;
+  lrDecayEvery: number;
+  model?: ModelSpec;
+  seed: number;
+  trainSize: number;
+  validationSize: number;
+  testSize: number;
+  maxSteps: number;
+  host: string;
+  port: number;
+  token?: string;
+  out?: string;
+  resume?: boolean;
+  checkpointEvery: number;
+  kernels: 'ts' | 'wasm' | 'auto';
+  data?: string;
+  heartbeat: number;
+  deadlineMin: number;
+  deadlineFirst: number;
+  minWorkers?: number;
+}
+
+function optimizerConfig(flags: Flags): OptimizerConfig {
+  const rate = flags.lr === undefined ? {} : { learningRate: flags.lr };
+  switch (flags.optimizer) {
+    case 'sgd':
+      if (flags.lr === undefined) throw new CoordinatorError('BAD_OPTION', '--optimizer sgd needs --lr');
+      return { name: 'sgd', learningRate: flags.lr, ...(flags.momentum === undefined ? {} : { momentum: flags.momentum }) };
+    case 'adam':
+      return { name: 'adam', ...rate };
+    case 'adadelta':
+      return { name: 'adadelta', ...rate };
+  }
+}
+
+/** The newest folder under runs/ that holds a checkpoint. */
+function newestRun(root = 'runs'): string {
+  const candidates = existsSync(root)
+    ? readdirSync(root)
+        .map((name) => join(root, name))
+        .filter((dir) => existsSync(join(dir, 'checkpoint.ckpt')))
+        .sort((a, b) => statSync(join(b, 'checkpoint.ckpt')).mtimeMs - statSync(join(a, 'checkpoint.ckpt')).mtimeMs)
+    : [];
+  if (candidates.length === 0) throw new CoordinatorError('NO_CHECKPOINT', '--resume: no run with a checkpoint under runs/; name one with --out DIR');
+  return candidates[0]!;
+}
+
+export function defaultRunDir(): string {
+  return join('runs', new Date().toISOString().replace(/[:.]/g, '-').replace('T', '_').slice(0, 19));
+}
+
+export function coordinatorOptions(flags: Flags, localWorkers: number): Partial<CoordinatorOptions> {
+  if (flags.momentum !== undefined && flags.optimizer !== 'sgd') throw new CoordinatorError('BAD_OPTION', '--momentum applies to --optimizer sgd only');
+  const outDir = flags.out ?? (flags.resume ? newestRun() : defaultRunDir());
+  return {
+    spec: flags.model ?? COORDINATOR_DEFAULTS.spec,
+    optimizer: optimizerConfig(flags),
+    lrDecay: flags.lrDecay,
+    lrDecayEvery: flags.lrDecayEvery,
+    epochs: flags.epochs,
+    globalBatch: flags.batch,
+    seed: flags.seed,
+    trainSize: Math.min(flags.trainSize, 60_000 - flags.validationSize),
+    validationSize: flags.validationSize,
+    testSize: flags.testSize,
+    maxSteps: flags.maxSteps,
+    host: flags.host,
+    port: flags.port,
+    ...(flags.token ?? process.env['CONVOY_TOKEN'] ? { token: flags.token ?? process.env['CONVOY_TOKEN'] } : {}),
+    outDir,
+    resume: flags.resume === true,
+    checkpointEvery: flags.checkpointEvery,
+    kernels: flags.kernels,
+    ...(flags.data === undefined ? {} : { dataDir: flags.data }),
+    heartbeatMs: flags.heartbeat,
+    deadlineMinMs: flags.deadlineMin,
+    deadlineFirstMs: flags.deadlineFirst,
+    minWorkers: flags.minWorkers ?? Math.max(1, localWorkers),
+    localWorkers,
+  };
+}
+
+/**
+ * Parses argv with `program`; returns its flags, or an exit code (help: 0, bad flag: 2)
+ * after commander printed one line.
+ */
+export function parseFlags(program: Command, argv: readonly string[]): Flags | number {
+  program
+    .exitOverride()
+    .configureOutput({ writeErr: (text) => process.stderr.write(`${text.trim().split('\n')[0]}\n`) })
+    .showHelpAfterError(false)
+    .allowExcessArguments(false);
+  try {
+    program.parse(argv as string[], { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : EXIT_BAD_USAGE;
+    throw error;
+  }
+  return program.opts<Flags>();
+}
+
+/** A user error (any error with a string code) is one line; anything else is a bug and keeps its stack. */
+export function reportError(program: string, error: unknown): number {
+  if (error instanceof Error && typeof (error as { code?: unknown }).code === 'string') {
+    process.stderr.write(`${program}: ${error.message}\n`);
+    return EXIT_BAD_USAGE;
+  }
+  console.error(error);
+  return 1;
+}

@@ -1,0 +1,145 @@
+/**
+ * Puts a coordinator together: options, run folder (fresh or resumed from its checkpoint),
+ * dataset, model and optimizer, metrics, the server, and the trainer.
+ *
+ *   const coordinator = await startCoordinator({ port: 0, epochs: 1 });
+ *   coordinator.server.httpHandler = dashboardHandler;      // packages/dashboard plugs in here
+ *   coordinator.metrics.on('record', (record) => ...);       // live metrics in process
+ *   const outcome = await coordinator.train();               // 'finished' | 'stopped'
+ *   await coordinator.close();
+ */
+import { basename, resolve } from 'node:path';
+import {
+  createModel,
+  datasetHash,
+  datasetId,
+  encodeMessage,
+  loadMnist,
+  selectKernels,
+  type Checkpoint,
+  type MetricsRecord,
+  type Model,
+} from '@convoy/core';
+import { CoordinatorError, resolveOptions, type CoordinatorOptions, type TrainingOptions } from './defaults.js';
+import { MetricsHub } from './metrics.js';
+import { RunFolder, type RunPosition } from './persistence.js';
+import { CoordinatorServer } from './server.js';
+import { Trainer, settingsOf, type TrainOutcome } from './trainer.js';
+
+export interface Coordinator {
+  readonly options: CoordinatorOptions;
+  readonly server: CoordinatorServer;
+  readonly metrics: MetricsHub;
+  readonly trainer: Trainer;
+  readonly model: Model;
+  readonly folder: RunFolder;
+  readonly port: number;
+  /** ws://host:port for workers, http://host:port for the dashboard. */
+  readonly url: string;
+  train(): Promise<TrainOutcome>;
+  /** Ctrl-C: the current step finishes, a checkpoint is written, train() resolves 'stopped'. */
+  requestStop(): void;
+  close(reason?: string): Promise<void>;
+}
+
+export async function startCoordinator(partial: Partial<CoordinatorOptions>): Promise<Coordinator> {
+  let options = resolveOptions(partial);
+  const folder = new RunFolder(resolve(options.outDir));
+  let checkpoint: Checkpoint | null = null;
+  if (options.resume) {
+    if (!folder.hasCheckpoint()) throw new CoordinatorError('NO_CHECKPOINT', `--resume: no checkpoint in ${folder.dir}`);
+    checkpoint = folder.readCheckpoint();
+    // The run's own settings win: a resumed run must be the same run.
+    options = resolveOptions({ ...options, ...(checkpoint.settings as Partial<TrainingOptions>) });
+  }
+
+  const { train, test } = loadMnist(options.dataDir);
+  const id = datasetId(datasetHash(train), datasetHash(test));
+  if (checkpoint !== null && checkpoint.datasetHash !== id) {
+    throw new CoordinatorError('BAD_RESUME', `--resume: the checkpoint was made with dataset ${checkpoint.datasetHash}, this data is ${id}`);
+  }
+  const kernels = selectKernels(options.kernels);
+  const model = createModel(options.spec, { seed: options.seed, kernels });
+  const optimizer = Trainer.createOptimizer(options, model);
+  let position: RunPosition | null = null;
+  const metrics = new MetricsHub();
+  if (checkpoint !== null) {
+    if (checkpoint.parameters.length !== model.paramCount) {
+      throw new CoordinatorError('BAD_RESUME', `--resume: the checkpoint holds ${checkpoint.parameters.length} parameters, the model has ${model.paramCount}`);
+    }
+    model.params.set(checkpoint.parameters);
+    optimizer.restore(checkpoint.optimizer.iterations, checkpoint.optimizer.state);
+    position = { epoch: checkpoint.epoch, batchInEpoch: checkpoint.batchInEpoch, step: checkpoint.step, rngState: checkpoint.rngState };
+    metrics.restore(checkpoint.history as MetricsRecord[]);
+  }
+  folder.resetHistory(checkpoint === null ? [] : (checkpoint.history as MetricsRecord[]));
+  metrics.on('record', (record) => {
+    if (record.kind !== 'workers') folder.appendHistory(record);
+  });
+
+  let datasetFrame: Uint8Array | null = null;
+  const server = new CoordinatorServer(
+    options,
+    {
+      spec: options.spec,
+      paramCount: model.paramCount,
+      datasetId: id,
+      datasetFrame: () =>
+        (datasetFrame ??= encodeMessage({
+          type: 'dataset',
+          hash: id,
+          height: train.height,
+          width: train.width,
+          trainPixels: train.pixels,
+          trainLabels: train.labels,
+          testPixels: test.pixels,
+          testLabels: test.labels,
+        })),
+      maxSliceLength: Math.max(options.globalBatch, options.evaluateChunk),
+    },
+    metrics,
+  );
+  const port = await server.listen();
+  const elapsedBefore = Number((checkpoint?.settings as { elapsedSeconds?: number } | undefined)?.elapsedSeconds ?? 0);
+  const trainer = new Trainer({ options, model, optimizer, train, test, datasetId: id, server, folder, position, elapsedBefore });
+  const validationSize = options.validationSize;
+  metrics.publish({
+    kind: 'run',
+    runId: `${basename(folder.dir)}-${Date.now()}`,
+    startTime: Date.now(),
+    spec: options.spec,
+    paramCount: model.paramCount,
+    optimizer: { ...optimizer.config },
+    globalBatch: options.globalBatch,
+    epochs: options.epochs,
+    stepsPerEpoch: trainer.stepsPerEpoch,
+    totalSteps: trainer.totalSteps,
+    seed: options.seed,
+    trainSize: options.trainSize,
+    validationSize,
+    testSize: Math.min(options.testSize, test.count),
+    kernels: kernels.name,
+    localWorkers: options.localWorkers,
+    resumedFromStep: checkpoint?.step ?? 0,
+    outDir: folder.dir,
+  });
+  if (checkpoint !== null) {
+    metrics.publish({ kind: 'event', event: 'coordinator-restart', step: checkpoint.step, workerId: null, detail: `resumed from step ${checkpoint.step}`, time: Date.now() });
+  }
+  const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+  return {
+    options,
+    server,
+    metrics,
+    trainer,
+    model,
+    folder,
+    port,
+    url: `ws://${host}:${port}`,
+    train: () => trainer.run(),
+    requestStop: () => trainer.requestStop(),
+    close: (reason = 'the run is over') => server.close(reason),
+  };
+}
+
+export { settingsOf };

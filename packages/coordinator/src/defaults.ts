@@ -1,0 +1,150 @@
+/**
+ * The coordinator's options: declared once with their defaults, checked at construction
+ * (contradictory or impossible options throw a CoordinatorError naming the option).
+ */
+import type { KernelsChoice, ModelSpec, OptimizerConfig } from '@convoy/core';
+import { MNIST_CNN_DROPOUT } from '@convoy/core';
+
+export type CoordinatorErrorCode =
+  | 'BAD_OPTION'
+  | 'BAD_RESUME'
+  | 'NO_CHECKPOINT'
+  | 'LISTEN_FAILED'
+  | 'STOPPED'
+  | 'PROTOCOL_VERSION'
+  | 'BAD_TOKEN'
+  | 'DATASET_MISMATCH'
+  | 'HANDSHAKE_TIMEOUT'
+  | 'BAD_SLICE';
+
+export class CoordinatorError extends Error {
+  override readonly name = 'CoordinatorError';
+  constructor(
+    readonly code: CoordinatorErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface TrainingOptions {
+  readonly spec: ModelSpec;
+  readonly optimizer: OptimizerConfig;
+  /** Multiply the learning rate by this every `lrDecayEvery` epochs (1 = constant). */
+  readonly lrDecay: number;
+  readonly lrDecayEvery: number;
+  readonly epochs: number;
+  /** Images per global batch (summed over all workers). */
+  readonly globalBatch: number;
+  readonly seed: number;
+  /** Training images used: the first trainSize of the training file (the validation images excluded). */
+  readonly trainSize: number;
+  /** Validation images: the last ones of the training file. */
+  readonly validationSize: number;
+  /** Test images evaluated at the end (the first ones of the test file); 0 skips the test. */
+  readonly testSize: number;
+  /** Stop after this many global steps in total (0 = run all epochs). For tests and benchmarks. */
+  readonly maxSteps: number;
+  /** Folder of the MNIST IDX files; undefined = bundled MNIST. */
+  readonly dataDir?: string;
+  readonly kernels: KernelsChoice;
+}
+
+export interface ServerOptions {
+  readonly host: string;
+  /** 0 = any free port. */
+  readonly port: number;
+  readonly token?: string;
+  /** Training waits for this many workers before the first step. */
+  readonly minWorkers: number;
+  /** A new connection must say hello/subscribe within this. */
+  readonly handshakeMs: number;
+  /** Ping every heartbeatMs/2; silence for heartbeatMs means the peer is dead. */
+  readonly heartbeatMs: number;
+  /** Deadline of a slice: max(deadlineMinMs, deadlineFactor x its expected time); deadlineFirstMs while unmeasured. */
+  readonly deadlineMinMs: number;
+  readonly deadlineFactor: number;
+  readonly deadlineFirstMs: number;
+  /** Images per evaluate assignment (evaluation is handed out as a queue of chunks). */
+  readonly evaluateChunk: number;
+}
+
+export interface RunOptions {
+  /** Run folder (history.jsonl, checkpoints, final model). */
+  readonly outDir: string;
+  /** Continue from the newest checkpoint in outDir. */
+  readonly resume: boolean;
+  /** Checkpoint every this many steps (0 = only at epoch ends and on shutdown). */
+  readonly checkpointEvery: number;
+  readonly localWorkers: number;
+}
+
+export type CoordinatorOptions = TrainingOptions & ServerOptions & RunOptions;
+
+export const COORDINATOR_DEFAULTS: CoordinatorOptions = {
+  spec: MNIST_CNN_DROPOUT,
+  optimizer: { name: 'adadelta', learningRate: 1 },
+  lrDecay: 1,
+  lrDecayEvery: 1,
+  epochs: 3,
+  globalBatch: 128,
+  seed: 1,
+  trainSize: 55_000,
+  validationSize: 5_000,
+  testSize: 10_000,
+  maxSteps: 0,
+  kernels: 'auto',
+  host: '127.0.0.1',
+  port: 8080,
+  minWorkers: 1,
+  handshakeMs: 5_000,
+  heartbeatMs: 30_000,
+  deadlineMinMs: 5_000,
+  deadlineFactor: 4,
+  deadlineFirstMs: 120_000,
+  evaluateChunk: 1_000,
+  outDir: 'runs/latest',
+  resume: false,
+  checkpointEvery: 200,
+  localWorkers: 0,
+};
+
+const TRAIN_FILE_IMAGES = 60_000;
+
+function integer(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): void {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new CoordinatorError('BAD_OPTION', `${name} must be an integer in [${min}, ${max}], got ${value}`);
+  }
+}
+
+/** Fills defaults and rejects impossible combinations. */
+export function resolveOptions(options: Partial<CoordinatorOptions>): CoordinatorOptions {
+  const resolved: CoordinatorOptions = { ...COORDINATOR_DEFAULTS, ...options };
+  integer('epochs', resolved.epochs, 1, 10_000);
+  integer('globalBatch', resolved.globalBatch, 1, 65_536);
+  integer('seed', resolved.seed, 0, 0xffffffff);
+  integer('trainSize', resolved.trainSize, 1, TRAIN_FILE_IMAGES);
+  integer('validationSize', resolved.validationSize, 0, TRAIN_FILE_IMAGES - 1);
+  integer('testSize', resolved.testSize, 0, 1_000_000);
+  integer('maxSteps', resolved.maxSteps, 0);
+  integer('port', resolved.port, 0, 65_535);
+  integer('minWorkers', resolved.minWorkers, 0, 100_000);
+  integer('checkpointEvery', resolved.checkpointEvery, 0);
+  integer('evaluateChunk', resolved.evaluateChunk, 1, 65_536);
+  integer('lrDecayEvery', resolved.lrDecayEvery, 1);
+  if (!(resolved.lrDecay > 0 && resolved.lrDecay <= 1)) throw new CoordinatorError('BAD_OPTION', `lrDecay must be in (0, 1], got ${resolved.lrDecay}`);
+  if (resolved.trainSize + resolved.validationSize > TRAIN_FILE_IMAGES) {
+    throw new CoordinatorError(
+      'BAD_OPTION',
+      `train size ${resolved.trainSize} + validation size ${resolved.validationSize} exceed the ${TRAIN_FILE_IMAGES} training images`,
+    );
+  }
+  if (resolved.globalBatch > resolved.trainSize) {
+    throw new CoordinatorError('BAD_OPTION', `global batch ${resolved.globalBatch} is larger than the training set (${resolved.trainSize})`);
+  }
+  for (const name of ['heartbeatMs', 'handshakeMs', 'deadlineMinMs', 'deadlineFirstMs'] as const) {
+    if (!(resolved[name] >= 50)) throw new CoordinatorError('BAD_OPTION', `${name} must be at least 50 ms, got ${resolved[name]}`);
+  }
+  if (!(resolved.deadlineFactor >= 1)) throw new CoordinatorError('BAD_OPTION', `deadlineFactor must be >= 1, got ${resolved.deadlineFactor}`);
+  return resolved;
+}

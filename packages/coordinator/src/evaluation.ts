@@ -1,0 +1,72 @@
+/**
+ * Evaluation rounds (validation at each epoch end, test at the end), spread over the
+ * workers as a queue of chunks, forward only: loss, accuracy, confusion matrix and a few
+ * misclassified images to show on the dashboard.
+ */
+import type { Dataset, MisclassifiedSample, Split } from '@convoy/core';
+import type { Scheduler } from './scheduler.js';
+
+/** Misclassified validation images kept per epoch record. */
+const MISCLASSIFIED_KEPT = 8;
+
+export interface EvaluationResult {
+  readonly count: number;
+  readonly loss: number;
+  readonly accuracy: number;
+  /** classes x classes, row = true label, column = predicted. */
+  readonly confusion: number[];
+  readonly misclassified: MisclassifiedSample[];
+}
+
+export interface EvaluationRequest {
+  readonly split: Split;
+  /** Indices into the split's file. */
+  readonly indices: Uint32Array;
+  readonly dataset: Dataset;
+  /** Parameter version and the live parameters (sent to workers whose copy is older). */
+  readonly version: number;
+  readonly params: Float32Array;
+}
+
+/** Resolves with null when the scheduler was cancelled (the run is stopping). */
+export async function evaluateOnWorkers(scheduler: Scheduler, request: EvaluationRequest): Promise<EvaluationResult | null> {
+  const { split, indices, dataset, version, params } = request;
+  const pieces = await scheduler.run({
+    kind: 'evaluate',
+    length: indices.length,
+    step: 0,
+    message: (start, end, round, peer) => ({
+      type: 'evaluate',
+      round,
+      split,
+      version,
+      ...(peer.version === version ? {} : { params }),
+      indices: indices.subarray(start, end),
+    }),
+  });
+  if (pieces === null) return null;
+  const classes = dataset.classes;
+  const confusion = new Array<number>(classes * classes).fill(0);
+  const misclassified: MisclassifiedSample[] = [];
+  const imageSize = dataset.channels * dataset.height * dataset.width;
+  let lossSum = 0;
+  let correct = 0;
+  for (const piece of pieces) {
+    const answer = piece.answer;
+    if (answer.type !== 'evaluation') throw new Error('evaluation round got a gradient answer');
+    lossSum += answer.lossSum;
+    correct += answer.correct;
+    for (let i = 0; i < answer.count; i++) {
+      const index = indices[piece.start + i]!;
+      const label = dataset.labels[index]!;
+      const predicted = answer.predictions[i]!;
+      if (predicted >= classes) continue; // parseMessage bounds it by 255 only; a bad class counts as wrong
+      confusion[label * classes + predicted]!++;
+      if (predicted !== label && misclassified.length < MISCLASSIFIED_KEPT) {
+        misclassified.push({ index, label, predicted, pixels: dataset.pixels.slice(index * imageSize, (index + 1) * imageSize) });
+      }
+    }
+  }
+  const count = indices.length;
+  return { count, loss: lossSum / count, accuracy: correct / count, confusion, misclassified };
+}

@@ -1,0 +1,69 @@
+/**
+ * The local worker processes of `convoy start`: real child processes (node with the tsx
+ * loader on the worker's command line), one per core by default. They are put in their
+ * own process group, so a Ctrl-C on the terminal reaches only the coordinator (which
+ * finishes the step, checkpoints, and then tells them to stop); and they exit when
+ * their stdin closes, so a coordinator killed with -9 leaves no orphans.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+
+export interface LocalWorkerOptions {
+  readonly url: string;
+  readonly token?: string;
+  readonly kernels: string;
+  readonly dataDir?: string;
+  /** Each line a worker writes to stderr. */
+  readonly log: (workerIndex: number, line: string) => void;
+}
+
+const require = createRequire(import.meta.url);
+
+/** The command that runs a worker: [executable, ...arguments]. */
+export function workerCommand(args: readonly string[]): [string, string[]] {
+  const loader = pathToFileURL(require.resolve('tsx')).href;
+  const cli = require.resolve('@convoy/worker/cli');
+  return [process.execPath, ['--import', loader, cli, ...args]];
+}
+
+export function spawnLocalWorkers(count: number, options: LocalWorkerOptions): ChildProcess[] {
+  const children: ChildProcess[] = [];
+  for (let index = 0; index < count; index++) {
+    const args = ['--connect', options.url, '--kernels', options.kernels, '--exit-with-stdin', '--name', `local-${index + 1}`];
+    if (options.token !== undefined) args.push('--token', options.token);
+    if (options.dataDir !== undefined) args.push('--data', options.dataDir);
+    const [command, commandArgs] = workerCommand(args);
+    const child = spawn(command, commandArgs, { stdio: ['pipe', 'ignore', 'pipe'], detached: true });
+    let buffered = '';
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (text: string) => {
+      buffered += text;
+      const lines = buffered.split('\n');
+      buffered = lines.pop()!;
+      for (const line of lines) if (line.length > 0) options.log(index + 1, line);
+    });
+    children.push(child);
+  }
+  return children;
+}
+
+/** Resolves when every child has exited (or after `timeoutMs`, killing the rest). */
+export async function waitForExit(children: readonly ChildProcess[], timeoutMs: number): Promise<void> {
+  await Promise.all(
+    children.map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          const timer = setTimeout(() => {
+            child.kill('SIGKILL');
+            resolve();
+          }, timeoutMs);
+          child.once('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        }),
+    ),
+  );
+}

@@ -1,0 +1,203 @@
+/**
+ * Hands out one job (a training step's global batch, or an evaluation set) to the live
+ * workers and collects the answers, whatever happens to the workers meanwhile.
+ *
+ * - A step is cut into contiguous slices proportional to measured throughput; an
+ *   evaluation is handed out as a queue of chunks (faster workers simply take more).
+ * - Each assignment has a deadline. When its worker dies, leaves or misses the deadline,
+ *   the range goes back to `pending` and is cut again over the free workers, within the
+ *   same job: every image is computed and counted exactly once.
+ * - Answers are returned sorted by position, so the caller sums them in slice order
+ *   (never arrival order) and the result does not depend on timing.
+ */
+import type { EvaluationMessage, GradientMessage, Message, RunEventName } from '@convoy/core';
+import type { ServerOptions } from './defaults.js';
+import type { Assignment, WorkerPeer } from './peers.js';
+import { proportionalSlices } from './slices.js';
+
+export type Answer = GradientMessage | EvaluationMessage;
+
+export interface Job {
+  readonly kind: 'step' | 'evaluate';
+  /** Images in the job (positions 0..length-1). */
+  readonly length: number;
+  /** The training step (for `step` jobs; answers must name it). */
+  readonly step: number;
+  /** The message that asks `peer` for positions [start, end). */
+  message(start: number, end: number, round: number, peer: WorkerPeer): Message;
+}
+
+export interface Piece {
+  readonly start: number;
+  readonly end: number;
+  readonly workerId: number;
+  readonly answer: Answer;
+  readonly roundTripMs: number;
+}
+
+export interface SchedulerHost {
+  workers(): Iterable<WorkerPeer>;
+  send(peer: WorkerPeer, message: Message): void;
+  event(event: RunEventName, peer: WorkerPeer | null, detail: string): void;
+  /** Something in the worker table changed (state, slice). */
+  changed(): void;
+}
+
+interface ActiveJob {
+  readonly job: Job;
+  /** Ranges not yet assigned, in position order. */
+  pending: [number, number][];
+  readonly pieces: Piece[];
+  done: number;
+  readonly resolve: (pieces: Piece[] | null) => void;
+}
+
+type Timing = Pick<ServerOptions, 'deadlineMinMs' | 'deadlineFactor' | 'deadlineFirstMs' | 'evaluateChunk'>;
+
+export class Scheduler {
+  private active: ActiveJob | null = null;
+  private nextRound = 1;
+  /** Answers that arrived for an abandoned assignment (too late) and were ignored. */
+  lateAnswers = 0;
+
+  constructor(
+    private readonly host: SchedulerHost,
+    private readonly timing: Timing,
+  ) {}
+
+  get busy(): boolean {
+    return this.active !== null;
+  }
+
+  /** Runs one job to completion; resolves with every piece, sorted by position (null when cancelled). */
+  run(job: Job): Promise<Piece[] | null> {
+    if (this.active !== null) throw new Error('Scheduler.run: a job is already running');
+    return new Promise((resolve) => {
+      if (job.length === 0) return resolve([]);
+      this.active = { job, pending: [[0, job.length]], pieces: [], done: 0, resolve };
+      this.dispatch();
+    });
+  }
+
+  /**
+   * Abandons the job in progress (the run is stopping and cannot finish it, e.g. no worker
+   * is left): run() resolves with null and late answers are ignored.
+   */
+  cancel(): void {
+    const active = this.active;
+    if (active === null) return;
+    this.active = null;
+    for (const peer of this.host.workers()) if (peer.assignment !== null) peer.assignment.abandoned = true;
+    active.resolve(null);
+  }
+
+  /** Assigns pending ranges to free workers. Called on every change that may free one. */
+  dispatch(): void {
+    const active = this.active;
+    if (active === null) return;
+    while (active.pending.length > 0) {
+      const free = [...this.host.workers()].filter((peer) => peer.free);
+      if (free.length === 0) break;
+      const [start, end] = active.pending.shift()!;
+      if (active.job.kind === 'step') {
+        for (const slice of proportionalSlices(start, end, free.map((peer) => peer.computeRate))) {
+          this.assign(active, free[slice.worker]!, slice.start, slice.end);
+        }
+      } else {
+        let position = start;
+        for (const peer of free) {
+          if (position === end) break;
+          const chunkEnd = Math.min(end, position + this.timing.evaluateChunk);
+          this.assign(active, peer, position, chunkEnd);
+          position = chunkEnd;
+        }
+        if (position < end) active.pending.unshift([position, end]);
+      }
+    }
+    this.host.changed();
+  }
+
+  private assign(active: ActiveJob, peer: WorkerPeer, start: number, end: number): void {
+    const round = this.nextRound++;
+    const assignment: Assignment = { round, start, end, sentAt: performance.now(), abandoned: false, timer: null };
+    peer.assignment = assignment;
+    peer.state = 'computing';
+    peer.sliceSize = end - start;
+    const count = end - start;
+    const deadlineMs =
+      peer.roundTripRate > 0
+        ? Math.max(this.timing.deadlineMinMs, (this.timing.deadlineFactor * 1000 * count) / peer.roundTripRate)
+        : this.timing.deadlineFirstMs;
+    assignment.timer = setTimeout(() => this.missed(peer, assignment, deadlineMs), deadlineMs);
+    this.host.send(peer, active.job.message(start, end, round, peer));
+  }
+
+  /** An answer from `peer`. Returns an error text when the answer does not fit its assignment. */
+  answer(peer: WorkerPeer, answer: Answer): string | null {
+    const assignment = peer.assignment;
+    if (assignment === null || assignment.round !== answer.round) {
+      return `answer to round ${answer.round}, which is not the round assigned to this worker`;
+    }
+    if (assignment.timer !== null) clearTimeout(assignment.timer);
+    peer.assignment = null;
+    if (peer.live) peer.state = 'idle';
+    if (assignment.abandoned) {
+      // Its range was recomputed by others: drop the late answer, keep the worker.
+      this.lateAnswers++;
+      peer.lateAnswers++;
+      this.dispatch();
+      return null;
+    }
+    const active = this.active!;
+    const count = assignment.end - assignment.start;
+    const expectedType = active.job.kind === 'step' ? 'gradient' : 'evaluation';
+    let problem: string | null = null;
+    if (answer.type !== expectedType) problem = `expected a ${expectedType} answer, got ${answer.type}`;
+    else if (answer.count !== count) problem = `answer counts ${answer.count} images, the slice has ${count}`;
+    else if (answer.type === 'gradient' && answer.step !== active.job.step) problem = `answer for step ${answer.step}, the step is ${active.job.step}`;
+    if (problem !== null) {
+      this.requeue(active, assignment);
+      this.dispatch();
+      return problem;
+    }
+    const roundTripMs = performance.now() - assignment.sentAt;
+    peer.measured(count, answer.computeMs, roundTripMs);
+    active.pieces.push({ start: assignment.start, end: assignment.end, workerId: peer.id, answer, roundTripMs });
+    active.done += count;
+    if (active.done === active.job.length) {
+      this.active = null;
+      active.pieces.sort((a, b) => a.start - b.start);
+      active.resolve(active.pieces);
+      this.host.changed();
+      return null;
+    }
+    this.dispatch();
+    return null;
+  }
+
+  /** The peer is gone (closed, died, left): its range, if any, goes to the others. */
+  lost(peer: WorkerPeer): void {
+    const assignment = peer.assignment;
+    peer.assignment = null;
+    if (assignment !== null) {
+      if (assignment.timer !== null) clearTimeout(assignment.timer);
+      if (!assignment.abandoned && this.active !== null) this.requeue(this.active, assignment);
+    }
+    this.dispatch();
+  }
+
+  private missed(peer: WorkerPeer, assignment: Assignment, deadlineMs: number): void {
+    assignment.timer = null;
+    if (peer.assignment !== assignment || this.active === null) return;
+    assignment.abandoned = true;
+    peer.penalise();
+    this.host.event('deadline-miss', peer, `no answer for ${assignment.end - assignment.start} images within ${Math.round(deadlineMs)} ms`);
+    this.requeue(this.active, assignment);
+    this.dispatch();
+  }
+
+  private requeue(active: ActiveJob, assignment: Assignment): void {
+    active.pending.push([assignment.start, assignment.end]);
+    active.pending.sort((a, b) => a[0] - b[0]);
+  }
+}

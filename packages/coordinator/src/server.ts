@@ -1,0 +1,343 @@
+/**
+ * The coordinator's network side: one HTTP server (for the dashboard, through a handler
+ * slot) with a WebSocket server on the same port. A connection starts in `handshaking`
+ * and must send `hello` (a worker) or `subscribe` (a dashboard) within handshakeMs;
+ * workers are then driven by the Scheduler, dashboards only receive metrics.
+ *
+ * Connection states: handshaking -> worker (joining -> idle <-> computing -> gone) | dashboard.
+ */
+import { timingSafeEqual, createHash } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  DEFAULT_LIMITS,
+  FIRST_MESSAGE,
+  FROM_WORKER,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  decodeMessage,
+  encodeMessage,
+  type HelloMessage,
+  type Message,
+  type ModelSpec,
+  type ProtocolLimits,
+  type RunEventName,
+} from '@convoy/core';
+import { WebSocket, WebSocketServer } from 'ws';
+import { CoordinatorError, type ServerOptions } from './defaults.js';
+import type { MetricsHub } from './metrics.js';
+import { WorkerPeer } from './peers.js';
+import { Scheduler, type SchedulerHost } from './scheduler.js';
+
+/** What the server tells joining workers. */
+export interface RunIdentity {
+  readonly spec: ModelSpec;
+  readonly paramCount: number;
+  readonly datasetId: string;
+  /** The encoded `dataset` message, built on first request (a worker without local data). */
+  readonly datasetFrame: () => Uint8Array;
+  /** Most images in one assignment (the global batch, or the evaluation chunk). */
+  readonly maxSliceLength: number;
+}
+
+/** Returns true when it handled the request. */
+export type HttpHandler = (request: IncomingMessage, response: ServerResponse) => boolean;
+
+/** Workers table updates go to dashboards at most this often (plus on every state change). */
+const WORKERS_RECORD_INTERVAL_MS = 1_000;
+
+export class CoordinatorServer implements SchedulerHost {
+  readonly scheduler: Scheduler;
+  readonly peers = new Map<number, WorkerPeer>();
+  /** packages/dashboard plugs its page in here; the default answers /health and a plain page. */
+  httpHandler: HttpHandler | null = null;
+  private readonly http: Server;
+  private readonly wss: WebSocketServer;
+  private readonly limits: ProtocolLimits;
+  private nextWorkerId = 1;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private workersTimer: NodeJS.Timeout | null = null;
+  private changeTimer: NodeJS.Timeout | null = null;
+  private readonly waiters: (() => void)[] = [];
+  /** Totals for the step breakdown: milliseconds spent encoding and decoding frames, bytes each way. */
+  private readonly totals = { encodeMs: 0, decodeMs: 0, bytesOut: 0, bytesIn: 0 };
+  /** The step in progress, for event records. */
+  currentStep = 0;
+
+  constructor(
+    private readonly options: ServerOptions,
+    private readonly run: RunIdentity,
+    readonly metrics: MetricsHub,
+  ) {
+    this.scheduler = new Scheduler(this, options);
+    this.limits = { ...DEFAULT_LIMITS, paramCount: run.paramCount, maxSliceLength: run.maxSliceLength };
+    this.http = createServer((request, response) => this.onHttp(request, response));
+    // The largest frame a worker sends is a gradient: 4 bytes per parameter plus a few hundred bytes of fields.
+    const maxPayload = 4 * run.paramCount + 64 * 1024 + 2 * run.maxSliceLength;
+    this.wss = new WebSocketServer({ server: this.http, maxPayload, perMessageDeflate: false });
+    this.wss.on('connection', (socket, request) => this.onConnection(socket, request));
+  }
+
+  async listen(): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      const fail = (error: Error) => reject(new CoordinatorError('LISTEN_FAILED', `cannot listen on ${this.options.host}:${this.options.port}: ${error.message}`));
+      this.http.once('error', fail);
+      this.http.listen(this.options.port, this.options.host, () => {
+        this.http.off('error', fail);
+        resolve();
+      });
+    });
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), this.options.heartbeatMs / 2);
+    this.workersTimer = setInterval(() => this.publishWorkers(), WORKERS_RECORD_INTERVAL_MS);
+    return this.port;
+  }
+
+  get port(): number {
+    return (this.http.address() as AddressInfo).port;
+  }
+
+  /** Live workers (idle or computing). */
+  liveCount(): number {
+    let count = 0;
+    for (const peer of this.peers.values()) if (peer.live) count++;
+    return count;
+  }
+
+  /** Resolves when at least `count` workers are live. */
+  async waitForWorkers(count: number): Promise<void> {
+    while (this.liveCount() < count) await new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Tells every worker to stop, closes all connections and the port. */
+  async close(reason: string): Promise<void> {
+    if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
+    if (this.workersTimer !== null) clearInterval(this.workersTimer);
+    if (this.changeTimer !== null) clearTimeout(this.changeTimer);
+    this.publishWorkers();
+    const stop = encodeMessage({ type: 'stop', reason });
+    for (const socket of this.wss.clients) {
+      if (socket.readyState === WebSocket.OPEN) {
+        socket.send(stop, { binary: true });
+        socket.close(1001, 'coordinator stopping');
+      }
+    }
+    const closed = [...this.wss.clients].map((socket) => new Promise<void>((resolve) => {
+      if (socket.readyState === WebSocket.CLOSED) return resolve();
+      socket.once('close', () => resolve());
+      setTimeout(() => (socket.terminate(), resolve()), 2_000).unref();
+    }));
+    await Promise.all(closed);
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    await new Promise<void>((resolve) => this.http.close(() => resolve()));
+  }
+
+  // ------------------------------------------------------------- SchedulerHost
+
+  workers(): Iterable<WorkerPeer> {
+    return this.peers.values();
+  }
+
+  counters(): Readonly<CoordinatorServer['totals']> {
+    return { ...this.totals };
+  }
+
+  send(peer: WorkerPeer, message: Message): void {
+    if (peer.socket.readyState !== WebSocket.OPEN) return;
+    const started = performance.now();
+    const frame = encodeMessage(message);
+    this.totals.encodeMs += performance.now() - started;
+    this.totals.bytesOut += frame.byteLength;
+    peer.bytesOut += frame.byteLength;
+    if (message.type === 'step' || message.type === 'evaluate') {
+      if (message.params !== undefined) peer.version = message.version;
+    }
+    peer.socket.send(frame, { binary: true });
+  }
+
+  event(event: RunEventName, peer: WorkerPeer | null, detail: string): void {
+    this.metrics.publish({ kind: 'event', event, step: this.currentStep, workerId: peer?.id ?? null, detail, time: Date.now() });
+  }
+
+  /** Batches table updates: many changes within a quarter second make one record. */
+  changed(): void {
+    if (this.changeTimer !== null) return;
+    this.changeTimer = setTimeout(() => {
+      this.changeTimer = null;
+      this.publishWorkers();
+    }, 250);
+  }
+
+  // ------------------------------------------------------------- connections
+
+  private onHttp(request: IncomingMessage, response: ServerResponse): void {
+    if (this.httpHandler?.(request, response)) return;
+    if (request.url === '/health') {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ ok: true, workers: this.liveCount(), step: this.currentStep }));
+      return;
+    }
+    response.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+    response.end('Convoy coordinator. Workers and dashboards connect here over WebSocket.\n');
+  }
+
+  private onConnection(socket: WebSocket, request: IncomingMessage): void {
+    const address = `${request.socket.remoteAddress ?? '?'}:${request.socket.remotePort ?? '?'}`;
+    const handshake = setTimeout(() => this.refuse(socket, 'HANDSHAKE_TIMEOUT', `no hello within ${this.options.handshakeMs} ms`), this.options.handshakeMs);
+    let peer: WorkerPeer | null = null;
+    let dashboard = false;
+    let bytesBeforeHello = 0;
+    socket.on('message', (data: Buffer, isBinary) => {
+      if (peer !== null) {
+        peer.bytesIn += data.byteLength;
+        peer.lastHeard = Date.now();
+      } else bytesBeforeHello += data.byteLength;
+      if (dashboard) return this.refuse(socket, 'UNEXPECTED_MESSAGE', 'a dashboard connection sends nothing after subscribe');
+      let message: Message;
+      const started = performance.now();
+      this.totals.bytesIn += data.byteLength;
+      try {
+        if (!isBinary) throw new ProtocolError('BAD_FRAME', 'text frames are not part of the protocol');
+        message = decodeMessage(data, { ...this.limits, accept: peer === null ? FIRST_MESSAGE : FROM_WORKER });
+        this.totals.decodeMs += performance.now() - started;
+      } catch (error) {
+        const code = error instanceof ProtocolError ? error.code : 'BAD_FRAME';
+        if (peer === null) return this.refuse(socket, code, (error as Error).message);
+        this.sendError(socket, code, (error as Error).message, false);
+        return;
+      }
+      if (peer === null) {
+        clearTimeout(handshake);
+        if (message.type === 'subscribe') {
+          if (!this.checkHandshake(socket, message.protocol, message.token)) return;
+          dashboard = true;
+          this.metrics.addDashboard(socket);
+          return;
+        }
+        if (message.type !== 'hello') return;
+        peer = this.admit(socket, message, address);
+        if (peer !== null) peer.bytesIn += bytesBeforeHello;
+        return;
+      }
+      this.onWorkerMessage(peer, message);
+    });
+    socket.on('pong', () => {
+      if (peer !== null) peer.lastHeard = Date.now();
+    });
+    socket.on('error', () => undefined); // 'close' follows; the error itself says nothing the close does not
+    socket.on('close', () => {
+      clearTimeout(handshake);
+      if (peer !== null && peer.state !== 'gone') this.gone(peer, 'death', 'connection closed');
+    });
+  }
+
+  private checkHandshake(socket: WebSocket, protocol: number, token: string | undefined): boolean {
+    if (protocol !== PROTOCOL_VERSION) {
+      this.refuse(socket, 'PROTOCOL_VERSION', `protocol version mismatch: the coordinator speaks ${PROTOCOL_VERSION}, this peer ${protocol}`);
+      return false;
+    }
+    if (this.options.token !== undefined && !sameSecret(token ?? '', this.options.token)) {
+      this.refuse(socket, 'BAD_TOKEN', token === undefined ? 'this coordinator needs --token' : 'wrong token');
+      return false;
+    }
+    return true;
+  }
+
+  private admit(socket: WebSocket, hello: HelloMessage, address: string): WorkerPeer | null {
+    if (!this.checkHandshake(socket, hello.protocol, hello.token)) return null;
+    if (hello.datasetHash !== null && hello.datasetHash !== this.run.datasetId) {
+      this.refuse(
+        socket,
+        'DATASET_MISMATCH',
+        `dataset mismatch: the worker's data (id ${hello.datasetHash}) differs from the coordinator's (id ${this.run.datasetId}); give both the same --data folder, or none`,
+      );
+      return null;
+    }
+    const id = this.nextWorkerId++;
+    const peer = new WorkerPeer(id, hello.name, address, hello.kernels, socket);
+    this.peers.set(id, peer);
+    const sendingDataset = hello.datasetHash === null;
+    this.send(peer, {
+      type: 'welcome',
+      protocol: PROTOCOL_VERSION,
+      workerId: id,
+      spec: this.run.spec,
+      paramCount: this.run.paramCount,
+      datasetHash: this.run.datasetId,
+      sendingDataset,
+      heartbeatMs: this.options.heartbeatMs,
+    });
+    if (sendingDataset) {
+      const frame = this.run.datasetFrame();
+      peer.bytesOut += frame.byteLength;
+      socket.send(frame, { binary: true });
+    }
+    // NOTE: ws keeps frame order, so the worker has the dataset before any step reaches it.
+    peer.state = 'idle';
+    this.event('join', peer, `${hello.name} at ${address}${sendingDataset ? ' (dataset sent)' : ''}`);
+    for (const resolve of this.waiters.splice(0)) resolve();
+    this.scheduler.dispatch();
+    return peer;
+  }
+
+  private onWorkerMessage(peer: WorkerPeer, message: Message): void {
+    switch (message.type) {
+      case 'gradient':
+      case 'evaluation': {
+        const problem = this.scheduler.answer(peer, message);
+        if (problem !== null) this.sendError(peer.socket, 'BAD_SLICE', problem, false);
+        return;
+      }
+      case 'leave':
+        this.gone(peer, 'leave', message.reason);
+        peer.socket.close(1000, 'bye');
+        return;
+      case 'error':
+        if (message.fatal) this.gone(peer, 'leave', `worker error ${message.code}: ${message.message}`);
+        return;
+      default:
+        this.sendError(peer.socket, 'UNEXPECTED_MESSAGE', `unexpected ${message.type} from a worker`, false);
+    }
+  }
+
+  private gone(peer: WorkerPeer, event: 'death' | 'leave', detail: string): void {
+    if (peer.state === 'gone') return;
+    peer.state = 'gone';
+    this.event(event, peer, detail);
+    this.scheduler.lost(peer);
+  }
+
+  private refuse(socket: WebSocket, code: string, message: string): void {
+    this.sendError(socket, code, message, true);
+    socket.close(1008, code);
+    setTimeout(() => socket.terminate(), 1_000).unref();
+  }
+
+  private sendError(socket: WebSocket, code: string, message: string, fatal: boolean): void {
+    if (socket.readyState === WebSocket.OPEN) socket.send(encodeMessage({ type: 'error', code, message: message.slice(0, 1000), fatal }), { binary: true });
+  }
+
+  /** Pings every live connection; one silent for heartbeatMs is terminated (and its slice reassigned). */
+  private heartbeat(): void {
+    const now = Date.now();
+    for (const peer of this.peers.values()) {
+      if (peer.state === 'gone') continue;
+      if (now - peer.lastHeard > this.options.heartbeatMs) {
+        this.gone(peer, 'death', `no heartbeat for ${now - peer.lastHeard} ms`);
+        peer.socket.terminate();
+      } else if (peer.socket.readyState === WebSocket.OPEN) peer.socket.ping();
+    }
+    for (const socket of this.wss.clients) if (socket.readyState === WebSocket.OPEN) socket.ping();
+  }
+
+  private publishWorkers(): void {
+    const now = Date.now();
+    const rows = [...this.peers.values()].map((peer) => peer.row(now));
+    this.metrics.publish({ kind: 'workers', workers: rows, time: now });
+  }
+}
+
+/** Constant-time comparison of two secrets of any length (hash first, so lengths do not leak). */
+function sameSecret(given: string, expected: string): boolean {
+  const digest = (text: string) => createHash('sha256').update(text).digest();
+  return timingSafeEqual(digest(given), digest(expected));
+}

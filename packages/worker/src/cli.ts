@@ -1,0 +1,84 @@
+/**
+ * `pnpm worker -- --connect ws://HOST:PORT [--token SECRET] [--data DIR | --no-local-data]`
+ * Exit codes: 0 stopped by the coordinator or Ctrl-C, 1 refused/unreachable, 2 bad flags.
+ */
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { WORKER_DEFAULTS, Worker } from './worker.js';
+
+function positiveNumber(value: string): number {
+  const number = Number(value);
+  if (!Number.isFinite(number) || number <= 0) throw new InvalidArgumentError('must be a positive number');
+  return number;
+}
+
+function kernelsChoice(value: string): 'ts' | 'wasm' | 'auto' {
+  if (value !== 'ts' && value !== 'wasm' && value !== 'auto') throw new InvalidArgumentError('must be ts, wasm or auto');
+  return value;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = new Command('convoy-worker')
+    .description('Computes gradient sums for a Convoy coordinator')
+    .requiredOption('--connect <url>', 'coordinator address, ws://HOST:PORT')
+    .option('--token <secret>', 'shared secret of the coordinator (or CONVOY_TOKEN)')
+    .option('--name <name>', 'name shown on the dashboard', WORKER_DEFAULTS.name)
+    .option('--data <dir>', 'folder with the four MNIST IDX files (default: the bundled MNIST)')
+    .option('--no-local-data', 'load no dataset; receive it from the coordinator')
+    .option('--kernels <name>', 'ts | wasm | auto', kernelsChoice, 'auto')
+    .option('--retry-for <seconds>', 'give up after this long without a coordinator', positiveNumber, WORKER_DEFAULTS.retryForMs / 1000)
+    .option('--exit-with-stdin', 'exit when stdin closes (local workers of `convoy start`)')
+    .exitOverride()
+    .configureOutput({ writeErr: (text) => process.stderr.write(text.split('\n')[0] + '\n') })
+    .showHelpAfterError(false);
+  try {
+    program.parse(argv as string[], { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    throw error;
+  }
+  const options = program.opts<{
+    connect: string;
+    token?: string;
+    name: string;
+    data?: string;
+    localData: boolean;
+    kernels: 'ts' | 'wasm' | 'auto';
+    retryFor: number;
+    exitWithStdin?: boolean;
+  }>();
+  let worker: Worker;
+  try {
+    worker = new Worker({
+      url: options.connect,
+      token: options.token ?? process.env['CONVOY_TOKEN'],
+      name: options.name,
+      dataDir: options.data,
+      localData: options.localData,
+      kernels: options.kernels,
+      retryForMs: options.retryFor * 1000,
+    });
+  } catch (error) {
+    process.stderr.write(`convoy-worker: ${(error as Error).message}\n`);
+    return 2;
+  }
+  process.on('SIGINT', () => worker.leave('Ctrl-C'));
+  process.on('SIGTERM', () => worker.leave('SIGTERM'));
+  if (options.exitWithStdin) {
+    process.stdin.on('close', () => worker.leave('parent exited'));
+    process.stdin.on('end', () => worker.leave('parent exited'));
+    process.stdin.resume();
+  }
+  try {
+    const exit = await worker.start();
+    if (exit.code !== 0) process.stderr.write(`convoy-worker: ${exit.reason}\n`);
+    return exit.code;
+  } catch (error) {
+    if (error instanceof Error && 'code' in error && typeof error.code === 'string') {
+      process.stderr.write(`convoy-worker: ${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => process.exit(code));

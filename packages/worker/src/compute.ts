@@ -1,0 +1,121 @@
+/**
+ * What a worker computes: gradient sums over a slice of a training step, and forward-only
+ * evaluations, on its own copy of the model. The copy is refreshed only when a message
+ * carries parameters (the coordinator sends them when the worker's version is stale).
+ */
+import {
+  createModel,
+  gatherImages,
+  type Dataset,
+  type EvaluateMessage,
+  type EvaluationMessage,
+  type GradientMessage,
+  type Kernels,
+  type Model,
+  type ModelSpec,
+  type StepMessage,
+} from '@convoy/core';
+import { WorkerError } from './errors.js';
+
+export interface WorkerData {
+  readonly train: Dataset;
+  readonly test: Dataset;
+}
+
+/** Probabilities are clamped here before the log so that a confident mistake costs ~27.6, never Infinity. */
+const MIN_PROBABILITY = 1e-12;
+
+export class ComputeEngine {
+  readonly model: Model;
+  /** Number of optimizer updates the local parameters reflect; -1 before the first parameters arrive. */
+  private version = -1;
+  private images: Float32Array;
+  private labels: Uint8Array;
+  private readonly imageSize: number;
+
+  constructor(
+    readonly spec: ModelSpec,
+    readonly paramCount: number,
+    private readonly data: WorkerData,
+    kernels: Kernels,
+  ) {
+    this.model = createModel(spec, { kernels });
+    if (this.model.paramCount !== paramCount) {
+      throw new WorkerError('BAD_MODEL', `the coordinator's model has ${paramCount} parameters, this worker builds ${this.model.paramCount}`);
+    }
+    const [channels, height, width] = this.model.inputShape;
+    if (channels !== data.train.channels || height !== data.train.height || width !== data.train.width) {
+      throw new WorkerError('BAD_MODEL', `model input ${channels}x${height}x${width} does not match the dataset's images`);
+    }
+    this.imageSize = channels * height * width;
+    this.images = new Float32Array(0);
+    this.labels = new Uint8Array(0);
+  }
+
+  /** Forward and backward over the slice; the answer holds sums, the coordinator divides. */
+  step(message: StepMessage, decodeMs: number): GradientMessage {
+    this.useParameters(message.version, message.params);
+    const started = performance.now();
+    const count = message.indices.length;
+    const { images, labels } = this.gather(this.data.train, message.indices);
+    const sum = this.model.gradientSum(images, labels, { training: true, dropoutSeeds: message.dropoutSeeds });
+    return {
+      type: 'gradient',
+      step: message.step,
+      round: message.round,
+      count,
+      lossSum: sum.lossSum,
+      correct: sum.correct,
+      // NOTE: sum.gradient is a live view overwritten by the next call; the encoder copies it into the frame at once.
+      gradient: sum.gradient,
+      computeMs: performance.now() - started,
+      decodeMs,
+    };
+  }
+
+  /** Forward only, dropout off: loss, accuracy and the predicted class of every image. */
+  evaluate(message: EvaluateMessage): EvaluationMessage {
+    this.useParameters(message.version, message.params);
+    const started = performance.now();
+    const dataset = message.split === 'train' ? this.data.train : this.data.test;
+    const count = message.indices.length;
+    const { images, labels } = this.gather(dataset, message.indices);
+    const probabilities = this.model.predict(images);
+    const classes = this.model.classes;
+    const predictions = new Uint8Array(count);
+    let lossSum = 0;
+    let correct = 0;
+    for (let n = 0; n < count; n++) {
+      let best = 0;
+      for (let k = 1; k < classes; k++) if (probabilities[n * classes + k]! > probabilities[n * classes + best]!) best = k;
+      predictions[n] = best;
+      const label = labels[n]!;
+      if (best === label) correct++;
+      lossSum -= Math.log(Math.max(probabilities[n * classes + label]!, MIN_PROBABILITY));
+    }
+    return { type: 'evaluation', round: message.round, count, lossSum, correct, predictions, computeMs: performance.now() - started };
+  }
+
+  private useParameters(version: number, params: Float32Array | undefined): void {
+    if (params !== undefined) {
+      this.model.params.set(params);
+      this.version = version;
+    } else if (version !== this.version) {
+      throw new WorkerError('STALE_PARAMETERS', `asked to use parameters version ${version}, holding ${this.version}`);
+    }
+  }
+
+  private gather(dataset: Dataset, indices: Uint32Array): { images: Float32Array; labels: Uint8Array } {
+    const count = indices.length;
+    if (this.images.length < count * this.imageSize) {
+      // The model copies images chunk by chunk into its own kernel buffers, so a plain array does here.
+      this.images = new Float32Array(Math.max(count, (2 * this.images.length) / this.imageSize) * this.imageSize);
+      this.labels = new Uint8Array(this.images.length / this.imageSize);
+    }
+    const images = this.images.subarray(0, count * this.imageSize);
+    const labels = this.labels.subarray(0, count);
+    gatherImages(dataset, indices, images);
+    for (let n = 0; n < count; n++) labels[n] = dataset.labels[indices[n]!]!;
+    return { images, labels };
+  }
+}

@@ -1,0 +1,294 @@
+/**
+ * A Convoy worker: connects to a coordinator, says hello (protocol version, token, dataset
+ * id), then answers every `step` with gradient sums and every `evaluate` with forward-only
+ * results, until told to stop. A lost connection is retried with exponential backoff, so
+ * a restarted coordinator (`--resume`) gets its workers back.
+ */
+import { hostname } from 'node:os';
+import {
+  DEFAULT_LIMITS,
+  FROM_COORDINATOR_TO_WORKER,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  createDataset,
+  datasetHash,
+  datasetId,
+  decodeMessage,
+  encodeMessage,
+  loadMnist,
+  selectKernels,
+  type DatasetMessage,
+  type KernelsChoice,
+  type Message,
+  type ProtocolLimits,
+  type WelcomeMessage,
+} from '@convoy/core';
+import { WebSocket } from 'ws';
+import { ComputeEngine, type WorkerData } from './compute.js';
+import { WorkerError } from './errors.js';
+
+export interface WorkerOptions {
+  /** ws://host:port of the coordinator. */
+  readonly url: string;
+  readonly token?: string;
+  readonly name: string;
+  /** Folder of the four MNIST IDX files; undefined = the bundled MNIST. */
+  readonly dataDir?: string;
+  /** false = ask the coordinator for the dataset instead of loading one. */
+  readonly localData: boolean;
+  readonly kernels: KernelsChoice;
+  /** Give up reconnecting after this long without a coordinator. */
+  readonly retryForMs: number;
+  readonly backoffInitialMs: number;
+  readonly backoffMaxMs: number;
+  /** Largest frame accepted from the coordinator (the dataset message is ~55 MB). */
+  readonly maxPayload: number;
+  /** Log lines go here (stderr by default). */
+  readonly log: (line: string) => void;
+}
+
+export const WORKER_DEFAULTS: WorkerOptions = {
+  url: 'ws://127.0.0.1:8080',
+  name: `${hostname()}-${process.pid}`,
+  localData: true,
+  kernels: 'auto',
+  retryForMs: 300_000,
+  backoffInitialMs: 200,
+  backoffMaxMs: 5_000,
+  maxPayload: 256 * 1024 * 1024,
+  log: (line) => process.stderr.write(`${line}\n`),
+};
+
+export const WorkerState = {
+  CONNECTING: 'connecting',
+  HANDSHAKING: 'handshaking',
+  READY: 'ready',
+  STOPPING: 'stopping',
+  STOPPED: 'stopped',
+} as const;
+export type WorkerStateName = (typeof WorkerState)[keyof typeof WorkerState];
+
+/** How a worker's run ended: 0 stopped by the coordinator or left on purpose, 1 refused or unreachable. */
+export interface WorkerExit {
+  readonly code: number;
+  readonly reason: string;
+}
+
+export class Worker {
+  readonly options: WorkerOptions;
+  state: WorkerStateName = WorkerState.CONNECTING;
+  private socket: WebSocket | null = null;
+  private data: WorkerData | null = null;
+  private localId: string | null = null;
+  private engine: ComputeEngine | null = null;
+  private workerId: number | undefined;
+  private limits: ProtocolLimits = { ...DEFAULT_LIMITS, accept: FROM_COORDINATOR_TO_WORKER };
+  private resolveExit!: (exit: WorkerExit) => void;
+  readonly exited: Promise<WorkerExit>;
+  private lastConnectedAt = Date.now();
+  private attempt = 0;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private lastHeard = Date.now();
+  /** A welcome that arrived before the dataset it announced. */
+  private pendingWelcome: WelcomeMessage | null = null;
+
+  constructor(options: Partial<WorkerOptions> & Pick<WorkerOptions, 'url'>) {
+    this.options = { ...WORKER_DEFAULTS, ...options };
+    if (!/^wss?:\/\//.test(this.options.url)) throw new WorkerError('BAD_OPTION', `--connect must be a ws:// or wss:// URL, got "${this.options.url}"`);
+    this.exited = new Promise((resolve) => (this.resolveExit = resolve));
+  }
+
+  /** Loads the local dataset (when it has one) and connects. Resolves `exited` when done. */
+  start(): Promise<WorkerExit> {
+    if (this.options.localData) {
+      const { train, test } = loadMnist(this.options.dataDir);
+      this.data = { train, test };
+      this.localId = datasetId(datasetHash(train), datasetHash(test));
+    }
+    this.connect();
+    return this.exited;
+  }
+
+  /** Ctrl-C: tell the coordinator, close, exit 0 (training goes on without us). */
+  leave(reason: string): void {
+    if (this.state === WorkerState.STOPPED) return;
+    this.send({ type: 'leave', reason });
+    this.finish({ code: 0, reason: `left: ${reason}` });
+  }
+
+  private connect(): void {
+    this.state = WorkerState.CONNECTING;
+    const socket = new WebSocket(this.options.url, { maxPayload: this.options.maxPayload, perMessageDeflate: false });
+    this.socket = socket;
+    socket.binaryType = 'nodebuffer';
+    socket.on('open', () => {
+      this.state = WorkerState.HANDSHAKING;
+      this.attempt = 0;
+      this.lastConnectedAt = Date.now();
+      this.send({
+        type: 'hello',
+        protocol: PROTOCOL_VERSION,
+        ...(this.options.token === undefined ? {} : { token: this.options.token }),
+        name: this.options.name,
+        datasetHash: this.localId,
+        kernels: this.options.kernels,
+        ...(this.workerId === undefined ? {} : { previousId: this.workerId }),
+      });
+    });
+    socket.on('message', (bytes: Buffer, isBinary) => this.onFrame(bytes, isBinary));
+    socket.on('ping', () => (this.lastHeard = Date.now()));
+    socket.on('error', (error) => {
+      if (this.state !== WorkerState.CONNECTING) this.options.log(`worker: connection error: ${error.message}`);
+    });
+    socket.on('close', () => {
+      this.stopHeartbeat();
+      if (this.socket === socket) this.socket = null;
+      if (this.state === WorkerState.STOPPING || this.state === WorkerState.STOPPED) return;
+      this.reconnectLater();
+    });
+  }
+
+  private reconnectLater(): void {
+    if (Date.now() - this.lastConnectedAt > this.options.retryForMs) {
+      this.finish({ code: 1, reason: `coordinator at ${this.options.url} unreachable for ${Math.round(this.options.retryForMs / 1000)} s` });
+      return;
+    }
+    const base = Math.min(this.options.backoffMaxMs, this.options.backoffInitialMs * 2 ** this.attempt);
+    this.attempt++;
+    const delay = base * (0.8 + 0.4 * Math.random());
+    if (this.attempt === 1) this.options.log(`worker: connection to ${this.options.url} lost; retrying with backoff`);
+    this.state = WorkerState.CONNECTING;
+    setTimeout(() => this.state === WorkerState.CONNECTING && this.connect(), delay);
+  }
+
+  private onFrame(bytes: Buffer, isBinary: boolean): void {
+    this.lastHeard = Date.now();
+    const started = performance.now();
+    let message: Message;
+    try {
+      if (!isBinary) throw new ProtocolError('BAD_FRAME', 'text frame');
+      message = decodeMessage(bytes, this.limits);
+    } catch (error) {
+      const code = error instanceof ProtocolError ? error.code : 'BAD_FRAME';
+      this.options.log(`worker: bad frame from the coordinator (${code}): ${(error as Error).message}`);
+      this.send({ type: 'error', code, message: (error as Error).message, fatal: false });
+      return;
+    }
+    const decodeMs = performance.now() - started;
+    try {
+      this.handle(message, decodeMs);
+    } catch (error) {
+      if (!(error instanceof WorkerError)) throw error;
+      this.send({ type: 'error', code: error.code, message: error.message, fatal: true });
+      this.finish({ code: 1, reason: error.message });
+    }
+  }
+
+  private handle(message: Message, decodeMs: number): void {
+    switch (message.type) {
+      case 'welcome':
+        return this.onWelcome(message);
+      case 'dataset':
+        return this.onDataset(message);
+      case 'step':
+        this.send(this.requireEngine().step(message, decodeMs));
+        return;
+      case 'evaluate':
+        this.send(this.requireEngine().evaluate(message));
+        return;
+      case 'stop':
+        this.options.log(`worker: stopped by the coordinator: ${message.reason}`);
+        return this.finish({ code: 0, reason: message.reason });
+      case 'error':
+        this.options.log(`worker: the coordinator reports ${message.code}: ${message.message}`);
+        if (message.fatal) this.finish({ code: 1, reason: `refused by the coordinator (${message.code}): ${message.message}` });
+        return;
+      default:
+        throw new WorkerError('REFUSED', `unexpected ${message.type} message`);
+    }
+  }
+
+  private onWelcome(message: WelcomeMessage): void {
+    if (message.protocol !== PROTOCOL_VERSION) {
+      throw new WorkerError('REFUSED', `coordinator speaks protocol ${message.protocol}, this worker ${PROTOCOL_VERSION}`);
+    }
+    if (this.localId !== null && message.datasetHash !== this.localId) {
+      throw new WorkerError('DATASET_MISMATCH', `dataset mismatch: local ${this.localId}, coordinator ${message.datasetHash}`);
+    }
+    this.workerId = message.workerId;
+    this.limits = { ...this.limits, paramCount: message.paramCount };
+    const sameModel = this.engine !== null && JSON.stringify(this.engine.spec) === JSON.stringify(message.spec);
+    if (!sameModel && this.data !== null) this.engine = new ComputeEngine(message.spec, message.paramCount, this.data, selectKernels(this.options.kernels));
+    if (!sameModel && this.data === null) this.pendingWelcome = message;
+    this.startHeartbeat(message.heartbeatMs);
+    if (!message.sendingDataset) this.state = WorkerState.READY;
+    this.options.log(`worker ${message.workerId}: joined ${this.options.url}${message.sendingDataset ? ' (receiving the dataset)' : ''}`);
+  }
+
+  private onDataset(message: DatasetMessage): void {
+    const common = { channels: 1, height: message.height, width: message.width, classes: 10 };
+    const train = createDataset({ name: 'received-train', pixels: message.trainPixels, labels: message.trainLabels, ...common });
+    const test = createDataset({ name: 'received-test', pixels: message.testPixels, labels: message.testLabels, ...common });
+    const id = datasetId(datasetHash(train), datasetHash(test));
+    if (id !== message.hash) throw new WorkerError('DATASET_MISMATCH', `received dataset hashes to ${id}, the coordinator announced ${message.hash}`);
+    this.data = { train, test };
+    this.localId = id;
+    const welcome = this.pendingWelcome;
+    if (welcome !== null) this.engine = new ComputeEngine(welcome.spec, welcome.paramCount, this.data, selectKernels(this.options.kernels));
+    this.pendingWelcome = null;
+    this.state = WorkerState.READY;
+  }
+
+  private requireEngine(): ComputeEngine {
+    if (this.engine === null || this.state !== WorkerState.READY) throw new WorkerError('REFUSED', 'work sent before the handshake finished');
+    return this.engine;
+  }
+
+  /**
+   * The coordinator pings every heartbeatMs/2; silence for heartbeatMs means it is gone
+   * (a half-open TCP connection never reports a close), so drop it and reconnect.
+   */
+  private startHeartbeat(heartbeatMs: number): void {
+    this.stopHeartbeat();
+    this.lastHeard = Date.now();
+    let lastTick = Date.now();
+    this.heartbeatTimer = setInterval(() => {
+      const now = Date.now();
+      // NOTE: after a long synchronous computation this timer runs before the socket's queued
+      // pings are read; a late tick means our own loop was busy, not that the peer is silent.
+      if (now - lastTick > 1_000) this.lastHeard = Math.max(this.lastHeard, now - 1_000);
+      lastTick = now;
+      if (now - this.lastHeard > heartbeatMs) {
+        this.options.log(`worker: no heartbeat from the coordinator for ${now - this.lastHeard} ms; reconnecting`);
+        this.socket?.terminate();
+      }
+    }, Math.min(500, heartbeatMs / 4));
+  }
+
+  private stopHeartbeat(): void {
+    if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = null;
+  }
+
+  private send(message: Message): void {
+    const socket = this.socket;
+    if (socket === null || socket.readyState !== WebSocket.OPEN) return;
+    socket.send(encodeMessage(message), { binary: true });
+  }
+
+  private finish(exit: WorkerExit): void {
+    if (this.state === WorkerState.STOPPED) return;
+    this.state = WorkerState.STOPPING;
+    this.stopHeartbeat();
+    const socket = this.socket;
+    const done = () => {
+      this.state = WorkerState.STOPPED;
+      this.resolveExit(exit);
+    };
+    if (socket === null || socket.readyState === WebSocket.CLOSED) return done();
+    socket.once('close', done);
+    socket.close(1000, exit.reason.slice(0, 100));
+    // A peer that never answers the close handshake must not keep us.
+    setTimeout(() => socket.terminate(), 2_000).unref();
+  }
+}
