@@ -2,12 +2,13 @@
 // and on an IDX file, eval's table, run-folder resolution, and every user error as one
 // line on stderr with exit code 2.
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultMnistDir, MNIST_FILES, type Model, type ModelSpec } from '../../packages/core/src/index.js';
+import { checkpointMessageType, defaultMnistDir, MNIST_FILES, type Model, type ModelSpec } from '../../packages/core/src/index.js';
 import { resolveModelFile } from '../../packages/coordinator/src/commands/load-model.js';
 import { argmaxRow } from '../../packages/coordinator/src/commands/metrics.js';
 import { batchOf, mnistData, ROOT, runConvoy, trainQuickly, writeTrainedCheckpoint, type CliResult } from './fixtures.js';
@@ -200,11 +201,25 @@ describe('user errors: one line on stderr, exit code 2, no stack trace', () => {
     const header = Buffer.alloc(16);
     [0x00000803, 2, 32, 30].forEach((value, i) => header.writeUInt32BE(value, 4 * i));
     writeFileSync(join(folder, 'big-idx3-ubyte'), Buffer.concat([header, Buffer.alloc(2 * 32 * 30)]));
+    // The real checkpoint re-sealed with format version 2, and with a spec that needs other parameters.
+    const body = readFileSync(join(run, 'model.ckpt')).subarray(0, -35);
+    const type = checkpointMessageType();
+    const reseal = (change: (message: Record<string, unknown>) => void): Uint8Array => {
+      const message = type.decode(body) as unknown as Record<string, unknown>;
+      change(message);
+      const bytes = type.encode(message).finish();
+      return Uint8Array.from([...bytes, 0xc2, 0x3e, 0x20, ...createHash('sha256').update(bytes).digest()]);
+    };
+    writeFileSync(join(folder, 'newer.ckpt'), reseal((message) => (message.formatVersion = 2)));
+    const wider = { ...SMALL_CNN, layers: SMALL_CNN.layers.map((layer) => (layer.type === 'dense' ? { ...layer, units: 12 } : layer)) };
+    writeFileSync(join(folder, 'mismatch.ckpt'), reseal((message) => (message.modelSpecJson = JSON.stringify(wider))));
   });
 
   it.concurrent.each([
     ['missing checkpoint', () => ['eval', join(folder, 'nothere.ckpt')], /^convoy: .*nothere\.ckpt: no such file or run folder$/],
     ['not a Convoy checkpoint', () => ['eval', join(folder, 'notes.txt')], /^convoy: .*notes\.txt: not a Convoy checkpoint/],
+    ['newer checkpoint format', () => ['eval', join(folder, 'newer.ckpt')], /^convoy: .*newer\.ckpt: checkpoint format version 2 \(newer\), this Convoy reads version 1$/],
+    ['spec and parameters disagree', () => ['export', join(folder, 'mismatch.ckpt'), '--onnx', join(folder, 'x.onnx')], /^convoy: .*mismatch\.ckpt: holds 5258 parameters, its model spec needs 6060$/],
     ['run folder without a model', () => ['export', join(folder, 'empty'), '--onnx', join(folder, 'x.onnx')], /^convoy: .*empty: a folder without model\.ckpt/],
     ['PNG that is not a PNG', () => ['predict', run, join(folder, 'notes.txt')], /^convoy: .*notes\.txt: not a PNG file/],
     ['truncated PNG', () => ['predict', run, join(folder, 'truncated.png')], /^convoy: .*truncated\.png: cannot decode PNG/],

@@ -5,7 +5,8 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { createModel, readCheckpoint, selectKernels, type Model, type ModelSpec } from '@convoy/core';
+import { countParameters, createModel, readCheckpoint, selectKernels, type Model, type ModelSpec } from '@convoy/core';
+import { CHECKPOINT_FILE, MODEL_FILE } from '../persistence.js';
 import { CliError, errorCode } from './errors.js';
 
 export type KernelsOption = 'ts' | 'wasm' | 'auto';
@@ -17,10 +18,10 @@ export interface LoadedCheckpoint {
   readonly params: Float32Array;
 }
 
-// NOTE: the names the coordinator writes into a run folder (persistence.ts): model.ckpt is
-// the final model, checkpoint.ckpt the newest checkpoint (replaced at every save).
-const FINAL_MODEL_FILE = 'model.ckpt';
-const NEWEST_CHECKPOINT_FILE = 'checkpoint.ckpt';
+// What the coordinator writes into a run folder: MODEL_FILE is the final model,
+// CHECKPOINT_FILE the newest checkpoint (replaced at every save).
+const FINAL_MODEL_FILE = MODEL_FILE;
+const NEWEST_CHECKPOINT_FILE = CHECKPOINT_FILE;
 const CHECKPOINT_SUFFIX = '.ckpt';
 
 /**
@@ -47,6 +48,11 @@ export function loadCheckpointFile(target: string): LoadedCheckpoint {
   const path = resolveModelFile(target);
   try {
     const checkpoint = readCheckpoint(path);
+    // The spec is decoded JSON: validate it (SpecError names the layer) before anything uses it.
+    const paramCount = countParameters(checkpoint.modelSpec);
+    if (paramCount !== checkpoint.parameters.length) {
+      throw new CliError('NOT_A_CHECKPOINT', `${path}: holds ${checkpoint.parameters.length} parameters, its model spec needs ${paramCount}`);
+    }
     return { path, spec: checkpoint.modelSpec, params: checkpoint.parameters };
   } catch (error) {
     throw asCliError(error, path);
@@ -56,15 +62,9 @@ export function loadCheckpointFile(target: string): LoadedCheckpoint {
 /** A model built from the checkpoint's spec, holding its parameters. */
 export function loadModel(target: string, kernels: KernelsOption = 'auto'): { model: Model; path: string } {
   const checkpoint = loadCheckpointFile(target);
-  let model: Model;
-  try {
-    model = createModel(checkpoint.spec, { kernels: selectKernels(kernels) });
-  } catch (error) {
-    throw asCliError(error, checkpoint.path);
-  }
-  if (model.paramCount !== checkpoint.params.length) {
-    throw new CliError('NOT_A_CHECKPOINT', `${checkpoint.path}: holds ${checkpoint.params.length} parameters, its model needs ${model.paramCount}`);
-  }
+  // A backend that cannot load (WASM_NOT_BUILT) is a coded user error of its own.
+  const backend = selectKernels(kernels);
+  const model = createModel(checkpoint.spec, { kernels: backend });
   model.params.set(checkpoint.params);
   return { model, path: checkpoint.path };
 }
