@@ -108,7 +108,11 @@ describe('dense, relu, dropout, flatten gradient', () => {
   it('dense x=[9] units=6 batch=5', () => checkLayer('dense in=9 out=6 batch=5', build(DenseLayer<Float64Array>, { type: 'dense', units: 6 }, [9]), 5, 'uniform'));
   it('relu x=[2,3,4] batch=2', () => checkLayer('relu x=[2,3,4]', build(ReluLayer<Float64Array>, { type: 'relu' }, [2, 3, 4]), 2, 'away-from-zero'));
   it('dropout rate=0.4 x=[3,5] batch=2, fixed mask (training)', () => {
-    checkLayer('dropout rate=0.4 training', build(DropoutLayer<Float64Array>, { type: 'dropout', rate: 0.4 }, [3, 5]), 2, 'uniform', true, [7, 8]);
+    const layer = build(DropoutLayer<Float64Array>, { type: 'dropout', rate: 0.4 }, [3, 5]);
+    checkLayer('dropout rate=0.4 training', layer, 2, 'uniform', true, [7, 8]);
+    const mask = Array.from(layer.lastMask(2));
+    expect(mask.filter((m) => m === 0).length).toBeGreaterThan(3); // the mask really drops
+    expect(mask.filter((m) => m !== 0).every((m) => Math.abs(m - 1 / 0.6) < 1e-15)).toBe(true);
   });
   it('dropout rate=0.4 x=[3,5] batch=2, inactive (not training)', () => {
     checkLayer('dropout rate=0.4 inference', build(DropoutLayer<Float64Array>, { type: 'dropout', rate: 0.4 }, [3, 5]), 2, 'uniform');
