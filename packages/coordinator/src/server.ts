@@ -302,7 +302,8 @@ export class CoordinatorServer implements SchedulerHost {
   private gone(peer: WorkerPeer, event: 'death' | 'leave', detail: string): void {
     if (peer.state === 'gone') return;
     peer.state = 'gone';
-    this.event(event, peer, detail);
+    const owed = peer.assignment !== null && !peer.assignment.abandoned ? peer.assignment.end - peer.assignment.start : 0;
+    this.event(event, peer, owed > 0 ? `${detail}; its slice of ${owed} images goes to the others` : detail);
     this.scheduler.lost(peer);
   }
 

@@ -2,7 +2,7 @@
  * `pnpm worker -- --connect ws://HOST:PORT [--token SECRET] [--data DIR | --no-local-data]`
  * Exit codes: 0 stopped by the coordinator or Ctrl-C, 1 refused/unreachable, 2 bad flags.
  */
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { WORKER_DEFAULTS, Worker } from './worker.js';
 
 function positiveNumber(value: string): number {
@@ -27,6 +27,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--kernels <name>', 'ts | wasm | auto', kernelsChoice, 'auto')
     .option('--retry-for <seconds>', 'give up after this long without a coordinator', positiveNumber, WORKER_DEFAULTS.retryForMs / 1000)
     .option('--exit-with-stdin', 'exit when stdin closes (local workers of `convoy start`)')
+    .addOption(new Option('--chaos-delay <ms>', 'fault injection: block this long before answering each step').argParser(positiveNumber).hideHelp())
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text.split('\n')[0] + '\n') })
     .showHelpAfterError(false);
@@ -45,6 +46,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     kernels: 'ts' | 'wasm' | 'auto';
     retryFor: number;
     exitWithStdin?: boolean;
+    chaosDelay?: number;
   }>();
   let worker: Worker;
   try {
@@ -56,6 +58,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       localData: options.localData,
       kernels: options.kernels,
       retryForMs: options.retryFor * 1000,
+      stepDelayMs: options.chaosDelay ?? 0,
     });
   } catch (error) {
     process.stderr.write(`convoy-worker: ${(error as Error).message}\n`);

@@ -43,6 +43,8 @@ export interface WorkerOptions {
   readonly backoffMaxMs: number;
   /** Largest frame accepted from the coordinator (the dataset message is ~55 MB). */
   readonly maxPayload: number;
+  /** Test and demo fault injection: block this long before answering each step (a slow machine). */
+  readonly stepDelayMs: number;
   /** Log lines go here (stderr by default). */
   readonly log: (line: string) => void;
 }
@@ -56,6 +58,7 @@ export const WORKER_DEFAULTS: WorkerOptions = {
   backoffInitialMs: 200,
   backoffMaxMs: 5_000,
   maxPayload: 256 * 1024 * 1024,
+  stepDelayMs: 0,
   log: (line) => process.stderr.write(`${line}\n`),
 };
 
@@ -190,9 +193,13 @@ export class Worker {
         return this.onWelcome(message);
       case 'dataset':
         return this.onDataset(message);
-      case 'step':
-        this.send(this.requireEngine().step(message, decodeMs));
+      case 'step': {
+        const answer = this.requireEngine().step(message, decodeMs);
+        // NOTE: blocks like a slow computation would (no pong either), on purpose.
+        if (this.options.stepDelayMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, this.options.stepDelayMs);
+        this.send(answer);
         return;
+      }
       case 'evaluate':
         this.send(this.requireEngine().evaluate(message));
         return;
