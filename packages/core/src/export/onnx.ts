@@ -187,7 +187,7 @@ class GraphBuilder {
         return { shape: [layer.units], value: layer.activation === 'relu' ? this.relu(prefix, output) : output };
       }
       case 'relu':
-        return { shape, value: this.relu(prefix, value) };
+        return { shape, value: this.addNode('Relu', prefix, [value], prefix) };
       case 'dropout':
         return { shape, value };
       default:
