@@ -14,6 +14,10 @@ import { readCheckpoint } from '../../packages/core/src/index.js';
 const require = createRequire(import.meta.url);
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const LOADER = pathToFileURL(require.resolve('tsx')).href;
+/** `ws` as the coordinator package resolves it (the repository root does not depend on it). */
+export const { WebSocket } = createRequire(join(root, 'packages/coordinator/package.json'))('ws') as typeof import('ws');
+export type WebSocket = import('ws').WebSocket;
+
 export const COORDINATOR_CLI = join(root, 'packages/coordinator/src/cli/coordinator.ts');
 export const START_CLI = join(root, 'packages/coordinator/src/cli/start.ts');
 export const WORKER_CLI = join(root, 'packages/worker/src/cli.ts');

@@ -58,6 +58,8 @@ export class CoordinatorServer implements SchedulerHost {
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private workersTimer: NodeJS.Timeout | null = null;
   private changeTimer: NodeJS.Timeout | null = null;
+  /** Set by close(): the connections that end now are not deaths. */
+  private closing = false;
   private readonly waiters: (() => void)[] = [];
   /** Totals for the step breakdown: milliseconds spent encoding and decoding frames, bytes each way. */
   private readonly totals = { encodeMs: 0, decodeMs: 0, bytesOut: 0, bytesIn: 0 };
@@ -110,6 +112,7 @@ export class CoordinatorServer implements SchedulerHost {
 
   /** Tells every worker to stop, closes all connections and the port. */
   async close(reason: string): Promise<void> {
+    this.closing = true;
     if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
     if (this.workersTimer !== null) clearInterval(this.workersTimer);
     if (this.changeTimer !== null) clearTimeout(this.changeTimer);
@@ -226,7 +229,7 @@ export class CoordinatorServer implements SchedulerHost {
     socket.on('error', () => undefined); // 'close' follows; the error itself says nothing the close does not
     socket.on('close', () => {
       clearTimeout(handshake);
-      if (peer !== null && peer.state !== 'gone') this.gone(peer, 'death', 'connection closed');
+      if (peer !== null && peer.state !== 'gone' && !this.closing) this.gone(peer, 'death', 'connection closed');
     });
   }
 

@@ -1,0 +1,62 @@
+/**
+ * The coordinator killed with SIGKILL mid-run and restarted with --resume: the worker
+ * reconnects by itself (backoff), training continues from the last checkpoint, and the
+ * final parameters are bit-for-bit those of an uninterrupted run (one worker, so even the
+ * summation order is the same).
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  checkEveryImageOnce,
+  finalParams,
+  readHistory,
+  smallRunArgs,
+  startCoordinator,
+  startWorker,
+  stepRecords,
+  stepsDone,
+  tempDir,
+  until,
+  writeSpec,
+  type Proc,
+} from './helpers.js';
+
+const dir = tempDir('resume');
+const spec = writeSpec(dir);
+const started: Proc[] = [];
+afterAll(() => started.forEach((proc) => proc.child.kill('SIGKILL')));
+
+describe('coordinator crash and --resume', () => {
+  it('reaches the same final parameters as an uninterrupted run', async () => {
+    const baselineOut = `${dir}/baseline`;
+    const baseline = await startCoordinator(smallRunArgs(spec, baselineOut));
+    started.push(baseline, startWorker(baseline.url));
+    expect(await baseline.exited, baseline.output()).toBe(0);
+
+    const out = `${dir}/crashed`;
+    const args = smallRunArgs(spec, out, ['--checkpoint-every', '3']);
+    const first = await startCoordinator(args);
+    started.push(first);
+    const worker = startWorker(first.url, ['--chaos-delay', '100', '--retry-for', '60']);
+    started.push(worker);
+    await until(() => stepsDone(out) >= 8, 30_000, 'step 8');
+    first.child.kill('SIGKILL');
+    expect(await first.exited).toBe(128 + 9);
+
+    const second = await startCoordinator([...args, '--resume', '--port', String(first.port)]);
+    started.push(second);
+    expect(second.port).toBe(first.port);
+    expect(await second.exited, second.output()).toBe(0);
+    expect(await worker.exited, worker.output()).toBe(0);
+    expect(second.output()).toMatch(/resuming at step (6|9)\b/);
+
+    const params = finalParams(out);
+    const expected = finalParams(baselineOut);
+    expect(params.length).toBe(expected.length);
+    expect(Buffer.from(params.buffer, params.byteOffset, params.byteLength).equals(Buffer.from(expected.buffer, expected.byteOffset, expected.byteLength))).toBe(true);
+    // history.jsonl: steps 1..26 once each (the steps after the last checkpoint were redone, not duplicated).
+    expect(checkEveryImageOnce(stepRecords(out), 1200, 96, 26)).toBeNull();
+    const losses = stepRecords(out).map((record) => record.loss);
+    expect(losses).toEqual(stepRecords(baselineOut).map((record) => record.loss));
+    expect(readHistory(out).some((line) => line.kind === 'event' && line.event === 'coordinator-restart')).toBe(true);
+  }, 90_000);
+});
