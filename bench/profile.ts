@@ -1,0 +1,54 @@
+/**
+ * Per-layer time of one training step: wraps a Kernels backend so that every call is
+ * timed and attributed to a layer by its kernel and shapes (conv by its geometry, dense
+ * by its sizes), in the order the model calls them.
+ */
+import type { Kernels, Model } from '../packages/core/src/index.js';
+
+export interface KernelTiming {
+  readonly label: string;
+  milliseconds: number;
+  calls: number;
+}
+
+export function timedKernels(inner: Kernels): { kernels: Kernels; timings: Map<string, KernelTiming>; reset(): void } {
+  const timings = new Map<string, KernelTiming>();
+  const labelOf = (method: string, args: unknown[]): string => {
+    const first = args[0] as { inChannels?: number; outChannels?: number; channels?: number } | number;
+    if (typeof first === 'object' && first !== null && 'outChannels' in first) return `conv2d ${first.inChannels}->${first.outChannels} ${method.replace('conv2d', '')}`;
+    if (typeof first === 'object' && first !== null && 'channels' in first) return `maxpool2d ${method.replace('maxPool2d', '')}`;
+    if (method.startsWith('dense')) return `dense ${String(args[1])}->${String(args[2])} ${method.replace('dense', '')}`;
+    return method;
+  };
+  const kernels = new Proxy(inner, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver) as unknown;
+      if (typeof value !== 'function' || property === 'allocate' || property === 'conv2dScratchLength') {
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      }
+      return (...args: unknown[]) => {
+        const start = performance.now();
+        const result = (value as (...a: unknown[]) => unknown).apply(target, args);
+        const label = labelOf(String(property), args);
+        const timing = timings.get(label) ?? { label, milliseconds: 0, calls: 0 };
+        timing.milliseconds += performance.now() - start;
+        timing.calls++;
+        timings.set(label, timing);
+        return result;
+      };
+    },
+  });
+  return { kernels, timings, reset: () => timings.clear() };
+}
+
+/** Time per kernel label for `steps` training steps of `model` (built on timed kernels). */
+export function profileStep(model: Model, timings: Map<string, KernelTiming>, reset: () => void, step: () => void, steps: number): { rows: KernelTiming[]; totalMilliseconds: number } {
+  step(); // warm-up
+  reset();
+  const start = performance.now();
+  for (let i = 0; i < steps; i++) step();
+  const totalMilliseconds = (performance.now() - start) / steps;
+  const rows = [...timings.values()].map((t) => ({ ...t, milliseconds: t.milliseconds / steps, calls: t.calls / steps }));
+  void model;
+  return { rows, totalMilliseconds };
+}

@@ -1,0 +1,185 @@
+/**
+ * `pnpm bench`: images/s of one training step (forward + backward + Adadelta update) and
+ * of inference for the default model on one core, for Convoy's kernels and for TF.js and
+ * PyTorch on the identical model in the same run, with each figure's ratio to Convoy-wasm.
+ * Also a per-layer time breakdown of one Convoy-wasm step and a worker's resident memory.
+ * Writes bench/results/<time>.json. `--quick` shortens every measurement (smoke test).
+ *
+ * NOTE: the figures depend on the machine's load (printed with them): on a shared
+ * machine they are pessimistic.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { createModel, createOptimizer, selectKernels, MNIST_CNN, type Kernels } from '../packages/core/src/index.js';
+import { profileStep, timedKernels } from './profile.js';
+import { benchTfjs } from './tfjs.js';
+
+const quick = process.argv.includes('--quick');
+const SECONDS = quick ? 0.5 : 3;
+const BATCHES = [1, 32, 64, 128] as const;
+const INFERENCE_BATCH = 64;
+const here = fileURLToPath(new URL('.', import.meta.url));
+
+interface Row {
+  readonly name: string;
+  readonly train: Record<number, number | null>;
+  readonly inference: number | null;
+  readonly note: string;
+}
+
+function log(message: string): void {
+  process.stderr.write(`[bench] ${message}\n`);
+}
+
+function imagesPerSecond(batch: number, seconds: number, maxSteps: number, step: () => void, warmUp = true): number {
+  if (warmUp) step();
+  let steps = 0;
+  const start = performance.now();
+  while (steps < maxSteps && (steps === 0 || performance.now() - start < seconds * 1000)) {
+    step();
+    steps++;
+  }
+  return (steps * batch) / ((performance.now() - start) / 1000);
+}
+
+function randomBatch(batch: number): { images: Float32Array; labels: Uint8Array } {
+  const images = new Float32Array(batch * 784);
+  for (let i = 0; i < images.length; i++) images[i] = ((i * 2654435761) % 1000) / 1000;
+  return { images, labels: Uint8Array.from({ length: batch }, (_, i) => (i * 7) % 10) };
+}
+
+/** Convoy on `kernels`: training step = lossAndGradient + Adadelta (in the kernels) on the model's params. */
+function benchConvoy(name: string, kernels: Kernels, seconds: number, maxSteps: number, warmUp: boolean, note: string): Row {
+  const model = createModel(MNIST_CNN, { seed: 1, kernels });
+  const optimizer = createOptimizer({ name: 'adadelta', learningRate: 1, rho: 0.95, epsilon: 1e-7 }, kernels, model.paramCount);
+  const train: Record<number, number> = {};
+  for (const batch of BATCHES) {
+    const { images, labels } = randomBatch(batch);
+    train[batch] = imagesPerSecond(batch, seconds, maxSteps, () => optimizer.apply(model.params, model.lossAndGradient(images, labels).gradient), warmUp);
+    log(`${name} train batch ${batch}: ${train[batch]!.toFixed(1)} images/s`);
+  }
+  const { images } = randomBatch(INFERENCE_BATCH);
+  const inference = imagesPerSecond(INFERENCE_BATCH, seconds, maxSteps * 4, () => model.predict(images), warmUp);
+  log(`${name} inference: ${inference.toFixed(1)} images/s`);
+  return { name, train, inference, note };
+}
+
+function breakdown(): { rows: Array<{ label: string; milliseconds: number; calls: number }>; stepMilliseconds: number } {
+  const timed = timedKernels(selectKernels('wasm'));
+  const model = createModel(MNIST_CNN, { seed: 1, kernels: timed.kernels });
+  const optimizer = createOptimizer({ name: 'adadelta' }, timed.kernels, model.paramCount);
+  const { images, labels } = randomBatch(64);
+  const { rows, totalMilliseconds } = profileStep(model, timed.timings, timed.reset, () => optimizer.apply(model.params, model.lossAndGradient(images, labels).gradient), quick ? 2 : 10);
+  return { rows, stepMilliseconds: totalMilliseconds };
+}
+
+function workerRss(): { rssBytes: number; kernels: string } | null {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', `${here}rss.ts`], { encoding: 'utf8' });
+  if (result.status !== 0) {
+    log(`worker RSS measurement failed: ${result.stderr.trim().split('\n').pop() ?? ''}`);
+    return null;
+  }
+  return JSON.parse(result.stdout.trim().split('\n').pop()!) as { rssBytes: number; kernels: string };
+}
+
+/** The first python with torch: the shim's python3 may lack Debian's dist-packages. */
+function findTorchPython(): string | null {
+  for (const python of ['python3', '/usr/bin/python3']) {
+    if (spawnSync(python, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0) return python;
+  }
+  return null;
+}
+
+function benchTorch(python: string, libraryPath: string, name: string, note: string): Row | null {
+  const batches = BATCHES.map(String);
+  const result = spawnSync(python, [`${here}torch_bench.py`, String(SECONDS), ...batches], {
+    encoding: 'utf8',
+    env: { ...process.env, LD_LIBRARY_PATH: libraryPath, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' },
+  });
+  if (result.status !== 0) {
+    log(`${name} failed: ${result.stderr.trim().split('\n').pop() ?? ''}`);
+    return null;
+  }
+  const parsed = JSON.parse(result.stdout.trim()) as { torch: string; blas: string; train: Record<string, number>; inference: number };
+  const train: Record<number, number> = {};
+  for (const [batch, value] of Object.entries(parsed.train)) train[Number(batch)] = value;
+  log(`${name}: ${JSON.stringify(parsed)}`);
+  return { name, train, inference: parsed.inference, note: `PyTorch ${parsed.torch}, ${parsed.blas} (detected), 1 thread; ${note}` };
+}
+
+function cpuModel(): string {
+  try {
+    const line = execFileSync('lscpu', { encoding: 'utf8' }).split('\n').find((l) => l.startsWith('Model name:'));
+    if (line !== undefined) return line.replace('Model name:', '').trim();
+  } catch {
+    // lscpu missing: fall back to Node's view
+  }
+  return cpus()[0]?.model ?? 'unknown';
+}
+
+function format(value: number | null | undefined, reference: number | null | undefined): string {
+  if (value === null || value === undefined) return 'n/a';
+  const figure = value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2);
+  if (reference === null || reference === undefined || reference === 0) return figure;
+  return `${figure} (${(value / reference).toFixed(2)}x)`;
+}
+
+async function main(): Promise<void> {
+  const started = new Date();
+  const machine = { cpu: cpuModel(), cores: cpus().length, node: process.version, loadBefore: loadavg().map((l) => Number(l.toFixed(2))) };
+  log(`machine: ${JSON.stringify(machine)}`);
+  const rows: Row[] = [];
+  const wasm = selectKernels('wasm');
+  rows.push(benchConvoy('Convoy wasm', wasm, SECONDS, 10_000, true, wasm.description));
+  // The reference is slow (a few images/s): one timed step per batch after one warm-up at batch 1.
+  rows.push(benchConvoy('Convoy ts', selectKernels('ts'), 0, 1, false, 'TypeScript reference kernels, one timed step per batch (no warm-up beyond batch 1)'));
+  const tfWasm = await benchTfjs('wasm', BATCHES, SECONDS, 50).catch((error: unknown) => ({ backend: 'wasm', train: {}, inference: null, note: `failed: ${String(error)}` }));
+  rows.push({ name: 'TF.js wasm', train: tfWasm.train, inference: tfWasm.inference, note: tfWasm.note });
+  log(`TF.js wasm: ${JSON.stringify(tfWasm)}`);
+  // The pure-JS backend takes seconds per image: batch 1 only, one step.
+  const tfCpu = await benchTfjs('cpu', [1], 0, 1).catch((error: unknown) => ({ backend: 'cpu', train: {}, inference: null, note: `failed: ${String(error)}` }));
+  rows.push({ name: 'TF.js cpu', train: tfCpu.train, inference: tfCpu.inference, note: `${tfCpu.note}; batch 1 only (seconds per image), one step` });
+  log(`TF.js cpu: ${JSON.stringify(tfCpu)}`);
+  const python = findTorchPython();
+  if (python === null) {
+    log('PyTorch: `import torch` fails; see bench/torch_bench.py for how to install it');
+  } else {
+    const reference = benchTorch(python, '/usr/lib/x86_64-linux-gnu/blas:/usr/lib/x86_64-linux-gnu/lapack', 'PyTorch (reference BLAS)', "Debian's python3-torch with libblas3 (LD_LIBRARY_PATH)");
+    if (reference !== null) rows.push(reference);
+    const openblas = benchTorch(python, '/usr/lib/x86_64-linux-gnu/openblas-openmp', 'PyTorch (OpenBLAS)', "Debian's python3-torch with libopenblas0-openmp (LD_LIBRARY_PATH)");
+    if (openblas !== null) rows.push(openblas);
+  }
+  const steps = breakdown();
+  const rss = workerRss();
+  const machineAfter = loadavg().map((l) => Number(l.toFixed(2)));
+
+  const convoy = rows[0]!;
+  const header = ['', ...BATCHES.map((b) => `train b=${b}`), `infer b=${INFERENCE_BATCH}`];
+  const table = rows.map((row) => [row.name, ...BATCHES.map((b) => format(row.train[b], row === convoy ? null : convoy.train[b])), format(row.inference, row === convoy ? null : convoy.inference)]);
+  const widths = header.map((_, column) => Math.max(header[column]!.length, ...table.map((line) => line[column]!.length)));
+  const render = (line: string[]): string => line.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ');
+  const lines = [
+    `Convoy benchmark, ${started.toISOString()} — images/s, one core (ratio to Convoy wasm in the same run)`,
+    `machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; load average ${machine.loadBefore.join(' ')} before, ${machineAfter.join(' ')} after`,
+    '',
+    render(header),
+    ...table.map(render),
+    '',
+    ...rows.map((row) => `${row.name}: ${row.note}`),
+    '',
+    `Convoy wasm, one training step at batch 64 (${steps.stepMilliseconds.toFixed(1)} ms), time per kernel call site:`,
+    ...steps.rows.map((r) => `  ${r.label.padEnd(34)} ${r.milliseconds.toFixed(2).padStart(8)} ms  ${((100 * r.milliseconds) / steps.stepMilliseconds).toFixed(1).padStart(5)}%`),
+    '',
+    rss === null ? 'worker RSS: not measured' : `worker RSS (default model, ${rss.kernels}, batch-64 gradient sums and evaluation, no dataset): ${(rss.rssBytes / 2 ** 20).toFixed(0)} MiB`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+  const directory = `${here}results/`;
+  mkdirSync(directory, { recursive: true });
+  const file = `${directory}${started.toISOString().replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`;
+  writeFileSync(file, `${JSON.stringify({ date: started.toISOString(), quick, machine: { ...machine, loadAfter: machineAfter }, rows, breakdown: steps, workerRss: rss, table: lines }, null, 2)}\n`);
+  log(`wrote ${file}`);
+}
+
+await main();
