@@ -73,7 +73,7 @@ async function exportAndCompare(name: string, training: QuickTraining): Promise<
   for (let i = 0; i < 3 * model.classes; i++) expect(Math.abs(small[i]! - onnx[i]!)).toBeLessThan(1e-6);
   await session.release();
 
-  console.log(`${name}: max |p_onnx - p_convoy| = ${maxDifference.toExponential(2)} over ${TEST_IMAGES} images, accuracy ${correct / TEST_IMAGES}`);
+  console.log(`${name}: max |p_onnx - p_convoy| = ${maxDifference.toExponential(3)} (${Math.round(maxDifference * 2 ** 24)} x 2^-24) over ${TEST_IMAGES} images, accuracy ${correct / TEST_IMAGES}`);
   return { maxDifference, disagreements, accuracy: correct / TEST_IMAGES, distinctPredictions: predicted.size };
 }
 
