@@ -1,0 +1,140 @@
+import { describe, expect, it } from 'vitest';
+import { MNIST_CNN } from '../spec.js';
+import { decodeFrame, encodeMessage } from './codec.js';
+import type { Message } from './messages.js';
+import { DEFAULT_LIMITS, FROM_WORKER, PROTOCOL_VERSION, type ProtocolLimits, decodeMessage, parseMessage, ProtocolError } from './index.js';
+
+const PARAMS = 6;
+const limits: ProtocolLimits = { ...DEFAULT_LIMITS, paramCount: PARAMS, maxSliceLength: 8 };
+
+const floats = (...values: number[]) => Float32Array.from(values);
+const runRecord = {
+  kind: 'run', runId: 'r', startTime: 1, spec: MNIST_CNN, paramCount: 10, optimizer: { name: 'adam', learningRate: 0.001 },
+  globalBatch: 64, epochs: 2, stepsPerEpoch: 10, totalSteps: 20, seed: 1, trainSize: 640, validationSize: 100, testSize: 100,
+  kernels: 'ts', localWorkers: 2, resumedFromStep: 0, outDir: '/tmp/x',
+} as const;
+const stepRecord = {
+  kind: 'step', step: 1, epoch: 1, loss: 2.3, accuracy: 0.1, images: 64, imagesSeen: 64, imagesPerSecond: 500, learningRate: 0.001,
+  stepMs: 12, workers: 2, time: 5,
+} as const;
+const epochRecord = {
+  kind: 'epoch', epoch: 1, step: 10, trainLoss: 1, trainAccuracy: 0.5, validationLoss: 0.9, validationAccuracy: 0.6,
+  confusion: new Array(100).fill(1), misclassified: [{ index: 3, label: 1, predicted: 7, pixels: new Uint8Array(784) }],
+  elapsedSeconds: 3, time: 6,
+} as const;
+const row = {
+  id: 1, name: 'w', address: '127.0.0.1:5', state: 'computing', kernels: 'ts', imagesPerSecond: 10, lastStepMs: 4, sliceSize: 32,
+  bytesIn: 10, bytesOut: 20, heartbeatAgeMs: 1,
+} as const;
+
+/** One valid example of every message type. */
+const VALID: Record<Message['type'], Record<string, unknown>> = {
+  hello: { type: 'hello', protocol: PROTOCOL_VERSION, token: 't', name: 'w1', datasetHash: 'abc', kernels: 'ts', previousId: 2 },
+  gradient: { type: 'gradient', step: 3, round: 7, count: 2, lossSum: 4.5, correct: 1, gradient: floats(1, 2, 3, 4, 5, 6), computeMs: 3, decodeMs: 1 },
+  evaluation: { type: 'evaluation', round: 2, count: 3, lossSum: 1, correct: 2, predictions: Uint8Array.from([1, 2, 3]), computeMs: 1 },
+  leave: { type: 'leave', reason: 'Ctrl-C' },
+  welcome: { type: 'welcome', protocol: 1, workerId: 4, spec: MNIST_CNN, paramCount: PARAMS, datasetHash: 'abc', sendingDataset: false, heartbeatMs: 1000 },
+  dataset: {
+    type: 'dataset', hash: 'h', height: 2, width: 2, trainPixels: new Uint8Array(8), trainLabels: Uint8Array.from([1, 2]),
+    testPixels: new Uint8Array(4), testLabels: Uint8Array.from([3]),
+  },
+  step: { type: 'step', step: 1, round: 1, epoch: 1, version: 0, params: floats(0, 0, 0, 0, 0, 0), indices: Uint32Array.from([5, 9]), dropoutSeeds: Uint32Array.from([1, 2]) },
+  evaluate: { type: 'evaluate', round: 1, split: 'test', version: 3, indices: Uint32Array.from([9999]) },
+  stop: { type: 'stop', reason: 'done' },
+  error: { type: 'error', code: 'X', message: 'bad', fatal: true },
+  subscribe: { type: 'subscribe', protocol: 1 },
+  metrics: { type: 'metrics', record: stepRecord },
+  snapshot: { type: 'snapshot', run: runRecord, steps: [stepRecord], epochs: [epochRecord], test: null, workers: [row], events: [], end: null },
+};
+const OPTIONAL = new Set(['hello.token', 'hello.previousId', 'step.params', 'evaluate.params', 'subscribe.token']);
+
+function codeOf(value: unknown, parseLimits = limits): string {
+  try {
+    parseMessage(value, parseLimits);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ProtocolError);
+    return (error as ProtocolError).code;
+  }
+  return 'accepted';
+}
+
+describe('parseMessage accepts', () => {
+  for (const [type, message] of Object.entries(VALID)) {
+    it(`a valid ${type} message, also after a trip through the codec`, () => {
+      expect(parseMessage(message, limits)).toEqual(message);
+      expect(parseMessage(decodeFrame(encodeMessage(message as unknown as Message)), limits)).toEqual(message);
+    });
+  }
+});
+
+describe('parseMessage rejects every field when wrong', () => {
+  for (const [type, message] of Object.entries(VALID)) {
+    for (const key of Object.keys(message).filter((key) => key !== 'type')) {
+      it(`${type}.${key}: missing, or of the wrong type`, () => {
+        const { [key]: _removed, ...without } = message;
+        expect(codeOf(without)).toBe(OPTIONAL.has(`${type}.${key}`) ? 'accepted' : 'MISSING_FIELD');
+        // A value no field accepts: an object where a scalar or array is expected, a string where an object is.
+        const wrong = typeof message[key] === 'object' && message[key] !== null && !ArrayBuffer.isView(message[key]) && !Array.isArray(message[key]) ? 'x' : { nested: true };
+        expect(codeOf({ ...message, [key]: wrong })).toMatch(/^(BAD_FIELD|NOT_AN_OBJECT|MISSING_FIELD)$/);
+      });
+    }
+  }
+
+  it('non-objects, unknown types and types this receiver does not accept', () => {
+    for (const value of [null, 3, 'hello', [1, 2], new Uint8Array(3)]) expect(codeOf(value)).toBe('NOT_AN_OBJECT');
+    expect(codeOf({ type: 'teleport' })).toBe('UNKNOWN_TYPE');
+    expect(codeOf(VALID.step, { ...limits, accept: FROM_WORKER })).toBe('UNEXPECTED_MESSAGE');
+    expect(codeOf(VALID.gradient, { ...limits, paramCount: undefined })).toBe('UNEXPECTED_MESSAGE');
+  });
+
+  it('gradients with NaN or Infinity, or of the wrong length', () => {
+    expect(codeOf({ ...VALID.gradient, gradient: floats(1, 2, NaN, 4, 5, 6) })).toBe('NOT_FINITE');
+    expect(codeOf({ ...VALID.gradient, gradient: floats(1, 2, 3, 4, 5, Infinity) })).toBe('NOT_FINITE');
+    expect(codeOf({ ...VALID.gradient, gradient: floats(-Infinity, 2, 3, 4, 5, 6) })).toBe('NOT_FINITE');
+    expect(codeOf({ ...VALID.gradient, gradient: floats(1, 2, 3, 4, 5) })).toBe('BAD_LENGTH');
+    expect(codeOf({ ...VALID.gradient, gradient: new Float64Array(PARAMS) })).toBe('BAD_FIELD');
+    expect(codeOf({ ...VALID.gradient, lossSum: NaN })).toBe('NOT_FINITE');
+    expect(codeOf({ ...VALID.gradient, lossSum: -1 })).toBe('BAD_FIELD');
+    expect(codeOf({ ...VALID.step, params: floats(0, 0, NaN, 0, 0, 0) })).toBe('NOT_FINITE');
+  });
+
+  it('counters out of range and counts that do not fit', () => {
+    expect(codeOf({ ...VALID.gradient, step: 0 })).toBe('BAD_FIELD');
+    expect(codeOf({ ...VALID.gradient, step: 1.5 })).toBe('BAD_FIELD');
+    expect(codeOf({ ...VALID.gradient, round: -2 })).toBe('BAD_FIELD');
+    expect(codeOf({ ...VALID.gradient, count: 9 })).toBe('BAD_FIELD'); // above maxSliceLength
+    expect(codeOf({ ...VALID.gradient, correct: 3 })).toBe('BAD_FIELD'); // more correct than images
+    expect(codeOf({ ...VALID.evaluation, predictions: Uint8Array.from([1, 2]) })).toBe('BAD_LENGTH');
+    expect(codeOf({ ...VALID.hello, protocol: 70_000 })).toBe('BAD_FIELD');
+    expect(codeOf({ ...VALID.welcome, heartbeatMs: 10 })).toBe('BAD_FIELD');
+  });
+
+  it('indices past the end of their split, empty or too many, and seeds of another length', () => {
+    expect(codeOf({ ...VALID.step, indices: Uint32Array.from([60_000, 1]) })).toBe('BAD_FIELD');
+    expect(codeOf({ ...VALID.evaluate, indices: Uint32Array.from([10_000]) })).toBe('BAD_FIELD');
+    expect(codeOf({ ...VALID.evaluate, split: 'train', indices: Uint32Array.from([10_000]) })).toBe('accepted');
+    expect(codeOf({ ...VALID.step, indices: new Uint32Array(0), dropoutSeeds: new Uint32Array(0) })).toBe('BAD_LENGTH');
+    expect(codeOf({ ...VALID.step, indices: new Uint32Array(9), dropoutSeeds: new Uint32Array(9) })).toBe('BAD_LENGTH');
+    expect(codeOf({ ...VALID.step, dropoutSeeds: Uint32Array.from([1]) })).toBe('BAD_LENGTH');
+    expect(codeOf({ ...VALID.step, indices: [5, 9] })).toBe('BAD_FIELD'); // a plain list is not a typed array
+  });
+
+  it('strings too long, datasets whose pixels do not match their labels, bad records', () => {
+    expect(codeOf({ ...VALID.hello, name: 'x'.repeat(257) })).toBe('BAD_LENGTH');
+    expect(codeOf({ ...VALID.dataset, trainPixels: new Uint8Array(7) })).toBe('BAD_LENGTH');
+    expect(codeOf({ ...VALID.welcome, spec: { input: [1, 28], layers: [] } })).toBe('BAD_FIELD');
+    expect(codeOf({ ...VALID.welcome, spec: { input: [1, 28, 28], layers: [{ type: 'lstm' }] } })).toBe('BAD_FIELD');
+    expect(codeOf({ type: 'metrics', record: { ...stepRecord, accuracy: 1.5 } })).toBe('BAD_FIELD');
+    expect(codeOf({ type: 'metrics', record: { ...stepRecord, loss: Infinity } })).toBe('NOT_FINITE');
+    expect(codeOf({ type: 'metrics', record: { ...epochRecord, confusion: new Array(99).fill(0) } })).toBe('BAD_LENGTH');
+    expect(codeOf({ type: 'metrics', record: { ...row, kind: 'workers', workers: [{ ...row, state: 'asleep' }], time: 1 } })).toBe('BAD_FIELD');
+    expect(codeOf({ ...VALID.snapshot, steps: [epochRecord] })).toBe('BAD_FIELD');
+  });
+
+  it('frames that are not msgpack', () => {
+    expect(() => decodeMessage(Uint8Array.from([0x81]), limits)).toThrow(expect.objectContaining({ code: 'BAD_FRAME' }));
+    // 0xc1 is "never used" in msgpack; msgpackr decodes it to a marker object, which then is no message.
+    expect(() => decodeMessage(Uint8Array.from([0xc1]), limits)).toThrow(ProtocolError);
+    expect(() => decodeMessage(encodeMessage(VALID.gradient as unknown as Message).subarray(0, 20), limits)).toThrow(ProtocolError);
+  });
+});
