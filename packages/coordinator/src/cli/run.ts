@@ -7,6 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import type { Command } from 'commander';
 import { startCoordinator } from '../coordinator.js';
 import { spawnLocalWorkers, waitForExit } from '../local-workers.js';
+import { mountDashboard, writeHistoryPlot } from './dashboard.js';
 import { addCoordinatorFlags, coordinatorOptions, parseFlags, reportError } from './options.js';
 import { showProgress } from './progress.js';
 
@@ -30,6 +31,7 @@ export async function runCoordinatorCli({ program, argv, localWorkers }: CliRun)
     return reportError(name, error);
   }
   const { options, trainer } = coordinator;
+  await mountDashboard(coordinator);
   const httpHost = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
   process.stdout.write(
     `${name}: ${options.resume ? `resuming at step ${trainer.completedSteps}` : 'training'} in ${coordinator.folder.dir}\n` +
@@ -63,6 +65,7 @@ export async function runCoordinatorCli({ program, argv, localWorkers }: CliRun)
   try {
     const outcome = await coordinator.train();
     progress.stop();
+    await writeHistoryPlot(coordinator).catch((error: Error) => process.stderr.write(`${name}: history plot not written: ${error.message}\n`));
     process.stdout.write(
       outcome === 'finished'
         ? `${name}: finished after ${trainer.completedSteps} steps; run folder ${coordinator.folder.dir}\n`

@@ -1,0 +1,46 @@
+/**
+ * Mounts packages/dashboard on the coordinator's HTTP port when it is installed, and
+ * writes the run's history plot (history.svg) at the end. Loaded dynamically, so a
+ * coordinator without the dashboard still runs (it then serves a plain page).
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { SnapshotMessage } from '@convoy/core';
+import type { Coordinator } from '../coordinator.js';
+import type { HttpHandler } from '../server.js';
+
+type History = Omit<SnapshotMessage, 'type'>;
+
+interface DashboardModule {
+  createDashboardRequestHandler?: (options: { history?: () => History }) => HttpHandler;
+  renderHistorySvg?: (history: History) => string;
+}
+
+async function loadDashboard(): Promise<DashboardModule> {
+  try {
+    return (await import('@convoy/dashboard')) as unknown as DashboardModule;
+  } catch {
+    return {};
+  }
+}
+
+function history(coordinator: Coordinator): History {
+  const { type: _type, ...rest } = coordinator.metrics.snapshot();
+  return rest;
+}
+
+export async function mountDashboard(coordinator: Coordinator): Promise<boolean> {
+  const dashboard = await loadDashboard();
+  if (dashboard.createDashboardRequestHandler === undefined) return false;
+  coordinator.server.httpHandler = dashboard.createDashboardRequestHandler({ history: () => history(coordinator) });
+  return true;
+}
+
+/** history.svg in the run folder, as the seed project saved its history plot. */
+export async function writeHistoryPlot(coordinator: Coordinator): Promise<string | null> {
+  const dashboard = await loadDashboard();
+  if (dashboard.renderHistorySvg === undefined) return null;
+  const path = join(coordinator.folder.dir, 'history.svg');
+  writeFileSync(path, dashboard.renderHistorySvg(history(coordinator)));
+  return path;
+}
