@@ -1,1 +1,14 @@
-export {};
+// Convoy's dashboard: the Node side (the request handler the coordinator mounts, the
+// history files) and the page's pure logic, unit-tested in Node. The page itself is
+// src/page/, bundled by build.mjs into dist/.
+export { createDashboardRequestHandler, dashboardAssets, DEFAULT_DIST_DIR, CONTENT_SECURITY_POLICY } from './http.js';
+export type { DashboardAsset, DashboardHandlerOptions, DashboardRequestHandler } from './http.js';
+export { historyToCsv, historyToJson, CSV_COLUMNS } from './history-export.js';
+export type { History } from './history-export.js';
+export { renderHistorySvg, niceTicks } from './history-svg.js';
+export { emaSmooth } from './smoothing.js';
+export { BoundedSeries, minMaxDownsample, SERIES_DEFAULTS } from './downsample.js';
+export type { BoundedSeriesOptions } from './downsample.js';
+export { RunState, estimatePriorSeconds } from './run-state.js';
+export type { Progress, RunPhase } from './run-state.js';
+export { formatBytes, formatCount, formatDuration, describeSpec } from './format.js';

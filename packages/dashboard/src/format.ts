@@ -1,0 +1,68 @@
+/**
+ * Number formatting for the page. Every label keeps a steady width as its value changes
+ * (the page also sets `font-variant-numeric: tabular-nums`), so nothing shifts.
+ */
+import type { ModelSpec, Pair } from '@convoy/core';
+
+/** "1:02:03" or "2:03"; "–" for unknown. */
+export function formatDuration(seconds: number | null): string {
+  if (seconds === null || !Number.isFinite(seconds) || seconds < 0) return '–';
+  const whole = Math.round(seconds);
+  const hours = Math.floor(whole / 3600);
+  const minutes = Math.floor((whole % 3600) / 60);
+  const rest = String(whole % 60).padStart(2, '0');
+  return hours > 0 ? `${hours}:${String(minutes).padStart(2, '0')}:${rest}` : `${minutes}:${rest}`;
+}
+
+/** 12,345 */
+export function formatCount(value: number): string {
+  return Math.round(value).toLocaleString('en-US');
+}
+
+/** Bytes in B, KB, MB, GB (powers of 1024), one decimal above bytes. */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${Math.round(value)} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/** A loss or a rate with 4 significant digits; accuracy as a percentage with 2 decimals. */
+export function formatValue(value: number | null | undefined): string {
+  return value === null || value === undefined || !Number.isFinite(value) ? '–' : value.toPrecision(4);
+}
+
+export function formatPercent(fraction: number | null | undefined): string {
+  return fraction === null || fraction === undefined || !Number.isFinite(fraction) ? '–' : `${(100 * fraction).toFixed(2)}%`;
+}
+
+function pair(value: Pair | undefined): string {
+  return Array.isArray(value) ? value.join('×') : `${String(value)}×${String(value)}`;
+}
+
+/** One line per model: "conv2d 32 3×3 relu → maxpool 2×2 → … → dense 10 softmax". */
+export function describeSpec(spec: ModelSpec): string {
+  const layers = spec.layers.map((layer) => {
+    const activation = 'activation' in layer && layer.activation !== undefined && layer.activation !== 'linear' ? ` ${layer.activation}` : '';
+    switch (layer.type) {
+      case 'conv2d': {
+        const stride = layer.stride === undefined || layer.stride === 1 ? '' : ` /${pair(layer.stride)}`;
+        const padding = layer.padding === 'same' ? ' same' : '';
+        return `conv2d ${layer.filters} ${pair(layer.kernelSize)}${stride}${padding}${activation}`;
+      }
+      case 'maxpool2d':
+        return `maxpool ${pair(layer.poolSize)}`;
+      case 'dense':
+        return `dense ${layer.units}${activation}`;
+      case 'dropout':
+        return `dropout ${layer.rate}`;
+      default:
+        return layer.type;
+    }
+  });
+  return [`input ${spec.input.join('×')}`, ...layers].join(' → ');
+}

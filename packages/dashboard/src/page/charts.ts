@@ -1,0 +1,157 @@
+/**
+ * The two live charts (uPlot): loss and accuracy against the step. Training per step raw
+ * (light) and EMA-smoothed (the slider), validation at epoch ends, test at the end, run
+ * events as vertical marks, and a dashed 99% line on the accuracy chart.
+ */
+import type { RunState } from '../run-state.js';
+import { alignColumns, type Column } from '../align.js';
+import { emaSmooth } from '../smoothing.js';
+import { EVENT_STYLE } from './marks.js';
+import uPlot from 'uplot';
+
+const HEIGHT = 280;
+const COLORS = { trainRaw: '#a5c8ec', train: '#1f6fb5', validation: '#d9480f', test: '#2b8a3e', reference: '#868e96' };
+
+type MarksSource = () => RunState;
+
+function eventMarks(source: MarksSource): uPlot.Plugin {
+  return {
+    hooks: {
+      draw: [
+        (chart: uPlot) => {
+          const context = chart.ctx;
+          const { top, height, left, width } = chart.bbox;
+          context.save();
+          context.lineWidth = Math.max(1, devicePixelRatio);
+          for (const event of source().events) {
+            const x = Math.round(chart.valToPos(event.step, 'x', true));
+            if (x < left || x > left + width) continue;
+            const style = EVENT_STYLE[event.event];
+            context.strokeStyle = style.color;
+            context.setLineDash(style.dash.map((length) => length * devicePixelRatio));
+            context.beginPath();
+            context.moveTo(x, top);
+            context.lineTo(x, top + height);
+            context.stroke();
+          }
+          context.restore();
+        },
+      ],
+    },
+  };
+}
+
+function referenceLine(level: number): uPlot.Plugin {
+  return {
+    hooks: {
+      draw: [
+        (chart: uPlot) => {
+          const y = Math.round(chart.valToPos(level, 'y', true));
+          const { left, width, top, height } = chart.bbox;
+          if (y < top || y > top + height) return;
+          const context = chart.ctx;
+          context.save();
+          context.strokeStyle = COLORS.reference;
+          context.setLineDash([6 * devicePixelRatio, 4 * devicePixelRatio]);
+          context.lineWidth = Math.max(1, devicePixelRatio);
+          context.beginPath();
+          context.moveTo(left, y);
+          context.lineTo(left + width, y);
+          context.stroke();
+          context.fillStyle = COLORS.reference;
+          context.font = `${11 * devicePixelRatio}px sans-serif`;
+          context.textAlign = 'right';
+          context.fillText(`${level * 100}%`, left + width - 4 * devicePixelRatio, y - 4 * devicePixelRatio);
+          context.restore();
+        },
+      ],
+    },
+  };
+}
+
+function seriesOptions(valueFormat: (value: number | null) => string): uPlot.Series[] {
+  const value = (_chart: uPlot, raw: number | null) => valueFormat(raw);
+  return [
+    { label: 'step', value: (_chart, raw) => (raw === null ? '–' : String(raw)) },
+    { label: 'train', stroke: COLORS.trainRaw, width: 1, value, points: { show: false } },
+    { label: 'train EMA', stroke: COLORS.train, width: 2, value, points: { show: false } },
+    { label: 'validation', stroke: COLORS.validation, width: 2, spanGaps: true, value, points: { show: true, size: 7, fill: COLORS.validation } },
+    { label: 'test', stroke: COLORS.test, width: 0, value, points: { show: true, size: 9, fill: COLORS.test } },
+  ];
+}
+
+/** One chart; keeps a user's drag-zoom until a double click resets it. */
+class LiveChart {
+  readonly plot: uPlot;
+  private zoomed = false;
+
+  constructor(container: HTMLElement, options: Omit<uPlot.Options, 'width' | 'height'>) {
+    const width = Math.max(300, container.clientWidth);
+    this.plot = new uPlot(
+      {
+        ...options,
+        width,
+        height: HEIGHT,
+        hooks: { setSelect: [(chart) => (this.zoomed ||= chart.select.width > 0)] },
+      },
+      [[], [], [], [], []],
+      container,
+    );
+    this.plot.over.addEventListener('dblclick', () => (this.zoomed = false));
+    new ResizeObserver(() => this.plot.setSize({ width: Math.max(300, container.clientWidth), height: HEIGHT })).observe(container);
+  }
+
+  setData(columns: readonly Column[]): void {
+    this.plot.setData(alignColumns(columns) as uPlot.AlignedData, !this.zoomed);
+  }
+}
+
+export class Charts {
+  private readonly loss: LiveChart;
+  private readonly accuracy: LiveChart;
+
+  constructor(lossContainer: HTMLElement, accuracyContainer: HTMLElement, source: MarksSource) {
+    const axes = (label: string, values?: uPlot.Axis['values']): uPlot.Axis[] => [
+      { label: 'step', labelSize: 18, size: 36 },
+      { label, labelSize: 18, size: 56, ...(values === undefined ? {} : { values }) },
+    ];
+    this.loss = new LiveChart(lossContainer, {
+      scales: { x: { time: false }, y: { range: (_chart, _min, max) => [0, max > 0 ? max * 1.05 : 1] } },
+      axes: axes('cross-entropy'),
+      series: seriesOptions((value) => (value === null ? '–' : value.toPrecision(4))),
+      plugins: [eventMarks(source)],
+      legend: { live: true },
+    });
+    this.accuracy = new LiveChart(accuracyContainer, {
+      // From a round tenth below the lowest point up to 100%, so the 99% line is always in view.
+      scales: { x: { time: false }, y: { range: (_chart, min) => [Math.max(0, Math.min(0.9, Math.floor((Number.isFinite(min) ? min : 0) * 10) / 10)), 1] } },
+      axes: axes('accuracy', (_chart, ticks) => ticks.map((tick) => `${Math.round(tick * 1000) / 10}%`)),
+      series: seriesOptions((value) => (value === null ? '–' : `${(value * 100).toFixed(2)}%`)),
+      plugins: [eventMarks(source), referenceLine(0.99)],
+      legend: { live: true },
+    });
+  }
+
+  /** Number of x positions drawn on the loss chart (the browser test watches it grow). */
+  get lossPointCount(): number {
+    return this.loss.plot.data[0]?.length ?? 0;
+  }
+
+  update(state: RunState, smoothing: number): void {
+    const epochs = state.epochs;
+    const test = state.test;
+    const epochSteps = epochs.map((epoch) => epoch.step);
+    this.loss.setData([
+      { xs: state.loss.xs, ys: state.loss.ys },
+      { xs: state.loss.xs, ys: emaSmooth(state.loss.xs, state.loss.ys, smoothing) },
+      { xs: epochSteps, ys: epochs.map((epoch) => epoch.validationLoss) },
+      { xs: test === null ? [] : [test.step], ys: test === null ? [] : [test.loss] },
+    ]);
+    this.accuracy.setData([
+      { xs: state.accuracy.xs, ys: state.accuracy.ys },
+      { xs: state.accuracy.xs, ys: emaSmooth(state.accuracy.xs, state.accuracy.ys, smoothing) },
+      { xs: epochSteps, ys: epochs.map((epoch) => epoch.validationAccuracy) },
+      { xs: test === null ? [] : [test.step], ys: test === null ? [] : [test.accuracy] },
+    ]);
+  }
+}

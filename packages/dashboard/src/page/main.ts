@@ -1,0 +1,71 @@
+/**
+ * The dashboard page: connects to the coordinator that served it, keeps the run in a
+ * RunState, and redraws at most RENDER_INTERVAL_MS apart, so a burst of records (a
+ * snapshot of 10,000 steps, or 50 fast steps a second) costs one redraw, not one each.
+ * Read-only: the only message it ever sends is `subscribe`.
+ */
+import { RunState } from '../run-state.js';
+import { Charts } from './charts.js';
+import { connect, type ConnectionStatus } from './connection.js';
+import { EpochView } from './epoch-view.js';
+import { renderProgress, renderSettings, renderWorkers } from './panels.js';
+
+/** Four redraws a second at most. */
+const RENDER_INTERVAL_MS = 250;
+const SMOOTHING_KEY = 'convoy.smoothing';
+
+const state = new RunState();
+const charts = new Charts(document.getElementById('loss-chart')!, document.getElementById('accuracy-chart')!, () => state);
+const epochView = new EpochView();
+const slider = document.getElementById('smoothing') as HTMLInputElement;
+const sliderValue = document.getElementById('smoothing-value')!;
+const connectionBadge = document.getElementById('connection')!;
+
+const stored = Number(localStorage.getItem(SMOOTHING_KEY));
+if (localStorage.getItem(SMOOTHING_KEY) !== null && stored >= 0 && stored < 1) slider.value = String(stored);
+let smoothing = Number(slider.value);
+let drawnVersion = -1;
+let drawnSmoothing = -1;
+let renders = 0;
+
+slider.addEventListener('input', () => {
+  smoothing = Math.min(0.999, Math.max(0, Number(slider.value)));
+  localStorage.setItem(SMOOTHING_KEY, String(smoothing));
+});
+
+function showStatus(status: ConnectionStatus | 'refused', detail: string): void {
+  connectionBadge.dataset['state'] = status;
+  const text = { connecting: 'connecting…', live: 'live', reconnecting: 'reconnecting…', refused: 'refused' }[status];
+  connectionBadge.textContent = text;
+  connectionBadge.title = detail;
+}
+
+connect({
+  onStatus: showStatus,
+  onMessage(message) {
+    if (message.type === 'snapshot') state.reset(message);
+    else if (message.type === 'metrics') state.apply(message.record);
+    else if (message.fatal) showStatus('refused', `${message.code}: ${message.message}`);
+  },
+});
+
+function render(): void {
+  // Progress has a clock (elapsed, ETA): it changes without any new record.
+  renderProgress(state.progress(Date.now()));
+  if (state.version === drawnVersion && smoothing === drawnSmoothing) return;
+  drawnVersion = state.version;
+  drawnSmoothing = smoothing;
+  sliderValue.textContent = smoothing.toFixed(2);
+  charts.update(state, smoothing);
+  renderWorkers(state.workers);
+  renderSettings(state.run);
+  epochView.render(state.epochs);
+  renders++;
+  // For tests and the curious: what is on screen, without scraping canvases.
+  document.body.dataset['lossPoints'] = String(charts.lossPointCount);
+  document.body.dataset['step'] = String(state.lastStep?.step ?? 0);
+  document.body.dataset['renders'] = String(renders);
+}
+
+setInterval(render, RENDER_INTERVAL_MS);
+render();

@@ -1,0 +1,10 @@
+/** Colours and names of the run events drawn as marks on the charts' step axis (kept in step with the legend in index.html). */
+import type { RunEventName } from '@convoy/core';
+
+export const EVENT_STYLE: Readonly<Record<RunEventName, { color: string; dash: number[]; label: string }>> = {
+  join: { color: '#2b8a3e', dash: [], label: 'join' },
+  leave: { color: '#868e96', dash: [4, 3], label: 'leave' },
+  death: { color: '#c92a2a', dash: [], label: 'death' },
+  'deadline-miss': { color: '#e67700', dash: [2, 3], label: 'deadline miss' },
+  'coordinator-restart': { color: '#7048e8', dash: [6, 3], label: 'coordinator restart' },
+};

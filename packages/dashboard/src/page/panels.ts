@@ -1,0 +1,114 @@
+/**
+ * The page's text panels: progress figures, the workers table and the run settings.
+ * Every cell is written with textContent (worker names come from the network), and rows
+ * are updated in place so the table never flickers or shifts.
+ */
+import type { RunRecord, WorkerRow } from '@convoy/core';
+import { describeSpec, formatBytes, formatCount, formatDuration } from '../format.js';
+import type { Progress } from '../run-state.js';
+
+function byId<T extends HTMLElement>(id: string): T {
+  const element = document.getElementById(id);
+  if (element === null) throw new Error(`the page has no #${id}`);
+  return element as T;
+}
+
+function setText(id: string, text: string): void {
+  const element = byId(id);
+  if (element.textContent !== text) element.textContent = text;
+}
+
+export function renderProgress(progress: Progress): void {
+  setText('progress-epoch', progress.epochs > 0 ? `${progress.epoch} / ${progress.epochs}` : '–');
+  setText('progress-step', progress.totalSteps > 0 ? `${formatCount(progress.step)} / ${formatCount(progress.totalSteps)}` : formatCount(progress.step));
+  setText('progress-images', formatCount(progress.imagesSeen));
+  setText('progress-rate', progress.imagesPerSecond > 0 ? formatCount(progress.imagesPerSecond) : '–');
+  setText('progress-elapsed', formatDuration(progress.elapsedSeconds));
+  setText('progress-eta', formatDuration(progress.etaSeconds));
+  setText('progress-phase', progress.phase);
+  byId('progress-phase').dataset['phase'] = progress.phase;
+  const fraction = progress.totalSteps > 0 ? Math.min(1, progress.step / progress.totalSteps) : 0;
+  byId('progress-bar').style.width = `${(100 * fraction).toFixed(2)}%`;
+}
+
+const WORKER_COLUMNS: readonly ((row: WorkerRow) => string)[] = [
+  (row) => String(row.id),
+  (row) => row.name,
+  (row) => row.address,
+  (row) => row.state,
+  (row) => row.kernels,
+  (row) => (row.imagesPerSecond > 0 ? formatCount(row.imagesPerSecond) : '–'),
+  (row) => (row.lastStepMs > 0 ? `${row.lastStepMs.toFixed(0)} ms` : '–'),
+  (row) => formatCount(row.sliceSize),
+  (row) => formatBytes(row.bytesIn),
+  (row) => formatBytes(row.bytesOut),
+  (row) => (row.state === 'gone' ? '–' : `${(row.heartbeatAgeMs / 1000).toFixed(1)} s`),
+];
+
+const rowsById = new Map<number, HTMLTableRowElement>();
+
+export function renderWorkers(workers: readonly WorkerRow[]): void {
+  const body = byId<HTMLTableSectionElement>('workers-body');
+  const sorted = [...workers].sort((a, b) => a.id - b.id);
+  const present = new Set(sorted.map((row) => row.id));
+  for (const [id, element] of rowsById) {
+    if (!present.has(id)) {
+      element.remove();
+      rowsById.delete(id);
+    }
+  }
+  for (const worker of sorted) {
+    let element = rowsById.get(worker.id);
+    if (element === undefined) {
+      element = document.createElement('tr');
+      for (let i = 0; i < WORKER_COLUMNS.length; i++) element.appendChild(document.createElement('td'));
+      rowsById.set(worker.id, element);
+    }
+    body.appendChild(element); // keeps id order; moving a node that is already last is a no-op
+    element.dataset['workerId'] = String(worker.id);
+    element.dataset['state'] = worker.state;
+    WORKER_COLUMNS.forEach((column, i) => {
+      const cell = element.children[i]!;
+      const text = column(worker);
+      if (cell.textContent !== text) cell.textContent = text;
+    });
+  }
+  const live = workers.filter((row) => row.state !== 'gone').length;
+  setText('workers-count', `${live} live${workers.length > live ? `, ${workers.length - live} gone` : ''}`);
+  byId('workers-empty').hidden = workers.length > 0;
+}
+
+export function renderSettings(run: RunRecord | null): void {
+  const list = byId<HTMLDListElement>('settings');
+  const key = run === null ? '' : run.runId;
+  if (list.dataset['runId'] === key) return;
+  list.dataset['runId'] = key;
+  list.replaceChildren();
+  setText('run-id', run === null ? 'waiting for the run…' : run.runId);
+  if (run === null) return;
+  const optimizer = Object.entries(run.optimizer)
+    .filter(([name]) => name !== 'name')
+    .map(([name, value]) => `${name} ${String(value)}`)
+    .join(', ');
+  const entries: [string, string][] = [
+    ['model', describeSpec(run.spec)],
+    ['parameters', formatCount(run.paramCount)],
+    ['optimizer', `${String(run.optimizer['name'] ?? '?')}${optimizer ? ` (${optimizer})` : ''}`],
+    ['global batch', formatCount(run.globalBatch)],
+    ['epochs', `${run.epochs} × ${formatCount(run.stepsPerEpoch)} steps = ${formatCount(run.totalSteps)} steps`],
+    ['seed', String(run.seed)],
+    ['images', `train ${formatCount(run.trainSize)}, validation ${formatCount(run.validationSize)}, test ${formatCount(run.testSize)}`],
+    ['kernels', run.kernels],
+    ['workers', run.localWorkers > 0 ? `${run.localWorkers} local processes (others may join)` : 'remote workers'],
+    ['resumed from', run.resumedFromStep > 0 ? `step ${formatCount(run.resumedFromStep)}` : 'fresh run'],
+    ['run folder', run.outDir],
+    ['started', new Date(run.startTime).toLocaleString()],
+  ];
+  for (const [name, value] of entries) {
+    const term = document.createElement('dt');
+    term.textContent = name;
+    const description = document.createElement('dd');
+    description.textContent = value;
+    list.append(term, description);
+  }
+}
