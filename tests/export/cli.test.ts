@@ -156,7 +156,7 @@ describe('convoy eval', () => {
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
     const output = result.stdout;
-    expect(output).toContain(`model     ${join(run, 'model.ckpt')}`);
+    expect(output).toContain(`model     ${join(run, 'model.ckpt')}\nkernels   ts (reference, float32)\n`);
     expect(output).toContain('images    500');
     expect(output).toContain(`accuracy  ${((100 * correct) / 500).toFixed(2)}%`);
     expect(output).toContain(`loss      ${(lossSum / 500).toFixed(4)}`);

@@ -54,6 +54,19 @@ describe('decodePngToGrey and greyToInk', () => {
     expect(grey.pixels[2]).toBeCloseTo(255 * (1 - 128 / 255), 3);
   });
 
+  it('reads 16-bit grey and 8-bit grey+alpha PNGs', () => {
+    const sixteen = new PNG({ width: 2, height: 1, bitDepth: 16, colorType: 0, inputColorType: 0, inputHasAlpha: false });
+    // Samples 0 and 65535 (black and white whatever the byte order), read back scaled to 8 bits.
+    sixteen.data = Buffer.from(new Uint16Array([0, 65535]).buffer);
+    const bytes = PNG.sync.write(sixteen, { bitDepth: 16, colorType: 0, inputColorType: 0, inputHasAlpha: false });
+    expect(bytes[24]).toBe(16); // IHDR bit depth
+    expect(Array.from(decodePngToGrey(bytes, 'sixteen.png').pixels)).toEqual([0, 255]);
+    const greyAlpha = pngBytes(2, 1, (x) => (x === 0 ? [10, 10, 10, 255] : [0, 0, 0, 0]));
+    const greyAlphaPng = PNG.sync.write(PNG.sync.read(Buffer.from(greyAlpha)), { colorType: 4 });
+    expect(greyAlphaPng[25]).toBe(4); // IHDR colour type: grey + alpha
+    expect(Array.from(decodePngToGrey(greyAlphaPng, 'grey-alpha.png').pixels)).toEqual([10, 255]);
+  });
+
   it('inverts dark ink on light paper and subtracts the paper level', () => {
     // 5x5 paper at 200 with a dark (50) centre pixel: ink = (255-50) - (255-200) = 150, stretched to 1
     const pixels = new Float32Array(25).fill(200);

@@ -21,6 +21,8 @@ const DEFAULT_EVAL_OPTIONS = { kernels: 'auto', batchSize: 500 } as const;
 
 export interface EvalResult {
   readonly modelPath: string;
+  /** The kernel backend that ran it, e.g. "wasm (relaxed SIMD, fused multiply-add)". */
+  readonly kernels: string;
   readonly report: ClassificationReport;
 }
 
@@ -38,7 +40,7 @@ export function evaluateTestSet(target: string, options: EvalOptions = {}): Eval
   const count = limit === undefined ? test.count : Math.min(limit, test.count);
   const accumulator = new ClassificationAccumulator(model.classes);
   forEachBatch(test, count, batchSize, (images, labels) => accumulator.add(model.predict(images), labels));
-  return { modelPath: path, report: accumulator.report() };
+  return { modelPath: path, kernels: model.kernels.description, report: accumulator.report() };
 }
 
 /** Calls `visit` with consecutive batches of the first `count` images (scaled to [0,1]) and their labels. */
@@ -54,7 +56,8 @@ function forEachBatch(dataset: Dataset, count: number, batchSize: number, visit:
 }
 
 export function runEval(target: string, options: EvalOptions, print: (text: string) => void): void {
-  const { modelPath, report } = evaluateTestSet(target, options);
+  const { modelPath, kernels, report } = evaluateTestSet(target, options);
   print(`model     ${modelPath}`);
+  print(`kernels   ${kernels}`);
   print(formatReport(report));
 }
