@@ -2,8 +2,8 @@
  * The part of the ONNX protobuf schema (onnx/onnx.proto, IR version 7) that an exported
  * Convoy model uses, with the official field numbers, parsed once by protobufjs.
  *
- * Only messages and fields that the exporter writes are listed; a protobuf reader skips
- * nothing it needs, because every field keeps its official number and wire type.
+ * Only the messages and fields the exporter writes are declared; as each keeps its official
+ * number and type, the bytes written are a valid onnx.ModelProto for any ONNX reader.
  * NOTE: field numbers are the contract with every ONNX runtime: never renumber them.
  */
 import protobuf from 'protobufjs';
