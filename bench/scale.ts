@@ -1,0 +1,130 @@
+/**
+ * `pnpm bench:scale`: images/s of synchronous data-parallel training with 1 and 2 worker
+ * processes at global batch 64 and 256 (default model, fastest kernels), the scaling
+ * efficiency, and where the time of one step goes (compute, encode/decode, wire and
+ * waiting, coordinator work) with the bytes sent per step.
+ *
+ * The coordinator runs in this process (the library API); workers are real child
+ * processes on 127.0.0.1, as `pnpm start` runs them.
+ *
+ *   pnpm bench:scale [-- --steps 20 --warmup 3 --batches 64,256 --workers 1,2 --kernels auto]
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startCoordinator } from '../packages/coordinator/src/coordinator.js';
+import { spawnLocalWorkers, waitForExit } from '../packages/coordinator/src/local-workers.js';
+import type { StepTiming } from '../packages/coordinator/src/trainer.js';
+
+const { values } = parseArgs({
+  options: {
+    steps: { type: 'string', default: '20' },
+    warmup: { type: 'string', default: '3' },
+    batches: { type: 'string', default: '64,256' },
+    workers: { type: 'string', default: '1,2' },
+    kernels: { type: 'string', default: 'auto' },
+  },
+});
+const steps = Number(values.steps);
+const warmup = Number(values.warmup);
+const kernels = values.kernels as 'ts' | 'wasm' | 'auto';
+
+interface Result {
+  readonly batch: number;
+  readonly workers: number;
+  readonly imagesPerSecond: number;
+  readonly mean: Record<keyof Omit<StepTiming, 'step' | 'images' | 'workers'>, number>;
+  readonly wireAndWaitingMs: number;
+  readonly coordinatorMs: number;
+}
+
+async function measure(batch: number, workers: number): Promise<Result> {
+  const out = mkdtempSync(join(tmpdir(), 'convoy-bench-'));
+  const coordinator = await startCoordinator({
+    port: 0,
+    outDir: out,
+    globalBatch: batch,
+    maxSteps: warmup + steps,
+    validationSize: 0,
+    testSize: 0,
+    checkpointEvery: 0,
+    minWorkers: workers,
+    kernels,
+    localWorkers: workers,
+  });
+  const timings: StepTiming[] = [];
+  coordinator.trainer.on('timing', (timing) => timings.push(timing));
+  const children = spawnLocalWorkers(workers, {
+    url: `ws://127.0.0.1:${coordinator.port}`,
+    kernels,
+    log: (index, line) => process.stderr.write(`  [worker ${index}] ${line}\n`),
+  });
+  await coordinator.train();
+  await coordinator.close('benchmark done');
+  await waitForExit(children, 5_000);
+  rmSync(out, { recursive: true, force: true });
+  const measured = timings.slice(warmup);
+  const average = (pick: (timing: StepTiming) => number) => measured.reduce((sum, timing) => sum + pick(timing), 0) / measured.length;
+  const mean = {
+    stepMs: average((t) => t.stepMs),
+    computeMs: average((t) => t.computeMs),
+    workerDecodeMs: average((t) => t.workerDecodeMs),
+    encodeMs: average((t) => t.encodeMs),
+    decodeMs: average((t) => t.decodeMs),
+    sumMs: average((t) => t.sumMs),
+    optimizerMs: average((t) => t.optimizerMs),
+    bytesOut: average((t) => t.bytesOut),
+    bytesIn: average((t) => t.bytesIn),
+  };
+  const coordinatorMs = mean.encodeMs + mean.decodeMs + mean.sumMs + mean.optimizerMs;
+  const images = measured.reduce((sum, timing) => sum + timing.images, 0);
+  const seconds = measured.reduce((sum, timing) => sum + timing.stepMs, 0) / 1000;
+  return {
+    batch,
+    workers,
+    imagesPerSecond: images / seconds,
+    mean,
+    coordinatorMs,
+    wireAndWaitingMs: Math.max(0, mean.stepMs - mean.computeMs - mean.workerDecodeMs - coordinatorMs),
+  };
+}
+
+const fixed = (value: number, digits = 1) => value.toFixed(digits);
+const megabytes = (bytes: number) => (bytes / 1e6).toFixed(2);
+
+async function main(): Promise<void> {
+  const load = loadavg().map((value) => value.toFixed(2)).join(' ');
+  process.stdout.write(`convoy bench:scale: ${steps} measured steps after ${warmup} warm-up, kernels ${kernels}, load average before ${load}\n`);
+  const results: Result[] = [];
+  for (const batch of values.batches!.split(',').map(Number)) {
+    for (const workers of values.workers!.split(',').map(Number)) {
+      const result = await measure(batch, workers);
+      results.push(result);
+      process.stdout.write(`  batch ${batch}, ${workers} worker(s): ${fixed(result.imagesPerSecond)} images/s\n`);
+    }
+  }
+  process.stdout.write('\n| batch | workers | images/s | speed-up | efficiency | step ms | compute ms | worker decode ms | coordinator encode ms | coordinator decode+check ms | sum ms | optimizer ms | wire+waiting ms | coordinator share | MB out/step | MB in/step |\n');
+  process.stdout.write('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n');
+  for (const result of results) {
+    const single = results.find((other) => other.batch === result.batch && other.workers === 1);
+    const speedup = single ? result.imagesPerSecond / single.imagesPerSecond : NaN;
+    const m = result.mean;
+    process.stdout.write(
+      `| ${result.batch} | ${result.workers} | ${fixed(result.imagesPerSecond)} | ${fixed(speedup, 2)}x | ${fixed((100 * speedup) / result.workers)}% | ${fixed(m.stepMs)} | ${fixed(m.computeMs)} | ${fixed(m.workerDecodeMs)} | ${fixed(m.encodeMs)} | ${fixed(m.decodeMs)} | ${fixed(m.sumMs)} | ${fixed(m.optimizerMs)} | ${fixed(result.wireAndWaitingMs)} | ${fixed((100 * result.coordinatorMs) / m.stepMs)}% | ${megabytes(m.bytesOut)} | ${megabytes(m.bytesIn)} |\n`,
+    );
+  }
+  process.stdout.write(`load average after ${loadavg().map((value) => value.toFixed(2)).join(' ')}\n`);
+  mkdirSync('bench/results', { recursive: true });
+  const path = join('bench/results', `scale-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-')}.json`);
+  writeFileSync(path, JSON.stringify({ steps, warmup, kernels, loadBefore: load, results }, null, 2));
+  process.stdout.write(`results: ${path}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
