@@ -5,6 +5,11 @@
  */
 import type { Kernels, Model } from '../packages/core/src/index.js';
 
+function cpuMilliseconds(): number {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1000;
+}
+
 export interface KernelTiming {
   readonly label: string;
   milliseconds: number;
@@ -27,11 +32,11 @@ export function timedKernels(inner: Kernels): { kernels: Kernels; timings: Map<s
         return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
       }
       return (...args: unknown[]) => {
-        const start = performance.now();
+        const start = cpuMilliseconds();
         const result = (value as (...a: unknown[]) => unknown).apply(target, args);
         const label = labelOf(String(property), args);
         const timing = timings.get(label) ?? { label, milliseconds: 0, calls: 0 };
-        timing.milliseconds += performance.now() - start;
+        timing.milliseconds += cpuMilliseconds() - start;
         timing.calls++;
         timings.set(label, timing);
         return result;
@@ -45,9 +50,9 @@ export function timedKernels(inner: Kernels): { kernels: Kernels; timings: Map<s
 export function profileStep(model: Model, timings: Map<string, KernelTiming>, reset: () => void, step: () => void, steps: number): { rows: KernelTiming[]; totalMilliseconds: number } {
   step(); // warm-up
   reset();
-  const start = performance.now();
+  const start = cpuMilliseconds();
   for (let i = 0; i < steps; i++) step();
-  const totalMilliseconds = (performance.now() - start) / steps;
+  const totalMilliseconds = (cpuMilliseconds() - start) / steps;
   const rows = [...timings.values()].map((t) => ({ ...t, milliseconds: t.milliseconds / steps, calls: t.calls / steps }));
   void model;
   return { rows, totalMilliseconds };

@@ -17,11 +17,12 @@ import '@tensorflow/tfjs-backend-cpu';
 import { setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
+import { imagesPerSecond, type Rate } from './measure.js';
 
 export interface TfjsResult {
   readonly backend: string;
-  readonly train: Record<number, number | null>;
-  readonly inference: number | null;
+  readonly train: Record<number, Rate | null>;
+  readonly inference: Rate | null;
   readonly note: string;
 }
 
@@ -38,8 +39,8 @@ function buildModel() {
     w4: glorot([128, 10], 128, 10), b4: tf.variable(tf.zeros([10])),
   };
   const logits = (x: tf.Tensor4D): tf.Tensor2D => {
-    let h: tf.Tensor4D = tf.relu(tf.add(tf.conv2d(x, params.w1 as tf.Tensor4D, 1, 'valid'), params.b1));
-    h = tf.relu(tf.add(tf.conv2d(h, params.w2 as tf.Tensor4D, 1, 'valid'), params.b2));
+    let h = tf.relu(tf.add(tf.conv2d(x, params.w1 as tf.Tensor4D, 1, 'valid'), params.b1)) as tf.Tensor4D;
+    h = tf.relu(tf.add(tf.conv2d(h, params.w2 as tf.Tensor4D, 1, 'valid'), params.b2)) as tf.Tensor4D;
     h = tf.maxPool(h, 2, 2, 'valid');
     // NOTE: NHWC flattening order differs from Convoy's CHW; the arithmetic is the same.
     const flat = tf.reshape(h, [h.shape[0], 9216]) as tf.Tensor2D;
@@ -78,17 +79,6 @@ function patchConv2dGradientForWasm(): void {
   });
 }
 
-function imagesPerSecond(batch: number, minSeconds: number, maxSteps: number, step: () => void): number {
-  step(); // warm-up (and kernel compilation)
-  let steps = 0;
-  const start = performance.now();
-  while (steps < maxSteps && (steps === 0 || performance.now() - start < minSeconds * 1000)) {
-    step();
-    steps++;
-  }
-  return (steps * batch) / ((performance.now() - start) / 1000);
-}
-
 export async function benchTfjs(backend: 'cpu' | 'wasm', batches: readonly number[], seconds: number, maxSteps: number): Promise<TfjsResult> {
   let note = backend === 'cpu' ? 'TF.js pure-JS CPU backend' : 'TF.js WebAssembly backend (SIMD, 1 thread)';
   if (backend === 'wasm') {
@@ -102,7 +92,7 @@ export async function benchTfjs(backend: 'cpu' | 'wasm', batches: readonly numbe
   await tf.ready();
   const { params, logits } = buildModel();
   const optimizer = tf.train.adadelta(1, 0.95, 1e-7);
-  const train: Record<number, number | null> = {};
+  const train: Record<number, Rate | null> = {};
   for (const batch of batches) {
     const x = tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 2) as tf.Tensor4D;
     const y = tf.oneHot(tf.tensor1d(Array.from({ length: batch }, (_, i) => i % 10), 'int32'), 10);

@@ -14,6 +14,7 @@ import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createModel, createOptimizer, selectKernels, MNIST_CNN, type Kernels } from '../packages/core/src/index.js';
 import { profileStep, timedKernels } from './profile.js';
+import { imagesPerSecond, type Rate } from './measure.js';
 import { benchTfjs } from './tfjs.js';
 
 const quick = process.argv.includes('--quick');
@@ -24,24 +25,13 @@ const here = fileURLToPath(new URL('.', import.meta.url));
 
 interface Row {
   readonly name: string;
-  readonly train: Record<number, number | null>;
-  readonly inference: number | null;
+  readonly train: Record<number, Rate | null>;
+  readonly inference: Rate | null;
   readonly note: string;
 }
 
 function log(message: string): void {
   process.stderr.write(`[bench] ${message}\n`);
-}
-
-function imagesPerSecond(batch: number, seconds: number, maxSteps: number, step: () => void, warmUp = true): number {
-  if (warmUp) step();
-  let steps = 0;
-  const start = performance.now();
-  while (steps < maxSteps && (steps === 0 || performance.now() - start < seconds * 1000)) {
-    step();
-    steps++;
-  }
-  return (steps * batch) / ((performance.now() - start) / 1000);
 }
 
 function randomBatch(batch: number): { images: Float32Array; labels: Uint8Array } {
@@ -54,15 +44,15 @@ function randomBatch(batch: number): { images: Float32Array; labels: Uint8Array 
 function benchConvoy(name: string, kernels: Kernels, seconds: number, maxSteps: number, warmUp: boolean, note: string): Row {
   const model = createModel(MNIST_CNN, { seed: 1, kernels });
   const optimizer = createOptimizer({ name: 'adadelta', learningRate: 1, rho: 0.95, epsilon: 1e-7 }, kernels, model.paramCount);
-  const train: Record<number, number> = {};
+  const train: Record<number, Rate> = {};
   for (const batch of BATCHES) {
     const { images, labels } = randomBatch(batch);
     train[batch] = imagesPerSecond(batch, seconds, maxSteps, () => optimizer.apply(model.params, model.lossAndGradient(images, labels).gradient), warmUp);
-    log(`${name} train batch ${batch}: ${train[batch]!.toFixed(1)} images/s`);
+    log(`${name} train batch ${batch}: ${JSON.stringify(train[batch])} images/s`);
   }
   const { images } = randomBatch(INFERENCE_BATCH);
   const inference = imagesPerSecond(INFERENCE_BATCH, seconds, maxSteps * 4, () => model.predict(images), warmUp);
-  log(`${name} inference: ${inference.toFixed(1)} images/s`);
+  log(`${name} inference: ${JSON.stringify(inference)} images/s`);
   return { name, train, inference, note };
 }
 
@@ -102,8 +92,8 @@ function benchTorch(python: string, libraryPath: string, name: string, note: str
     log(`${name} failed: ${result.stderr.trim().split('\n').pop() ?? ''}`);
     return null;
   }
-  const parsed = JSON.parse(result.stdout.trim()) as { torch: string; blas: string; train: Record<string, number>; inference: number };
-  const train: Record<number, number> = {};
+  const parsed = JSON.parse(result.stdout.trim()) as { torch: string; blas: string; train: Record<string, Rate>; inference: Rate };
+  const train: Record<number, Rate> = {};
   for (const [batch, value] of Object.entries(parsed.train)) train[Number(batch)] = value;
   log(`${name}: ${JSON.stringify(parsed)}`);
   return { name, train, inference: parsed.inference, note: `PyTorch ${parsed.torch}, ${parsed.blas} (detected), 1 thread; ${note}` };
@@ -119,11 +109,16 @@ function cpuModel(): string {
   return cpus()[0]?.model ?? 'unknown';
 }
 
-function format(value: number | null | undefined, reference: number | null | undefined): string {
+function figure(value: number): string {
+  return value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2);
+}
+
+/** "wall / cpu (ratio)": the ratio to Convoy wasm is taken on the CPU-time figures. */
+function format(value: Rate | null | undefined, reference: Rate | null | undefined): string {
   if (value === null || value === undefined) return 'n/a';
-  const figure = value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2);
-  if (reference === null || reference === undefined || reference === 0) return figure;
-  return `${figure} (${(value / reference).toFixed(2)}x)`;
+  const text = `${figure(value.wall)} / ${figure(value.cpu)}`;
+  if (reference === null || reference === undefined) return text;
+  return `${text} (${(value.cpu / reference.cpu).toFixed(2)}x)`;
 }
 
 async function main(): Promise<void> {
@@ -161,7 +156,7 @@ async function main(): Promise<void> {
   const widths = header.map((_, column) => Math.max(header[column]!.length, ...table.map((line) => line[column]!.length)));
   const render = (line: string[]): string => line.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ');
   const lines = [
-    `Convoy benchmark, ${started.toISOString()} — images/s, one core (ratio to Convoy wasm in the same run)`,
+    `Convoy benchmark, ${started.toISOString()} — images/s on one core: wall clock / per CPU-second of the process (ratio to Convoy wasm in the same run, on CPU time)`,
     `machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; load average ${machine.loadBefore.join(' ')} before, ${machineAfter.join(' ')} after`,
     '',
     render(header),
@@ -169,7 +164,7 @@ async function main(): Promise<void> {
     '',
     ...rows.map((row) => `${row.name}: ${row.note}`),
     '',
-    `Convoy wasm, one training step at batch 64 (${steps.stepMilliseconds.toFixed(1)} ms), time per kernel call site:`,
+    `Convoy wasm, one training step at batch 64 (${steps.stepMilliseconds.toFixed(1)} ms of CPU time), time per kernel call site:`,
     ...steps.rows.map((r) => `  ${r.label.padEnd(34)} ${r.milliseconds.toFixed(2).padStart(8)} ms  ${((100 * r.milliseconds) / steps.stepMilliseconds).toFixed(1).padStart(5)}%`),
     '',
     rss === null ? 'worker RSS: not measured' : `worker RSS (default model, ${rss.kernels}, batch-64 gradient sums and evaluation, no dataset): ${(rss.rssBytes / 2 ** 20).toFixed(0)} MiB`,

@@ -84,6 +84,7 @@ const convCases: ConvCase[] = [
   [[1, 2, 4, 4], 3, [5, 5], [1, 1], 'same'], // kernel larger than the image
   [[2, 6, 10, 11], 9, [3, 3], [2, 2], 'valid'],
   [[1, 7, 12, 12], 10, [2, 3], [2, 1], 'same'],
+  [[2, 4, 9, 13], 6, [3, 5], [1, 1], 'same'], // stride-1 col2im: vector interior and scalar borders
 ];
 
 describe.each(backends)('kernels on %s', (_, kernels) => {
