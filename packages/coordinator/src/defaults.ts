@@ -55,6 +55,8 @@ export interface ServerOptions {
   /** 0 = any free port. */
   readonly port: number;
   readonly token?: string;
+  /** Allow a non-loopback --host without a --token (anyone who can reach the port may join). */
+  readonly insecure: boolean;
   /** Training waits for this many workers before the first step. */
   readonly minWorkers: number;
   /** A new connection must say hello/subscribe within this. */
@@ -81,12 +83,19 @@ export interface RunOptions {
 
 export type CoordinatorOptions = TrainingOptions & ServerOptions & RunOptions;
 
+/**
+ * The default recipe (`pnpm start`), chosen to pass 99.0% test accuracy within 10 minutes
+ * on 2 cores: the seed's layers with Keras's mnist_cnn Dropout, Adam (lr 0.001) halved
+ * every epoch, global batch 128, 4 epochs. The seed's own recipe (Adadelta lr 1, no
+ * Dropout) stalls below 99% (98.7% after 3 epochs in PyTorch); Dropout curbs the
+ * over-fitting and the decaying rate settles the last epochs.
+ */
 export const COORDINATOR_DEFAULTS: CoordinatorOptions = {
   spec: MNIST_CNN_DROPOUT,
-  optimizer: { name: 'adadelta', learningRate: 1 },
-  lrDecay: 1,
+  optimizer: { name: 'adam', learningRate: 0.001 },
+  lrDecay: 0.5,
   lrDecayEvery: 1,
-  epochs: 3,
+  epochs: 4,
   globalBatch: 128,
   seed: 1,
   trainSize: 55_000,
@@ -96,6 +105,7 @@ export const COORDINATOR_DEFAULTS: CoordinatorOptions = {
   kernels: 'auto',
   host: '127.0.0.1',
   port: 8080,
+  insecure: false,
   minWorkers: 1,
   handshakeMs: 5_000,
   heartbeatMs: 30_000,
@@ -145,6 +155,17 @@ export function resolveOptions(options: Partial<CoordinatorOptions>): Coordinato
   for (const name of ['heartbeatMs', 'handshakeMs', 'deadlineMinMs', 'deadlineFirstMs'] as const) {
     if (!(resolved[name] >= 50)) throw new CoordinatorError('BAD_OPTION', `${name} must be at least 50 ms, got ${resolved[name]}`);
   }
+  if (!isLoopback(resolved.host) && resolved.token === undefined && !resolved.insecure) {
+    throw new CoordinatorError(
+      'BAD_OPTION',
+      `--host ${resolved.host} lets other machines connect: give a --token (workers pass the same one), or --insecure to accept anyone`,
+    );
+  }
   if (!(resolved.deadlineFactor >= 1)) throw new CoordinatorError('BAD_OPTION', `deadlineFactor must be >= 1, got ${resolved.deadlineFactor}`);
   return resolved;
+}
+
+/** 127.0.0.0/8, ::1 and localhost: only this machine can connect. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }

@@ -32,7 +32,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     .configureOutput({ writeErr: (text) => process.stderr.write(text.split('\n')[0] + '\n') })
     .showHelpAfterError(false);
   try {
-    program.parse(argv as string[], { from: 'user' });
+    // NOTE: `pnpm worker -- --connect ...` hands the script a literal "--" first.
+    program.parse((argv[0] === '--' ? argv.slice(1) : argv) as string[], { from: 'user' });
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
     throw error;

@@ -69,6 +69,7 @@ export function addCoordinatorFlags(program: Command): Command {
     .option('--host <address>', 'address to listen on', d.host)
     .option('--port <n>', 'port for workers and the dashboard (0: any free port)', integerFlag(0, 65_535), d.port)
     .option('--token <secret>', 'shared secret workers must present (or CONVOY_TOKEN)')
+    .option('--insecure', 'allow a non-loopback --host without --token')
     .option('--out <dir>', 'run folder (default: runs/<date-time>)')
     .option('--resume', 'continue the run in --out (default: the newest in runs/) from its checkpoint')
     .option('--checkpoint-every <steps>', 'also checkpoint every this many steps (0: epoch ends only)', integerFlag(0), d.checkpointEvery)
@@ -96,6 +97,7 @@ interface Flags {
   host: string;
   port: number;
   token?: string;
+  insecure?: boolean;
   out?: string;
   resume?: boolean;
   checkpointEvery: number;
@@ -154,6 +156,7 @@ export function coordinatorOptions(flags: Flags, localWorkers: number): Partial<
     host: flags.host,
     port: flags.port,
     ...(flags.token ?? process.env['CONVOY_TOKEN'] ? { token: flags.token ?? process.env['CONVOY_TOKEN'] } : {}),
+    insecure: flags.insecure === true,
     outDir,
     resume: flags.resume === true,
     checkpointEvery: flags.checkpointEvery,
@@ -177,8 +180,11 @@ export function parseFlags(program: Command, argv: readonly string[]): Flags | n
     .configureOutput({ writeErr: (text) => process.stderr.write(`${text.trim().split('\n')[0]}\n`) })
     .showHelpAfterError(false)
     .allowExcessArguments(false);
+  // NOTE: `pnpm start -- --epochs 2` hands the script a literal "--" first; commander would
+  // take everything after it as positional arguments.
+  const args = argv[0] === '--' ? argv.slice(1) : argv;
   try {
-    program.parse(argv as string[], { from: 'user' });
+    program.parse(args as string[], { from: 'user' });
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : EXIT_BAD_USAGE;
     throw error;

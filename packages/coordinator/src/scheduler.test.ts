@@ -1,0 +1,114 @@
+/**
+ * The scheduler's bookkeeping, driven by hand (the distributed tests drive it with real
+ * processes): which worker gets which positions, and that every position is answered
+ * exactly once whatever the workers do.
+ */
+import type { GradientMessage, Message, StepMessage } from '@convoy/core';
+import { describe, expect, it, vi } from 'vitest';
+import type { WebSocket } from 'ws';
+import { WorkerPeer } from './peers.js';
+import { Scheduler, type Job, type SchedulerHost } from './scheduler.js';
+
+function setup(workerCount: number) {
+  const peers = Array.from({ length: workerCount }, (_, i) => {
+    const peer = new WorkerPeer(i + 1, `w${i + 1}`, 'test', 'ts', {} as WebSocket);
+    peer.state = 'idle';
+    return peer;
+  });
+  const sent: { peer: WorkerPeer; message: StepMessage }[] = [];
+  const events: string[] = [];
+  const host: SchedulerHost = {
+    workers: () => peers,
+    send: (peer: WorkerPeer, message: Message) => sent.push({ peer, message: message as StepMessage }),
+    event: (event, peer) => events.push(`${event}:${peer?.id}`),
+    changed: () => undefined,
+  };
+  const scheduler = new Scheduler(host, { deadlineMinMs: 1000, deadlineFactor: 4, deadlineFirstMs: 5000, evaluateChunk: 4 });
+  const job: Job = {
+    kind: 'step',
+    length: 12,
+    step: 1,
+    message: (start, end, round) => ({
+      type: 'step', step: 1, round, epoch: 1, version: 0,
+      indices: Uint32Array.from({ length: end - start }, (_, i) => start + i),
+      dropoutSeeds: new Uint32Array(end - start),
+    }),
+  };
+  const answer = (entry: { message: StepMessage }, count = entry.message.indices.length): GradientMessage => ({
+    type: 'gradient', step: 1, round: entry.message.round, count, lossSum: count, correct: 0,
+    gradient: new Float32Array(1), computeMs: 10, decodeMs: 0,
+  });
+  return { peers, sent, events, scheduler, job, answer };
+}
+
+const positions = (pieces: { start: number; end: number }[]) => pieces.map((piece) => [piece.start, piece.end]);
+
+describe('Scheduler', () => {
+  it('cuts a step into contiguous equal slices and returns the answers in position order', async () => {
+    const { sent, scheduler, job, answer, peers } = setup(3);
+    const done = scheduler.run(job);
+    expect(sent.map((entry) => [entry.peer.id, entry.message.indices[0], entry.message.indices.length])).toEqual([[1, 0, 4], [2, 4, 4], [3, 8, 4]]);
+    // Answers arrive out of order; the result is still sorted by position.
+    for (const index of [2, 0, 1]) expect(scheduler.answer(peers[index]!, answer(sent[index]!))).toBeNull();
+    expect(positions((await done)!)).toEqual([[0, 4], [4, 8], [8, 12]]);
+  });
+
+  it('gives a dead worker\'s slice to the others within the same step', async () => {
+    const { sent, scheduler, job, answer, peers } = setup(3);
+    const done = scheduler.run(job);
+    scheduler.answer(peers[0]!, answer(sent[0]!));
+    peers[1]!.state = 'gone';
+    scheduler.lost(peers[1]!);
+    // Worker 1 is free again and takes all of [4, 8): worker 3 is still busy.
+    expect(sent.slice(3).map((entry) => [entry.peer.id, entry.message.indices[0], entry.message.indices.length])).toEqual([[1, 4, 4]]);
+    scheduler.answer(peers[2]!, answer(sent[2]!));
+    scheduler.answer(peers[0]!, answer(sent[3]!));
+    const pieces = (await done)!;
+    expect(positions(pieces)).toEqual([[0, 4], [4, 8], [8, 12]]);
+    expect(pieces.map((piece) => piece.workerId)).toEqual([1, 1, 3]);
+  });
+
+  it('reassigns a slice whose deadline passed and ignores its late answer', async () => {
+    vi.useFakeTimers();
+    try {
+      const { sent, events, scheduler, job, answer, peers } = setup(2);
+      const done = scheduler.run(job);
+      scheduler.answer(peers[0]!, answer(sent[0]!));
+      vi.advanceTimersByTime(5001); // worker 2 is unmeasured: deadlineFirstMs
+      expect(events).toEqual(['deadline-miss:2']);
+      expect(sent[2]!.peer.id).toBe(1);
+      expect(sent[2]!.message.indices[0]).toBe(6);
+      // The straggler answers late: ignored, and it is free again.
+      expect(scheduler.answer(peers[1]!, answer(sent[1]!))).toBeNull();
+      expect(scheduler.lateAnswers).toBe(1);
+      expect(peers[1]!.free).toBe(true);
+      scheduler.answer(peers[0]!, answer(sent[2]!));
+      const pieces = (await done)!;
+      expect(pieces.map((piece) => [piece.start, piece.end, piece.workerId])).toEqual([[0, 6, 1], [6, 12, 1]]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('refuses an answer that counts the wrong number of images, and recomputes that slice', async () => {
+    const { sent, scheduler, job, answer, peers } = setup(2);
+    const done = scheduler.run(job);
+    expect(scheduler.answer(peers[1]!, answer(sent[1]!, 5))).toMatch(/counts 5 images, the slice has 6/);
+    expect(scheduler.answer(peers[1]!, answer(sent[1]!))).toMatch(/not the round assigned/); // the same round twice
+    // The slice went back out (to worker 2, the only free one); answer it properly.
+    expect(sent[2]!.message.indices[0]).toBe(6);
+    scheduler.answer(peers[1]!, answer(sent[2]!));
+    scheduler.answer(peers[0]!, answer(sent[0]!));
+    expect(positions((await done)!)).toEqual([[0, 6], [6, 12]]);
+  });
+
+  it('sizes slices by measured throughput', async () => {
+    const { sent, scheduler, job, answer, peers } = setup(2);
+    peers[0]!.computeRate = 300;
+    peers[1]!.computeRate = 100;
+    const done = scheduler.run(job);
+    expect(sent.map((entry) => entry.message.indices.length)).toEqual([9, 3]);
+    sent.forEach((entry, i) => scheduler.answer(peers[i]!, answer(entry)));
+    await done;
+  });
+});
