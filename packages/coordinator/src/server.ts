@@ -45,6 +45,11 @@ export type HttpHandler = (request: IncomingMessage, response: ServerResponse) =
 
 /** Workers table updates go to dashboards at most this often (plus on every state change). */
 const WORKERS_RECORD_INTERVAL_MS = 1_000;
+const GONE_ROWS_KEPT = 32;
+/** A worker whose frames fail validation more often than this is disconnected (an honest one sends none). */
+const MAX_BAD_FRAMES = 16;
+/** Connections that have not said hello/subscribe yet; beyond this new ones are refused at once, so a connection flood holds no memory. */
+const MAX_HANDSHAKING = 64;
 
 export class CoordinatorServer implements SchedulerHost {
   readonly scheduler: Scheduler;
@@ -55,6 +60,8 @@ export class CoordinatorServer implements SchedulerHost {
   private readonly wss: WebSocketServer;
   private readonly limits: ProtocolLimits;
   private nextWorkerId = 1;
+  /** Connections still in `handshaking` (bounded by MAX_HANDSHAKING). */
+  private handshaking = 0;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private workersTimer: NodeJS.Timeout | null = null;
   private changeTimer: NodeJS.Timeout | null = null;
@@ -186,6 +193,13 @@ export class CoordinatorServer implements SchedulerHost {
 
   private onConnection(socket: WebSocket, request: IncomingMessage): void {
     const address = `${request.socket.remoteAddress ?? '?'}:${request.socket.remotePort ?? '?'}`;
+    if (this.handshaking >= MAX_HANDSHAKING) return this.refuse(socket, 'BUSY', `more than ${MAX_HANDSHAKING} connections are handshaking; try again later`);
+    this.handshaking++;
+    let handshaking = true;
+    const handshakeOver = () => {
+      if (handshaking) this.handshaking--;
+      handshaking = false;
+    };
     const handshake = setTimeout(() => this.refuse(socket, 'HANDSHAKE_TIMEOUT', `no hello within ${this.options.handshakeMs} ms`), this.options.handshakeMs);
     let peer: WorkerPeer | null = null;
     let dashboard = false;
@@ -206,11 +220,12 @@ export class CoordinatorServer implements SchedulerHost {
       } catch (error) {
         const code = error instanceof ProtocolError ? error.code : 'BAD_FRAME';
         if (peer === null) return this.refuse(socket, code, (error as Error).message);
-        this.sendError(socket, code, (error as Error).message, false);
+        this.badFrame(peer, code, (error as Error).message, true);
         return;
       }
       if (peer === null) {
         clearTimeout(handshake);
+        handshakeOver();
         if (message.type === 'subscribe') {
           if (!this.checkHandshake(socket, message.protocol, message.token)) return;
           dashboard = true;
@@ -230,6 +245,7 @@ export class CoordinatorServer implements SchedulerHost {
     socket.on('error', () => undefined); // 'close' follows; the error itself says nothing the close does not
     socket.on('close', () => {
       clearTimeout(handshake);
+      handshakeOver();
       if (peer !== null && peer.state !== 'gone' && !this.closing) this.gone(peer, 'death', 'connection closed');
     });
   }
@@ -288,7 +304,8 @@ export class CoordinatorServer implements SchedulerHost {
       case 'gradient':
       case 'evaluation': {
         const problem = this.scheduler.answer(peer, message);
-        if (problem !== null) this.sendError(peer.socket, 'BAD_SLICE', problem, false);
+        // NOTE: a stale or repeated answer does not cost the worker its current slice.
+        if (problem !== null) this.badFrame(peer, 'BAD_SLICE', problem, false);
         return;
       }
       case 'leave':
@@ -299,16 +316,39 @@ export class CoordinatorServer implements SchedulerHost {
         if (message.fatal) this.gone(peer, 'leave', `worker error ${message.code}: ${message.message}`);
         return;
       default:
-        this.sendError(peer.socket, 'UNEXPECTED_MESSAGE', `unexpected ${message.type} from a worker`, false);
+        this.badFrame(peer, 'UNEXPECTED_MESSAGE', `unexpected ${message.type} from a worker`, false);
     }
   }
 
   private gone(peer: WorkerPeer, event: 'death' | 'leave', detail: string): void {
     if (peer.state === 'gone') return;
     peer.state = 'gone';
+    this.forgetOldPeers();
     const owed = peer.assignment !== null && !peer.assignment.abandoned ? peer.assignment.end - peer.assignment.start : 0;
     this.event(event, peer, owed > 0 ? `${detail}; its slice of ${owed} images goes to the others` : detail);
     this.scheduler.lost(peer);
+  }
+
+  /** Keeps the rows of the last GONE_ROWS_KEPT departed workers on the dashboard, not every one ever seen. */
+  private forgetOldPeers(): void {
+    const gone = [...this.peers.values()].filter((peer) => peer.state === 'gone');
+    for (const peer of gone.slice(0, Math.max(0, gone.length - GONE_ROWS_KEPT))) this.peers.delete(peer.id);
+  }
+
+  /**
+   * A frame from a worker that failed validation: the worker is told why and, when the frame
+   * may have been its answer (`loseSlice`), its slice goes to the others now; past
+   * MAX_BAD_FRAMES it is disconnected.
+   */
+  private badFrame(peer: WorkerPeer, code: string, message: string, loseSlice: boolean): void {
+    peer.badFrames++;
+    if (peer.badFrames > MAX_BAD_FRAMES) {
+      this.refuse(peer.socket, code, `${message} (more than ${MAX_BAD_FRAMES} invalid frames: disconnected)`);
+      this.gone(peer, 'death', `disconnected after ${peer.badFrames} invalid frames (last: ${code})`);
+      return;
+    }
+    this.sendError(peer.socket, code, message, false);
+    if (loseSlice) this.scheduler.rejected(peer);
   }
 
   private refuse(socket: WebSocket, code: string, message: string): void {

@@ -181,8 +181,11 @@ export class Worker {
     try {
       this.handle(message, decodeMs);
     } catch (error) {
-      if (!(error instanceof WorkerError)) throw error;
-      this.send({ type: 'error', code: error.code, message: error.message, fatal: true });
+      // A coded error (ours, or core's: a model spec it cannot build, a dataset it cannot read) ends
+      // this worker with a message to both sides; anything else is a bug and keeps its stack.
+      const code = (error as { code?: unknown }).code;
+      if (!(error instanceof Error) || typeof code !== 'string') throw error;
+      this.send({ type: 'error', code, message: error.message, fatal: true });
       this.finish({ code: 1, reason: error.message });
     }
   }

@@ -36,7 +36,7 @@ export interface HelloMessage {
   readonly datasetHash: string | null;
   /** Kernel backend the worker runs ('ts' | 'wasm'), for the dashboard. */
   readonly kernels: string;
-  /** A worker rejoining after a lost connection sends the id it had, to keep its dashboard row. */
+  /** A worker rejoining after a lost connection sends the id it had (informational: the coordinator assigns a new id). */
   readonly previousId?: number;
 }
 
