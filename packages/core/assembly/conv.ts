@@ -107,7 +107,22 @@ function col2imStride1(
           }
           v128.store(dst + (<usize>inX << 2), sum);
         } else {
-          for (let lane = 0; lane < 4; lane++) store<f32>(dst + (<usize>(inX + lane) << 2), gatherOne(channelColumns, positions, outWidth, kernelWidth, rowBytes, iFirst, iEnd, inY + padTop, inX + lane + padLeft));
+          // Border chunk: lanes whose output column falls outside [0, outWidth) are masked off.
+          // NOTE: the loads may touch up to kernelWidth-1 floats before or 3 after the columns
+          // row; they stay inside the memory (the allocator keeps a guard at both ends).
+          let sum = f32x4.splat(0);
+          const lanes = i32x4(0, 1, 2, 3);
+          for (let j = 0; j < kernelWidth; j++) {
+            const x = i32x4.add(i32x4.splat(inX + padLeft - j), lanes);
+            const valid = v128.and(i32x4.ge_s(x, i32x4.splat(0)), i32x4.lt_s(x, i32x4.splat(outWidth)));
+            if (!v128.any_true(valid)) continue;
+            for (let i = iFirst; i < iEnd; i++) {
+              const y = inY + padTop - i;
+              const at = channelColumns + <usize>i * rowBytes + <usize>(j * positions + y * outWidth + inX + padLeft - j) * 4;
+              sum = f32x4.add(sum, v128.and(v128.load(at), valid));
+            }
+          }
+          v128.store(dst + (<usize>inX << 2), sum);
         }
       }
       for (; inX < inWidth; inX++) store<f32>(dst + (<usize>inX << 2), gatherOne(channelColumns, positions, outWidth, kernelWidth, rowBytes, iFirst, iEnd, inY + padTop, inX + padLeft));

@@ -43,6 +43,8 @@ export interface WasmKernelsOptions {
 const PAGE = 65536;
 const ALIGN = 64; // one cache line, so SIMD loads of an array never straddle lines at its start
 const DEFAULT_MEMORY_BYTES = 1 << 30;
+/** Bytes never handed out at the end of memory: vector kernels may read (and mask off) a few floats past an array. */
+const TAIL_GUARD = 64;
 
 export function createWasmKernels(options: WasmKernelsOptions = {}): WasmKernels {
   const requested = options.variant ?? 'auto';
@@ -90,7 +92,7 @@ export class WasmKernels implements Kernels<Float32Array> {
 
   private reserve(bytes: number): number {
     const offset = this.next;
-    if (offset + bytes > this.buffer.byteLength) {
+    if (offset + bytes > this.buffer.byteLength - TAIL_GUARD) {
       throw new WasmKernelsError(
         'OUT_OF_MEMORY',
         `wasm kernels: cannot allocate ${bytes} bytes, ${this.buffer.byteLength - offset} of ${this.buffer.byteLength} left (create the backend with a larger memoryBytes)`,
