@@ -33,6 +33,8 @@ export class WorkerPeer {
   bytesOut = 0;
   lastHeard = Date.now();
   lateAnswers = 0;
+  /** Frames from it that failed validation; past MAX_BAD_FRAMES it is disconnected. */
+  badFrames = 0;
 
   constructor(
     readonly id: number,

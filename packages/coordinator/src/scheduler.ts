@@ -176,6 +176,21 @@ export class Scheduler {
     return null;
   }
 
+  /**
+   * The peer sent a frame that failed validation (a NaN in its gradient, a wrong length...):
+   * its range goes to the others at once instead of waiting for the deadline, and any later
+   * answer to that assignment is refused as not the round assigned.
+   */
+  rejected(peer: WorkerPeer): void {
+    const assignment = peer.assignment;
+    if (assignment === null || this.active === null) return;
+    if (assignment.timer !== null) clearTimeout(assignment.timer);
+    peer.assignment = null;
+    if (peer.live) peer.state = 'idle';
+    if (!assignment.abandoned) this.requeue(this.active, assignment);
+    this.dispatch();
+  }
+
   /** The peer is gone (closed, died, left): its range, if any, goes to the others. */
   lost(peer: WorkerPeer): void {
     const assignment = peer.assignment;

@@ -173,9 +173,14 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     let correct = 0;
     let computeMs = 0;
     let workerDecodeMs = 0;
+    // `counted` is what history.jsonl records as the step's images: the answers' own counts,
+    // so a slice summed twice or lost would show there (tests/hardening checks it).
+    let counted = 0;
     for (const [i, piece] of pieces.entries()) {
       const answer = piece.answer;
       if (answer.type !== 'gradient') throw new Error('training step got an evaluation answer');
+      if (piece.start !== counted) throw new Error(`step ${step}: slices do not tile the batch (a slice starts at ${piece.start}, expected ${counted})`);
+      counted += answer.count;
       if (i === 0) gradient.set(answer.gradient);
       else addInto(gradient, answer.gradient);
       lossSum += answer.lossSum;
@@ -212,7 +217,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
       epoch: this.epoch + 1,
       loss: lossSum / indices.length,
       accuracy: correct / indices.length,
-      images: indices.length,
+      images: counted,
       imagesSeen: this.imagesSeen,
       imagesPerSecond: (1000 * indices.length) / stepMs,
       learningRate: optimizer.learningRate,

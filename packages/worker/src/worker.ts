@@ -25,6 +25,7 @@ import {
 } from '@convoy/core';
 import { WebSocket } from 'ws';
 import { ComputeEngine, type WorkerData } from './compute.js';
+import { Chaos, frameHeader, parseChaos, type ChaosIo } from './chaos.js';
 import { WorkerError } from './errors.js';
 
 export interface WorkerOptions {
@@ -45,6 +46,8 @@ export interface WorkerOptions {
   readonly maxPayload: number;
   /** Test and demo fault injection: block this long before answering each step (a slow machine). */
   readonly stepDelayMs: number;
+  /** Test and demo fault injection, e.g. "kill@step20,pause@step40:5s" (chaos.ts). */
+  readonly chaos: string;
   /** Log lines go here (stderr by default). */
   readonly log: (line: string) => void;
 }
@@ -59,6 +62,7 @@ export const WORKER_DEFAULTS: WorkerOptions = {
   backoffMaxMs: 5_000,
   maxPayload: 256 * 1024 * 1024,
   stepDelayMs: 0,
+  chaos: '',
   log: (line) => process.stderr.write(`${line}\n`),
 };
 
@@ -94,11 +98,13 @@ export class Worker {
   private lastHeard = Date.now();
   /** A welcome that arrived before the dataset it announced. */
   private pendingWelcome: WelcomeMessage | null = null;
+  private readonly chaos: Chaos;
 
   constructor(options: Partial<WorkerOptions> & Pick<WorkerOptions, 'url'>) {
     this.options = { ...WORKER_DEFAULTS, ...options };
     if (!/^wss?:\/\//.test(this.options.url)) throw new WorkerError('BAD_OPTION', `--connect must be a ws:// or wss:// URL, got "${this.options.url}"`);
     this.exited = new Promise((resolve) => (this.resolveExit = resolve));
+    this.chaos = new Chaos(parseChaos(this.options.chaos));
   }
 
   /** Loads the local dataset (when it has one) and connects. Resolves `exited` when done. */
@@ -200,6 +206,7 @@ export class Worker {
         const answer = this.requireEngine().step(message, decodeMs);
         // NOTE: blocks like a slow computation would (no pong either), on purpose.
         if (this.options.stepDelayMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, this.options.stepDelayMs);
+        if (this.chaos.active && this.chaos.answer(answer, encodeMessage, this.chaosIo())) return;
         this.send(answer);
         return;
       }
@@ -278,6 +285,20 @@ export class Worker {
   private stopHeartbeat(): void {
     if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = null;
+  }
+
+  private chaosIo(): ChaosIo {
+    return {
+      send: (message) => this.send(message),
+      cut: (frameLength, bytes) => {
+        // NOTE: ws has no API for half a frame: write to its TCP socket directly, then drop it.
+        const tcp = (this.socket as unknown as { _socket?: import('node:net').Socket } | null)?._socket;
+        tcp?.write(frameHeader(frameLength));
+        tcp?.write(bytes, () => tcp.destroy());
+      },
+      leave: (reason) => this.leave(reason),
+      log: this.options.log,
+    };
   }
 
   private send(message: Message): void {
