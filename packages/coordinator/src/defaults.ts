@@ -15,7 +15,8 @@ export type CoordinatorErrorCode =
   | 'BAD_TOKEN'
   | 'DATASET_MISMATCH'
   | 'HANDSHAKE_TIMEOUT'
-  | 'BAD_SLICE';
+  | 'BAD_SLICE'
+  | 'BAD_ANSWERS';
 
 export class CoordinatorError extends Error {
   override readonly name = 'CoordinatorError';

@@ -102,6 +102,24 @@ describe('Scheduler', () => {
     expect(positions((await done)!)).toEqual([[0, 6], [6, 12]]);
   });
 
+  it('fails the job when every worker\'s answers are refused (a diverged model), never for one bad worker', async () => {
+    const diverged = setup(2);
+    const failed = diverged.scheduler.run(diverged.job);
+    for (let round = 0; round < 2; round++) for (const peer of diverged.peers) diverged.scheduler.rejected(peer);
+    await expect(failed).rejects.toMatchObject({ code: 'BAD_ANSWERS' });
+
+    const oneBad = setup(2);
+    const done = oneBad.scheduler.run(oneBad.job);
+    for (let round = 0; round < 5; round++) oneBad.scheduler.rejected(oneBad.peers[1]!); // refused again and again
+    // Worker 1 still has its first slice; the refused range waits for a free worker.
+    oneBad.scheduler.answer(oneBad.peers[0]!, oneBad.answer(oneBad.sent[0]!));
+    for (let i = 2; i < oneBad.sent.length; i++) {
+      const entry = oneBad.sent[i]!;
+      if (entry.peer.assignment?.round === entry.message.round) oneBad.scheduler.answer(entry.peer, oneBad.answer(entry));
+    }
+    expect(positions((await done)!)).toEqual([[0, 6], [6, 12]]);
+  });
+
   it('sizes slices by measured throughput', async () => {
     const { sent, scheduler, job, answer, peers } = setup(2);
     peers[0]!.computeRate = 300;

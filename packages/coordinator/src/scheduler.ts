@@ -11,7 +11,7 @@
  *   (never arrival order) and the result does not depend on timing.
  */
 import type { EvaluationMessage, GradientMessage, Message, RunEventName } from '@convoy/core';
-import type { ServerOptions } from './defaults.js';
+import { CoordinatorError, type ServerOptions } from './defaults.js';
 import type { Assignment, WorkerPeer } from './peers.js';
 import { proportionalSlices } from './slices.js';
 
@@ -49,8 +49,15 @@ interface ActiveJob {
   pending: [number, number][];
   readonly pieces: Piece[];
   done: number;
+  /** Answers refused in this job (bad frame, NaN, wrong count); too many fail the job. */
+  rejections: number;
+  readonly refusedWorkers: Set<number>;
   readonly resolve: (pieces: Piece[] | null) => void;
+  readonly reject: (error: Error) => void;
 }
+
+/** Refused answers tolerated per job before it fails (a diverged model sends NaN from every worker, forever). */
+const MAX_REJECTIONS = 3;
 
 type Timing = Pick<ServerOptions, 'deadlineMinMs' | 'deadlineFactor' | 'deadlineFirstMs' | 'evaluateChunk'>;
 
@@ -72,9 +79,9 @@ export class Scheduler {
   /** Runs one job to completion; resolves with every piece, sorted by position (null when cancelled). */
   run(job: Job): Promise<Piece[] | null> {
     if (this.active !== null) throw new Error('Scheduler.run: a job is already running');
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       if (job.length === 0) return resolve([]);
-      this.active = { job, pending: [[0, job.length]], pieces: [], done: 0, resolve };
+      this.active = { job, pending: [[0, job.length]], pieces: [], done: 0, rejections: 0, refusedWorkers: new Set(), resolve, reject };
       this.dispatch();
     });
   }
@@ -157,7 +164,7 @@ export class Scheduler {
     else if (answer.type === 'gradient' && answer.step !== active.job.step) problem = `answer for step ${answer.step}, the step is ${active.job.step}`;
     if (problem !== null) {
       this.requeue(active, assignment);
-      this.dispatch();
+      this.countRejection(active, peer, problem);
       return problem;
     }
     const roundTripMs = performance.now() - assignment.sentAt;
@@ -187,8 +194,33 @@ export class Scheduler {
     if (assignment.timer !== null) clearTimeout(assignment.timer);
     peer.assignment = null;
     if (peer.live) peer.state = 'idle';
-    if (!assignment.abandoned) this.requeue(this.active, assignment);
-    this.dispatch();
+    if (assignment.abandoned) return this.dispatch();
+    this.requeue(this.active, assignment);
+    this.countRejection(this.active, peer, 'an invalid frame');
+  }
+
+  /**
+   * Counts a refused answer. The job fails only when every live worker has had answers
+   * refused (MAX_REJECTIONS in all): that is a diverged model (NaN everywhere), which would
+   * otherwise be recomputed forever. One bad worker among good ones never fails the job.
+   */
+  private countRejection(active: ActiveJob, peer: WorkerPeer, reason: string): void {
+    active.rejections++;
+    active.refusedWorkers.add(peer.id);
+    const everyone = [...this.host.workers()].filter((other) => other.live).every((other) => active.refusedWorkers.has(other.id));
+    if (active.rejections < MAX_REJECTIONS || !everyone) {
+      this.dispatch();
+      return;
+    }
+    this.active = null;
+    for (const other of this.host.workers()) if (other.assignment !== null) other.assignment.abandoned = true;
+    const what = active.job.kind === 'step' ? `step ${active.job.step}` : 'the evaluation';
+    active.reject(
+      new CoordinatorError(
+        'BAD_ANSWERS',
+        `${what}: ${active.rejections} answers refused (last from worker ${peer.id}: ${reason}); a diverging model sends NaN or Infinity: try a lower --lr`,
+      ),
+    );
   }
 
   /** The peer is gone (closed, died, left): its range, if any, goes to the others. */
