@@ -14,6 +14,8 @@ export interface LocalWorkerOptions {
   readonly token?: string;
   readonly kernels: string;
   readonly dataDir?: string;
+  /** Fault injection: the --chaos value of each worker (index 0 = the first), from chaos.ts. */
+  readonly chaos?: readonly string[];
   /** Each line a worker writes to stderr. */
   readonly log: (workerIndex: number, line: string) => void;
 }
@@ -33,6 +35,8 @@ export function spawnLocalWorkers(count: number, options: LocalWorkerOptions): C
     const args = ['--connect', options.url, '--kernels', options.kernels, '--exit-with-stdin', '--name', `local-${index + 1}`];
     if (options.token !== undefined) args.push('--token', options.token);
     if (options.dataDir !== undefined) args.push('--data', options.dataDir);
+    const chaos = options.chaos?.[index];
+    if (chaos) args.push('--chaos', chaos);
     const [command, commandArgs] = workerCommand(args);
     const child = spawn(command, commandArgs, { stdio: ['pipe', 'ignore', 'pipe'], detached: true });
     let buffered = '';

@@ -77,7 +77,8 @@ export function addCoordinatorFlags(program: Command): Command {
     .option('--data <dir>', 'folder with the four MNIST IDX files (default: the bundled MNIST)')
     .option('--heartbeat <ms>', 'a peer silent this long is dead', integerFlag(50), d.heartbeatMs)
     .option('--deadline-min <ms>', 'shortest deadline of a slice', integerFlag(50), d.deadlineMinMs)
-    .option('--deadline-first <ms>', 'deadline of a worker whose speed is not yet measured', integerFlag(50), d.deadlineFirstMs);
+    .option('--deadline-first <ms>', 'deadline of a worker whose speed is not yet measured', integerFlag(50), d.deadlineFirstMs)
+    .addOption(new Option('--chaos <plan>', 'fault injection, e.g. kill:worker1@step20,pause:worker2@step40:5s,kill:coordinator@step8 (chaos.ts)').hideHelp());
 }
 
 interface Flags {
@@ -106,6 +107,7 @@ interface Flags {
   heartbeat: number;
   deadlineMin: number;
   deadlineFirst: number;
+  chaos?: string;
   minWorkers?: number;
 }
 

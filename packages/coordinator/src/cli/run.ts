@@ -5,6 +5,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import type { Command } from 'commander';
+import { parseChaosPlan, type ChaosPlan } from '../chaos.js';
 import { startCoordinator } from '../coordinator.js';
 import { spawnLocalWorkers, waitForExit } from '../local-workers.js';
 import { mountDashboard, writeHistoryPlot } from './dashboard.js';
@@ -24,13 +25,19 @@ export async function runCoordinatorCli({ program, argv, localWorkers }: CliRun)
   if (typeof flags === 'number') return flags;
   let coordinator;
   let workerCount = 0;
+  let chaos: ChaosPlan;
   try {
     workerCount = localWorkers(flags as unknown as Record<string, unknown>);
+    chaos = parseChaosPlan(flags.chaos ?? '', workerCount);
     coordinator = await startCoordinator(coordinatorOptions(flags, workerCount));
   } catch (error) {
     return reportError(name, error);
   }
   const { options, trainer } = coordinator;
+  if (chaos.killCoordinatorAtStep > 0) {
+    // NOTE: after step N's record is in history.jsonl, before any checkpoint of step N.
+    coordinator.metrics.on('record', (record) => record.kind === 'step' && record.step === chaos.killCoordinatorAtStep && process.kill(process.pid, 'SIGKILL'));
+  }
   await mountDashboard(coordinator);
   const httpHost = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
   process.stdout.write(
@@ -46,6 +53,7 @@ export async function runCoordinatorCli({ program, argv, localWorkers }: CliRun)
       token: options.token,
       kernels: options.kernels,
       dataDir: options.dataDir,
+      chaos: chaos.workers,
       log: (index, line) => progress.log(`[local worker ${index}] ${line}`),
     });
   }
