@@ -22,7 +22,7 @@ import {
 } from '@convoy/core';
 import { CoordinatorError, resolveOptions, type CoordinatorOptions, type TrainingOptions } from './defaults.js';
 import { MetricsHub } from './metrics.js';
-import { RunFolder, type RunPosition } from './persistence.js';
+import { RunFolder, withPixels, type RunPosition } from './persistence.js';
 import { CoordinatorServer } from './server.js';
 import { Trainer, settingsOf, type TrainOutcome } from './trainer.js';
 
@@ -70,7 +70,7 @@ export async function startCoordinator(partial: Partial<CoordinatorOptions>): Pr
     model.params.set(checkpoint.parameters);
     optimizer.restore(checkpoint.optimizer.iterations, checkpoint.optimizer.state);
     position = { epoch: checkpoint.epoch, batchInEpoch: checkpoint.batchInEpoch, step: checkpoint.step, rngState: checkpoint.rngState };
-    metrics.restore(checkpoint.history as MetricsRecord[]);
+    metrics.restore((checkpoint.history as MetricsRecord[]).map((record) => withPixels(record, train)));
   }
   folder.resetHistory(checkpoint === null ? [] : (checkpoint.history as MetricsRecord[]));
   metrics.on('record', (record) => {

@@ -14,6 +14,7 @@ import {
   readCheckpoint,
   writeCheckpointAtomicSync,
   type Checkpoint,
+  type Dataset,
   type MetricsRecord,
   type ModelSpec,
   type Optimizer,
@@ -53,6 +54,21 @@ export function storableRecord(record: MetricsRecord): MetricsRecord {
   return {
     ...record,
     misclassified: record.misclassified.map(({ index, label, predicted }) => ({ index, label, predicted, pixels: new Uint8Array(0) })),
+  };
+}
+
+/**
+ * The inverse for a resumed run: misclassified samples get their pixels back from the
+ * training file by index (a snapshot must carry them: parseMessage refuses a sample without).
+ */
+export function withPixels(record: MetricsRecord, train: Dataset): MetricsRecord {
+  if (record.kind !== 'epoch') return record;
+  const imageSize = train.channels * train.height * train.width;
+  return {
+    ...record,
+    misclassified: record.misclassified
+      .filter(({ index }) => Number.isInteger(index) && index >= 0 && index < train.count)
+      .map(({ index, label, predicted }) => ({ index, label, predicted, pixels: train.pixels.slice(index * imageSize, (index + 1) * imageSize) })),
   };
 }
 
