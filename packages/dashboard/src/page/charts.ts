@@ -14,6 +14,15 @@ const COLORS = { trainRaw: '#a5c8ec', train: '#1f6fb5', validation: '#d9480f', t
 
 type MarksSource = () => RunState;
 
+/**
+ * Steps from 0, so joins before the first step (step 0) show as marks at the left edge.
+ * NOTE: uPlot calls this for a drag-zoom too: a zoom that starts past step 1 is kept.
+ */
+const STEP_SCALE: uPlot.Scale = {
+  time: false,
+  range: (_chart, min, max) => [Number.isFinite(min) && min > 1 ? min : 0, Number.isFinite(max) && max > 0 ? max : 1],
+};
+
 function eventMarks(source: MarksSource): uPlot.Plugin {
   return {
     hooks: {
@@ -23,6 +32,7 @@ function eventMarks(source: MarksSource): uPlot.Plugin {
           const { top, height, left, width } = chart.bbox;
           context.save();
           context.lineWidth = Math.max(1, devicePixelRatio);
+          let drawn = 0;
           for (const event of source().events) {
             const x = Math.round(chart.valToPos(event.step, 'x', true));
             if (x < left || x > left + width) continue;
@@ -33,8 +43,11 @@ function eventMarks(source: MarksSource): uPlot.Plugin {
             context.moveTo(x, top);
             context.lineTo(x, top + height);
             context.stroke();
+            drawn++;
           }
           context.restore();
+          // What is on the canvas, for tests (a canvas cannot be read back as marks).
+          chart.root.dataset['marks'] = String(drawn);
         },
       ],
     },
@@ -116,7 +129,7 @@ export class Charts {
       { label, labelSize: 18, size: 56, ...(values === undefined ? {} : { values }) },
     ];
     this.loss = new LiveChart(lossContainer, {
-      scales: { x: { time: false }, y: { range: (_chart, _min, max) => [0, max > 0 ? max * 1.05 : 1] } },
+      scales: { x: STEP_SCALE, y: { range: (_chart, _min, max) => [0, max > 0 ? max * 1.05 : 1] } },
       axes: axes('cross-entropy'),
       series: seriesOptions((value) => (value === null ? '–' : value.toPrecision(4))),
       plugins: [eventMarks(source)],
@@ -124,7 +137,7 @@ export class Charts {
     });
     this.accuracy = new LiveChart(accuracyContainer, {
       // From a round tenth below the lowest point up to 100%, so the 99% line is always in view.
-      scales: { x: { time: false }, y: { range: (_chart, min) => [Math.max(0, Math.min(0.9, Math.floor((Number.isFinite(min) ? min : 0) * 10) / 10)), 1] } },
+      scales: { x: STEP_SCALE, y: { range: (_chart, min) => [Math.max(0, Math.min(0.9, Math.floor((Number.isFinite(min) ? min : 0) * 10) / 10)), 1] } },
       axes: axes('accuracy', (_chart, ticks) => ticks.map((tick) => `${Math.round(tick * 1000) / 10}%`)),
       series: seriesOptions((value) => (value === null ? '–' : `${(value * 100).toFixed(2)}%`)),
       plugins: [eventMarks(source), referenceLine(0.99)],
