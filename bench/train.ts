@@ -12,7 +12,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { createModel, createOptimizer, selectKernels, MNIST_CNN, type Kernels } from '../packages/core/src/index.js';
+import { createModel, createOptimizer, createWasmKernels, selectKernels, MNIST_CNN, type Kernels } from '../packages/core/src/index.js';
 import { profileStep, timedKernels } from './profile.js';
 import { imagesPerSecond, type Rate } from './measure.js';
 import { benchTfjs } from './tfjs.js';
@@ -128,6 +128,10 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const wasm = selectKernels('wasm');
   rows.push(benchConvoy('Convoy wasm', wasm, SECONDS, 10_000, true, wasm.description));
+  if (wasm.description.includes('relaxed')) {
+    const plain = createWasmKernels({ variant: 'simd' });
+    rows.push(benchConvoy('Convoy wasm (plain SIMD)', plain, SECONDS, 10_000, true, `${plain.description}: the fallback where relaxed SIMD is not available`));
+  }
   // The reference is slow (a few images/s): one timed step per batch after one warm-up at batch 1.
   rows.push(benchConvoy('Convoy ts', selectKernels('ts'), 0, 1, false, 'TypeScript reference kernels, one timed step per batch (no warm-up beyond batch 1)'));
   const tfWasm = await benchTfjs('wasm', BATCHES, SECONDS, 50).catch((error: unknown) => ({ backend: 'wasm', train: {}, inference: null, note: `failed: ${String(error)}` }));
