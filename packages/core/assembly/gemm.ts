@@ -17,9 +17,19 @@
  * (8 accumulators + 2 B vectors + 1 broadcast A = 11 of the 16 xmm registers).
  */
 
-// Blocking: a packed B block is KC*NC*4 bytes = 384 KiB (L2); one A panel is KC*16 bytes.
-const KC: i32 = 256;
+// Blocking limits: a packed B block is at most KC*NC*4 bytes = 576 KiB (L2); the A and
+// B panels of one micro-kernel call (KC*48 bytes = 18 KiB) stay in L1. K and N are split
+// into equal blocks under these limits (K = 288 is one block, N = 576 two of 288), since
+// a short last block runs the micro-kernel with little work per C load and store.
+const KC: i32 = 384;
 const NC: i32 = 384;
+
+/** Block size that splits `total` into equal blocks of at most `limit` (rounded up to a multiple of 8). */
+// @ts-ignore: decorator
+@inline function blockSize(total: i32, limit: i32): i32 {
+  const blocks = (total + limit - 1) / limit;
+  return min(limit, ((total + blocks - 1) / blocks + 7) & ~7);
+}
 
 /** Workspace addresses, set once by `gemmInit` (the TypeScript side owns all memory). */
 let packedB: usize = 0;
@@ -199,10 +209,12 @@ function gemmOriented(
   c: usize, cRowStride: i32, cColStride: i32,
   accumulate: bool,
 ): void {
-  for (let jc = 0; jc < n; jc += NC) {
-    const nc = min(NC, n - jc);
-    for (let pc = 0; pc < k; pc += KC) {
-      const kc = min(KC, k - pc);
+  const ncStep = blockSize(n, NC);
+  const kcStep = blockSize(k, KC);
+  for (let jc = 0; jc < n; jc += ncStep) {
+    const nc = min(ncStep, n - jc);
+    for (let pc = 0; pc < k; pc += kcStep) {
+      const kc = min(kcStep, k - pc);
       // Later depth blocks add to what the first one wrote.
       const add = accumulate || pc > 0;
       packB(kc, nc, b + (<usize>(pc * bRowStride + jc * bColStride) << 2), bRowStride, bColStride);
