@@ -1,0 +1,119 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONTENT_SECURITY_POLICY, DEFAULT_DIST_DIR, createDashboardRequestHandler } from './http.js';
+import { fixtureHistory } from './testing/history-fixture.js';
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** A raw request (the path is sent as given, so ../ is not normalised away by a client). */
+function fetchRaw(port: number, path: string, method = 'GET'): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest({ host: '127.0.0.1', port, path, method }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode!, headers: response.headers, body }));
+    });
+    request.on('error', reject);
+    request.end();
+  });
+}
+
+/** A server like the coordinator's: the dashboard's handler first, then its own fallback. */
+async function serve(handler: ReturnType<typeof createDashboardRequestHandler>): Promise<{ server: Server; port: number }> {
+  const server = createServer((request, response) => {
+    if (handler(request, response)) return;
+    response.writeHead(404, { 'content-type': 'text/plain' });
+    response.end('fallback\n');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
+describe('createDashboardRequestHandler', () => {
+  const dist = mkdtempSync(join(tmpdir(), 'convoy-dashboard-dist-'));
+  let port = 0;
+  let server: Server;
+  let missingPort = 0;
+  let missingServer: Server;
+
+  beforeAll(async () => {
+    writeFileSync(join(dist, 'index.html'), '<!doctype html><p>page</p>');
+    writeFileSync(join(dist, 'dashboard.js'), 'console.log(1)');
+    writeFileSync(join(dist, 'dashboard.css'), 'body{}');
+    writeFileSync(join(dist, 'favicon.svg'), '<svg/>');
+    writeFileSync(join(dist, 'secret.txt'), 'not served');
+    ({ server, port } = await serve(createDashboardRequestHandler({ distDir: dist, history: () => fixtureHistory(12) })));
+    ({ server: missingServer, port: missingPort } = await serve(createDashboardRequestHandler({ distDir: join(dist, 'nothing-here') })));
+  });
+  afterAll(() => {
+    server.close();
+    missingServer.close();
+    rmSync(dist, { recursive: true, force: true });
+  });
+
+  it('serves the page, script, styles and icon with their content types and a strict CSP', async () => {
+    const cases: [string, string, string][] = [
+      ['/', 'text/html; charset=utf-8', '<!doctype html><p>page</p>'],
+      ['/index.html?token=x', 'text/html; charset=utf-8', '<!doctype html><p>page</p>'],
+      ['/dashboard.js', 'text/javascript; charset=utf-8', 'console.log(1)'],
+      ['/dashboard.css', 'text/css; charset=utf-8', 'body{}'],
+      ['/favicon.svg', 'image/svg+xml', '<svg/>'],
+    ];
+    for (const [path, type, body] of cases) {
+      const answer = await fetchRaw(port, path);
+      expect([path, answer.status, answer.headers['content-type'], answer.body]).toEqual([path, 200, type, body]);
+      expect(answer.headers['content-security-policy']).toBe(CONTENT_SECURITY_POLICY);
+      expect(answer.headers['x-content-type-options']).toBe('nosniff');
+    }
+  });
+
+  it('answers nothing else: other paths and traversal attempts fall through to the server', async () => {
+    for (const path of ['/secret.txt', '/../secret.txt', '/%2e%2e/secret.txt', '/dashboard.js/../secret.txt', '/..%2fsecret.txt', '//etc/passwd', '/health']) {
+      const answer = await fetchRaw(port, path);
+      expect([path, answer.status, answer.body]).toEqual([path, 404, 'fallback\n']);
+    }
+  });
+
+  it('is read-only: POST gets 405; HEAD gets headers without a body', async () => {
+    const post = await fetchRaw(port, '/', 'POST');
+    expect(post.status).toBe(405);
+    expect(post.headers['allow']).toBe('GET, HEAD');
+    const head = await fetchRaw(port, '/dashboard.js', 'HEAD');
+    expect([head.status, head.headers['content-length'], head.body]).toEqual([200, '14', '']);
+  });
+
+  it('downloads the full history as CSV and JSON attachments', async () => {
+    const csv = await fetchRaw(port, '/history.csv');
+    expect(csv.status).toBe(200);
+    expect(csv.headers['content-type']).toBe('text/csv; charset=utf-8');
+    expect(csv.headers['content-disposition']).toBe('attachment; filename="convoy-history-fixture-run.csv"');
+    expect(csv.body.split('\r\n').filter((line) => line.startsWith('step,')).length).toBe(12);
+    const json = await fetchRaw(port, '/history.json');
+    expect(json.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect((JSON.parse(json.body) as { steps: unknown[] }).steps.length).toBe(12);
+  });
+
+  it('says how to build the page when dist/ is missing; no history without a provider', async () => {
+    const page = await fetchRaw(missingPort, '/');
+    expect(page.status).toBe(503);
+    expect(page.body).toMatch(/not built .*run pnpm build/);
+    expect((await fetchRaw(missingPort, '/history.csv')).status).toBe(404);
+  });
+
+  it('the built page (pnpm build) loads nothing from another origin', () => {
+    const html = readFileSync(join(DEFAULT_DIST_DIR, 'index.html'), 'utf8');
+    const references = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((match) => match[1]!);
+    expect(references.sort()).toEqual(['dashboard.css', 'dashboard.js', 'favicon.svg', 'history.csv', 'history.json']);
+    const css = readFileSync(join(DEFAULT_DIST_DIR, 'dashboard.css'), 'utf8');
+    expect(css).not.toMatch(/@import|url\(\s*['"]?(?:https?:)?\/\//);
+  });
+});
