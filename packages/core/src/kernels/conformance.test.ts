@@ -296,6 +296,34 @@ describe.each(backends)('kernels on %s', (_, kernels) => {
   });
 });
 
+describe.each(backends.filter(([name]) => name !== 'ts'))('GEMM on %s (C = A B row-major, against float64 sums)', (_, kernels) => {
+  const wasm = kernels as ReturnType<typeof createWasmKernels>;
+  it.each([
+    [1, 1, 1],
+    [5, 11, 7], // every tile ragged
+    [4, 8, 385], // one full tile, K = 385: two equal depth blocks
+    [10, 64, 128], // M = 10: runs as C^T = B^T A^T (fewer padded lanes)
+    [33, 17, 300],
+    [64, 576, 288], // conv2's per-image product
+  ])('m=%i n=%i k=%i, overwrite and accumulate', (m, n, k) => {
+    const a = randomValues(61, m * k);
+    const b = randomValues(62, k * n);
+    const c0 = randomValues(63, m * n);
+    const want = new Float64Array(m * n);
+    for (let i = 0; i < m; i++)
+      for (let j = 0; j < n; j++) {
+        let sum = 0;
+        for (let p = 0; p < k; p++) sum += a[i * k + p]! * b[p * n + j]!;
+        want[i * n + j] = sum;
+      }
+    const c = put(kernels, c0);
+    wasm.matmul(m, n, k, put(kernels, a), put(kernels, b), c);
+    expectClose(c, want, GEMM_TOLERANCE);
+    wasm.matmul(m, n, k, put(kernels, a), put(kernels, b), c, true);
+    expectClose(c, want.map((v) => 2 * v), GEMM_TOLERANCE);
+  });
+});
+
 describe('wasm backend boundaries', () => {
   const kernels = createWasmKernels({ variant: 'simd', memoryBytes: 1 << 20 });
 
