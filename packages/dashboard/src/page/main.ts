@@ -27,6 +27,7 @@ let smoothing = Number(slider.value);
 let drawnVersion = -1;
 let drawnSmoothing = -1;
 let renders = 0;
+let slowestRenderMs = 0;
 
 slider.addEventListener('input', () => {
   smoothing = Math.min(0.999, Math.max(0, Number(slider.value)));
@@ -53,6 +54,7 @@ function render(): void {
   // Progress has a clock (elapsed, ETA): it changes without any new record.
   renderProgress(state.progress(Date.now()));
   if (state.version === drawnVersion && smoothing === drawnSmoothing) return;
+  const started = performance.now();
   drawnVersion = state.version;
   drawnSmoothing = smoothing;
   sliderValue.textContent = smoothing.toFixed(2);
@@ -61,6 +63,8 @@ function render(): void {
   renderSettings(state.run);
   epochView.render(state.epochs);
   renders++;
+  slowestRenderMs = Math.max(slowestRenderMs, performance.now() - started);
+  document.body.dataset['slowestRenderMs'] = slowestRenderMs.toFixed(1);
   // For tests and the curious: what is on screen, without scraping canvases.
   document.body.dataset['lossPoints'] = String(charts.lossPointCount);
   document.body.dataset['step'] = String(state.lastStep?.step ?? 0);
