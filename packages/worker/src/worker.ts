@@ -92,7 +92,8 @@ export class Worker {
   private limits: ProtocolLimits = { ...DEFAULT_LIMITS, accept: FROM_COORDINATOR_TO_WORKER };
   private resolveExit!: (exit: WorkerExit) => void;
   readonly exited: Promise<WorkerExit>;
-  private lastConnectedAt = Date.now();
+  /** When the coordinator was last lost (or first tried): retries stop retryForMs after it. */
+  private disconnectedSince: number | null = null;
   private attempt = 0;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private lastHeard = Date.now();
@@ -133,7 +134,7 @@ export class Worker {
     socket.on('open', () => {
       this.state = WorkerState.HANDSHAKING;
       this.attempt = 0;
-      this.lastConnectedAt = Date.now();
+      this.disconnectedSince = null;
       this.send({
         type: 'hello',
         protocol: PROTOCOL_VERSION,
@@ -158,7 +159,8 @@ export class Worker {
   }
 
   private reconnectLater(): void {
-    if (Date.now() - this.lastConnectedAt > this.options.retryForMs) {
+    this.disconnectedSince ??= Date.now();
+    if (Date.now() - this.disconnectedSince > this.options.retryForMs) {
       this.finish({ code: 1, reason: `coordinator at ${this.options.url} unreachable for ${Math.round(this.options.retryForMs / 1000)} s` });
       return;
     }
