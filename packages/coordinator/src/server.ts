@@ -50,6 +50,8 @@ const GONE_ROWS_KEPT = 32;
 const MAX_BAD_FRAMES = 16;
 /** Connections that have not said hello/subscribe yet; beyond this new ones are refused at once, so a connection flood holds no memory. */
 const MAX_HANDSHAKING = 64;
+/** Open TCP connections of any kind (workers, dashboards, page loads); beyond this the kernel's accept is answered with a close. */
+const MAX_CONNECTIONS = 2_048;
 
 export class CoordinatorServer implements SchedulerHost {
   readonly scheduler: Scheduler;
@@ -80,7 +82,14 @@ export class CoordinatorServer implements SchedulerHost {
   ) {
     this.scheduler = new Scheduler(this, options);
     this.limits = { ...DEFAULT_LIMITS, paramCount: run.paramCount, maxSliceLength: run.maxSliceLength };
-    this.http = createServer((request, response) => this.onHttp(request, response));
+    // NOTE: Node waits 60 s for the headers of a request (and checks only every 30 s): a peer
+    // sending garbage or nothing would hold its socket that long. Here it gets the handshake deadline.
+    const requestMs = Math.max(1_000, options.handshakeMs);
+    this.http = createServer(
+      { headersTimeout: requestMs, requestTimeout: 4 * requestMs, connectionsCheckingInterval: Math.min(1_000, requestMs) },
+      (request, response) => this.onHttp(request, response),
+    );
+    this.http.maxConnections = MAX_CONNECTIONS;
     // The largest frame a worker sends is a gradient: 4 bytes per parameter plus a few hundred bytes of fields.
     const maxPayload = 4 * run.paramCount + 64 * 1024 + 2 * run.maxSliceLength;
     this.wss = new WebSocketServer({ server: this.http, maxPayload, perMessageDeflate: false });
