@@ -140,4 +140,26 @@ describe.skipIf(!present && !process.env['CI'])('dashboard in a real browser dur
     expect(pageErrors).toEqual([]);
     expect(foreign).toEqual([]);
   }, 90_000);
+
+  it('a coordinator with --token refuses the page without it (and says why), and serves it with ?token=', async () => {
+    chromiumAvailable();
+    const dir = tempDir('dashboard-token');
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const coordinator = await startCoordinator([
+      '--port', '0', '--token', 's3cret', '--model', writeSpec(dir), '--kernels', 'ts', '--out', join(dir, 'run'),
+      '--train-size', '500', '--validation-size', '100', '--test-size', '0', '--batch', '50', '--epochs', '1',
+    ]);
+    cleanup.push(() => coordinator.kill());
+    const context = await launchChromium();
+    cleanup.push(() => context.close());
+    const page = await context.newPage();
+    await page.goto(`http://127.0.0.1:${coordinator.port}/`);
+    await page.waitForFunction(() => document.getElementById('connection')!.dataset['state'] === 'refused', null, { timeout: 10_000 });
+    expect(await page.textContent('#connection-detail')).toMatch(/^BAD_TOKEN: /);
+    expect(await page.textContent('#run-id')).toBe('waiting for the run…');
+    await page.goto(`http://127.0.0.1:${coordinator.port}/?token=s3cret`);
+    await page.waitForFunction(() => document.getElementById('connection')!.dataset['state'] === 'live', null, { timeout: 10_000 });
+    expect(await page.textContent('#run-id')).toMatch(/^run-/);
+    expect(await page.textContent('#progress-phase')).toBe('waiting');
+  }, 30_000);
 });

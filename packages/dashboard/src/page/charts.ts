@@ -115,7 +115,12 @@ class LiveChart {
   }
 
   setData(columns: readonly Column[]): void {
-    this.plot.setData(alignColumns(columns) as uPlot.AlignedData, !this.zoomed);
+    const aligned = alignColumns(columns);
+    this.plot.setData(aligned as uPlot.AlignedData, !this.zoomed);
+    // Away from the cursor, the legend reads out the newest values (not dashes).
+    if (this.plot.cursor.idx === null || this.plot.cursor.idx === undefined) {
+      if (aligned[0].length > 0) this.plot.setLegend({ idx: aligned[0].length - 1 });
+    }
   }
 }
 

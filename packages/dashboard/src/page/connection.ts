@@ -14,7 +14,7 @@ import {
   type ProtocolLimits,
 } from '@convoy/core';
 
-export type ConnectionStatus = 'connecting' | 'live' | 'reconnecting';
+export type ConnectionStatus = 'connecting' | 'live' | 'reconnecting' | 'refused';
 
 export interface ConnectionHandlers {
   onMessage(message: CoordinatorToDashboardMessage): void;
@@ -31,10 +31,11 @@ export function connect(handlers: ConnectionHandlers): void {
   const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/`;
   let delay = FIRST_RETRY_MS;
   let attempt = 0;
+  let refused = false;
 
   const open = (): void => {
     attempt++;
-    handlers.onStatus(attempt === 1 ? 'connecting' : 'reconnecting', attempt === 1 ? '' : `attempt ${attempt}`);
+    if (!refused) handlers.onStatus(attempt === 1 ? 'connecting' : 'reconnecting', attempt === 1 ? '' : `attempt ${attempt}`);
     const socket = new WebSocket(url);
     socket.binaryType = 'arraybuffer';
     let lastError = '';
@@ -54,14 +55,19 @@ export function connect(handlers: ConnectionHandlers): void {
       if (message.type === 'snapshot') {
         delay = FIRST_RETRY_MS;
         attempt = 0;
+        refused = false;
         handlers.onStatus('live', '');
       }
-      if (message.type === 'error') lastError = `${message.code}: ${message.message}`;
+      if (message.type === 'error') {
+        lastError = `${message.code}: ${message.message}`;
+        refused = message.fatal;
+      }
       handlers.onMessage(message);
     };
     socket.onclose = () => {
-      handlers.onStatus('reconnecting', lastError);
-      setTimeout(open, delay);
+      // A refusal (wrong token, other protocol version) stays on screen; retrying slowly lets a fixed coordinator in.
+      handlers.onStatus(refused ? 'refused' : 'reconnecting', lastError);
+      setTimeout(open, refused ? LAST_RETRY_MS : delay);
       delay = Math.min(LAST_RETRY_MS, delay * 1.5);
     };
   };

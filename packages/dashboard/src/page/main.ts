@@ -20,6 +20,7 @@ const epochView = new EpochView();
 const slider = document.getElementById('smoothing') as HTMLInputElement;
 const sliderValue = document.getElementById('smoothing-value')!;
 const connectionBadge = document.getElementById('connection')!;
+const connectionDetail = document.getElementById('connection-detail')!;
 
 const stored = Number(localStorage.getItem(SMOOTHING_KEY));
 if (localStorage.getItem(SMOOTHING_KEY) !== null && stored >= 0 && stored < 1) slider.value = String(stored);
@@ -34,11 +35,13 @@ slider.addEventListener('input', () => {
   localStorage.setItem(SMOOTHING_KEY, String(smoothing));
 });
 
-function showStatus(status: ConnectionStatus | 'refused', detail: string): void {
+function showStatus(status: ConnectionStatus, detail: string): void {
   connectionBadge.dataset['state'] = status;
   const text = { connecting: 'connecting…', live: 'live', reconnecting: 'reconnecting…', refused: 'refused' }[status];
   connectionBadge.textContent = text;
   connectionBadge.title = detail;
+  // A refusal says why in words (e.g. "BAD_TOKEN: wrong token": open the page with ?token=SECRET).
+  connectionDetail.textContent = status === 'refused' ? detail : '';
 }
 
 connect({
@@ -46,7 +49,7 @@ connect({
   onMessage(message) {
     if (message.type === 'snapshot') state.reset(message);
     else if (message.type === 'metrics') state.apply(message.record);
-    else if (message.fatal) showStatus('refused', `${message.code}: ${message.message}`);
+    // 'error' messages come with their close; the connection reports them through onStatus.
   },
 });
 
