@@ -99,6 +99,8 @@ export async function startCoordinator(partial: Partial<CoordinatorOptions>): Pr
     },
     metrics,
   );
+  // Events (joins before the first resumed step) carry the step reached, not 0.
+  if (checkpoint !== null) server.currentStep = checkpoint.step;
   const port = await server.listen();
   const elapsedBefore = Number((checkpoint?.settings as { elapsedSeconds?: number } | undefined)?.elapsedSeconds ?? 0);
   const trainer = new Trainer({ options, model, optimizer, train, test, datasetId: id, server, folder, position, elapsedBefore });
