@@ -64,6 +64,15 @@ describe('RunState', () => {
     state.reset({ ...history, run: runRecord({ resumedFromStep: 25, startTime: restartTime }) });
     // 2 s at the epoch record (step 20, time +2,050 ms) + the steps after it up to step 25 (time +2,500 ms)
     expect(state.progress(restartTime + 1_000).elapsedSeconds).toBeCloseTo(2 + 0.45 + 1, 9);
+    // The rate ignores the steps before the restart (their gap to the new ones is downtime).
+    expect(state.progress(restartTime + 1_000).etaSeconds).toBeNull();
+    const first = { ...stepRecord(26), time: restartTime + 500 };
+    const second = { ...stepRecord(27), time: restartTime + 700 };
+    state.apply(first);
+    state.apply(second);
+    const progress = state.progress(restartTime + 1_000);
+    expect(progress.imagesPerSecond).toBeCloseTo(32 / 0.2, 9);
+    expect(progress.etaSeconds).toBeCloseTo(3 * 0.2, 9); // totalSteps 30
   });
 });
 

@@ -131,6 +131,9 @@ export class RunState {
   private setRun(run: RunRecord, steps: readonly StepRecord[]): void {
     this.run = run;
     this.priorSeconds = run.resumedFromStep > 0 ? estimatePriorSeconds(run.resumedFromStep, steps, this.epochs) : 0;
+    // The rate is this process's: steps from before a restart would count the downtime.
+    const fresh = this.window.filter((entry) => entry.step > run.resumedFromStep);
+    this.window.splice(0, this.window.length, ...fresh);
   }
 
   private addStep(step: StepRecord): void {

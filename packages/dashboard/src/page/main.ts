@@ -8,7 +8,7 @@ import { RunState } from '../run-state.js';
 import { Charts } from './charts.js';
 import { connect, type ConnectionStatus } from './connection.js';
 import { EpochView } from './epoch-view.js';
-import { renderProgress, renderSettings, renderWorkers } from './panels.js';
+import { renderEvents, renderProgress, renderScores, renderSettings, renderWorkers } from './panels.js';
 
 /** Four redraws a second at most. */
 const RENDER_INTERVAL_MS = 250;
@@ -63,6 +63,8 @@ function render(): void {
   sliderValue.textContent = smoothing.toFixed(2);
   charts.update(state, smoothing);
   renderWorkers(state.workers);
+  renderEvents(state.events);
+  renderScores(state.epochs, state.test);
   renderSettings(state.run);
   epochView.render(state.epochs);
   renders++;

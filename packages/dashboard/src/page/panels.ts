@@ -3,8 +3,9 @@
  * Every cell is written with textContent (worker names come from the network), and rows
  * are updated in place so the table never flickers or shifts.
  */
-import type { RunRecord, WorkerRow } from '@convoy/core';
-import { describeSpec, formatBytes, formatCount, formatDuration } from '../format.js';
+import type { EpochRecord, EventRecord, RunRecord, TestRecord, WorkerRow } from '@convoy/core';
+import { describeSpec, formatBytes, formatCount, formatDuration, formatPercent } from '../format.js';
+import { EVENT_STYLE } from './marks.js';
 import type { Progress } from '../run-state.js';
 
 function byId<T extends HTMLElement>(id: string): T {
@@ -16,6 +17,35 @@ function byId<T extends HTMLElement>(id: string): T {
 function setText(id: string, text: string): void {
   const element = byId(id);
   if (element.textContent !== text) element.textContent = text;
+}
+
+/** The newest shown first; at most this many. */
+const EVENTS_SHOWN = 50;
+
+export function renderEvents(events: readonly EventRecord[]): void {
+  const list = byId<HTMLOListElement>('events');
+  const newest = events.slice(-EVENTS_SHOWN).reverse();
+  const key = `${events.length}:${events.at(-1)?.time ?? 0}`;
+  if (list.dataset['key'] === key) return;
+  list.dataset['key'] = key;
+  list.replaceChildren(
+    ...newest.map((event) => {
+      const item = document.createElement('li');
+      item.style.setProperty('--event-color', EVENT_STYLE[event.event].color);
+      const when = document.createElement('span');
+      when.className = 'when';
+      when.textContent = `step ${formatCount(event.step)}`;
+      item.append(when, `${EVENT_STYLE[event.event].label}${event.workerId === null ? '' : ` · worker ${event.workerId}`} · ${event.detail}`);
+      item.title = new Date(event.time).toLocaleString();
+      return item;
+    }),
+  );
+}
+
+export function renderScores(epochs: readonly EpochRecord[], test: TestRecord | null): void {
+  const last = epochs.at(-1);
+  setText('progress-validation', last === undefined ? '–' : `${formatPercent(last.validationAccuracy)} (epoch ${last.epoch})`);
+  setText('progress-test', test === null ? '–' : formatPercent(test.accuracy));
 }
 
 export function renderProgress(progress: Progress): void {
