@@ -9,7 +9,7 @@
  * machine they are pessimistic.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createModel, createOptimizer, createWasmKernels, selectKernels, MNIST_CNN, type Kernels } from '../packages/core/src/index.js';
@@ -179,6 +179,22 @@ async function main(): Promise<void> {
   const file = `${directory}${started.toISOString().replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`;
   writeFileSync(file, `${JSON.stringify({ date: started.toISOString(), quick, machine: { ...machine, loadAfter: machineAfter }, rows, breakdown: steps, workerRss: rss, table: lines }, null, 2)}\n`);
   log(`wrote ${file}`);
+  if (!quick) updateReadme(lines);
+}
+
+/** Puts the table between the markers of bench/README.md (the README shows the latest full run). */
+function updateReadme(lines: readonly string[]): void {
+  const path = `${here}README.md`;
+  const text = readFileSync(path, 'utf8');
+  const start = text.indexOf('<!-- bench:start -->');
+  const end = text.indexOf('<!-- bench:end -->');
+  if (start < 0 || end < start) {
+    log(`${path} has no bench markers; not updated`);
+    return;
+  }
+  const block = ['<!-- bench:start -->', '```', ...lines, '```', ''].join('\n');
+  writeFileSync(path, text.slice(0, start) + block + text.slice(end));
+  log(`updated ${path}`);
 }
 
 await main();

@@ -9,8 +9,9 @@ export { gemm, gemmInit, gemmWorkspaceBytes } from './gemm';
 export { conv2dForward, conv2dBackwardFilter, conv2dBackwardInput } from './conv';
 export {
   denseForward, denseBackward, maxPool2dForward, maxPool2dBackward, reluForward, reluBackward,
-  multiply, scale, softmaxCrossEntropy, sgdUpdate, adadeltaUpdate, adamUpdate,
+  multiply, scale, softmaxCrossEntropy,
 } from './ops';
+export { sgdUpdate, adadeltaUpdate, adamUpdate } from './optimizers';
 
 /** First byte after the module's static data: the TypeScript allocator starts above it. */
 export function heapBase(): usize {
