@@ -2,7 +2,7 @@
  * The page with a long run, in a real browser: a snapshot of 20,000 steps, then 2,000
  * more at 800 a second from a fake coordinator (a test fixture: see fake-coordinator.ts).
  * The charts hold a bounded number of points, the page redraws at most about four times
- * a second however fast records come, and no redraw is slow.
+ * a second however fast records come, no redraw is slow, and nothing moves as numbers change.
  */
 import { existsSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -30,12 +30,25 @@ describe.skipIf(!present && !process.env['CI'])('dashboard with a long run', () 
     page.on('pageerror', (error) => pageErrors.push(error.message));
     page.on('console', (message) => message.type() === 'warning' && pageErrors.push(message.text()));
 
+    // Layout Instability API: the sum of every layout shift the page makes (Chromium).
+    await page.addInitScript(() => {
+      const counter = window as unknown as { layoutShift: number };
+      counter.layoutShift = 0;
+      new PerformanceObserver((list) => {
+        for (const entry of list.getEntries()) counter.layoutShift += (entry as unknown as { value: number }).value;
+      }).observe({ type: 'layout-shift', buffered: true });
+    });
     await page.goto(`http://127.0.0.1:${fake.port}/`);
     await page.waitForFunction(() => Number(document.body.dataset['step']) >= 20_000, null, { timeout: 15_000 });
     const rendersAt = async () => Number(await page.evaluate(() => document.body.dataset['renders']));
+    const layoutShift = () => page.evaluate(() => (window as unknown as { layoutShift: number }).layoutShift);
+    await page.waitForTimeout(300); // the first live redraw after the snapshot's
     const before = await rendersAt();
+    const shiftBefore = await layoutShift();
     await page.waitForTimeout(2_000);
     const during = (await rendersAt()) - before;
+    // Only numbers and curves change while steps stream in: nothing on the page may move.
+    expect(await layoutShift()).toBeLessThan(shiftBefore + 0.001);
     // Records arrive every 10 ms; redraws are RENDER_INTERVAL_MS = 250 ms apart: 8 in 2 s (+1 for timer phase).
     expect(during).toBeGreaterThanOrEqual(4);
     expect(during).toBeLessThanOrEqual(9);
