@@ -257,7 +257,10 @@ export function gemm(
   }
   const direct = ((m + 3) >> 2) * ((n + 7) >> 3) * 32;
   const transposed = ((n + 3) >> 2) * ((m + 7) >> 3) * 32;
-  if (transposed < direct) {
+  // NOTE: the transposed run stores C through the scalar strided path (its C column stride
+  // is not 1), so it must save a quarter of the padded lanes to pay off (conv1, M=32 N=676,
+  // saves under 1% and stays direct; dense2, N=10, saves 25% and is transposed).
+  if (transposed * 4 <= direct * 3) {
     gemmOriented(n, m, k, b, bColStride, bRowStride, a, aColStride, aRowStride, c, cColStride, cRowStride, accumulate);
   } else {
     gemmOriented(m, n, k, a, aRowStride, aColStride, b, bRowStride, bColStride, c, cRowStride, cColStride, accumulate);
