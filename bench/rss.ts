@@ -1,16 +1,40 @@
 /**
- * Resident memory of a worker-like process: the default model on the default kernels
- * computing gradient sums of batch-64 slices and forward-only evaluation, no dataset
- * held. Prints one JSON line. Run by bench/train.ts in a fresh process.
+ * Resident memory of a worker-like process: MNIST loaded as a worker loads it (train and
+ * test sets), the default model on the default kernels computing gradient sums of
+ * batch-64 slices and forward-only evaluation. Prints one JSON line. Run by
+ * bench/train.ts in a fresh process (so nothing else inflates it), once per chunk size
+ * (CONVOY_BENCH_CHUNK, default 64): the activations of one chunk are most of the model's memory.
  */
-import { createModel, MNIST_CNN } from '../packages/core/src/index.js';
+import { createModel, gatherImages, gatherLabels, loadMnist, MNIST_CNN } from '../packages/core/src/index.js';
 
-const model = createModel(MNIST_CNN, { seed: 1 });
+const start = process.memoryUsage().rss;
+const { train, test } = loadMnist();
+const afterData = process.memoryUsage().rss;
+const chunkSize = Number(process.env.CONVOY_BENCH_CHUNK ?? 64);
+const model = createModel(MNIST_CNN, { seed: 1, chunkSize });
 const batch = 64;
-const images = new Float32Array(batch * 784).map((_, i) => (i % 255) / 255);
-const labels = new Uint8Array(batch).map((_, i) => i % 10);
-const baseline = process.memoryUsage().rss;
-for (let step = 0; step < 20; step++) model.gradientSum(images, labels);
-for (let step = 0; step < 20; step++) model.evaluate(images, labels);
-const usage = process.memoryUsage();
-console.log(JSON.stringify({ kernels: model.kernels.description, rssBytes: usage.rss, rssAfterCreateBytes: baseline, heapUsedBytes: usage.heapUsed }));
+const images = new Float32Array(batch * 784);
+const labels = new Uint8Array(batch);
+const afterModel = process.memoryUsage().rss;
+for (let step = 0; step < 20; step++) {
+  const indices = Array.from({ length: batch }, (_, i) => (step * batch + i) % train.count);
+  gatherImages(train, indices, images);
+  gatherLabels(train, indices, labels);
+  model.gradientSum(images, labels);
+}
+for (let step = 0; step < 20; step++) {
+  const indices = Array.from({ length: batch }, (_, i) => (step * batch + i) % test.count);
+  gatherImages(test, indices, images);
+  gatherLabels(test, indices, labels);
+  model.evaluate(images, labels);
+}
+const MiB = 2 ** 20;
+console.log(
+  JSON.stringify({
+    kernels: model.kernels.description,
+    rssBytes: process.memoryUsage().rss,
+    startMiB: Math.round(start / MiB),
+    afterDataMiB: Math.round(afterData / MiB),
+    afterModelMiB: Math.round(afterModel / MiB),
+  }),
+);

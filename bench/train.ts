@@ -65,13 +65,25 @@ function breakdown(): { rows: Array<{ label: string; milliseconds: number; calls
   return { rows, stepMilliseconds: totalMilliseconds };
 }
 
-function workerRss(): { rssBytes: number; kernels: string } | null {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', `${here}rss.ts`], { encoding: 'utf8' });
+interface RssResult {
+  readonly chunkSize: number;
+  readonly rssBytes: number;
+  readonly kernels: string;
+  readonly startMiB: number;
+  readonly afterDataMiB: number;
+}
+
+/** bench/rss.ts in a fresh process, with the model processing `chunkSize` images at a time. */
+function workerRss(chunkSize: number): RssResult | null {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', `${here}rss.ts`], {
+    encoding: 'utf8',
+    env: { ...process.env, CONVOY_BENCH_CHUNK: String(chunkSize) },
+  });
   if (result.status !== 0) {
     log(`worker RSS measurement failed: ${result.stderr.trim().split('\n').pop() ?? ''}`);
     return null;
   }
-  return JSON.parse(result.stdout.trim().split('\n').pop()!) as { rssBytes: number; kernels: string };
+  return { chunkSize, ...(JSON.parse(result.stdout.trim().split('\n').pop()!) as Omit<RssResult, 'chunkSize'>) };
 }
 
 /** The first python with torch: the shim's python3 may lack Debian's dist-packages. */
@@ -151,7 +163,7 @@ async function main(): Promise<void> {
     if (openblas !== null) rows.push(openblas);
   }
   const steps = breakdown();
-  const rss = workerRss();
+  const rss = [workerRss(64), workerRss(32)].filter((r): r is RssResult => r !== null);
   const machineAfter = loadavg().map((l) => Number(l.toFixed(2)));
 
   const convoy = rows[0]!;
@@ -171,7 +183,11 @@ async function main(): Promise<void> {
     `Convoy wasm, one training step at batch 64 (${steps.stepMilliseconds.toFixed(1)} ms of CPU time), time per kernel call site:`,
     ...steps.rows.map((r) => `  ${r.label.padEnd(34)} ${r.milliseconds.toFixed(2).padStart(8)} ms  ${((100 * r.milliseconds) / steps.stepMilliseconds).toFixed(1).padStart(5)}%`),
     '',
-    rss === null ? 'worker RSS: not measured' : `worker RSS (default model, ${rss.kernels}, batch-64 gradient sums and evaluation, no dataset): ${(rss.rssBytes / 2 ** 20).toFixed(0)} MiB`,
+    ...rss.map(
+      (r) =>
+        `worker RSS, MNIST train+test loaded, default model (${r.kernels}) in chunks of ${r.chunkSize}, batch-64 gradient sums and evaluation: ` +
+        `${(r.rssBytes / 2 ** 20).toFixed(0)} MiB (${r.startMiB} at start under tsx, ${r.afterDataMiB} with the data)`,
+    ),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   const directory = `${here}results/`;
