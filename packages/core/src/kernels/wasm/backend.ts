@@ -122,53 +122,47 @@ export class WasmKernels implements Kernels<Float32Array> {
     return g.inChannels * g.kernelHeight * g.kernelWidth * g.outHeight * g.outWidth;
   }
 
-  private convArgs(g: Conv2DGeometry): number[] {
-    return [g.batch, g.inChannels, g.inHeight, g.inWidth, g.outChannels, g.outHeight, g.outWidth, g.kernelHeight, g.kernelWidth, g.strideY, g.strideX, g.padTop, g.padLeft];
-  }
 
   conv2dForward(g: Conv2DGeometry, input: Float32Array, weight: Float32Array, bias: Float32Array, output: Float32Array, scratch: Float32Array): void {
-    const sizes = convSizes(g);
     this.wasm.conv2dForward(
-      ...this.convArgs(g),
-      this.address(input, sizes.input, 'input'),
-      this.address(weight, sizes.weight, 'weight'),
+      g.batch, g.inChannels, g.inHeight, g.inWidth, g.outChannels, g.outHeight, g.outWidth,
+      g.kernelHeight, g.kernelWidth, g.strideY, g.strideX, g.padTop, g.padLeft,
+      this.address(input, inputSize(g), 'input'),
+      this.address(weight, weightSize(g), 'weight'),
       this.address(bias, g.outChannels, 'bias'),
-      this.address(output, sizes.output, 'output'),
+      this.address(output, outputSize(g), 'output'),
       this.address(scratch, this.conv2dScratchLength(g), 'scratch'),
     );
   }
 
   conv2dBackwardFilter(g: Conv2DGeometry, input: Float32Array, dOutput: Float32Array, dWeight: Float32Array, dBias: Float32Array, scratch: Float32Array): void {
-    const sizes = convSizes(g);
     this.wasm.conv2dBackwardFilter(
-      ...this.convArgs(g),
-      this.address(input, sizes.input, 'input'),
-      this.address(dOutput, sizes.output, 'dOutput'),
-      this.address(dWeight, sizes.weight, 'dWeight'),
+      g.batch, g.inChannels, g.inHeight, g.inWidth, g.outChannels, g.outHeight, g.outWidth,
+      g.kernelHeight, g.kernelWidth, g.strideY, g.strideX, g.padTop, g.padLeft,
+      this.address(input, inputSize(g), 'input'),
+      this.address(dOutput, outputSize(g), 'dOutput'),
+      this.address(dWeight, weightSize(g), 'dWeight'),
       this.address(dBias, g.outChannels, 'dBias'),
       this.address(scratch, this.conv2dScratchLength(g), 'scratch'),
     );
   }
 
   conv2dBackwardInput(g: Conv2DGeometry, weight: Float32Array, dOutput: Float32Array, dInput: Float32Array, scratch: Float32Array): void {
-    const sizes = convSizes(g);
     this.wasm.conv2dBackwardInput(
-      ...this.convArgs(g),
-      this.address(weight, sizes.weight, 'weight'),
-      this.address(dOutput, sizes.output, 'dOutput'),
-      this.address(dInput, sizes.input, 'dInput'),
+      g.batch, g.inChannels, g.inHeight, g.inWidth, g.outChannels, g.outHeight, g.outWidth,
+      g.kernelHeight, g.kernelWidth, g.strideY, g.strideX, g.padTop, g.padLeft,
+      this.address(weight, weightSize(g), 'weight'),
+      this.address(dOutput, outputSize(g), 'dOutput'),
+      this.address(dInput, inputSize(g), 'dInput'),
       this.address(scratch, this.conv2dScratchLength(g), 'scratch'),
     );
   }
 
-  private poolArgs(g: Pool2DGeometry): number[] {
-    return [g.batch, g.channels, g.inHeight, g.inWidth, g.outHeight, g.outWidth, g.poolHeight, g.poolWidth, g.strideY, g.strideX];
-  }
 
   maxPool2dForward(g: Pool2DGeometry, input: Float32Array, output: Float32Array): void {
     const planes = g.batch * g.channels;
     this.wasm.maxPool2dForward(
-      ...this.poolArgs(g),
+      g.batch, g.channels, g.inHeight, g.inWidth, g.outHeight, g.outWidth, g.poolHeight, g.poolWidth, g.strideY, g.strideX,
       this.address(input, planes * g.inHeight * g.inWidth, 'input'),
       this.address(output, planes * g.outHeight * g.outWidth, 'output'),
     );
@@ -179,7 +173,7 @@ export class WasmKernels implements Kernels<Float32Array> {
     const inSize = planes * g.inHeight * g.inWidth;
     const outSize = planes * g.outHeight * g.outWidth;
     this.wasm.maxPool2dBackward(
-      ...this.poolArgs(g),
+      g.batch, g.channels, g.inHeight, g.inWidth, g.outHeight, g.outWidth, g.poolHeight, g.poolWidth, g.strideY, g.strideX,
       this.address(input, inSize, 'input'),
       this.address(output, outSize, 'output'),
       this.address(dOutput, outSize, 'dOutput'),
@@ -329,10 +323,15 @@ export class WasmKernels implements Kernels<Float32Array> {
   }
 }
 
-function convSizes(g: Conv2DGeometry): { input: number; weight: number; output: number } {
-  return {
-    input: g.batch * g.inChannels * g.inHeight * g.inWidth,
-    weight: g.outChannels * g.inChannels * g.kernelHeight * g.kernelWidth,
-    output: g.batch * g.outChannels * g.outHeight * g.outWidth,
-  };
+// Element counts of the conv operands (plain functions: a binding call allocates nothing).
+function inputSize(g: Conv2DGeometry): number {
+  return g.batch * g.inChannels * g.inHeight * g.inWidth;
+}
+
+function weightSize(g: Conv2DGeometry): number {
+  return g.outChannels * g.inChannels * g.kernelHeight * g.kernelWidth;
+}
+
+function outputSize(g: Conv2DGeometry): number {
+  return g.batch * g.outChannels * g.outHeight * g.outWidth;
 }
