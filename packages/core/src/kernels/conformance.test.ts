@@ -17,6 +17,7 @@ import { MNIST_CNN } from '../spec.js';
 import { windowExtent } from '../shapes.js';
 import type { Conv2DGeometry, Kernels, Pool2DGeometry } from './kernels.js';
 import { createReferenceKernels } from './reference.js';
+import { defaultKernels, selectKernels } from './select.js';
 import { WasmKernelsError, bestWasmVariant, createWasmKernels } from './wasm/index.js';
 
 const GEMM_TOLERANCE = 1e-4;
@@ -383,5 +384,21 @@ describe.each(backends.filter(([name]) => name !== 'ts'))('default model on %s a
     expect(got.correct).toBe(want.correct);
     expectClose(got.gradient, want.gradient, GEMM_TOLERANCE);
     expectClose(model.predict(modelImages), want.predictions, GEMM_TOLERANCE);
+  });
+});
+
+describe('kernel selection', () => {
+  it("'auto' and the default pick the best wasm build this engine runs (the .wasm is built before tests)", () => {
+    const best = bestWasmVariant();
+    expect(best).not.toBeNull();
+    for (const kernels of [defaultKernels(), selectKernels('auto'), selectKernels('wasm')]) {
+      expect(kernels.name).toBe('wasm');
+      expect((kernels as ReturnType<typeof createWasmKernels>).variant).toBe(best);
+    }
+  });
+
+  it("'ts' is the float32 reference; an unknown name is a one-line error with a code", () => {
+    expect(selectKernels('ts').description).toBe('ts (reference, float32)');
+    expect(() => selectKernels('gpu' as 'ts')).toThrow("unknown kernels 'gpu': expected 'ts', 'wasm' or 'auto'");
   });
 });
