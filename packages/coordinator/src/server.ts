@@ -49,8 +49,8 @@ const GONE_ROWS_KEPT = 32;
 /** A worker whose frames fail validation more often than this is disconnected (an honest one sends none). */
 const MAX_BAD_FRAMES = 16;
 /** Connections that have not said hello/subscribe yet; beyond this new ones are refused at once, so a connection flood holds no memory. */
-const MAX_HANDSHAKING = 64;
-/** Open TCP connections of any kind (workers, dashboards, page loads); beyond this the kernel's accept is answered with a close. */
+const MAX_HANDSHAKING = 256;
+/** Open TCP connections of any kind (workers, dashboards, page loads); beyond this Node closes new sockets at once. */
 const MAX_CONNECTIONS = 2_048;
 
 export class CoordinatorServer implements SchedulerHost {
