@@ -75,6 +75,6 @@ export interface CreateModelOptions {
   readonly seed?: number;
   /** Kernel backend. Default: the fastest available (see kernels/select.ts). */
   readonly kernels?: Kernels;
-  /** Images per forward/backward chunk; larger batches are processed in chunks. Default 64. */
+  /** Images per forward/backward chunk; larger batches are processed in chunks. Default 32. */
   readonly chunkSize?: number;
 }
