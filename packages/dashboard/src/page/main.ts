@@ -22,8 +22,25 @@ const sliderValue = document.getElementById('smoothing-value')!;
 const connectionBadge = document.getElementById('connection')!;
 const connectionDetail = document.getElementById('connection-detail')!;
 
-const stored = Number(localStorage.getItem(SMOOTHING_KEY));
-if (localStorage.getItem(SMOOTHING_KEY) !== null && stored >= 0 && stored < 1) slider.value = String(stored);
+/** The slider's setting survives a reload; storage may be off (private windows, blocked cookies). */
+function remembered(): string | null {
+  try {
+    return localStorage.getItem(SMOOTHING_KEY);
+  } catch {
+    return null;
+  }
+}
+
+function remember(value: number): void {
+  try {
+    localStorage.setItem(SMOOTHING_KEY, String(value));
+  } catch {
+    // not kept: fine
+  }
+}
+
+const stored = remembered();
+if (stored !== null && Number(stored) >= 0 && Number(stored) < 1) slider.value = stored;
 let smoothing = Number(slider.value);
 let drawnVersion = -1;
 let drawnSmoothing = -1;
@@ -32,7 +49,7 @@ let slowestRenderMs = 0;
 
 slider.addEventListener('input', () => {
   smoothing = Math.min(0.999, Math.max(0, Number(slider.value)));
-  localStorage.setItem(SMOOTHING_KEY, String(smoothing));
+  remember(smoothing);
 });
 
 function showStatus(status: ConnectionStatus, detail: string): void {
