@@ -47,8 +47,9 @@ if (role === 'workers') {
   const { train, test } = loadMnist();
   const data: WorkerData = { train, test };
   const hash = datasetId(datasetHash(train), datasetHash(test));
-  const kernels = selectKernels('auto');
   for (let i = 0; i < count; i++) {
+    // NOTE: one kernels instance each: a wasm instance's memory is a fixed arena (1 GB), too small for 32 default models.
+    const kernels = selectKernels('auto');
     let engine: ComputeEngine | null = null;
     const hello: Message = { type: 'hello', protocol: PROTOCOL_VERSION, ...(token ? { token } : {}), name: `load-${i + 1}`, datasetHash: hash, kernels: kernels.name };
     connect(hello, (socket, message) => {

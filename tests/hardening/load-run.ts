@@ -52,6 +52,8 @@ export interface LoadResult {
   readonly phases: { readonly before: PhaseFigures; readonly dashboards: PhaseFigures; readonly after: PhaseFigures };
   /** (B - mean(A, C)) / mean(A, C), in percent. */
   readonly dashboardSlowdownPercent: number;
+  /** Coordinator time spent publishing records to the viewers, per step of phase B, ms. */
+  readonly publishMsPerStep: number;
   /** Coordinator work as a share of the step, all phases, percent. */
   readonly coordinatorSharePercent: number;
   readonly dashboardSummary: Record<string, number>;
@@ -119,7 +121,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     outDir: mkdtempSync(join(tmpdir(), 'convoy-load-')),
     globalBatch: batch,
     epochs: 1_000,
-    trainSize: 50_000,
+    // A whole number of batches, so every step has the full batch.
+    trainSize: Math.floor(50_000 / batch) * batch,
     validationSize: 0,
     testSize: 0,
     checkpointEvery: 0,
@@ -136,6 +139,14 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   let phase: 'warmup' | 'before' | 'joining' | 'dashboards' | 'leaving' | 'after' = 'warmup';
   let viewers: Clients | null = null;
   let stepsWhileSubscribed = 0;
+  // The viewers' direct cost: time the coordinator spends publishing records (encode once, send to each).
+  const publishMs = { dashboards: 0, other: 0 };
+  const publish = coordinator.metrics.publish.bind(coordinator.metrics);
+  coordinator.metrics.publish = (record) => {
+    const started = performance.now();
+    publish(record);
+    publishMs[phase === 'dashboards' ? 'dashboards' : 'other'] += performance.now() - started;
+  };
   coordinator.metrics.on('record', (record) => {
     if (record.kind === 'step' && phase === 'dashboards') stepsWhileSubscribed++;
   });
@@ -172,6 +183,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   return {
     phases: { before, dashboards: withDashboards, after },
     dashboardSlowdownPercent: (100 * (withDashboards.stepMs - baseline)) / baseline,
+    publishMsPerStep: publishMs.dashboards / Math.max(1, withDashboards.steps),
     coordinatorSharePercent: (100 * mean(measured.map((p) => p.coordinatorMs))) / mean(measured.map((p) => p.stepMs)),
     dashboardSummary,
     workerSummary,

@@ -21,7 +21,7 @@ describe('load', () => {
       `  ${name.padEnd(16)} ${p.stepMs.toFixed(1).padStart(6)} ms/step, coordinator ${p.coordinatorMs.toFixed(2)} ms (encode ${p.encodeMs.toFixed(2)}, decode ${p.decodeMs.toFixed(2)}, sum ${p.sumMs.toFixed(2)}, optimizer ${p.optimizerMs.toFixed(2)}), >= ${p.minWorkers} workers/step`;
     console.log(
       `load: 32 workers, batch 512, small CNN\n${row('no viewers', before)}\n${row('100 viewers', dashboards)}\n${row('no viewers again', after)}\n` +
-        `  viewers' cost ${result.dashboardSlowdownPercent.toFixed(1)}%, coordinator share ${result.coordinatorSharePercent.toFixed(1)}% of a step, ` +
+        `  viewers' cost ${result.dashboardSlowdownPercent.toFixed(1)}% (publishing to them ${result.publishMsPerStep.toFixed(2)} ms/step), coordinator share ${result.coordinatorSharePercent.toFixed(1)}% of a step, ` +
         `coordinator process RSS ${result.coordinatorRssMb.before.toFixed(0)} -> peak ${result.coordinatorRssMb.peak.toFixed(0)} MB\n  viewers got ${JSON.stringify(result.dashboardSummary)}`,
     );
     expect(result.imagesOnce).toBe(true);
