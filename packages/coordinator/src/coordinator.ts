@@ -137,7 +137,7 @@ export async function startCoordinator(partial: Partial<CoordinatorOptions>): Pr
     model,
     folder,
     port,
-    url: `ws://${host}:${port}`,
+    url: `${options.tlsCert === undefined ? 'ws' : 'wss'}://${host}:${port}`,
     train: () => trainer.run(),
     requestStop: () => trainer.requestStop(),
     close: (reason = 'the run is over') => server.close(reason),

@@ -56,6 +56,9 @@ export interface ServerOptions {
   /** 0 = any free port. */
   readonly port: number;
   readonly token?: string;
+  /** PEM files: with both, the server speaks TLS (wss:// and https://). */
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
   /** Allow a non-loopback --host without a --token (anyone who can reach the port may join). */
   readonly insecure: boolean;
   /** Training waits for this many workers before the first step. */
@@ -157,6 +160,9 @@ export function resolveOptions(options: Partial<CoordinatorOptions>): Coordinato
   }
   for (const name of ['heartbeatMs', 'handshakeMs', 'deadlineMinMs', 'deadlineFirstMs'] as const) {
     if (!(resolved[name] >= 50)) throw new CoordinatorError('BAD_OPTION', `${name} must be at least 50 ms, got ${resolved[name]}`);
+  }
+  if ((resolved.tlsCert === undefined) !== (resolved.tlsKey === undefined)) {
+    throw new CoordinatorError('BAD_OPTION', '--tls-cert and --tls-key go together (the certificate and its private key, PEM files)');
   }
   if (!isLoopback(resolved.host) && resolved.token === undefined && !resolved.insecure) {
     throw new CoordinatorError(

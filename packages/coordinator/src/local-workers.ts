@@ -16,6 +16,8 @@ export interface LocalWorkerOptions {
   readonly dataDir?: string;
   /** Fault injection: the --chaos value of each worker (index 0 = the first), from chaos.ts. */
   readonly chaos?: readonly string[];
+  /** The coordinator's TLS certificate, for workers to trust (wss://). */
+  readonly tlsCa?: string;
   /** Each line a worker writes to stderr. */
   readonly log: (workerIndex: number, line: string) => void;
 }
@@ -35,6 +37,7 @@ export function spawnLocalWorkers(count: number, options: LocalWorkerOptions): C
     const args = ['--connect', options.url, '--kernels', options.kernels, '--exit-with-stdin', '--name', `local-${index + 1}`];
     if (options.token !== undefined) args.push('--token', options.token);
     if (options.dataDir !== undefined) args.push('--data', options.dataDir);
+    if (options.tlsCa !== undefined) args.push('--tls-ca', options.tlsCa);
     const chaos = options.chaos?.[index];
     if (chaos) args.push('--chaos', chaos);
     const [command, commandArgs] = workerCommand(args);

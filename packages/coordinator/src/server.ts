@@ -7,7 +7,9 @@
  * Connection states: handshaking -> worker (joining -> idle <-> computing -> gone) | dashboard.
  */
 import { timingSafeEqual, createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import {
   DEFAULT_LIMITS,
@@ -85,10 +87,9 @@ export class CoordinatorServer implements SchedulerHost {
     // NOTE: Node waits 60 s for the headers of a request (and checks only every 30 s): a peer
     // sending garbage or nothing would hold its socket that long. Here it gets the handshake deadline.
     const requestMs = Math.max(1_000, options.handshakeMs);
-    this.http = createServer(
-      { headersTimeout: requestMs, requestTimeout: 4 * requestMs, connectionsCheckingInterval: Math.min(1_000, requestMs) },
-      (request, response) => this.onHttp(request, response),
-    );
+    const httpOptions = { headersTimeout: requestMs, requestTimeout: 4 * requestMs, connectionsCheckingInterval: Math.min(1_000, requestMs) };
+    const handler = (request: IncomingMessage, response: ServerResponse) => this.onHttp(request, response);
+    this.http = options.tlsCert !== undefined && options.tlsKey !== undefined ? createTlsServer({ ...httpOptions, ...readTlsFiles(options.tlsCert, options.tlsKey) }, handler) : createServer(httpOptions, handler);
     this.http.maxConnections = MAX_CONNECTIONS;
     // The largest frame a worker sends is a gradient: 4 bytes per parameter plus a few hundred bytes of fields.
     const maxPayload = 4 * run.paramCount + 64 * 1024 + 2 * run.maxSliceLength;
@@ -388,6 +389,18 @@ export class CoordinatorServer implements SchedulerHost {
     const rows = [...this.peers.values()].map((peer) => peer.row(now));
     this.metrics.publish({ kind: 'workers', workers: rows, time: now });
   }
+}
+
+/** The PEM files of --tls-cert/--tls-key, or a CoordinatorError naming the one that cannot be read. */
+function readTlsFiles(certPath: string, keyPath: string): { cert: Buffer; key: Buffer } {
+  const read = (flag: string, path: string) => {
+    try {
+      return readFileSync(path);
+    } catch (error) {
+      throw new CoordinatorError('BAD_OPTION', `${flag} ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+  };
+  return { cert: read('--tls-cert', certPath), key: read('--tls-key', keyPath) };
 }
 
 /** Constant-time comparison of two secrets of any length (hash first, so lengths do not leak). */

@@ -28,6 +28,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--retry-for <seconds>', 'give up after this long without a coordinator', positiveNumber, WORKER_DEFAULTS.retryForMs / 1000)
     .option('--exit-with-stdin', 'exit when stdin closes (local workers of `convoy start`)')
     .addOption(new Option('--chaos-delay <ms>', 'fault injection: block this long before answering each step').argParser(positiveNumber).hideHelp())
+    .option('--tls-ca <file>', 'certificate (PEM) to trust for a wss:// coordinator with a self-signed --tls-cert')
     .addOption(new Option('--chaos <plan>', 'fault injection, e.g. kill@step20,pause@step40:5s (see chaos.ts)').hideHelp())
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text.split('\n')[0] + '\n') })
@@ -50,6 +51,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     exitWithStdin?: boolean;
     chaosDelay?: number;
     chaos?: string;
+    tlsCa?: string;
   }>();
   let worker: Worker;
   try {
@@ -63,6 +65,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       retryForMs: options.retryFor * 1000,
       stepDelayMs: options.chaosDelay ?? 0,
       chaos: options.chaos ?? '',
+      ...(options.tlsCa === undefined ? {} : { tlsCa: options.tlsCa }),
     });
   } catch (error) {
     process.stderr.write(`convoy-worker: ${(error as Error).message}\n`);

@@ -4,6 +4,7 @@
  * results, until told to stop. A lost connection is retried with exponential backoff, so
  * a restarted coordinator (`--resume`) gets its workers back.
  */
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import {
   DEFAULT_LIMITS,
@@ -48,6 +49,8 @@ export interface WorkerOptions {
   readonly stepDelayMs: number;
   /** Test and demo fault injection, e.g. "kill@step20,pause@step40:5s" (chaos.ts). */
   readonly chaos: string;
+  /** PEM file of a certificate (or CA) to trust for wss://, e.g. the coordinator's self-signed --tls-cert. */
+  readonly tlsCa?: string;
   /** Log lines go here (stderr by default). */
   readonly log: (line: string) => void;
 }
@@ -100,12 +103,14 @@ export class Worker {
   /** A welcome that arrived before the dataset it announced. */
   private pendingWelcome: WelcomeMessage | null = null;
   private readonly chaos: Chaos;
+  private readonly trustedCa: Buffer | null;
 
   constructor(options: Partial<WorkerOptions> & Pick<WorkerOptions, 'url'>) {
     this.options = { ...WORKER_DEFAULTS, ...options };
     if (!/^wss?:\/\//.test(this.options.url)) throw new WorkerError('BAD_OPTION', `--connect must be a ws:// or wss:// URL, got "${this.options.url}"`);
     this.exited = new Promise((resolve) => (this.resolveExit = resolve));
     this.chaos = new Chaos(parseChaos(this.options.chaos));
+    this.trustedCa = this.options.tlsCa === undefined ? null : readTrustedCa(this.options.tlsCa);
   }
 
   /** Loads the local dataset (when it has one) and connects. Resolves `exited` when done. */
@@ -128,7 +133,7 @@ export class Worker {
 
   private connect(): void {
     this.state = WorkerState.CONNECTING;
-    const socket = new WebSocket(this.options.url, { maxPayload: this.options.maxPayload, perMessageDeflate: false });
+    const socket = new WebSocket(this.options.url, { maxPayload: this.options.maxPayload, perMessageDeflate: false, ...(this.trustedCa === null ? {} : { ca: this.trustedCa }) });
     this.socket = socket;
     socket.binaryType = 'nodebuffer';
     socket.on('open', () => {
@@ -323,5 +328,13 @@ export class Worker {
     socket.close(1000, exit.reason.slice(0, 100));
     // A peer that never answers the close handshake must not keep us.
     setTimeout(() => socket.terminate(), 2_000).unref();
+  }
+}
+
+function readTrustedCa(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new WorkerError('BAD_OPTION', `--tls-ca ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
 }

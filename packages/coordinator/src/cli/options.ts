@@ -70,6 +70,8 @@ export function addCoordinatorFlags(program: Command): Command {
     .option('--port <n>', 'port for workers and the dashboard (0: any free port)', integerFlag(0, 65_535), d.port)
     .option('--token <secret>', 'shared secret workers must present (or CONVOY_TOKEN)')
     .option('--insecure', 'allow a non-loopback --host without --token')
+    .option('--tls-cert <file>', 'TLS certificate (PEM): workers connect with wss://')
+    .option('--tls-key <file>', 'private key of --tls-cert (PEM)')
     .option('--out <dir>', 'run folder (default: runs/<date-time>)')
     .option('--resume', 'continue the run in --out (default: the newest in runs/) from its checkpoint')
     .option('--checkpoint-every <steps>', 'also checkpoint every this many steps (0: epoch ends only)', integerFlag(0), d.checkpointEvery)
@@ -99,6 +101,8 @@ interface Flags {
   port: number;
   token?: string;
   insecure?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
   out?: string;
   resume?: boolean;
   checkpointEvery: number;
@@ -159,6 +163,8 @@ export function coordinatorOptions(flags: Flags, localWorkers: number): Partial<
     port: flags.port,
     ...(flags.token ?? process.env['CONVOY_TOKEN'] ? { token: flags.token ?? process.env['CONVOY_TOKEN'] } : {}),
     insecure: flags.insecure === true,
+    ...(flags.tlsCert === undefined ? {} : { tlsCert: flags.tlsCert }),
+    ...(flags.tlsKey === undefined ? {} : { tlsKey: flags.tlsKey }),
     outDir,
     resume: flags.resume === true,
     checkpointEvery: flags.checkpointEvery,

@@ -42,14 +42,15 @@ export async function runCoordinatorCli({ program, argv, localWorkers }: CliRun)
   const httpHost = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
   process.stdout.write(
     `${name}: ${options.resume ? `resuming at step ${trainer.completedSteps}` : 'training'} in ${coordinator.folder.dir}\n` +
-      `${name}: listening on ${coordinator.url} (dashboard: http://${httpHost}:${coordinator.port}/)\n` +
+      `${name}: listening on ${coordinator.url} (dashboard: ${options.tlsCert === undefined ? 'http' : 'https'}://${httpHost}:${coordinator.port}/)\n` +
       (workerCount === 0 ? `${name}: workers join with: pnpm worker -- --connect ws://HOST:${coordinator.port}${options.token ? ' --token ...' : ''}\n` : ''),
   );
   const progress = showProgress(coordinator.metrics, trainer.totalSteps, options.epochs, trainer.completedSteps);
   let children: ChildProcess[] = [];
   if (workerCount > 0) {
     children = spawnLocalWorkers(workerCount, {
-      url: `ws://127.0.0.1:${coordinator.port}`,
+      url: `${options.tlsCert === undefined ? 'ws' : 'wss'}://127.0.0.1:${coordinator.port}`,
+      ...(options.tlsCert === undefined ? {} : { tlsCa: options.tlsCert }),
       token: options.token,
       kernels: options.kernels,
       dataDir: options.dataDir,
