@@ -127,6 +127,12 @@ describe.skipIf(!present && !process.env['CI'])('dashboard in a real browser dur
     processes.push(resumed);
     processes.push(startWorker(port, 'worker-c'));
     await page.waitForFunction((step) => Number(document.body.dataset['step']) > step + 10, beforeRestart.step, { timeout: 30_000 });
+    // NOTE: worker rows come in their own periodic record, not with the steps: wait for the new one.
+    await page.waitForFunction(
+      () => [...document.querySelectorAll<HTMLElement>('#workers-body tr')].some((row) => row.textContent?.includes('worker-c')),
+      null,
+      { timeout: 10_000 },
+    );
     const afterRestart = await look(page);
     expect(pageErrors).toEqual([]);
     expect(afterRestart.connection).toBe('live');
