@@ -184,8 +184,8 @@ export class CoordinatorServer implements SchedulerHost {
   /** Batches table updates: many changes within a quarter second make one record. */
   changed(): void {
     if (this.changeTimer !== null) return;
-    // NOTE: at most about one record a second: with 32 workers changing state twice a step,
-    // every change published made 100 viewers cost ~7% of a 10 ms step (bench/load.ts).
+    // NOTE: at most about one record a second: 32 workers change state twice a step, and each
+    // record sent to 100 viewers costs the coordinator 2-8 ms (bench/load.ts).
     const wait = Math.max(250, WORKERS_RECORD_INTERVAL_MS - (Date.now() - this.lastWorkersRecord));
     this.changeTimer = setTimeout(() => {
       this.changeTimer = null;
