@@ -95,7 +95,7 @@ export class Fuzzer {
       };
       const timer = setTimeout(() => (socket.terminate(), finish()), 5_000);
       socket.on('error', () => undefined);
-      socket.on('close', (code) => {
+      socket.on('close', (code: number) => {
         this.count(`closed with ${code}`);
         finish();
       });

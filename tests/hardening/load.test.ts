@@ -16,7 +16,7 @@ import type { ModelSpec } from '../../packages/core/src/index.js';
 
 describe('load', () => {
   it('32 workers and 100 dashboard viewers on one coordinator', async () => {
-    const result = await runLoad({ spec: SMALL_SPEC as ModelSpec, workers: 32, dashboards: 100, batch: 512, stepsPerPhase: 15, warmupSteps: 3 });
+    const result = await runLoad({ spec: SMALL_SPEC as unknown as ModelSpec, workers: 32, dashboards: 100, batch: 512, stepsPerPhase: 15, warmupSteps: 3 });
     const { before, dashboards, after } = result.phases;
     const row = (name: string, p: typeof before) =>
       `  ${name.padEnd(16)} ${p.stepMs.toFixed(1).padStart(6)} ms/step, coordinator ${p.coordinatorMs.toFixed(2)} ms (encode ${p.encodeMs.toFixed(2)}, decode ${p.decodeMs.toFixed(2)}, sum ${p.sumMs.toFixed(2)}, optimizer ${p.optimizerMs.toFixed(2)}), >= ${p.minWorkers} workers/step`;
