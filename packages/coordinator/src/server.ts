@@ -151,6 +151,7 @@ export class CoordinatorServer implements SchedulerHost {
     }));
     await Promise.all(closed);
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    for (const socket of this.wss.clients) socket.terminate();
     await new Promise<void>((resolve) => this.http.close(() => resolve()));
   }
 
@@ -208,6 +209,14 @@ export class CoordinatorServer implements SchedulerHost {
 
   private onConnection(socket: WebSocket, request: IncomingMessage): void {
     const address = `${request.socket.remoteAddress ?? '?'}:${request.socket.remotePort ?? '?'}`;
+    if (this.closing) {
+      // NOTE: a worker reconnecting while we shut down would otherwise be admitted after the
+      // stops went out, never told, and keep http.close() waiting for its socket forever.
+      socket.send(encodeMessage({ type: 'stop', reason: 'the coordinator is stopping' }), { binary: true });
+      socket.close(1001, 'coordinator stopping');
+      setTimeout(() => socket.terminate(), 1_000).unref();
+      return;
+    }
     if (this.handshaking >= MAX_HANDSHAKING) return this.refuse(socket, 'BUSY', `more than ${MAX_HANDSHAKING} connections are handshaking; try again later`);
     this.handshaking++;
     let handshaking = true;

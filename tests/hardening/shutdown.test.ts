@@ -1,0 +1,37 @@
+/**
+ * A worker that connects while the coordinator shuts down (its reconnect backoff ended at
+ * that moment) is told to stop and closed: before, it was admitted after the stops went
+ * out, never told, and the coordinator's close() waited for its socket forever.
+ */
+import { describe, expect, it } from 'vitest';
+import { startCoordinator } from '../../packages/coordinator/src/coordinator.js';
+import { PROTOCOL_VERSION, decodeFrame, encodeMessage, type ModelSpec } from '../../packages/core/src/index.js';
+import { SMALL_SPEC, WebSocket, tempDir } from '../distributed/helpers.js';
+
+function open(url: string): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url);
+    socket.once('open', () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+describe('shutdown', () => {
+  it('a connection opened once close() has begun gets a stop, and close() returns', async () => {
+    const coordinator = await startCoordinator({ spec: SMALL_SPEC as unknown as ModelSpec, port: 0, outDir: tempDir('shutdown2'), kernels: 'ts', trainSize: 1000, validationSize: 100, testSize: 0 });
+    const viewer = await open(coordinator.url);
+    viewer.send(encodeMessage({ type: 'subscribe', protocol: PROTOCOL_VERSION }));
+    await new Promise((resolve) => viewer.once('message', resolve));
+    // Keep the viewer from answering the close handshake at once, so close() is still waiting when the late one arrives.
+    (viewer as unknown as { _socket: { pause(): void } })._socket.pause();
+    const closing = coordinator.close('test over');
+    // NOTE: listeners before 'open': the stop may come in the same TCP read as the upgrade.
+    const late = new WebSocket(coordinator.url);
+    const first = new Promise<string>((resolve) => late.once('message', (data: Buffer) => resolve(String((decodeFrame(data) as { type: string }).type))));
+    late.on('error', () => undefined);
+    expect(await first).toBe('stop');
+    const started = Date.now();
+    await closing;
+    expect(Date.now() - started).toBeLessThan(5_000);
+  }, 30_000);
+});
