@@ -187,6 +187,12 @@ export class Fuzzer {
     );
   }
 
+  /** `count` connections at once that say nothing for 1 s (the handshake deadline is longer): past the handshaking limit they are refused. */
+  async silentFlood(count: number): Promise<void> {
+    this.count('silent connections', count);
+    await Promise.all(Array.from({ length: count }, () => this.session([], 1_000)));
+  }
+
   /** Raw TCP garbage instead of an HTTP upgrade. */
   async rawTcp(count: number): Promise<void> {
     for (let i = 0; i < count; i++) {
