@@ -165,6 +165,8 @@ describe.skipIf(!present && !process.env['CI'])('dashboard in a real browser dur
     expect(await page.textContent('#run-id')).toBe('waiting for the run…');
     await page.goto(`http://127.0.0.1:${coordinator.port}/?token=s3cret`);
     await page.waitForFunction(() => document.getElementById('connection')!.dataset['state'] === 'live', null, { timeout: 10_000 });
+    // NOTE: the badge turns live on the snapshot, the panels on the next batched redraw (at most 4/s).
+    await page.waitForFunction(() => document.getElementById('run-id')!.textContent!.startsWith('run-'), null, { timeout: 5_000 });
     expect(await page.textContent('#run-id')).toMatch(/^run-/);
     expect(await page.textContent('#progress-phase')).toBe('waiting');
   }, 30_000);
