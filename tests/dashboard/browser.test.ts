@@ -95,10 +95,13 @@ describe.skipIf(!present && !process.env['CI'])('dashboard in a real browser dur
     expect(shownStep(later.stepText)).toBeGreaterThan(shownStep(early.stepText));
     expect(later.connection).toBe('live');
 
-    // Both workers are listed and live.
-    expect(later.workers.map((row) => row.name).sort()).toEqual(['worker-a', 'worker-b']);
-    expect(later.workers.every((row) => row.state === 'idle' || row.state === 'computing')).toBe(true);
-    const idOfB = later.workers.find((row) => row.name === 'worker-b')!.id;
+    // Both workers are listed and live. NOTE: the table comes in its own record, at most
+    // once a second, and on a quiet machine 40 steps can take less: wait for the rows.
+    await page.waitForFunction(() => document.querySelectorAll('#workers-body tr').length >= 2, null, { timeout: 5_000 });
+    const workers = (await look(page)).workers;
+    expect(workers.map((row) => row.name).sort()).toEqual(['worker-a', 'worker-b']);
+    expect(workers.every((row) => row.state === 'idle' || row.state === 'computing')).toBe(true);
+    const idOfB = workers.find((row) => row.name === 'worker-b')!.id;
 
     // SIGKILL one worker: its row says gone, the other stays, and training goes on.
     await workerB.kill();
