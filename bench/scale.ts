@@ -7,8 +7,14 @@
  * The coordinator runs in this process (the library API); workers are real child
  * processes on 127.0.0.1, as `pnpm start` runs them.
  *
- *   pnpm bench:scale [-- --steps 20 --warmup 3 --batches 64,256 --workers 1,2 --kernels auto]
+ * The peer, measured just before each configuration: the same number of bare compute
+ * processes (bench/compute-loop.ts, the worker's gradientSum and nothing else) running at
+ * once on the same slices' sizes. Their summed images/s is what the machine's cores give
+ * that many compute-bound processes in that minute, the ceiling of the training figure.
+ *
+ *   pnpm bench:scale [-- --steps 40 --warmup 3 --batches 64,256 --workers 1,2 --kernels auto]
  */
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +25,7 @@ import type { StepTiming } from '../packages/coordinator/src/trainer.js';
 
 const { values } = parseArgs({
   options: {
-    steps: { type: 'string', default: '20' },
+    steps: { type: 'string', default: '40' },
     warmup: { type: 'string', default: '3' },
     batches: { type: 'string', default: '64,256' },
     workers: { type: 'string', default: '1,2' },
@@ -34,12 +40,32 @@ interface Result {
   readonly batch: number;
   readonly workers: number;
   readonly imagesPerSecond: number;
+  /** The summed images/s of `workers` bare compute processes running at once (the peer). */
+  readonly bareImagesPerSecond: number;
   readonly mean: Record<keyof Omit<StepTiming, 'step' | 'images' | 'workers'>, number>;
   readonly wireAndWaitingMs: number;
   readonly coordinatorMs: number;
 }
 
+/** images/s of one bench/compute-loop.ts process over slices of `batch` images. */
+function computeLoop(batch: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const args = [...process.execArgv, 'bench/compute-loop.ts', '--batch', String(batch), '--steps', String(steps), '--warmup', String(warmup), '--kernels', kernels];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => (output += text));
+    child.on('exit', (code) => (code === 0 ? resolve((JSON.parse(output) as { imagesPerSecond: number }).imagesPerSecond) : reject(new Error(`bench/compute-loop.ts exited with ${code}`))));
+  });
+}
+
+/** `workers` bare compute processes at once, each on its share of the global batch. */
+async function bareCompute(batch: number, workers: number): Promise<number> {
+  const rates = await Promise.all(Array.from({ length: workers }, () => computeLoop(Math.ceil(batch / workers))));
+  return rates.reduce((a, b) => a + b, 0);
+}
+
 async function measure(batch: number, workers: number): Promise<Result> {
+  const bareImagesPerSecond = await bareCompute(batch, workers);
   const out = mkdtempSync(join(tmpdir(), 'convoy-bench-'));
   const coordinator = await startCoordinator({
     port: 0,
@@ -84,6 +110,7 @@ async function measure(batch: number, workers: number): Promise<Result> {
     batch,
     workers,
     imagesPerSecond: images / seconds,
+    bareImagesPerSecond,
     mean,
     coordinatorMs,
     wireAndWaitingMs: Math.max(0, mean.stepMs - mean.computeMs - mean.workerDecodeMs - coordinatorMs),
@@ -101,17 +128,18 @@ async function main(): Promise<void> {
     for (const workers of values.workers!.split(',').map(Number)) {
       const result = await measure(batch, workers);
       results.push(result);
-      process.stdout.write(`  batch ${batch}, ${workers} worker(s): ${fixed(result.imagesPerSecond)} images/s\n`);
+      process.stdout.write(`  batch ${batch}, ${workers} worker(s): ${fixed(result.imagesPerSecond)} images/s; ${workers} bare compute process(es): ${fixed(result.bareImagesPerSecond)}\n`);
     }
   }
-  process.stdout.write('\n| batch | workers | images/s | speed-up | efficiency | step ms | compute ms | worker decode ms | coordinator encode ms | coordinator decode+check ms | sum ms | optimizer ms | wire+waiting ms | coordinator share | MB out/step | MB in/step |\n');
-  process.stdout.write('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n');
+  process.stdout.write('\n| batch | workers | images/s | speed-up | efficiency | bare compute images/s | bare speed-up | of bare | step ms | compute ms | worker decode ms | coordinator encode ms | coordinator decode+check ms | sum ms | optimizer ms | wire+waiting ms | coordinator share | MB out/step | MB in/step |\n');
+  process.stdout.write('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n');
   for (const result of results) {
     const single = results.find((other) => other.batch === result.batch && other.workers === 1);
     const speedup = single ? result.imagesPerSecond / single.imagesPerSecond : NaN;
+    const bareSingle = single?.bareImagesPerSecond ?? NaN;
     const m = result.mean;
     process.stdout.write(
-      `| ${result.batch} | ${result.workers} | ${fixed(result.imagesPerSecond)} | ${fixed(speedup, 2)}x | ${fixed((100 * speedup) / result.workers)}% | ${fixed(m.stepMs)} | ${fixed(m.computeMs)} | ${fixed(m.workerDecodeMs)} | ${fixed(m.encodeMs)} | ${fixed(m.decodeMs)} | ${fixed(m.sumMs)} | ${fixed(m.optimizerMs)} | ${fixed(result.wireAndWaitingMs)} | ${fixed((100 * result.coordinatorMs) / m.stepMs)}% | ${megabytes(m.bytesOut)} | ${megabytes(m.bytesIn)} |\n`,
+      `| ${result.batch} | ${result.workers} | ${fixed(result.imagesPerSecond)} | ${fixed(speedup, 2)}x | ${fixed((100 * speedup) / result.workers)}% | ${fixed(result.bareImagesPerSecond)} | ${fixed(result.bareImagesPerSecond / bareSingle, 2)}x | ${fixed((100 * result.imagesPerSecond) / result.bareImagesPerSecond)}% | ${fixed(m.stepMs)} | ${fixed(m.computeMs)} | ${fixed(m.workerDecodeMs)} | ${fixed(m.encodeMs)} | ${fixed(m.decodeMs)} | ${fixed(m.sumMs)} | ${fixed(m.optimizerMs)} | ${fixed(result.wireAndWaitingMs)} | ${fixed((100 * result.coordinatorMs) / m.stepMs)}% | ${megabytes(m.bytesOut)} | ${megabytes(m.bytesIn)} |\n`,
     );
   }
   process.stdout.write(`load average after ${loadavg().map((value) => value.toFixed(2)).join(' ')}\n`);
