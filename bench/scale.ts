@@ -23,15 +23,25 @@ import { startCoordinator } from '../packages/coordinator/src/coordinator.js';
 import { spawnLocalWorkers, waitForExit } from '../packages/coordinator/src/local-workers.js';
 import type { StepTiming } from '../packages/coordinator/src/trainer.js';
 
-const { values } = parseArgs({
-  options: {
-    steps: { type: 'string', default: '40' },
-    warmup: { type: 'string', default: '3' },
-    batches: { type: 'string', default: '64,256' },
-    workers: { type: 'string', default: '1,2' },
-    kernels: { type: 'string', default: 'auto' },
-  },
-});
+/** `pnpm bench:x -- --flag` passes the `--` through. A bad flag: one line, exit 2. */
+function flags() {
+  try {
+    return parseArgs({
+      args: process.argv.slice(2).filter((arg, i) => !(i === 0 && arg === '--')),
+      options: {
+        steps: { type: 'string', default: '40' },
+        warmup: { type: 'string', default: '3' },
+        batches: { type: 'string', default: '64,256' },
+        workers: { type: 'string', default: '1,2' },
+        kernels: { type: 'string', default: 'auto' },
+      },
+    });
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n`);
+    process.exit(2);
+  }
+}
+const { values } = flags();
 const steps = Number(values.steps);
 const warmup = Number(values.warmup);
 const kernels = values.kernels as 'ts' | 'wasm' | 'auto';
