@@ -7,18 +7,11 @@
  *
  *   tsx bench/compute-loop.ts --batch 128 --steps 20 --warmup 3 --kernels auto
  */
-import { parseArgs } from 'node:util';
 import { COORDINATOR_DEFAULTS } from '../packages/coordinator/src/defaults.js';
 import { createModel, gatherImages, loadMnist, selectKernels, type KernelsChoice } from '../packages/core/src/index.js';
+import { benchFlags } from './measure.js';
 
-const { values } = parseArgs({
-  options: {
-    batch: { type: 'string', default: '128' },
-    steps: { type: 'string', default: '20' },
-    warmup: { type: 'string', default: '3' },
-    kernels: { type: 'string', default: 'auto' },
-  },
-});
+const values = benchFlags({ batch: '128', steps: '20', warmup: '3', kernels: 'auto' });
 const batch = Number(values.batch);
 const steps = Number(values.steps);
 const warmup = Number(values.warmup);

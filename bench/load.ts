@@ -12,31 +12,12 @@
  * slices' compute in turn; the coordinator's share is measured against that.
  */
 import { loadavg } from 'node:os';
-import { parseArgs } from 'node:util';
 import { MNIST_CNN_DROPOUT, type ModelSpec } from '../packages/core/src/index.js';
 import { SMALL_SPEC } from '../tests/distributed/helpers.js';
 import { runLoad, type PhaseFigures } from '../tests/hardening/load-run.js';
+import { benchFlags } from './measure.js';
 
-/** `pnpm bench:x -- --flag` passes the `--` through. A bad flag: one line, exit 2. */
-function flags() {
-  try {
-    return parseArgs({
-      args: process.argv.slice(2).filter((arg, i) => !(i === 0 && arg === '--')),
-      options: {
-        model: { type: 'string', default: 'default' },
-        workers: { type: 'string', default: '32' },
-        dashboards: { type: 'string', default: '100' },
-        batch: { type: 'string', default: '512' },
-        steps: { type: 'string', default: '20' },
-        warmup: { type: 'string', default: '20' },
-      },
-    });
-  } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n`);
-    process.exit(2);
-  }
-}
-const { values } = flags();
+const values = benchFlags({ model: 'default', workers: '32', dashboards: '100', batch: '512', steps: '20', warmup: '20' });
 const spec = (values.model === 'small' ? SMALL_SPEC : MNIST_CNN_DROPOUT) as ModelSpec;
 const workers = Number(values.workers);
 const dashboards = Number(values.dashboards);

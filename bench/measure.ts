@@ -1,4 +1,5 @@
-/** Throughput measurement shared by the benchmark scripts. */
+/** Throughput measurement and flags shared by the benchmark scripts. */
+import { parseArgs } from 'node:util';
 
 /**
  * images/s by the wall clock and per second of this process's CPU time. On a machine
@@ -26,4 +27,20 @@ export function imagesPerSecond(batch: number, seconds: number, maxSteps: number
     steps++;
   }
   return { wall: (steps * batch) / ((performance.now() - start) / 1000), cpu: (steps * batch) / (cpuSeconds() - startCpu) };
+}
+
+/**
+ * A benchmark script's flags, all strings with defaults (`--steps 40`). `pnpm bench:x --
+ * --steps 40` passes the `--` through, so a leading one is dropped; an unknown flag or a
+ * missing value is one line on stderr and exit 2.
+ */
+export function benchFlags<K extends string>(defaults: Record<K, string>): Record<K, string> {
+  const options = Object.fromEntries(Object.entries<string>(defaults).map(([name, value]) => [name, { type: 'string' as const, default: value }]));
+  try {
+    const args = process.argv.slice(2).filter((arg, i) => !(i === 0 && arg === '--'));
+    return parseArgs({ args, options }).values as Record<K, string>;
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n`);
+    process.exit(2);
+  }
 }

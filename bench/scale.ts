@@ -18,30 +18,12 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { startCoordinator } from '../packages/coordinator/src/coordinator.js';
 import { spawnLocalWorkers, waitForExit } from '../packages/coordinator/src/local-workers.js';
 import type { StepTiming } from '../packages/coordinator/src/trainer.js';
+import { benchFlags } from './measure.js';
 
-/** `pnpm bench:x -- --flag` passes the `--` through. A bad flag: one line, exit 2. */
-function flags() {
-  try {
-    return parseArgs({
-      args: process.argv.slice(2).filter((arg, i) => !(i === 0 && arg === '--')),
-      options: {
-        steps: { type: 'string', default: '40' },
-        warmup: { type: 'string', default: '3' },
-        batches: { type: 'string', default: '64,256' },
-        workers: { type: 'string', default: '1,2' },
-        kernels: { type: 'string', default: 'auto' },
-      },
-    });
-  } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n`);
-    process.exit(2);
-  }
-}
-const { values } = flags();
+const values = benchFlags({ steps: '40', warmup: '3', batches: '64,256', workers: '1,2', kernels: 'auto' });
 const steps = Number(values.steps);
 const warmup = Number(values.warmup);
 const kernels = values.kernels as 'ts' | 'wasm' | 'auto';
@@ -134,8 +116,8 @@ async function main(): Promise<void> {
   const load = loadavg().map((value) => value.toFixed(2)).join(' ');
   process.stdout.write(`convoy bench:scale: ${steps} measured steps after ${warmup} warm-up, kernels ${kernels}, load average before ${load}\n`);
   const results: Result[] = [];
-  for (const batch of values.batches!.split(',').map(Number)) {
-    for (const workers of values.workers!.split(',').map(Number)) {
+  for (const batch of values.batches.split(',').map(Number)) {
+    for (const workers of values.workers.split(',').map(Number)) {
       const result = await measure(batch, workers);
       results.push(result);
       process.stdout.write(`  batch ${batch}, ${workers} worker(s): ${fixed(result.imagesPerSecond)} images/s; ${workers} bare compute process(es): ${fixed(result.bareImagesPerSecond)}\n`);
