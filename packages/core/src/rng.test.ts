@@ -46,4 +46,24 @@ describe('Rng', () => {
     expect(mixSeed(1, 2)).not.toBe(mixSeed(1, 3));
     expect(mixSeed(1, 2)).toBe(mixSeed(1, 2));
   });
+  it('fillDropoutMask draws exactly what a nextFloat loop draws, and leaves the same state', () => {
+    for (const [seed, rate, length] of [[1, 0.25, 9216], [99, 0.5, 1000], [7, 0, 50], [123456789, 0.999, 300], [5, 0.3, 0]] as const) {
+      const keep = 1 / (1 - rate);
+      const looped = new Rng(seed);
+      const expected = new Float32Array(length + 4).fill(-1);
+      for (let i = 0; i < length; i++) expected[2 + i] = looped.nextFloat() < rate ? 0 : keep;
+      const filled = new Rng(seed);
+      const actual = new Float32Array(length + 4).fill(-1);
+      filled.fillDropoutMask(actual, 2, length, rate, keep);
+      expect(Array.from(actual)).toEqual(Array.from(expected));
+      expect(filled.state()).toEqual(looped.state());
+      expect(filled.nextUint32()).toBe(looped.nextUint32());
+    }
+    // The rate is honoured: about a quarter of 9,216 draws dropped.
+    const mask = new Float64Array(9216);
+    new Rng(3).fillDropoutMask(mask, 0, mask.length, 0.25, 4 / 3);
+    const dropped = mask.filter((value) => value === 0).length / mask.length;
+    expect(dropped).toBeGreaterThan(0.23);
+    expect(dropped).toBeLessThan(0.27);
+  });
 });

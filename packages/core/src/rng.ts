@@ -77,6 +77,37 @@ export class Rng {
     return this.nextUint32() / 0x100000000;
   }
 
+  /**
+   * A dropout mask: out[start + i] = (nextFloat() < dropProbability ? 0 : keepValue) for i
+   * in [0, length), drawing exactly as that loop would (same values, same state after).
+   * NOTE: this is the training step's one per-activation random draw (9,344 per image in
+   * the default model); with the state in locals it runs ~4x faster than calling nextFloat.
+   */
+  fillDropoutMask(out: { [index: number]: number }, start: number, length: number, dropProbability: number, keepValue: number): void {
+    // nextFloat() = u / 2^32 exactly, so nextFloat() < p  <=>  u < p * 2^32 (also exact).
+    const threshold = dropProbability * 0x100000000;
+    let s0 = this.s0;
+    let s1 = this.s1;
+    let s2 = this.s2;
+    let s3 = this.s3;
+    for (let i = 0; i < length; i++) {
+      const x = Math.imul(s1, 5);
+      const result = Math.imul((x << 7) | (x >>> 25), 9) >>> 0;
+      const t = s1 << 9;
+      s2 ^= s0;
+      s3 ^= s1;
+      s1 ^= s2;
+      s0 ^= s3;
+      s2 ^= t;
+      s3 = (s3 << 11) | (s3 >>> 21);
+      out[start + i] = result < threshold ? 0 : keepValue;
+    }
+    this.s0 = s0;
+    this.s1 = s1;
+    this.s2 = s2;
+    this.s3 = s3 >>> 0;
+  }
+
   /** Uniform in [low, high). */
   uniform(low: number, high: number): number {
     return low + (high - low) * this.nextFloat();

@@ -72,11 +72,7 @@ export class DropoutLayer<A extends FloatArray = Float32Array> implements Layer<
 
   private drawMask(batch: number, imageRngs: readonly Rng[]): void {
     const keep = 1 / (1 - this.rate);
-    for (let image = 0; image < batch; image++) {
-      const rng = imageRngs[image]!;
-      const offset = image * this.size;
-      for (let i = 0; i < this.size; i++) this.mask[offset + i] = rng.nextFloat() < this.rate ? 0 : keep;
-    }
+    for (let image = 0; image < batch; image++) imageRngs[image]!.fillDropoutMask(this.mask, image * this.size, this.size, this.rate, keep);
   }
 
   private attached(): Kernels<A> {
