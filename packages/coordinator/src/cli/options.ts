@@ -56,7 +56,7 @@ export function addCoordinatorFlags(program: Command): Command {
     .option('--epochs <n>', 'epochs to train', integerFlag(1, 10_000), d.epochs)
     .option('--batch <n>', 'global batch size (all workers together)', integerFlag(1, 65_536), d.globalBatch)
     .addOption(new Option('--optimizer <name>', 'optimizer').choices(['adadelta', 'sgd', 'adam']).default(d.optimizer.name))
-    .option('--lr <rate>', `learning rate (default: adadelta 1, adam ${d.optimizer.learningRate}; sgd needs one)`, numberFlag(0))
+    .option('--lr <rate>', `learning rate (default: ${d.optimizer.name} ${d.optimizer.learningRate}, the default recipe's; adadelta 1, adam 0.001 otherwise; sgd needs one)`, numberFlag(0))
     .option('--momentum <m>', 'sgd momentum', numberFlag(0, 0.999999))
     .option('--lr-decay <factor>', 'multiply the learning rate by this every --lr-decay-every epochs', numberFlag(1e-9, 1), d.lrDecay)
     .option('--lr-decay-every <epochs>', 'epochs between learning-rate drops', integerFlag(1), d.lrDecayEvery)
@@ -115,18 +115,16 @@ interface Flags {
   minWorkers?: number;
 }
 
-const DEFAULT_ADAM_RATE = COORDINATOR_DEFAULTS.optimizer.name === 'adam' ? COORDINATOR_DEFAULTS.optimizer.learningRate : undefined;
-
 function optimizerConfig(flags: Flags): OptimizerConfig {
+  // The recipe's optimizer without --lr is the recipe's config: its rate is tuned with its batch.
+  if (flags.lr === undefined && flags.optimizer === COORDINATOR_DEFAULTS.optimizer.name) return COORDINATOR_DEFAULTS.optimizer;
   const rate = flags.lr === undefined ? {} : { learningRate: flags.lr };
-  const rateOr = (fallback: number | undefined) => (flags.lr === undefined && fallback !== undefined ? { learningRate: fallback } : rate);
   switch (flags.optimizer) {
     case 'sgd':
       if (flags.lr === undefined) throw new CoordinatorError('BAD_OPTION', '--optimizer sgd needs --lr');
       return { name: 'sgd', learningRate: flags.lr, ...(flags.momentum === undefined ? {} : { momentum: flags.momentum }) };
     case 'adam':
-      // The default recipe's rate (tuned with its batch), not Adam's textbook 0.001.
-      return { name: 'adam', ...rateOr(DEFAULT_ADAM_RATE) };
+      return { name: 'adam', ...rate };
     case 'adadelta':
       return { name: 'adadelta', ...rate };
   }
