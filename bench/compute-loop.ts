@@ -1,14 +1,16 @@
 /**
  * The peer of `pnpm bench:scale`: a worker's compute with nothing around it. One process
- * runs the default model's gradientSum (training mode, Dropout on) over `batch` MNIST
- * images `steps` times after `warmup` calls, and prints its images/s as JSON. bench:scale
- * starts one and then two of these at once, so the training figures can be read against
- * what the machine's cores give two compute-bound processes in the same hour.
+ * runs the worker's own ComputeEngine (gather, then the default model's gradientSum with
+ * Dropout on) over slices of `batch` MNIST images, `steps` times after `warmup` calls,
+ * and prints its images/s as JSON. bench:scale starts one and then two of these at once,
+ * so the training figures can be read against what the machine's cores give that many
+ * compute-bound processes in the same minute.
  *
  *   tsx bench/compute-loop.ts --batch 128 --steps 20 --warmup 3 --kernels auto
  */
 import { COORDINATOR_DEFAULTS } from '../packages/coordinator/src/defaults.js';
-import { createModel, gatherImages, loadMnist, selectKernels, type KernelsChoice } from '../packages/core/src/index.js';
+import { createModel, loadMnist, selectKernels, type KernelsChoice } from '../packages/core/src/index.js';
+import { ComputeEngine } from '../packages/worker/src/index.js';
 import { benchFlags } from './measure.js';
 
 const values = benchFlags({ batch: '128', steps: '20', warmup: '3', kernels: 'auto' });
@@ -16,21 +18,28 @@ const batch = Number(values.batch);
 const steps = Number(values.steps);
 const warmup = Number(values.warmup);
 
-const { train } = loadMnist();
-const model = createModel(COORDINATOR_DEFAULTS.spec, { seed: 1, kernels: selectKernels(values.kernels as KernelsChoice) });
-const images = new Float32Array(batch * train.height * train.width * train.channels);
-const labels = new Uint8Array(batch);
-const dropoutSeeds = new Uint32Array(batch);
+const data = loadMnist();
+const spec = COORDINATOR_DEFAULTS.spec;
+const params = createModel(spec, { seed: 1 }).params;
+const engine = new ComputeEngine(spec, params.length, data, selectKernels(values.kernels as KernelsChoice));
 
 let measuredMs = 0;
 for (let call = 0; call < warmup + steps; call++) {
-  // A different slice each call, as a worker gets.
-  const indices = Uint32Array.from({ length: batch }, (_, i) => (call * batch + i) % train.count);
-  gatherImages(train, indices, images);
-  for (let n = 0; n < batch; n++) labels[n] = train.labels[indices[n]!]!;
-  dropoutSeeds.forEach((_, n) => (dropoutSeeds[n] = call * batch + n + 1));
-  const started = performance.now();
-  model.gradientSum(images, labels, { training: true, dropoutSeeds });
-  if (call >= warmup) measuredMs += performance.now() - started;
+  // A different slice each call, as a worker gets; the parameters travel once, as to a worker.
+  const positions = Array.from({ length: batch }, (_, i) => call * batch + i);
+  const answer = engine.step(
+    {
+      type: 'step',
+      step: call + 1,
+      round: call + 1,
+      epoch: 1,
+      version: 0,
+      ...(call === 0 ? { params } : {}),
+      indices: Uint32Array.from(positions, (position) => position % data.train.count),
+      dropoutSeeds: Uint32Array.from(positions, (position) => position + 1),
+    },
+    0,
+  );
+  if (call >= warmup) measuredMs += answer.computeMs;
 }
 process.stdout.write(`${JSON.stringify({ batch, steps, imagesPerSecond: (1000 * batch * steps) / measuredMs })}\n`);

@@ -18,6 +18,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startCoordinator } from '../packages/coordinator/src/coordinator.js';
 import { spawnLocalWorkers, waitForExit } from '../packages/coordinator/src/local-workers.js';
 import type { StepTiming } from '../packages/coordinator/src/trainer.js';
@@ -39,10 +40,12 @@ interface Result {
   readonly coordinatorMs: number;
 }
 
+const COMPUTE_LOOP = fileURLToPath(new URL('./compute-loop.ts', import.meta.url));
+
 /** images/s of one bench/compute-loop.ts process over slices of `batch` images. */
 function computeLoop(batch: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    const args = [...process.execArgv, 'bench/compute-loop.ts', '--batch', String(batch), '--steps', String(steps), '--warmup', String(warmup), '--kernels', kernels];
+    const args = [...process.execArgv, COMPUTE_LOOP, '--batch', String(batch), '--steps', String(steps), '--warmup', String(warmup), '--kernels', kernels];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let output = '';
     child.stdout.setEncoding('utf8').on('data', (text: string) => (output += text));
