@@ -12,7 +12,12 @@
  * once on the same slices' sizes. Their summed images/s is what the machine's cores give
  * that many compute-bound processes in that minute, the ceiling of the training figure.
  *
- *   pnpm bench:scale [-- --steps 40 --warmup 3 --batches 64,256 --workers 1,2 --kernels auto]
+ * Rounds: a shared VM's speed moves 10-30% from one minute to the next, so the
+ * configurations are measured in turn, `rounds` times over (1 worker, 2 workers, 1, 2...),
+ * and each round's speed-up is taken between neighbours in time. The table gives the
+ * medians; the per-round speed-ups are printed with them.
+ *
+ *   pnpm bench:scale [-- --rounds 3 --steps 20 --warmup 3 --batches 64,256 --workers 1,2 --kernels auto]
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,20 +29,22 @@ import { spawnLocalWorkers, waitForExit } from '../packages/coordinator/src/loca
 import type { StepTiming } from '../packages/coordinator/src/trainer.js';
 import { benchFlags } from './measure.js';
 
-const values = benchFlags({ steps: '40', warmup: '3', batches: '64,256', workers: '1,2', kernels: 'auto' });
+const values = benchFlags({ rounds: '3', steps: '20', warmup: '3', batches: '64,256', workers: '1,2', kernels: 'auto' });
+const rounds = Number(values.rounds);
 const steps = Number(values.steps);
 const warmup = Number(values.warmup);
 const kernels = values.kernels as 'ts' | 'wasm' | 'auto';
 
-interface Result {
+/** One configuration measured once: a round's training figure and its peer. */
+interface Measurement {
   readonly batch: number;
   readonly workers: number;
+  readonly round: number;
   readonly imagesPerSecond: number;
   /** The summed images/s of `workers` bare compute processes running at once (the peer). */
   readonly bareImagesPerSecond: number;
-  readonly mean: Record<keyof Omit<StepTiming, 'step' | 'images' | 'workers'>, number>;
-  readonly wireAndWaitingMs: number;
-  readonly coordinatorMs: number;
+  /** The measured steps' timings. */
+  readonly timings: StepTiming[];
 }
 
 const COMPUTE_LOOP = fileURLToPath(new URL('./compute-loop.ts', import.meta.url));
@@ -59,7 +66,7 @@ async function bareCompute(batch: number, workers: number): Promise<number> {
   return rates.reduce((a, b) => a + b, 0);
 }
 
-async function measure(batch: number, workers: number): Promise<Result> {
+async function measure(batch: number, workers: number, round: number): Promise<Measurement> {
   const bareImagesPerSecond = await bareCompute(batch, workers);
   const out = mkdtempSync(join(tmpdir(), 'convoy-bench-'));
   const coordinator = await startCoordinator({
@@ -86,10 +93,24 @@ async function measure(batch: number, workers: number): Promise<Result> {
   await waitForExit(children, 5_000);
   rmSync(out, { recursive: true, force: true });
   const measured = timings.slice(warmup);
-  const average = (pick: (timing: StepTiming) => number) => measured.reduce((sum, timing) => sum + pick(timing), 0) / measured.length;
+  const images = measured.reduce((sum, timing) => sum + timing.images, 0);
+  const seconds = measured.reduce((sum, timing) => sum + timing.stepMs, 0) / 1000;
+  return { batch, workers, round, imagesPerSecond: images / seconds, bareImagesPerSecond, timings: measured };
+}
+
+const median = (values: readonly number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
+
+/** The mean of each timing field over every measured step of every round. */
+function meanTimings(timings: readonly StepTiming[]) {
+  const average = (pick: (timing: StepTiming) => number) => timings.reduce((sum, timing) => sum + pick(timing), 0) / timings.length;
   const mean = {
     stepMs: average((t) => t.stepMs),
     computeMs: average((t) => t.computeMs),
+    imbalanceMs: average((t) => t.computeMs - t.meanComputeMs),
     workerDecodeMs: average((t) => t.workerDecodeMs),
     encodeMs: average((t) => t.encodeMs),
     decodeMs: average((t) => t.decodeMs),
@@ -99,17 +120,7 @@ async function measure(batch: number, workers: number): Promise<Result> {
     bytesIn: average((t) => t.bytesIn),
   };
   const coordinatorMs = mean.encodeMs + mean.decodeMs + mean.sumMs + mean.optimizerMs;
-  const images = measured.reduce((sum, timing) => sum + timing.images, 0);
-  const seconds = measured.reduce((sum, timing) => sum + timing.stepMs, 0) / 1000;
-  return {
-    batch,
-    workers,
-    imagesPerSecond: images / seconds,
-    bareImagesPerSecond,
-    mean,
-    coordinatorMs,
-    wireAndWaitingMs: Math.max(0, mean.stepMs - mean.computeMs - mean.workerDecodeMs - coordinatorMs),
-  };
+  return { ...mean, coordinatorMs, wireAndWaitingMs: Math.max(0, mean.stepMs - mean.computeMs - mean.workerDecodeMs - coordinatorMs) };
 }
 
 const fixed = (value: number, digits = 1) => value.toFixed(digits);
@@ -117,30 +128,53 @@ const megabytes = (bytes: number) => (bytes / 1e6).toFixed(2);
 
 async function main(): Promise<void> {
   const load = loadavg().map((value) => value.toFixed(2)).join(' ');
-  process.stdout.write(`convoy bench:scale: ${steps} measured steps after ${warmup} warm-up, kernels ${kernels}, load average before ${load}\n`);
-  const results: Result[] = [];
-  for (const batch of values.batches.split(',').map(Number)) {
-    for (const workers of values.workers.split(',').map(Number)) {
-      const result = await measure(batch, workers);
-      results.push(result);
-      process.stdout.write(`  batch ${batch}, ${workers} worker(s): ${fixed(result.imagesPerSecond)} images/s; ${workers} bare compute process(es): ${fixed(result.bareImagesPerSecond)}\n`);
+  process.stdout.write(`convoy bench:scale: ${rounds} rounds of ${steps} measured steps after ${warmup} warm-up, kernels ${kernels}, load average before ${load}\n`);
+  const batches = values.batches.split(',').map(Number);
+  const workerCounts = values.workers.split(',').map(Number);
+  const measurements: Measurement[] = [];
+  for (const batch of batches) {
+    for (let round = 1; round <= rounds; round++) {
+      for (const workers of workerCounts) {
+        const result = await measure(batch, workers, round);
+        measurements.push(result);
+        process.stdout.write(`  batch ${batch}, round ${round}, ${workers} worker(s): ${fixed(result.imagesPerSecond)} images/s; ${workers} bare compute process(es): ${fixed(result.bareImagesPerSecond)}\n`);
+      }
     }
   }
-  process.stdout.write('\n| batch | workers | images/s | speed-up | efficiency | bare compute images/s | bare speed-up | of bare | step ms | compute ms | worker decode ms | coordinator encode ms | coordinator decode+check ms | sum ms | optimizer ms | wire+waiting ms | coordinator share | MB out/step | MB in/step |\n');
-  process.stdout.write('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n');
-  for (const result of results) {
-    const single = results.find((other) => other.batch === result.batch && other.workers === 1);
-    const speedup = single ? result.imagesPerSecond / single.imagesPerSecond : NaN;
-    const bareSingle = single?.bareImagesPerSecond ?? NaN;
-    const m = result.mean;
-    process.stdout.write(
-      `| ${result.batch} | ${result.workers} | ${fixed(result.imagesPerSecond)} | ${fixed(speedup, 2)}x | ${fixed((100 * speedup) / result.workers)}% | ${fixed(result.bareImagesPerSecond)} | ${fixed(result.bareImagesPerSecond / bareSingle, 2)}x | ${fixed((100 * result.imagesPerSecond) / result.bareImagesPerSecond)}% | ${fixed(m.stepMs)} | ${fixed(m.computeMs)} | ${fixed(m.workerDecodeMs)} | ${fixed(m.encodeMs)} | ${fixed(m.decodeMs)} | ${fixed(m.sumMs)} | ${fixed(m.optimizerMs)} | ${fixed(result.wireAndWaitingMs)} | ${fixed((100 * result.coordinatorMs) / m.stepMs)}% | ${megabytes(m.bytesOut)} | ${megabytes(m.bytesIn)} |\n`,
-    );
+  /** Each round's training images/s over the same round's 1-worker figure. */
+  const speedups = (batch: number, workers: number) =>
+    measurements
+      .filter((m) => m.batch === batch && m.workers === workers)
+      .map((m) => m.imagesPerSecond / measurements.find((one) => one.batch === batch && one.workers === 1 && one.round === m.round)!.imagesPerSecond);
+  const bareSpeedups = (batch: number, workers: number) =>
+    measurements
+      .filter((m) => m.batch === batch && m.workers === workers)
+      .map((m) => m.bareImagesPerSecond / measurements.find((one) => one.batch === batch && one.workers === 1 && one.round === m.round)!.bareImagesPerSecond);
+  process.stdout.write(
+    '\n| batch | workers | images/s | speed-up | speed-up per round | efficiency | bare images/s | bare speed-up | of bare | step ms | compute ms (slowest) | imbalance ms | worker decode ms | coordinator encode ms | coordinator decode+check ms | sum ms | optimizer ms | wire+waiting ms | coordinator share | MB out/step | MB in/step |\n',
+  );
+  process.stdout.write('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n');
+  const summary = [];
+  for (const batch of batches) {
+    for (const workers of workerCounts) {
+      const mine = measurements.filter((m) => m.batch === batch && m.workers === workers);
+      const imagesPerSecond = median(mine.map((m) => m.imagesPerSecond));
+      const bareImagesPerSecond = median(mine.map((m) => m.bareImagesPerSecond));
+      const speedup = median(speedups(batch, workers));
+      const bareSpeedup = median(bareSpeedups(batch, workers));
+      const ofBare = median(mine.map((m) => m.imagesPerSecond / m.bareImagesPerSecond));
+      const m = meanTimings(mine.flatMap((one) => one.timings));
+      summary.push({ batch, workers, imagesPerSecond, bareImagesPerSecond, speedup, speedups: speedups(batch, workers), bareSpeedup, ofBare, mean: m });
+      process.stdout.write(
+        `| ${batch} | ${workers} | ${fixed(imagesPerSecond)} | ${fixed(speedup, 2)}x | ${speedups(batch, workers).map((x) => fixed(x, 2)).join(' ')} | ${fixed((100 * speedup) / workers)}% | ${fixed(bareImagesPerSecond)} | ${fixed(bareSpeedup, 2)}x | ${fixed(100 * ofBare)}% | ${fixed(m.stepMs)} | ${fixed(m.computeMs)} | ${fixed(m.imbalanceMs)} | ${fixed(m.workerDecodeMs)} | ${fixed(m.encodeMs)} | ${fixed(m.decodeMs)} | ${fixed(m.sumMs)} | ${fixed(m.optimizerMs)} | ${fixed(m.wireAndWaitingMs)} | ${fixed((100 * m.coordinatorMs) / m.stepMs)}% | ${megabytes(m.bytesOut)} | ${megabytes(m.bytesIn)} |\n`,
+      );
+    }
   }
   process.stdout.write(`load average after ${loadavg().map((value) => value.toFixed(2)).join(' ')}\n`);
   mkdirSync('bench/results', { recursive: true });
   const path = join('bench/results', `scale-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-')}.json`);
-  writeFileSync(path, JSON.stringify({ steps, warmup, kernels, loadBefore: load, results }, null, 2));
+  const perRound = measurements.map(({ timings, ...rest }) => ({ ...rest, mean: meanTimings(timings) }));
+  writeFileSync(path, JSON.stringify({ rounds, steps, warmup, kernels, loadBefore: load, summary, measurements: perRound }, null, 2));
   process.stdout.write(`results: ${path}\n`);
 }
 

@@ -23,8 +23,9 @@ export interface StepTiming {
   readonly images: number;
   readonly workers: number;
   readonly stepMs: number;
-  /** Longest worker compute, and the mean of the workers' frame decode. */
+  /** Longest worker compute (it sets the step's pace), the mean over the answers, and the mean of the workers' frame decode. */
   readonly computeMs: number;
+  readonly meanComputeMs: number;
   readonly workerDecodeMs: number;
   /** Coordinator: encoding step frames, decoding+validating answers, summing, optimizer. */
   readonly encodeMs: number;
@@ -172,6 +173,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     let lossSum = 0;
     let correct = 0;
     let computeMs = 0;
+    let meanComputeMs = 0;
     let workerDecodeMs = 0;
     // `counted` is what history.jsonl records as the step's images: the answers' own counts,
     // so a slice summed twice or lost would show there (tests/hardening checks it).
@@ -186,6 +188,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
       lossSum += answer.lossSum;
       correct += answer.correct;
       computeMs = Math.max(computeMs, answer.computeMs);
+      meanComputeMs += answer.computeMs / pieces.length;
       workerDecodeMs += answer.decodeMs / pieces.length;
     }
     const summed = performance.now();
@@ -203,6 +206,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
       workers,
       stepMs,
       computeMs,
+      meanComputeMs,
       workerDecodeMs,
       encodeMs: after.encodeMs - before.encodeMs,
       decodeMs: after.decodeMs - before.decodeMs,
