@@ -141,15 +141,11 @@ async function main(): Promise<void> {
       }
     }
   }
-  /** Each round's training images/s over the same round's 1-worker figure. */
-  const speedups = (batch: number, workers: number) =>
+  /** Each round's figure (`pick`) for `workers` over the same round's 1-worker figure. */
+  const perRound = (batch: number, workers: number, pick: (m: Measurement) => number) =>
     measurements
       .filter((m) => m.batch === batch && m.workers === workers)
-      .map((m) => m.imagesPerSecond / measurements.find((one) => one.batch === batch && one.workers === 1 && one.round === m.round)!.imagesPerSecond);
-  const bareSpeedups = (batch: number, workers: number) =>
-    measurements
-      .filter((m) => m.batch === batch && m.workers === workers)
-      .map((m) => m.bareImagesPerSecond / measurements.find((one) => one.batch === batch && one.workers === 1 && one.round === m.round)!.bareImagesPerSecond);
+      .map((m) => pick(m) / pick(measurements.find((one) => one.batch === batch && one.workers === 1 && one.round === m.round)!));
   process.stdout.write(
     '\n| batch | workers | images/s | speed-up | speed-up per round | efficiency | bare images/s | bare speed-up | of bare | step ms | compute ms (slowest) | imbalance ms | worker decode ms | coordinator encode ms | coordinator decode+check ms | sum ms | optimizer ms | wire+waiting ms | coordinator share | MB out/step | MB in/step |\n',
   );
@@ -160,21 +156,22 @@ async function main(): Promise<void> {
       const mine = measurements.filter((m) => m.batch === batch && m.workers === workers);
       const imagesPerSecond = median(mine.map((m) => m.imagesPerSecond));
       const bareImagesPerSecond = median(mine.map((m) => m.bareImagesPerSecond));
-      const speedup = median(speedups(batch, workers));
-      const bareSpeedup = median(bareSpeedups(batch, workers));
+      const speedups = perRound(batch, workers, (m) => m.imagesPerSecond);
+      const speedup = median(speedups);
+      const bareSpeedup = median(perRound(batch, workers, (m) => m.bareImagesPerSecond));
       const ofBare = median(mine.map((m) => m.imagesPerSecond / m.bareImagesPerSecond));
       const m = meanTimings(mine.flatMap((one) => one.timings));
-      summary.push({ batch, workers, imagesPerSecond, bareImagesPerSecond, speedup, speedups: speedups(batch, workers), bareSpeedup, ofBare, mean: m });
+      summary.push({ batch, workers, imagesPerSecond, bareImagesPerSecond, speedup, speedups, bareSpeedup, ofBare, mean: m });
       process.stdout.write(
-        `| ${batch} | ${workers} | ${fixed(imagesPerSecond)} | ${fixed(speedup, 2)}x | ${speedups(batch, workers).map((x) => fixed(x, 2)).join(' ')} | ${fixed((100 * speedup) / workers)}% | ${fixed(bareImagesPerSecond)} | ${fixed(bareSpeedup, 2)}x | ${fixed(100 * ofBare)}% | ${fixed(m.stepMs)} | ${fixed(m.computeMs)} | ${fixed(m.imbalanceMs)} | ${fixed(m.workerDecodeMs)} | ${fixed(m.encodeMs)} | ${fixed(m.decodeMs)} | ${fixed(m.sumMs)} | ${fixed(m.optimizerMs)} | ${fixed(m.wireAndWaitingMs)} | ${fixed((100 * m.coordinatorMs) / m.stepMs)}% | ${megabytes(m.bytesOut)} | ${megabytes(m.bytesIn)} |\n`,
+        `| ${batch} | ${workers} | ${fixed(imagesPerSecond)} | ${fixed(speedup, 2)}x | ${speedups.map((x) => fixed(x, 2)).join(' ')} | ${fixed((100 * speedup) / workers)}% | ${fixed(bareImagesPerSecond)} | ${fixed(bareSpeedup, 2)}x | ${fixed(100 * ofBare)}% | ${fixed(m.stepMs)} | ${fixed(m.computeMs)} | ${fixed(m.imbalanceMs)} | ${fixed(m.workerDecodeMs)} | ${fixed(m.encodeMs)} | ${fixed(m.decodeMs)} | ${fixed(m.sumMs)} | ${fixed(m.optimizerMs)} | ${fixed(m.wireAndWaitingMs)} | ${fixed((100 * m.coordinatorMs) / m.stepMs)}% | ${megabytes(m.bytesOut)} | ${megabytes(m.bytesIn)} |\n`,
       );
     }
   }
   process.stdout.write(`load average after ${loadavg().map((value) => value.toFixed(2)).join(' ')}\n`);
   mkdirSync('bench/results', { recursive: true });
   const path = join('bench/results', `scale-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-')}.json`);
-  const perRound = measurements.map(({ timings, ...rest }) => ({ ...rest, mean: meanTimings(timings) }));
-  writeFileSync(path, JSON.stringify({ rounds, steps, warmup, kernels, loadBefore: load, summary, measurements: perRound }, null, 2));
+  const rounded = measurements.map(({ timings, ...rest }) => ({ ...rest, mean: meanTimings(timings) }));
+  writeFileSync(path, JSON.stringify({ rounds, steps, warmup, kernels, loadBefore: load, summary, measurements: rounded }, null, 2));
   process.stdout.write(`results: ${path}\n`);
 }
 
