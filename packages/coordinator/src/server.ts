@@ -18,6 +18,8 @@ import {
   PROTOCOL_VERSION,
   ProtocolError,
   decodeMessage,
+  encodeField,
+  encodeHead,
   encodeMessage,
   type HelloMessage,
   type Message,
@@ -76,6 +78,12 @@ export class CoordinatorServer implements SchedulerHost {
   private readonly waiters: (() => void)[] = [];
   /** Totals for the step breakdown: milliseconds spent encoding and decoding frames, bytes each way. */
   private readonly totals = { encodeMs: 0, decodeMs: 0, bytesOut: 0, bytesIn: 0 };
+  /**
+   * The `params` field of the last parameter version sent, encoded once for every worker it
+   * goes to. NOTE: a version names one set of parameters (the trainer's step count), the
+   * same fact that lets a worker holding it skip them.
+   */
+  private sharedParams: { readonly version: number; readonly bytes: Uint8Array } | null = null;
   /** The step in progress, for event records. */
   currentStep = 0;
 
@@ -168,14 +176,28 @@ export class CoordinatorServer implements SchedulerHost {
   send(peer: WorkerPeer, message: Message): void {
     if (peer.socket.readyState !== WebSocket.OPEN) return;
     const started = performance.now();
-    const frame = encodeMessage(message);
-    this.totals.encodeMs += performance.now() - started;
-    this.totals.bytesOut += frame.byteLength;
-    peer.bytesOut += frame.byteLength;
-    if (message.type === 'step' || message.type === 'evaluate') {
-      if (message.params !== undefined) peer.version = message.version;
+    if ((message.type === 'step' || message.type === 'evaluate') && message.params !== undefined) {
+      // One WebSocket message in two fragments: this peer's fields, then the parameters
+      // shared by every peer of this version (the same bytes as encodeMessage's one frame).
+      const { params, ...fields } = message;
+      if (this.sharedParams?.version !== message.version) this.sharedParams = { version: message.version, bytes: encodeField('params', params) };
+      const head = encodeHead(fields, 1);
+      const tail = this.sharedParams.bytes;
+      this.sent(peer, performance.now() - started, head.byteLength + tail.byteLength);
+      peer.version = message.version;
+      peer.socket.send(head, { binary: true, fin: false });
+      peer.socket.send(tail, { binary: true, fin: true });
+      return;
     }
+    const frame = encodeMessage(message);
+    this.sent(peer, performance.now() - started, frame.byteLength);
     peer.socket.send(frame, { binary: true });
+  }
+
+  private sent(peer: WorkerPeer, encodeMs: number, bytes: number): void {
+    this.totals.encodeMs += encodeMs;
+    this.totals.bytesOut += bytes;
+    peer.bytesOut += bytes;
   }
 
   event(event: RunEventName, peer: WorkerPeer | null, detail: string): void {

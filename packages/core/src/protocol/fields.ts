@@ -112,11 +112,7 @@ export class Fields {
     if (value.length !== length) {
       throw new ProtocolError('BAD_LENGTH', `${this.name(key)} has ${value.length} floats, expected ${length}`);
     }
-    // NOTE: x * 0 is 0 for every finite x and NaN for NaN and +-Infinity, so the sum is NaN
-    // iff some element is not finite: one branch-free pass (~2x faster than a test per element).
-    let poison = 0;
-    for (let i = 0; i < value.length; i++) poison += value[i]! * 0;
-    if (poison !== 0) {
+    if (!allFinite(value)) {
       const i = value.findIndex((x) => !Number.isFinite(x));
       throw new ProtocolError('NOT_FINITE', `${this.name(key)}[${i}] is ${value[i]}`);
     }
@@ -152,4 +148,27 @@ export class Fields {
     }
     return value;
   }
+}
+
+/**
+ * Whether every element is finite. x * 0 is 0 for every finite x and NaN for NaN and
+ * +-Infinity, so a sum of them is NaN iff some element is not finite: a branch-free pass.
+ * NOTE: four sums, not one: a single sum waits on the previous add every element (~4 ms for
+ * the 1.2M floats of a gradient); four independent chains take ~1 ms (bench/finite.ts).
+ */
+export function allFinite(values: Float32Array): boolean {
+  let a = 0;
+  let b = 0;
+  let c = 0;
+  let d = 0;
+  const whole = values.length & ~3;
+  let i = 0;
+  for (; i < whole; i += 4) {
+    a += values[i]! * 0;
+    b += values[i + 1]! * 0;
+    c += values[i + 2]! * 0;
+    d += values[i + 3]! * 0;
+  }
+  for (; i < values.length; i++) a += values[i]! * 0;
+  return a + b + c + d === 0;
 }

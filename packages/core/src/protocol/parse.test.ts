@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MNIST_CNN } from '../spec.js';
-import { decodeFrame, encodeMessage } from './codec.js';
+import { decodeFrame, encodeField, encodeHead, encodeMessage } from './codec.js';
+import { allFinite } from './fields.js';
 import type { Message } from './messages.js';
 import { DEFAULT_LIMITS, FROM_WORKER, PROTOCOL_VERSION, type ProtocolLimits, decodeMessage, parseMessage, ProtocolError } from './index.js';
 
@@ -136,5 +137,42 @@ describe('parseMessage rejects every field when wrong', () => {
     // 0xc1 is "never used" in msgpack; msgpackr decodes it to a marker object, which then is no message.
     expect(() => decodeMessage(Uint8Array.from([0xc1]), limits)).toThrow(ProtocolError);
     expect(() => decodeMessage(encodeMessage(VALID.gradient as unknown as Message).subarray(0, 20), limits)).toThrow(ProtocolError);
+  });
+});
+
+describe('allFinite', () => {
+  it('finds one non-finite value at any position of any length, and passes extreme finite ones', () => {
+    for (let length = 1; length <= 9; length++) {
+      const extremes = Float32Array.from({ length }, (_, i) => [3.4028234663852886e38, -3.4028234663852886e38, 1e-45, -0][i % 4]!);
+      expect(allFinite(extremes)).toBe(true);
+      for (let at = 0; at < length; at++) {
+        for (const bad of [NaN, Infinity, -Infinity]) {
+          const values = extremes.slice();
+          values[at] = bad;
+          expect(allFinite(values), `${bad} at ${at} of ${length}`).toBe(false);
+        }
+      }
+    }
+    expect(allFinite(new Float32Array(0))).toBe(true);
+  });
+});
+
+describe('a frame in two parts (encodeHead + encodeField)', () => {
+  it('is byte for byte the one-piece frame of the message with the field last', () => {
+    const { params, ...fields } = VALID.step as unknown as Extract<Message, { type: 'step' }>;
+    const head = encodeHead(fields, 1);
+    const tail = encodeField('params', params);
+    const joined = new Uint8Array(head.length + tail.length);
+    joined.set(head);
+    joined.set(tail, head.length);
+    expect([...joined]).toEqual([...encodeMessage({ ...fields, params })]);
+    expect(decodeMessage(joined, limits)).toEqual(VALID.step);
+  });
+
+  it('announces the shared fields in the map header, whatever its size', () => {
+    const tail = encodeField('params', VALID.step.params);
+    const many = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`k${i}`, i]));
+    const joined = Uint8Array.from([...encodeHead(many as unknown as Message, 1), ...tail]);
+    expect(decodeFrame(joined)).toEqual({ ...many, params: VALID.step.params });
   });
 });
