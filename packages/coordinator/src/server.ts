@@ -231,6 +231,9 @@ export class CoordinatorServer implements SchedulerHost {
 
   private onConnection(socket: WebSocket, request: IncomingMessage): void {
     const address = `${request.socket.remoteAddress ?? '?'}:${request.socket.remotePort ?? '?'}`;
+    // NOTE: first, before any return: an oversized or malformed frame makes ws emit 'error',
+    // which without a listener would take the coordinator down. 'close' follows and says the rest.
+    socket.on('error', () => undefined);
     if (this.closing) {
       // NOTE: a worker reconnecting while we shut down would otherwise be admitted after the
       // stops went out, never told, and keep http.close() waiting for its socket forever.
@@ -288,7 +291,6 @@ export class CoordinatorServer implements SchedulerHost {
     socket.on('pong', () => {
       if (peer !== null) peer.lastHeard = Date.now();
     });
-    socket.on('error', () => undefined); // 'close' follows; the error itself says nothing the close does not
     socket.on('close', () => {
       clearTimeout(handshake);
       handshakeOver();
