@@ -15,20 +15,21 @@ import { loadavg } from 'node:os';
 import { MNIST_CNN_DROPOUT, type ModelSpec } from '../packages/core/src/index.js';
 import { SMALL_SPEC } from '../tests/distributed/helpers.js';
 import { runLoad, type PhaseFigures } from '../tests/hardening/load-run.js';
-import { benchFlags } from './measure.js';
+import { benchFlags, machine } from './measure.js';
 
 const values = benchFlags({ model: 'default', workers: '32', dashboards: '100', batch: '512', steps: '20', warmup: '20' });
 const spec = (values.model === 'small' ? SMALL_SPEC : MNIST_CNN_DROPOUT) as ModelSpec;
 const workers = Number(values.workers);
 const dashboards = Number(values.dashboards);
-const loadBefore = loadavg()[0]!;
+const host = machine();
 const result = await runLoad({ spec, workers, dashboards, batch: Number(values.batch), stepsPerPhase: Number(values.steps), warmupSteps: Number(values.warmup) });
 const row = (name: string, p: PhaseFigures) =>
   `| ${name} | ${p.steps} | ${p.stepMs.toFixed(1)} | ${p.coordinatorMs.toFixed(2)} | ${p.encodeMs.toFixed(2)} | ${p.decodeMs.toFixed(2)} | ${p.sumMs.toFixed(2)} | ${p.optimizerMs.toFixed(2)} | ${p.minWorkers} | ${(p.bytesPerStep / 2 ** 20).toFixed(1)} |`;
 const { before, dashboards: viewing, after } = result.phases;
 console.log(
   [
-    `${values.model} model, ${workers} workers, global batch ${values.batch}, ${dashboards} viewers in the middle phase; load average ${loadBefore.toFixed(1)} -> ${loadavg()[0]!.toFixed(1)}`,
+    `machine: ${host.cpu}, ${host.cores} cores, Node ${host.node}`,
+    `${values.model} model, ${workers} workers, global batch ${values.batch}, ${dashboards} viewers in the middle phase; load average ${host.loadBefore[0]!.toFixed(1)} -> ${loadavg()[0]!.toFixed(1)}`,
     '',
     '| phase | steps | step ms | coordinator ms | encode | decode+validate | sum | optimizer | workers/step (min) | MB/step |',
     '|---|---|---|---|---|---|---|---|---|---|',

@@ -1,5 +1,29 @@
-/** Throughput measurement and flags shared by the benchmark scripts. */
+/** Throughput measurement, flags and the machine's description, shared by the benchmark scripts. */
+import { execFileSync } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
+
+export interface Machine {
+  cpu: string;
+  cores: number;
+  node: string;
+  loadBefore: number[];
+}
+
+/** What every benchmark prints and stores beside its figures: CPU model, cores, Node, load average now. */
+export function machine(): Machine {
+  return { cpu: cpuModel(), cores: cpus().length, node: process.version, loadBefore: loadavg().map((l) => Number(l.toFixed(2))) };
+}
+
+function cpuModel(): string {
+  try {
+    const line = execFileSync('lscpu', { encoding: 'utf8' }).split('\n').find((l) => l.startsWith('Model name:'));
+    if (line !== undefined) return line.replace('Model name:', '').trim();
+  } catch {
+    // lscpu missing: fall back to Node's view
+  }
+  return cpus()[0]?.model ?? 'unknown';
+}
 
 /**
  * images/s by the wall clock and per second of this process's CPU time. On a machine

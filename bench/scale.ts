@@ -27,7 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { startCoordinator } from '../packages/coordinator/src/coordinator.js';
 import { spawnLocalWorkers, waitForExit } from '../packages/coordinator/src/local-workers.js';
 import type { StepTiming } from '../packages/coordinator/src/trainer.js';
-import { benchFlags } from './measure.js';
+import { benchFlags, machine } from './measure.js';
 
 const values = benchFlags({ rounds: '3', steps: '20', warmup: '3', batches: '64,256', workers: '1,2', kernels: 'auto' });
 const rounds = Number(values.rounds);
@@ -127,8 +127,9 @@ const fixed = (value: number, digits = 1) => value.toFixed(digits);
 const megabytes = (bytes: number) => (bytes / 1e6).toFixed(2);
 
 async function main(): Promise<void> {
-  const load = loadavg().map((value) => value.toFixed(2)).join(' ');
-  process.stdout.write(`convoy bench:scale: ${rounds} rounds of ${steps} measured steps after ${warmup} warm-up, kernels ${kernels}, load average before ${load}\n`);
+  const host = machine();
+  process.stdout.write(`convoy bench:scale: ${rounds} rounds of ${steps} measured steps after ${warmup} warm-up, kernels ${kernels}\n`);
+  process.stdout.write(`machine: ${host.cpu}, ${host.cores} cores, Node ${host.node}; load average before ${host.loadBefore.join(' ')}\n`);
   const batches = values.batches.split(',').map(Number);
   const workerCounts = values.workers.split(',').map(Number);
   const measurements: Measurement[] = [];
@@ -167,11 +168,12 @@ async function main(): Promise<void> {
       );
     }
   }
-  process.stdout.write(`load average after ${loadavg().map((value) => value.toFixed(2)).join(' ')}\n`);
+  const loadAfter = loadavg().map((l) => Number(l.toFixed(2)));
+  process.stdout.write(`load average after ${loadAfter.join(' ')}\n`);
   mkdirSync('bench/results', { recursive: true });
   const path = join('bench/results', `scale-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-')}.json`);
   const rounded = measurements.map(({ timings, ...rest }) => ({ ...rest, mean: meanTimings(timings) }));
-  writeFileSync(path, JSON.stringify({ rounds, steps, warmup, kernels, loadBefore: load, summary, measurements: rounded }, null, 2));
+  writeFileSync(path, JSON.stringify({ rounds, steps, warmup, kernels, machine: { ...host, loadAfter }, summary, measurements: rounded }, null, 2));
   process.stdout.write(`results: ${path}\n`);
 }
 

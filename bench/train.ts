@@ -8,13 +8,13 @@
  * NOTE: the figures depend on the machine's load (printed with them): on a shared
  * machine they are pessimistic.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createModel, createOptimizer, createWasmKernels, selectKernels, MNIST_CNN, type Kernels } from '../packages/core/src/index.js';
 import { profileStep, timedKernels } from './profile.js';
-import { imagesPerSecond, type Rate } from './measure.js';
+import { imagesPerSecond, machine as describeMachine, type Rate } from './measure.js';
 import { benchTfjs } from './tfjs.js';
 
 const quick = process.argv.includes('--quick');
@@ -111,16 +111,6 @@ function benchTorch(python: string, libraryPath: string, name: string, note: str
   return { name, train, inference: parsed.inference, note: `PyTorch ${parsed.torch}, ${parsed.blas} (detected), 1 thread; ${note}` };
 }
 
-function cpuModel(): string {
-  try {
-    const line = execFileSync('lscpu', { encoding: 'utf8' }).split('\n').find((l) => l.startsWith('Model name:'));
-    if (line !== undefined) return line.replace('Model name:', '').trim();
-  } catch {
-    // lscpu missing: fall back to Node's view
-  }
-  return cpus()[0]?.model ?? 'unknown';
-}
-
 function figure(value: number): string {
   return value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2);
 }
@@ -135,7 +125,7 @@ function format(value: Rate | null | undefined, reference: Rate | null | undefin
 
 async function main(): Promise<void> {
   const started = new Date();
-  const machine = { cpu: cpuModel(), cores: cpus().length, node: process.version, loadBefore: loadavg().map((l) => Number(l.toFixed(2))) };
+  const machine = describeMachine();
   log(`machine: ${JSON.stringify(machine)}`);
   const rows: Row[] = [];
   const wasm = selectKernels('wasm');
