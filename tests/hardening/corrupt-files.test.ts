@@ -1,11 +1,12 @@
 /**
  * Corrupt or truncated checkpoint and dataset files, through the real command lines: each
  * gives one line on stderr naming the file and what is wrong, a non-zero exit, and never
- * a stack trace. And a coordinator asked to listen beyond loopback without a token refuses
- * to start (unless --insecure).
+ * a stack trace. So does a coordinator whose port is taken. And a coordinator asked to
+ * listen beyond loopback without a token refuses to start (unless --insecure).
  */
 import { copyFileSync, mkdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { createServer, type AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -33,6 +34,15 @@ beforeAll(async () => {
   expect(await coordinator.exited, coordinator.output()).toBe(0);
   checkpoint = readFileSync(join(out, 'checkpoint.ckpt'));
 }, 60_000);
+
+/** A command's failure as a user sees it: non-zero exit, one line matching `message`, no stack trace. */
+function expectOneLineError(name: string, code: number | null, output: string, message: RegExp): void {
+  const lines = output.split('\n').filter((line) => line.trim() !== '');
+  expect(code, `${name}: exit code\n${output}`).not.toBe(0);
+  expect(lines, `${name}: one line\n${output}`).toHaveLength(1);
+  expect(lines[0], name).toMatch(message);
+  expect(output, `${name}: no stack trace`).not.toMatch(/^\s+at /m);
+}
 
 /** A run folder whose checkpoint.ckpt (and model.ckpt) is `bytes`. */
 function runFolder(name: string, bytes: Uint8Array): string {
@@ -115,14 +125,20 @@ describe('corrupt files give one clear line, never a stack trace', () => {
         return { each, code, output: proc.output() };
       }),
     );
-    for (const { each, code, output } of results) {
-      const lines = output.split('\n').filter((line) => line.trim() !== '');
-      expect(code, `${each.name}: exit code\n${output}`).not.toBe(0);
-      expect(lines, `${each.name}: one line\n${output}`).toHaveLength(1);
-      expect(lines[0], each.name).toMatch(each.message);
-      expect(output, `${each.name}: no stack trace`).not.toMatch(/^\s+at /m);
-    }
+    for (const { each, code, output } of results) expectOneLineError(each.name, code, output, each.message);
   }, 60_000);
+
+  it('a port already in use: one line naming it, non-zero exit', async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (busy.address() as AddressInfo).port;
+      const proc = run(COORDINATOR_CLI, ['--port', String(port), '--out', join(dir, 'busy'), '--kernels', 'ts']);
+      expectOneLineError('port in use', await proc.exited, proc.output(), new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
+    } finally {
+      busy.close();
+    }
+  }, 30_000);
 
   it('--insecure lets a coordinator listen beyond loopback without a token', async () => {
     const proc = run(COORDINATOR_CLI, ['--host', '0.0.0.0', '--insecure', '--port', '0', '--out', join(dir, 'insecure'), '--kernels', 'ts']);

@@ -104,6 +104,10 @@ export class CoordinatorServer implements SchedulerHost {
     // The largest frame a worker sends is a gradient: 4 bytes per parameter plus a few hundred bytes of fields.
     const maxPayload = 4 * run.paramCount + 64 * 1024 + 2 * run.maxSliceLength;
     this.wss = new WebSocketServer({ server: this.http, maxPayload, perMessageDeflate: false });
+    // NOTE: ws re-emits the http server's errors here, and an unheard 'error' event throws. The
+    // one that matters, the port being taken, is reported by listen() as LISTEN_FAILED; after
+    // that an accept error (too many open files) costs one connection, not the run.
+    this.wss.on('error', () => undefined);
     this.wss.on('connection', (socket, request) => this.onConnection(socket, request));
   }
 
