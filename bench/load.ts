@@ -11,11 +11,10 @@
  * NOTE: the workers share one core (one process), so a step lasts as long as all the
  * slices' compute in turn; the coordinator's share is measured against that.
  */
-import { loadavg } from 'node:os';
 import { MNIST_CNN_DROPOUT, type ModelSpec } from '../packages/core/src/index.js';
 import { SMALL_SPEC } from '../tests/distributed/helpers.js';
 import { runLoad, type PhaseFigures } from '../tests/hardening/load-run.js';
-import { benchFlags, machine } from './measure.js';
+import { benchFlags, loadAverage, machine } from './measure.js';
 
 const values = benchFlags({ model: 'default', workers: '32', dashboards: '100', batch: '512', steps: '20', warmup: '20' });
 const spec = (values.model === 'small' ? SMALL_SPEC : MNIST_CNN_DROPOUT) as ModelSpec;
@@ -29,7 +28,7 @@ const { before, dashboards: viewing, after } = result.phases;
 console.log(
   [
     `machine: ${host.cpu}, ${host.cores} cores, Node ${host.node}`,
-    `${values.model} model, ${workers} workers, global batch ${values.batch}, ${dashboards} viewers in the middle phase; load average ${host.loadBefore[0]!.toFixed(1)} -> ${loadavg()[0]!.toFixed(1)}`,
+    `${values.model} model, ${workers} workers, global batch ${values.batch}, ${dashboards} viewers in the middle phase; load average ${host.loadBefore[0]} -> ${loadAverage()[0]}`,
     '',
     '| phase | steps | step ms | coordinator ms | encode | decode+validate | sum | optimizer | workers/step (min) | MB/step |',
     '|---|---|---|---|---|---|---|---|---|---|',

@@ -12,7 +12,12 @@ export interface Machine {
 
 /** What every benchmark prints and stores beside its figures: CPU model, cores, Node, load average now. */
 export function machine(): Machine {
-  return { cpu: cpuModel(), cores: cpus().length, node: process.version, loadBefore: loadavg().map((l) => Number(l.toFixed(2))) };
+  return { cpu: cpuModel(), cores: cpus().length, node: process.version, loadBefore: loadAverage() };
+}
+
+/** The 1, 5 and 15 minute load averages, two decimals. */
+export function loadAverage(): number[] {
+  return loadavg().map((l) => Number(l.toFixed(2)));
 }
 
 function cpuModel(): string {

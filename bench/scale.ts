@@ -21,13 +21,13 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startCoordinator } from '../packages/coordinator/src/coordinator.js';
 import { spawnLocalWorkers, waitForExit } from '../packages/coordinator/src/local-workers.js';
 import type { StepTiming } from '../packages/coordinator/src/trainer.js';
-import { benchFlags, machine } from './measure.js';
+import { benchFlags, loadAverage, machine } from './measure.js';
 
 const values = benchFlags({ rounds: '3', steps: '20', warmup: '3', batches: '64,256', workers: '1,2', kernels: 'auto' });
 const rounds = Number(values.rounds);
@@ -168,7 +168,7 @@ async function main(): Promise<void> {
       );
     }
   }
-  const loadAfter = loadavg().map((l) => Number(l.toFixed(2)));
+  const loadAfter = loadAverage();
   process.stdout.write(`load average after ${loadAfter.join(' ')}\n`);
   mkdirSync('bench/results', { recursive: true });
   const path = join('bench/results', `scale-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-')}.json`);

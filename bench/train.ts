@@ -10,11 +10,10 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createModel, createOptimizer, createWasmKernels, selectKernels, MNIST_CNN, type Kernels } from '../packages/core/src/index.js';
 import { profileStep, timedKernels } from './profile.js';
-import { imagesPerSecond, machine as describeMachine, type Rate } from './measure.js';
+import { imagesPerSecond, loadAverage, machine as describeMachine, type Rate } from './measure.js';
 import { benchTfjs } from './tfjs.js';
 
 const quick = process.argv.includes('--quick');
@@ -154,7 +153,7 @@ async function main(): Promise<void> {
   }
   const steps = breakdown();
   const rss = [workerRss(64), workerRss(32)].filter((r): r is RssResult => r !== null);
-  const machineAfter = loadavg().map((l) => Number(l.toFixed(2)));
+  const machineAfter = loadAverage();
 
   const convoy = rows[0]!;
   const header = ['', ...BATCHES.map((b) => `train b=${b}`), `infer b=${INFERENCE_BATCH}`];
