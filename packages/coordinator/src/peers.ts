@@ -2,7 +2,7 @@
  * One connected worker as the coordinator sees it: its socket, state, the parameter
  * version it holds, its outstanding assignment, and measured throughput.
  */
-import type { WorkerRow, WorkerState } from '@convoy/core';
+import { FrameWriter, type WorkerRow, type WorkerState } from '@convoy/core';
 import type { WebSocket } from 'ws';
 
 /** Smoothing of the throughput estimates: new = (1 - ALPHA) old + ALPHA measured. */
@@ -35,6 +35,8 @@ export class WorkerPeer {
   lateAnswers = 0;
   /** Frames from it that failed validation; past MAX_BAD_FRAMES it is disconnected. */
   badFrames = 0;
+  /** Where the frames sent to it are encoded (emptied when it is gone). */
+  readonly frames = new FrameWriter();
 
   constructor(
     readonly id: number,

@@ -18,8 +18,6 @@ import {
   PROTOCOL_VERSION,
   ProtocolError,
   decodeMessage,
-  encodeField,
-  encodeHead,
   encodeMessage,
   type HelloMessage,
   type Message,
@@ -78,12 +76,6 @@ export class CoordinatorServer implements SchedulerHost {
   private readonly waiters: (() => void)[] = [];
   /** Totals for the step breakdown: milliseconds spent encoding and decoding frames, bytes each way. */
   private readonly totals = { encodeMs: 0, decodeMs: 0, bytesOut: 0, bytesIn: 0 };
-  /**
-   * The `params` field of the last parameter version sent, encoded once for every worker it
-   * goes to. NOTE: a version names one set of parameters (the trainer's step count), the
-   * same fact that lets a worker holding it skip them.
-   */
-  private sharedParams: { readonly version: number; readonly bytes: Uint8Array } | null = null;
   /** The step in progress, for event records. */
   currentStep = 0;
 
@@ -180,22 +172,12 @@ export class CoordinatorServer implements SchedulerHost {
   send(peer: WorkerPeer, message: Message): void {
     if (peer.socket.readyState !== WebSocket.OPEN) return;
     const started = performance.now();
-    if ((message.type === 'step' || message.type === 'evaluate') && message.params !== undefined) {
-      // One WebSocket message in two fragments: this peer's fields, then the parameters
-      // shared by every peer of this version (the same bytes as encodeMessage's one frame).
-      const { params, ...fields } = message;
-      if (this.sharedParams?.version !== message.version) this.sharedParams = { version: message.version, bytes: encodeField('params', params) };
-      const head = encodeHead(fields, 1);
-      const tail = this.sharedParams.bytes;
-      this.sent(peer, performance.now() - started, head.byteLength + tail.byteLength);
-      peer.version = message.version;
-      peer.socket.send(head, { binary: true, fin: false });
-      peer.socket.send(tail, { binary: true, fin: true });
-      return;
-    }
-    const frame = encodeMessage(message);
+    if ((message.type === 'step' || message.type === 'evaluate') && message.params !== undefined) peer.version = message.version;
+    // NOTE: a step's 4.8 MB of parameters are copied into this peer's own frame buffer, reused
+    // once ws has written the previous frame (codec.ts says why a fresh buffer costs more).
+    const frame = peer.frames.encode(message);
     this.sent(peer, performance.now() - started, frame.byteLength);
-    peer.socket.send(frame, { binary: true });
+    peer.socket.send(frame, { binary: true }, () => peer.frames.release(frame));
   }
 
   private sent(peer: WorkerPeer, encodeMs: number, bytes: number): void {
@@ -375,6 +357,7 @@ export class CoordinatorServer implements SchedulerHost {
   private gone(peer: WorkerPeer, event: 'death' | 'leave', detail: string): void {
     if (peer.state === 'gone') return;
     peer.state = 'gone';
+    peer.frames.clear(); // its frame buffer (4.8 MB with the default model) is not kept for a dashboard row
     this.forgetOldPeers();
     const owed = peer.assignment !== null && !peer.assignment.abandoned ? peer.assignment.end - peer.assignment.start : 0;
     this.event(event, peer, owed > 0 ? `${detail}; its slice of ${owed} images goes to the others` : detail);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MNIST_CNN } from '../spec.js';
-import { decodeFrame, encodeField, encodeHead, encodeMessage } from './codec.js';
+import { FrameWriter, decodeFrame, encodeMessage, layout } from './codec.js';
 import { allFinite } from './fields.js';
 import type { Message } from './messages.js';
 import { DEFAULT_LIMITS, FROM_WORKER, PROTOCOL_VERSION, type ProtocolLimits, decodeMessage, parseMessage, ProtocolError } from './index.js';
@@ -157,22 +157,87 @@ describe('allFinite', () => {
   });
 });
 
-describe('a frame in two parts (encodeHead + encodeField)', () => {
-  it('is byte for byte the one-piece frame of the message with the field last', () => {
-    const { params, ...fields } = VALID.step as unknown as Extract<Message, { type: 'step' }>;
-    const head = encodeHead(fields, 1);
-    const tail = encodeField('params', params);
-    const joined = new Uint8Array(head.length + tail.length);
-    joined.set(head);
-    joined.set(tail, head.length);
-    expect([...joined]).toEqual([...encodeMessage({ ...fields, params })]);
-    expect(decodeMessage(joined, limits)).toEqual(VALID.step);
+describe('frames with a large float array', () => {
+  const LARGE = 1024; // floats: 4 KiB, the size from which a field goes first, aligned
+  const large = (n: number) => Float32Array.from({ length: n }, (_, i) => i / 7 - 50);
+  const gradient = { ...VALID.gradient, count: 2, gradient: large(LARGE) } as unknown as Message;
+  const bigLimits = { ...limits, paramCount: LARGE };
+
+  it('place the array bytes at a multiple of 4, by the header sizes msgpack allows', () => {
+    // "gradient" (8 letters): map16 3 + fixstr 1 + 8 + ext32 7 = 19, so a str8 key (2): 20.
+    expect(layout(8)).toEqual({ map32: false, keyHeader: 2, dataOffset: 20 });
+    // "params" (6): 3 + 1 + 6 + 7 = 17; 18 and 19 miss too, so map32 (5) and str8 (2): 20.
+    expect(layout(6)).toEqual({ map32: true, keyHeader: 2, dataOffset: 20 });
+    for (let length = 0; length < 32; length++) expect(layout(length).dataOffset % 4, `key of ${length}`).toBe(0);
   });
 
-  it('announces the shared fields in the map header, whatever its size', () => {
-    const tail = encodeField('params', VALID.step.params);
-    const many = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`k${i}`, i]));
-    const joined = Uint8Array.from([...encodeHead(many as unknown as Message, 1), ...tail]);
-    expect(decodeFrame(joined)).toEqual({ ...many, params: VALID.step.params });
+  it('are the msgpack bytes written out by hand, the array first', () => {
+    const frame = encodeMessage(gradient);
+    const fields = Object.keys(gradient).length;
+    const bytes = LARGE * 4 + 1;
+    const head = [0xde, 0, fields, 0xd9, 8, ...[...'gradient'].map((c) => c.charCodeAt(0)), 0xc9, bytes >>> 24, (bytes >>> 16) & 255, (bytes >>> 8) & 255, bytes & 255, 0x74, 7];
+    expect([...frame.subarray(0, 20)]).toEqual(head);
+    expect([...frame.subarray(20, 20 + LARGE * 4)]).toEqual([...new Uint8Array(large(LARGE).buffer)]);
+    const { gradient: _array, ...rest } = gradient as unknown as Record<string, unknown>;
+    const others = encodeMessage(rest as unknown as Message); // a plain map of the other fields
+    expect([...frame.subarray(20 + LARGE * 4)]).toEqual([...others.subarray(3)]);
+    expect(decodeMessage(frame, bigLimits)).toEqual(gradient);
+  });
+
+  it('decode to a view of the frame where aligned, to a copy of equal values where not', () => {
+    const frame = encodeMessage(gradient);
+    const aligned = decodeMessage(frame, bigLimits) as Extract<Message, { type: 'gradient' }>;
+    expect(aligned.gradient.buffer).toBe(frame.buffer);
+    const shifted = Buffer.alloc(frame.length + 2).subarray(1, frame.length + 1);
+    shifted.set(frame);
+    const copied = decodeMessage(shifted, bigLimits) as Extract<Message, { type: 'gradient' }>;
+    expect(copied.gradient.buffer).not.toBe(shifted.buffer);
+    expect(copied).toEqual(gradient);
+  });
+
+  it('a FrameWriter reuses its buffer once a frame is released, and never while one is out', () => {
+    const writer = new FrameWriter();
+    const first = writer.encode(gradient);
+    const second = writer.encode({ ...gradient, step: 4 } as Message); // the first is still being sent
+    expect(second.buffer).not.toBe(first.buffer);
+    writer.release(second); // not its buffer: no effect
+    expect(writer.encode(gradient).buffer).not.toBe(first.buffer);
+    writer.release(first);
+    const third = writer.encode({ ...gradient, step: 5 } as Message);
+    expect(third.buffer).toBe(first.buffer);
+    expect(decodeMessage(third, bigLimits)).toEqual({ ...gradient, step: 5 });
+    expect(decodeMessage(second, bigLimits)).toEqual({ ...gradient, step: 4 });
+    // Small frames come from msgpackr and leave the buffer alone.
+    expect(writer.encode(VALID.stop as unknown as Message).buffer).not.toBe(first.buffer);
+  });
+});
+
+describe('typed arrays of every kind', () => {
+  it('come back equal, as views or copies, at every offset in the frame', () => {
+    const arrays = [
+      Int8Array.from([-1, 2]), Uint8Array.from([1, 255]), Uint8ClampedArray.from([3, 4]), Int16Array.from([-300, 7]), Uint16Array.from([65535]),
+      Int32Array.from([-5, 1 << 30]), Uint32Array.from([4e9]), Float32Array.from([1.5, -0]), Float64Array.from([Math.PI]),
+      BigInt64Array.from([-(2n ** 40n)]), BigUint64Array.from([2n ** 63n]),
+    ];
+    for (const array of arrays) {
+      const frame = encodeMessage({ array } as unknown as Message);
+      // NOTE: Buffers too, as ws delivers them: a Buffer's slice() is a view, not a copy.
+      for (const container of [(n: number) => new Uint8Array(n), (n: number) => Buffer.alloc(n)]) {
+        for (let offset = 0; offset < 8; offset++) {
+          const placed = container(frame.length + offset + 16).subarray(offset, offset + frame.length);
+          placed.set(frame);
+          const back = (decodeFrame(placed) as { array: typeof array }).array;
+          expect(back, `${array.constructor.name} at ${offset} of a ${placed.constructor.name}`).toEqual(array);
+          expect(back.constructor).toBe(array.constructor);
+        }
+      }
+    }
+  });
+
+  it('a byte count that is not a whole number of elements is a bad frame', () => {
+    const frame = encodeMessage({ type: 'x', array: Float32Array.from([1, 2]) } as unknown as Message);
+    const at = frame.findIndex((byte, i) => byte === 0x74 && frame[i + 1] === 7); // ext type, then Float32Array's code
+    const cut = Uint8Array.from([...frame.subarray(0, at - 1), 8, 0x74, 7, ...frame.subarray(at + 2, at + 9)]); // 7 bytes of floats
+    expect(() => decodeFrame(cut)).toThrow(/not a whole Float32Array/);
   });
 });
