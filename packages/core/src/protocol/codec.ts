@@ -3,10 +3,10 @@
  * msgpack decoder reads them) plus msgpackr's typed-array extension, so a Float32Array
  * of parameters travels as its raw little-endian bytes and comes back a Float32Array.
  *
- * A step's parameters and a gradient are 4.8 MB each, and every fresh buffer of that size
- * costs 3-7 ms of page faults on the machines measured (TOOLCHAIN.md's VM) against 0.1 ms
- * for a copy into memory already touched. So the large arrays are neither copied out of a
- * received frame nor packed into a new one each time:
+ * A step's parameters and a gradient are 4.8 MB each, and a fresh buffer of that size costs
+ * 3-15 ms of page faults on the 2-core VM measured, against 0.1-0.3 ms for a copy into memory
+ * already touched. So the large arrays are neither copied out of a received frame nor packed
+ * into a new one each time:
  * - a frame's one large Float32Array field goes first, its bytes at an offset that is a
  *   multiple of 4 (see `layout`), and the decoder returns typed arrays as views of the
  *   frame where they lie when aligned (a copy otherwise, as msgpackr does);
@@ -121,8 +121,10 @@ function encode(message: Message, allocate: (size: number) => Uint8Array): Uint8
   return frame;
 }
 
-/** The first Float32Array field of at least LARGE_FIELD_BYTES, if any. */
+/** The first Float32Array field of at least LARGE_FIELD_BYTES of a plain object, if any. */
 function largeField(message: Message): string | null {
+  // NOTE: anything else (an array, null, a number: the fuzzer sends such frames) is msgpackr's to encode.
+  if (typeof message !== 'object' || message === null || Object.getPrototypeOf(message) !== Object.prototype) return null;
   for (const [key, value] of Object.entries(message)) {
     if (value instanceof Float32Array && value.byteLength >= LARGE_FIELD_BYTES && key.length < 32 && /^[\x20-\x7e]*$/.test(key)) return key;
   }

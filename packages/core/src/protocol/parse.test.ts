@@ -195,6 +195,13 @@ describe('frames with a large float array', () => {
     expect(copied).toEqual(gradient);
   });
 
+  it('leave values that are not plain objects to msgpackr, as any frame a peer may send', () => {
+    const floats = large(LARGE);
+    for (const value of [null, 7, 'text', [floats, 1], floats]) {
+      expect(decodeFrame(encodeMessage(value as unknown as Message))).toEqual(value);
+    }
+  });
+
   it('a FrameWriter reuses its buffer once a frame is released, and never while one is out', () => {
     const writer = new FrameWriter();
     const first = writer.encode(gradient);
