@@ -136,6 +136,7 @@ export class Worker {
 
   private connect(): void {
     this.state = WorkerState.CONNECTING;
+    this.frames.clear(); // a frame the lost connection was still writing may never report written
     const socket = new WebSocket(this.options.url, { maxPayload: this.options.maxPayload, perMessageDeflate: false, ...(this.trustedCa === null ? {} : { ca: this.trustedCa }) });
     this.socket = socket;
     socket.binaryType = 'nodebuffer';
