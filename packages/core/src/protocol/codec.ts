@@ -95,6 +95,7 @@ function encode(message: Message, allocate: (size: number) => Uint8Array): Uint8
   const head = packr.pack(rest);
   const fields = head.subarray(checkedMap16(head));
   const count = new DataView(head.buffer, head.byteOffset).getUint16(1) + 1;
+  if (count > 0xffff) throw new RangeError(`codec: a message of ${count} fields does not fit a map16 header`);
   const place = layout(key.length);
   const frame = allocate(place.dataOffset + array.byteLength + fields.length);
   const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
@@ -134,8 +135,9 @@ function largeField(message: Message): string | null {
 /**
  * Where the large field's bytes start: after the map header (map16, 3 bytes, or map32, 5),
  * the key (a fixstr, str8 or str16 header: 1, 2 or 3 bytes) and the ext 32 header (7).
- * msgpack lets an encoder pick any of these for the same map, so the smallest pick whose
- * sum is a multiple of 4 is taken; the four residues mod 4 are all reachable.
+ * msgpack lets an encoder pick any of these for the same map, so the first pick (map16
+ * before map32, shorter key headers first) whose sum is a multiple of 4 is taken; the four
+ * residues mod 4 are all reachable.
  */
 export function layout(keyLength: number): { map32: boolean; keyHeader: 1 | 2 | 3; dataOffset: number } {
   for (const map32 of [false, true]) {
