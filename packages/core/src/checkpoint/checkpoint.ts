@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
+import { float32View } from '../bytes.js';
 import { OPTIMIZER_NAMES } from '../optimizers/create.js';
 import type { OptimizerName, ResolvedOptimizerConfig } from '../optimizers/optimizer.js';
 import type { RngState } from '../rng.js';
@@ -111,11 +112,6 @@ function floatBytes(array: Float32Array): Uint8Array {
   return new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
 }
 
-/** A Float32Array over little-endian bytes; views them when aligned, copies otherwise. */
-function bytesToFloats(bytes: Uint8Array): Float32Array {
-  if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
-  return new Float32Array(bytes.slice().buffer);
-}
 
 /** protobufjs gives absent `bytes` fields as an empty plain array. */
 function asBytes(bytes: Uint8Array | readonly number[] | undefined): Uint8Array {
@@ -260,7 +256,7 @@ export function decodeCheckpoint(bytes: Uint8Array, source = 'checkpoint'): Chec
     if (data.length !== 4 * paramCount) {
       throw new CheckpointError(`${source}: optimizer state "${name}" holds ${data.length} bytes, param_count ${paramCount} needs ${4 * paramCount}`);
     }
-    state[name] = bytesToFloats(data);
+    state[name] = float32View(data);
   }
   if (message.rngState.length !== 4) throw new CheckpointError(`${source}: rng_state holds ${message.rngState.length} words, expected 4`);
   const settings = parseJson(message.settingsJson || '{}', 'settings_json', source);
@@ -271,7 +267,7 @@ export function decodeCheckpoint(bytes: Uint8Array, source = 'checkpoint'): Chec
   return {
     createdAt: message.createdAt,
     modelSpec: parseJson(message.modelSpecJson, 'model_spec_json', source) as ModelSpec,
-    parameters: bytesToFloats(parameters),
+    parameters: float32View(parameters),
     optimizer: {
       name: optimizer.name as OptimizerName,
       config: parseJson(optimizer.configJson, 'optimizer config_json', source) as ResolvedOptimizerConfig,

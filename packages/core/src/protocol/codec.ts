@@ -15,6 +15,7 @@
  * NOTE: `decodeFrame` returns `unknown`: pass it to parseMessage before using it.
  */
 import { Packr, addExtension } from 'msgpackr';
+import { copyBytes, viewBytes } from '../bytes.js';
 import type { Message } from './messages.js';
 
 // NOTE: without moreTypes a Float32Array decodes as a Buffer of its bytes (TOOLCHAIN.md).
@@ -38,18 +39,11 @@ addExtension({ type: TYPED_ARRAY_EXT, unpack: unpackTypedArray } as unknown as P
 function unpackTypedArray(data: Uint8Array): unknown {
   const code = data[0]!;
   const bytes = data.subarray(1);
-  // NOTE: Uint8Array's slice, a copy: `data` is a Buffer when the frame is, and Buffer#slice is a view.
-  const copy = (): ArrayBuffer => Uint8Array.prototype.slice.call(bytes).buffer;
   const Type = TYPED_ARRAYS[code];
-  if (Type === undefined) {
-    if (code === ARRAY_BUFFER_CODE) return copy();
-    if (code === DATA_VIEW_CODE) return new DataView(copy());
-    throw new Error(`unknown typed array code ${code}`);
-  }
-  const size = Type.BYTES_PER_ELEMENT;
-  if (bytes.byteLength % size !== 0) throw new Error(`${bytes.byteLength} bytes are not a whole ${Type.name}`);
-  if (bytes.byteOffset % size === 0) return new Type(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength / size);
-  return new Type(copy());
+  if (Type !== undefined) return viewBytes<unknown>(Type, bytes);
+  if (code === ARRAY_BUFFER_CODE) return copyBytes(bytes);
+  if (code === DATA_VIEW_CODE) return new DataView(copyBytes(bytes));
+  throw new Error(`unknown typed array code ${code}`);
 }
 
 /** The frame of `message` in bytes of its own. */
@@ -158,16 +152,4 @@ function checkedMap16(encoded: Uint8Array): number {
 /** Decodes one frame; throws msgpackr's plain errors on bad bytes (parse.ts's decodeMessage wraps them). */
 export function decodeFrame(bytes: Uint8Array): unknown {
   return packr.unpack(bytes);
-}
-
-/**
- * Views little-endian float bytes as a Float32Array without copying when aligned.
- * NOTE: a Float32Array view needs byteOffset % 4 === 0; Node's pooled Buffers often are not.
- */
-export function float32View(bytes: Uint8Array): Float32Array {
-  if (bytes.byteLength % 4 !== 0) throw new RangeError(`float32View: ${bytes.byteLength} bytes is not a multiple of 4`);
-  if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
-  const copy = new Float32Array(bytes.byteLength / 4);
-  new Uint8Array(copy.buffer).set(bytes);
-  return copy;
 }

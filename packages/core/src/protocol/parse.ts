@@ -4,7 +4,7 @@
  * the parameter count, finite floats only) and throws a ProtocolError with a code
  * otherwise. A gradient holding one NaN or Infinity never reaches the optimizer.
  */
-import { decodeFrame, float32View } from './codec.js';
+import { decodeFrame } from './codec.js';
 import { checkMetricsRecord, checkSpec, checkWorkerRow } from './parse-metrics.js';
 import type {
   EpochRecord,
@@ -210,5 +210,3 @@ function requireParamCount(limits: ProtocolLimits, type: string): number {
   return limits.paramCount;
 }
 
-// Re-exported for tests and for receivers that get raw float bytes from elsewhere.
-export { float32View };
