@@ -17,7 +17,12 @@
  * and each round's speed-up is taken between neighbours in time. The table gives the
  * medians; the per-round speed-ups are printed with them.
  *
- *   pnpm bench:scale [-- --rounds 3 --steps 20 --warmup 3 --batches 64,256 --workers 1,2 --kernels auto]
+ * Warm-up: the first 30 or so steps of a process are not its steady state. Each received
+ * frame makes ws allocate a 4.8 MB buffer, and until the allocator holds enough freed memory
+ * to serve it, it takes fresh pages: 14 ms for 4.8 MB here against 0.1-0.2 ms for reused
+ * ones. A training run is thousands of steps, so 30 are left out of every figure.
+ *
+ *   pnpm bench:scale [-- --rounds 3 --steps 30 --warmup 30 --batches 64,256 --workers 1,2 --kernels auto]
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,7 +34,7 @@ import { spawnLocalWorkers, waitForExit } from '../packages/coordinator/src/loca
 import type { StepTiming } from '../packages/coordinator/src/trainer.js';
 import { benchFlags, loadAverage, machine } from './measure.js';
 
-const values = benchFlags({ rounds: '3', steps: '20', warmup: '3', batches: '64,256', workers: '1,2', kernels: 'auto' });
+const values = benchFlags({ rounds: '3', steps: '30', warmup: '30', batches: '64,256', workers: '1,2', kernels: 'auto' });
 const rounds = Number(values.rounds);
 const steps = Number(values.steps);
 const warmup = Number(values.warmup);
