@@ -3,11 +3,12 @@
 # send 4.8 MB frames (the default model's parameters and gradients) every step with a JS
 # heap of under 10 MB. Both settings were measured with bench/scale.ts on a 2-core VM.
 #
-# GLIBC_TUNABLES: ws allocates a fresh buffer for every large frame it receives and for
-# every frame a worker masks, and glibc gives such a buffer back to the OS when it is freed,
-# so the next one page-faults in again: 15 ms a frame, three frames on the path of every
-# step. Keeping freed blocks of up to 16 MB in the heap lets the next frame reuse them
+# GLIBC_TUNABLES: ws allocates a fresh buffer for every large frame it receives (a worker's
+# parameters, the coordinator's gradients), and glibc gives such a buffer back to the OS
+# when it is freed, so the next one page-faults in again: 15 ms a frame, on the path of
+# every step. Keeping freed blocks of up to 16 MB in the heap lets the next frame reuse them
 # (0.4 ms). The user's own GLIBC_TUNABLES come last and win; other C libraries ignore it.
+# (Workers send with the masking key 0, so ws makes no masked copy of what they send.)
 #
 # --initial-old-space-size=64: with V8's default the small heap starts a mark-compact on
 # every step (3-17 ms, on the path between a worker's answer and its next parameters);
