@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocket, WebSocketServer } from 'ws';
 import { zeroMask } from '../packages/worker/src/worker.js';
-import { benchFlags, loadAverage, machine } from './measure.js';
+import { benchFlags, loadAverage, machine, median } from './measure.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const COMPUTE_LOOP = fileURLToPath(new URL('./compute-loop.ts', import.meta.url));
@@ -116,10 +116,4 @@ async function measure(): Promise<void> {
   const path = join('bench/results', `overlap-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-')}.json`);
   writeFileSync(path, JSON.stringify({ rounds, gap, steps: Number(values.steps), warmup: Number(values.warmup), machine: { ...host, loadAfter }, measured, ratio, callMs, framesPerCall }, null, 2));
   process.stdout.write(`results: ${path}\n`);
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }

@@ -32,7 +32,7 @@ import { fileURLToPath } from 'node:url';
 import { startCoordinator } from '../packages/coordinator/src/coordinator.js';
 import { spawnLocalWorkers, waitForExit } from '../packages/coordinator/src/local-workers.js';
 import type { StepTiming } from '../packages/coordinator/src/trainer.js';
-import { benchFlags, loadAverage, machine } from './measure.js';
+import { benchFlags, loadAverage, machine, median } from './measure.js';
 
 const values = benchFlags({ rounds: '3', steps: '30', warmup: '30', batches: '64,256', workers: '1,2', kernels: 'auto' });
 const rounds = Number(values.rounds);
@@ -102,12 +102,6 @@ async function measure(batch: number, workers: number, round: number): Promise<M
   const seconds = measured.reduce((sum, timing) => sum + timing.stepMs, 0) / 1000;
   return { batch, workers, round, imagesPerSecond: images / seconds, bareImagesPerSecond, timings: measured };
 }
-
-const median = (values: readonly number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-};
 
 /** The mean of each timing field over every measured step of every round. */
 function meanTimings(timings: readonly StepTiming[]) {
