@@ -1,6 +1,7 @@
 /** Throughput measurement, flags and the machine's description, shared by the benchmark scripts. */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 export interface Machine {
@@ -79,4 +80,35 @@ export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+const COMPUTE_LOOP = fileURLToPath(new URL('./compute-loop.ts', import.meta.url));
+
+export interface BareComputeOptions {
+  /** Compute processes running at once. */
+  readonly processes: number;
+  /** Images per call in each process. */
+  readonly slice: number;
+  readonly steps: number;
+  readonly warmup: number;
+  readonly kernels: string;
+}
+
+/**
+ * The summed images/s of `processes` bench/compute-loop.ts processes running at once (a
+ * worker's compute and nothing else), started with this process's Node flags: what the
+ * machine's cores give that many compute-bound processes right now.
+ */
+export async function bareCompute(options: BareComputeOptions): Promise<number> {
+  const { slice, steps, warmup, kernels } = options;
+  const args = [...process.execArgv, COMPUTE_LOOP, '--batch', String(slice), '--steps', String(steps), '--warmup', String(warmup), '--kernels', kernels];
+  const one = () =>
+    new Promise<number>((resolve, reject) => {
+      const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+      let output = '';
+      child.stdout.setEncoding('utf8').on('data', (text: string) => (output += text));
+      child.on('exit', (code) => (code === 0 ? resolve((JSON.parse(output) as { imagesPerSecond: number }).imagesPerSecond) : reject(new Error(`bench/compute-loop.ts exited with ${code}`))));
+    });
+  const rates = await Promise.all(Array.from({ length: options.processes }, one));
+  return rates.reduce((a, b) => a + b, 0);
 }

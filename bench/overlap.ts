@@ -15,17 +15,16 @@
  *
  *   pnpm bench:overlap [-- --rounds 8 --gap 250 --steps 40 --warmup 10]
  */
-import { fork, spawn } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocket, WebSocketServer } from 'ws';
 import { zeroMask } from '../packages/worker/src/worker.js';
-import { benchFlags, loadAverage, machine, median } from './measure.js';
+import { bareCompute, benchFlags, loadAverage, machine, median } from './measure.js';
 
 const SELF = fileURLToPath(import.meta.url);
-const COMPUTE_LOOP = fileURLToPath(new URL('./compute-loop.ts', import.meta.url));
 /** The default model's parameter count: a gradient is this many float32s. */
 const GRADIENT_FLOATS = 1199882;
 const SLICE = 128;
@@ -67,15 +66,7 @@ async function measure(): Promise<void> {
   process.stdout.write(`convoy bench:overlap: ${rounds} rounds; 2 compute processes of ${SLICE} images a call (${values.steps} calls after ${values.warmup}), alone and beside 2 senders of ${((GRADIENT_FLOATS * 4) / 1e6).toFixed(2)} MB every ${gap} ms\n`);
   process.stdout.write(`machine: ${host.cpu}, ${host.cores} cores, Node ${host.node}; load average before ${host.loadBefore.join(' ')}\n`);
 
-  const computeLoop = () =>
-    new Promise<number>((resolve, reject) => {
-      const args = [...process.execArgv, COMPUTE_LOOP, '--batch', String(SLICE), '--steps', values.steps, '--warmup', values.warmup];
-      const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-      let output = '';
-      child.stdout.setEncoding('utf8').on('data', (text: string) => (output += text));
-      child.on('exit', (code) => (code === 0 ? resolve((JSON.parse(output) as { imagesPerSecond: number }).imagesPerSecond) : reject(new Error(`bench/compute-loop.ts exited with ${code}`))));
-    });
-  const twoAtOnce = async () => (await Promise.all([computeLoop(), computeLoop()])).reduce((a, b) => a + b, 0);
+  const twoAtOnce = () => bareCompute({ processes: 2, slice: SLICE, steps: Number(values.steps), warmup: Number(values.warmup), kernels: 'auto' });
 
   const measured: { alone: number; loaded: number; framesPerSecond: number }[] = [];
   for (let round = 1; round <= rounds; round++) {

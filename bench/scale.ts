@@ -24,15 +24,13 @@
  *
  *   pnpm bench:scale [-- --rounds 3 --steps 30 --warmup 30 --batches 64,256 --workers 1,2 --kernels auto]
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startCoordinator } from '../packages/coordinator/src/coordinator.js';
 import { spawnLocalWorkers, waitForExit } from '../packages/coordinator/src/local-workers.js';
 import type { StepTiming } from '../packages/coordinator/src/trainer.js';
-import { benchFlags, loadAverage, machine, median } from './measure.js';
+import { bareCompute, benchFlags, loadAverage, machine, median } from './measure.js';
 
 const values = benchFlags({ rounds: '3', steps: '30', warmup: '30', batches: '64,256', workers: '1,2', kernels: 'auto' });
 const rounds = Number(values.rounds);
@@ -52,27 +50,8 @@ interface Measurement {
   readonly timings: StepTiming[];
 }
 
-const COMPUTE_LOOP = fileURLToPath(new URL('./compute-loop.ts', import.meta.url));
-
-/** images/s of one bench/compute-loop.ts process over slices of `batch` images. */
-function computeLoop(batch: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const args = [...process.execArgv, COMPUTE_LOOP, '--batch', String(batch), '--steps', String(steps), '--warmup', String(warmup), '--kernels', kernels];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-    let output = '';
-    child.stdout.setEncoding('utf8').on('data', (text: string) => (output += text));
-    child.on('exit', (code) => (code === 0 ? resolve((JSON.parse(output) as { imagesPerSecond: number }).imagesPerSecond) : reject(new Error(`bench/compute-loop.ts exited with ${code}`))));
-  });
-}
-
-/** `workers` bare compute processes at once, each on its share of the global batch. */
-async function bareCompute(batch: number, workers: number): Promise<number> {
-  const rates = await Promise.all(Array.from({ length: workers }, () => computeLoop(Math.ceil(batch / workers))));
-  return rates.reduce((a, b) => a + b, 0);
-}
-
 async function measure(batch: number, workers: number, round: number): Promise<Measurement> {
-  const bareImagesPerSecond = await bareCompute(batch, workers);
+  const bareImagesPerSecond = await bareCompute({ processes: workers, slice: Math.ceil(batch / workers), steps, warmup, kernels });
   const out = mkdtempSync(join(tmpdir(), 'convoy-bench-'));
   const coordinator = await startCoordinator({
     port: 0,

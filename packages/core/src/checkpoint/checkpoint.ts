@@ -112,7 +112,6 @@ function floatBytes(array: Float32Array): Uint8Array {
   return new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
 }
 
-
 /** protobufjs gives absent `bytes` fields as an empty plain array. */
 function asBytes(bytes: Uint8Array | readonly number[] | undefined): Uint8Array {
   return bytes instanceof Uint8Array ? bytes : Uint8Array.from(bytes ?? []);
