@@ -1,8 +1,12 @@
 /** Throughput measurement, flags and the machine's description, shared by the benchmark scripts. */
 import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { COORDINATOR_DEFAULTS } from '../packages/coordinator/src/defaults.js';
+import { createModel } from '../packages/core/src/index.js';
 
 export interface Machine {
   cpu: string;
@@ -14,6 +18,24 @@ export interface Machine {
 /** What every benchmark prints and stores beside its figures: CPU model, cores, Node, load average now. */
 export function machine(): Machine {
   return { cpu: cpuModel(), cores: cpus().length, node: process.version, loadBefore: loadAverage() };
+}
+
+/**
+ * Prints the load average now and stores `figures` with the machine in
+ * bench/results/<name>-<time>.json; prints the path.
+ */
+export function saveResults(name: string, host: Machine, figures: Record<string, unknown>): void {
+  const loadAfter = loadAverage();
+  process.stdout.write(`load average after ${loadAfter.join(' ')}\n`);
+  mkdirSync('bench/results', { recursive: true });
+  const path = join('bench/results', `${name}-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-')}.json`);
+  writeFileSync(path, JSON.stringify({ ...figures, machine: { ...host, loadAfter } }, null, 2));
+  process.stdout.write(`results: ${path}\n`);
+}
+
+/** The default model's parameter count: a step's gradient and parameters are this many float32s. */
+export function defaultParamCount(): number {
+  return createModel(COORDINATOR_DEFAULTS.spec).paramCount;
 }
 
 /** The 1, 5 and 15 minute load averages, two decimals. */

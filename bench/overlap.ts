@@ -16,21 +16,17 @@
  *   pnpm bench:overlap [-- --rounds 8 --gap 250 --steps 40 --warmup 10]
  */
 import { fork } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocket, WebSocketServer } from 'ws';
 import { zeroMask } from '../packages/worker/src/worker.js';
-import { bareCompute, benchFlags, loadAverage, machine, median } from './measure.js';
+import { bareCompute, benchFlags, defaultParamCount, machine, median, saveResults } from './measure.js';
 
 const SELF = fileURLToPath(import.meta.url);
-/** The default model's parameter count: a gradient is this many float32s. */
-const GRADIENT_FLOATS = 1199882;
 const SLICE = 128;
 
 if (process.argv[2] === '--serve') serve();
-else if (process.argv[2] === '--send') send(Number(process.argv[3]), Number(process.argv[4]));
+else if (process.argv[2] === '--send') send(Number(process.argv[3]), Number(process.argv[4]), Number(process.argv[5]));
 else await measure();
 
 /** The coordinator's side: takes each frame and acknowledges it with 8 bytes. */
@@ -42,9 +38,9 @@ function serve(): void {
   process.on('disconnect', () => process.exit(0));
 }
 
-/** A worker's side: a gradient-sized frame, then `gap` ms idle after each acknowledgement; prints its count when told to stop. */
-function send(port: number, gap: number): void {
-  const frame = Buffer.alloc(GRADIENT_FLOATS * 4, 7);
+/** A worker's side: a frame of `bytes`, then `gap` ms idle after each acknowledgement; prints its count when told to stop. */
+function send(port: number, gap: number, bytes: number): void {
+  const frame = Buffer.alloc(bytes, 7);
   const socket = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false, maxPayload: 2 ** 30, generateMask: zeroMask });
   let frames = 0;
   const next = () => socket.send(frame, { binary: true });
@@ -62,8 +58,9 @@ function send(port: number, gap: number): void {
 async function measure(): Promise<void> {
   const values = benchFlags({ rounds: '8', gap: '250', steps: '40', warmup: '10' });
   const [rounds, gap] = [Number(values.rounds), Number(values.gap)];
+  const gradientBytes = 4 * defaultParamCount();
   const host = machine();
-  process.stdout.write(`convoy bench:overlap: ${rounds} rounds; 2 compute processes of ${SLICE} images a call (${values.steps} calls after ${values.warmup}), alone and beside 2 senders of ${((GRADIENT_FLOATS * 4) / 1e6).toFixed(2)} MB every ${gap} ms\n`);
+  process.stdout.write(`convoy bench:overlap: ${rounds} rounds; 2 compute processes of ${SLICE} images a call (${values.steps} calls after ${values.warmup}), alone and beside 2 senders of ${(gradientBytes / 1e6).toFixed(2)} MB every ${gap} ms\n`);
   process.stdout.write(`machine: ${host.cpu}, ${host.cores} cores, Node ${host.node}; load average before ${host.loadBefore.join(' ')}\n`);
 
   const twoAtOnce = () => bareCompute({ processes: 2, slice: SLICE, steps: Number(values.steps), warmup: Number(values.warmup), kernels: 'auto' });
@@ -73,7 +70,7 @@ async function measure(): Promise<void> {
     const alone = await twoAtOnce();
     const server = fork(SELF, ['--serve'], { execArgv: process.execArgv });
     const port = await new Promise<number>((resolve) => server.once('message', (message) => resolve(message as number)));
-    const senders = [0, 1].map(() => fork(SELF, ['--send', String(port), String(gap)], { execArgv: process.execArgv, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] }));
+    const senders = [0, 1].map(() => fork(SELF, ['--send', String(port), String(gap), String(gradientBytes)], { execArgv: process.execArgv, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] }));
     const started = performance.now();
     const loaded = await twoAtOnce();
     const seconds = (performance.now() - started) / 1000;
@@ -101,10 +98,5 @@ async function measure(): Promise<void> {
   const framesPerCall = (median(measured.map((m) => m.framesPerSecond)) / 2) * (callMs / 1000);
   process.stdout.write(`beside the senders / alone, per round: ${ratios.map((r) => r.toFixed(3)).join(' ')}; median ${ratio.toFixed(3)}x\n`);
   process.stdout.write(`a ${SLICE}-image call: ${callMs.toFixed(1)} ms alone, ${(callMs / ratio - callMs).toFixed(1)} ms longer beside ${framesPerCall.toFixed(2)} frames per sender per call\n`);
-  const loadAfter = loadAverage();
-  process.stdout.write(`load average after ${loadAfter.join(' ')}\n`);
-  mkdirSync('bench/results', { recursive: true });
-  const path = join('bench/results', `overlap-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-')}.json`);
-  writeFileSync(path, JSON.stringify({ rounds, gap, steps: Number(values.steps), warmup: Number(values.warmup), machine: { ...host, loadAfter }, measured, ratio, callMs, framesPerCall }, null, 2));
-  process.stdout.write(`results: ${path}\n`);
+  saveResults('overlap', host, { rounds, gap, steps: Number(values.steps), warmup: Number(values.warmup), measured, ratio, callMs, framesPerCall });
 }

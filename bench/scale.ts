@@ -24,13 +24,13 @@
  *
  *   pnpm bench:scale [-- --rounds 3 --steps 30 --warmup 30 --batches 64,256 --workers 1,2 --kernels auto]
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCoordinator } from '../packages/coordinator/src/coordinator.js';
 import { spawnLocalWorkers, waitForExit } from '../packages/coordinator/src/local-workers.js';
 import type { StepTiming } from '../packages/coordinator/src/trainer.js';
-import { bareCompute, benchFlags, loadAverage, machine, median } from './measure.js';
+import { bareCompute, benchFlags, machine, median, saveResults } from './measure.js';
 
 const values = benchFlags({ rounds: '3', steps: '30', warmup: '30', batches: '64,256', workers: '1,2', kernels: 'auto' });
 const rounds = Number(values.rounds);
@@ -146,13 +146,8 @@ async function main(): Promise<void> {
       );
     }
   }
-  const loadAfter = loadAverage();
-  process.stdout.write(`load average after ${loadAfter.join(' ')}\n`);
-  mkdirSync('bench/results', { recursive: true });
-  const path = join('bench/results', `scale-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-')}.json`);
   const rounded = measurements.map(({ timings, ...rest }) => ({ ...rest, mean: meanTimings(timings) }));
-  writeFileSync(path, JSON.stringify({ rounds, steps, warmup, kernels, machine: { ...host, loadAfter }, summary, measurements: rounded }, null, 2));
-  process.stdout.write(`results: ${path}\n`);
+  saveResults('scale', host, { rounds, steps, warmup, kernels, summary, measurements: rounded });
 }
 
 main().then(

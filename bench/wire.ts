@@ -7,16 +7,14 @@
  * each round trip followed by a busy wait standing in for the compute; the first `warmup`
  * of each are not counted (a process's first large buffers cost page faults: codec.ts).
  *
- *   pnpm bench:wire [-- --trips 200 --warmup 60 --block 10 --gap 20 --floats 1199882]
+ *   pnpm bench:wire [-- --trips 200 --warmup 60 --block 10 --gap 20 --floats <the default model's parameter count>]
  */
 import { fork } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocket, WebSocketServer } from 'ws';
 import { zeroMask } from '../packages/worker/src/worker.js';
-import { benchFlags, loadAverage, machine } from './measure.js';
+import { benchFlags, defaultParamCount, machine, saveResults } from './measure.js';
 
 const SERVE = '--serve';
 
@@ -38,7 +36,7 @@ function serve(): void {
 }
 
 async function measure(): Promise<void> {
-  const values = benchFlags({ trips: '200', warmup: '60', block: '10', gap: '20', floats: '1199882' });
+  const values = benchFlags({ trips: '200', warmup: '60', block: '10', gap: '20', floats: String(defaultParamCount()) });
   const [trips, warmup, block, gap, floats] = [values.trips, values.warmup, values.block, values.gap, values.floats].map(Number) as [number, number, number, number, number];
   const host = machine();
   process.stdout.write(`convoy bench:wire: ${trips} round trips of ${((floats * 4) / 1e6).toFixed(2)} MB each way per masking key, after ${warmup}, ${gap} ms of busy wait after each\n`);
@@ -79,12 +77,7 @@ async function measure(): Promise<void> {
   const summary = Object.fromEntries(Object.entries(times).map(([key, list]) => [key, stats(list)])) as Record<keyof typeof keys, ReturnType<typeof stats>>;
   for (const [key, s] of Object.entries(summary)) process.stdout.write(`  ${key.padEnd(6)} key: round trip median ${s.median.toFixed(2)} ms, mean ${s.mean.toFixed(2)} ms, 90th percentile ${s.p90.toFixed(2)} ms\n`);
   process.stdout.write(`zero key vs random key: ${(summary.random.mean / summary.zero.mean).toFixed(2)}x on the mean, ${(summary.random.median / summary.zero.median).toFixed(2)}x on the median\n`);
-  const loadAfter = loadAverage();
-  process.stdout.write(`load average after ${loadAfter.join(' ')}\n`);
-  mkdirSync('bench/results', { recursive: true });
-  const path = join('bench/results', `wire-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-')}.json`);
-  writeFileSync(path, JSON.stringify({ trips, warmup, block, gap, floats, machine: { ...host, loadAfter }, summary }, null, 2));
-  process.stdout.write(`results: ${path}\n`);
+  saveResults('wire', host, { trips, warmup, block, gap, floats, summary });
 }
 
 function stats(list: number[]): { median: number; mean: number; p90: number } {
