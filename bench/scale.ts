@@ -12,15 +12,16 @@
  * once on the same slices' sizes. Their summed images/s is what the machine's cores give
  * that many compute-bound processes in that minute, the ceiling of the training figure.
  *
- * Rounds: a shared VM's speed moves 10-30% from one minute to the next, so the
- * configurations are measured in turn, `rounds` times over (1 worker, 2 workers, 1, 2...),
- * and each round's speed-up is taken between neighbours in time. The table gives the
- * medians; the per-round speed-ups are printed with them.
+ * Rounds: a shared VM's speed drifts from one minute to the next by more than the effects
+ * measured here, so the configurations are measured in turn, `rounds` times over (1 worker,
+ * 2 workers, 1, 2...), and each round's speed-up is taken between neighbours in time. The
+ * table gives the medians; the per-round speed-ups are printed with them.
  *
- * Warm-up: the first 30 or so steps of a process are not its steady state. Each received
- * frame makes ws allocate a 4.8 MB buffer, and until the allocator holds enough freed memory
- * to serve it, it takes fresh pages: 14 ms for 4.8 MB here against 0.1-0.2 ms for reused
- * ones. A training run is thousands of steps, so 30 are left out of every figure.
+ * Warm-up: a process's first steps are not its steady state. Each received frame makes ws
+ * allocate a 4.8 MB buffer, and until the allocator holds enough freed memory to serve it,
+ * it takes fresh pages, many times slower than reused ones (bench/README.md, "Fresh
+ * memory"). A training run is thousands of steps, so `warmup` steps are left out of every
+ * figure.
  *
  *   pnpm bench:scale [-- --rounds 3 --steps 30 --warmup 30 --batches 64,256 --workers 1,2 --kernels auto]
  */

@@ -5,7 +5,7 @@
  *
  * The client alternates blocks of round trips between its two connections (one per key),
  * each round trip followed by a busy wait standing in for the compute; the first `warmup`
- * of each are not counted (a process's first large buffers cost page faults: codec.ts).
+ * of each are not counted (a process's first large buffers cost page faults: bench/README.md).
  *
  *   pnpm bench:wire [-- --trips 200 --warmup 60 --block 10 --gap 20 --floats <the default model's parameter count>]
  */
