@@ -15,7 +15,8 @@ export const PROBABILITY_FLOOR = 1e-12;
 
 /** -ln p, with p clamped to PROBABILITY_FLOOR: the cross-entropy of one image whose true class got probability p. */
 export function crossEntropy(probability: number): number {
-  return -Math.log(Math.max(probability, PROBABILITY_FLOOR));
+  // NOTE: 0 - ln p rather than -ln p, so that certainty scores +0, not -0.
+  return 0 - Math.log(Math.max(probability, PROBABILITY_FLOOR));
 }
 
 /** Index of the largest value in row `row` of [rows, classes]; the first one on ties. */
