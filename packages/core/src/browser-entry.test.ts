@@ -52,6 +52,7 @@ async function bundleForBrowser(entry: string): Promise<{ code: string; nodeImpo
  * the tests take fails with a ReferenceError.
  */
 function runInBrowserLikeContext(code: string): typeof BrowserCore {
+  const { WebAssembly } = globalThis as unknown as { WebAssembly: unknown }; // NOTE: not in the ES2022 lib (see kernels/wasm/api.ts)
   const context = createContext({ WebAssembly, TextEncoder, TextDecoder, URL, fetch, performance, console, setTimeout, clearTimeout, queueMicrotask });
   runInContext(code, context);
   expect(runInContext('typeof Buffer + typeof process + typeof require', context)).toBe('undefinedundefinedundefined');
@@ -159,5 +160,14 @@ describe('fetchWasmModules (a page fetching build/ over HTTP)', () => {
     const address = server.address();
     if (address === null || typeof address === 'string') throw new Error('no port');
     await expect(core.fetchWasmModules(`http://127.0.0.1:${address.port}/elsewhere/`)).rejects.toMatchObject({ code: 'WASM_NOT_BUILT' });
+  });
+
+  it('rejects with WASM_NOT_BUILT when nothing answers at the address', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const address = closed.address();
+    await new Promise((resolve) => closed.close(resolve));
+    if (address === null || typeof address === 'string') throw new Error('no port');
+    await expect(core.fetchWasmModules(`http://127.0.0.1:${address.port}/kernels/`)).rejects.toMatchObject({ code: 'WASM_NOT_BUILT' });
   });
 });

@@ -53,7 +53,9 @@ export async function fetchWasmModules(baseUrl: string | URL): Promise<WasmVaria
   if (fetchBytes === undefined) throw new WasmKernelsError('WASM_UNSUPPORTED', 'fetchWasmModules: this engine has no fetch()');
   for (const variant of WASM_VARIANTS) {
     const url = new URL(wasmFileName(variant), baseUrl);
-    const response = await fetchBytes(url.href);
+    const response = await fetchBytes(url.href).catch((error: unknown) => {
+      throw new WasmKernelsError('WASM_NOT_BUILT', `cannot fetch the ${variant} WebAssembly kernels from ${url.href} (${(error as Error).message})`);
+    });
     if (!response.ok) throw new WasmKernelsError('WASM_NOT_BUILT', `cannot fetch the ${variant} WebAssembly kernels from ${url.href} (HTTP ${response.status})`);
     if (provideWasmModule(variant, new Uint8Array(await response.arrayBuffer()))) return variant;
   }
