@@ -9,7 +9,8 @@
  *   tsx bench/compute-loop.ts --batch 128 --steps 20 --warmup 3 --kernels auto
  */
 import { COORDINATOR_DEFAULTS } from '../packages/coordinator/src/defaults.js';
-import { createModel, loadMnist, selectKernels, type KernelsChoice } from '../packages/core/src/index.js';
+import { createModel, selectKernels, type KernelsChoice } from '../packages/core/src/index.js';
+import { loadMnist } from '../packages/core/src/node.js';
 import { ComputeEngine } from '../packages/worker/src/index.js';
 import { benchFlags } from './measure.js';
 

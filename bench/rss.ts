@@ -5,7 +5,8 @@
  * bench/train.ts in a fresh process (so nothing else inflates it), once per chunk size
  * (CONVOY_BENCH_CHUNK, default 64): the activations of one chunk are most of the model's memory.
  */
-import { createModel, gatherImages, gatherLabels, loadMnist, MNIST_CNN } from '../packages/core/src/index.js';
+import { createModel, gatherImages, gatherLabels, MNIST_CNN } from '../packages/core/src/index.js';
+import { loadMnist } from '../packages/core/src/node.js';
 
 const start = process.memoryUsage().rss;
 const { train, test } = loadMnist();

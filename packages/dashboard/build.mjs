@@ -1,6 +1,8 @@
-// Builds the page into dist/: the bundled script (the page's TypeScript, the protocol
-// codec and parser from @convoy/core, and uPlot), one stylesheet (uPlot's and ours), the
-// HTML and the icon. Run by `pnpm build` (turbo) before tests and `pnpm start`.
+// Builds the page into dist/: the bundled script (the page's TypeScript, the protocol codec
+// and parser from @convoy/core, resolved as any package: its main entry is browser-safe and
+// `"sideEffects": false` lets the bundle keep only what the page uses, and uPlot), one
+// stylesheet (uPlot's and ours), the HTML and the icon. Run by `pnpm build` (turbo) before
+// tests and `pnpm start`.
 import { build } from 'esbuild';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -22,8 +24,6 @@ await build({
   minify: true,
   sourcemap: false,
   legalComments: 'eof',
-  // NOTE: core's index also exports Node-only code (files, datasets); the page needs only the protocol.
-  alias: { '@convoy/core': join(here, '../core/src/protocol/index.ts') },
   logLevel: 'warning',
 });
 

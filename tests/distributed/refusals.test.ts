@@ -7,7 +7,8 @@
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PROTOCOL_VERSION, decodeFrame, defaultMnistDir, encodeMessage, MNIST_FILES } from '../../packages/core/src/index.js';
+import { PROTOCOL_VERSION, decodeFrame, encodeMessage } from '../../packages/core/src/index.js';
+import { defaultMnistDir, MNIST_FILES } from '../../packages/core/src/node.js';
 import {
   COORDINATOR_CLI,
   WebSocket,

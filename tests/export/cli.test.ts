@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkpointMessageType, defaultMnistDir, MNIST_FILES, type Model, type ModelSpec } from '../../packages/core/src/index.js';
+import { argmaxRow, type Model, type ModelSpec } from '../../packages/core/src/index.js';
+import { checkpointMessageType, defaultMnistDir, MNIST_FILES } from '../../packages/core/src/node.js';
 import { resolveModelFile } from '../../packages/coordinator/src/commands/load-model.js';
-import { argmaxRow } from '../../packages/coordinator/src/commands/metrics.js';
 import { batchOf, mnistData, ROOT, runConvoy, trainQuickly, writeTrainedCheckpoint, type CliResult } from './fixtures.js';
 
 const SMALL_CNN: ModelSpec = {

@@ -5,13 +5,10 @@ import { join } from 'node:path';
 import {
   createModel,
   createOptimizer,
-  datasetHash,
   gatherImages,
-  loadMnist,
   Rng,
   selectKernels,
   subset,
-  writeCheckpointAtomicSync,
   type Dataset,
   type KernelsChoice,
   type Model,
@@ -19,6 +16,7 @@ import {
   type Optimizer,
   type OptimizerConfig,
 } from '../../packages/core/src/index.js';
+import { datasetHash, loadMnist, writeCheckpointAtomicSync } from '../../packages/core/src/node.js';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 

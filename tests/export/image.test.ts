@@ -2,7 +2,8 @@
 // MNIST framing, and the undecodable-PNG error.
 import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
-import { gatherImages, loadMnist } from '../../packages/core/src/index.js';
+import { gatherImages } from '../../packages/core/src/index.js';
+import { loadMnist } from '../../packages/core/src/node.js';
 import { CliError } from '../../packages/coordinator/src/commands/errors.js';
 import { axisWeights, decodePngToGrey, greyToInk, preparePng, resample } from '../../packages/coordinator/src/commands/image.js';
 

@@ -6,9 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MNIST_CNN, type ModelSpec } from '../../packages/core/src/index.js';
+import { MNIST_CNN, argmaxRow, type ModelSpec } from '../../packages/core/src/index.js';
 import { loadModel } from '../../packages/coordinator/src/commands/load-model.js';
-import { argmaxRow } from '../../packages/coordinator/src/commands/metrics.js';
 import { batchOf, mnistData, runConvoy, trainQuickly, writeTrainedCheckpoint, type QuickTraining } from './fixtures.js';
 
 const TOLERANCE = 1e-4;

@@ -13,7 +13,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { datasetHash, datasetId, loadMnist } from '../../packages/core/src/index.js';
+import { datasetId } from '../../packages/core/src/index.js';
+import { datasetHash, loadMnist } from '../../packages/core/src/node.js';
 import {
   checkEveryImageOnce,
   finalParams,

@@ -10,7 +10,8 @@
  * Prints "ready N" once all are connected (workers: welcomed), and on SIGTERM or when the
  * coordinator stops a JSON line "summary {...}" (per kind counts), then exits.
  */
-import { PROTOCOL_VERSION, datasetHash, datasetId, decodeFrame, encodeMessage, loadMnist, selectKernels, type Message, type StepMessage, type WelcomeMessage } from '../../packages/core/src/index.js';
+import { PROTOCOL_VERSION, datasetId, decodeFrame, encodeMessage, selectKernels, type Message, type StepMessage, type WelcomeMessage } from '../../packages/core/src/index.js';
+import { datasetHash, loadMnist } from '../../packages/core/src/node.js';
 import { ComputeEngine, type WorkerData } from '../../packages/worker/src/index.js';
 import { WebSocket } from '../distributed/helpers.js';
 

@@ -11,15 +11,13 @@
 import { basename, resolve } from 'node:path';
 import {
   createModel,
-  datasetHash,
   datasetId,
   encodeMessage,
-  loadMnist,
   selectKernels,
-  type Checkpoint,
   type MetricsRecord,
   type Model,
 } from '@convoy/core';
+import { datasetHash, loadMnist, type Checkpoint } from '@convoy/core/node';
 import { CoordinatorError, resolveOptions, type CoordinatorOptions, type TrainingOptions } from './defaults.js';
 import { MetricsHub } from './metrics.js';
 import { RunFolder, withPixels, type RunPosition } from './persistence.js';

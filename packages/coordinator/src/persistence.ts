@@ -11,15 +11,13 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  readCheckpoint,
-  writeCheckpointAtomicSync,
-  type Checkpoint,
   type Dataset,
   type MetricsRecord,
   type ModelSpec,
   type Optimizer,
   type RngState,
 } from '@convoy/core';
+import { readCheckpoint, writeCheckpointAtomicSync, type Checkpoint } from '@convoy/core/node';
 
 export const HISTORY_FILE = 'history.jsonl';
 export const CHECKPOINT_FILE = 'checkpoint.ckpt';

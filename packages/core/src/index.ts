@@ -1,4 +1,7 @@
-// @convoy/core: the public API. Each section is owned by one part of the core.
+// @convoy/core: the public API that runs anywhere, a browser page included: it reaches no
+// Node built-in (src/browser-entry.test.ts bundles it for the browser and checks). What needs
+// Node (data files, checkpoints, dataset hashing, the kernels' build/ folder) is exported by
+// @convoy/core/node (src/node.ts). Each section is owned by one part of the core.
 
 // --- contracts
 export type * from './api.js';
@@ -23,6 +26,8 @@ export { defaultKernels, selectKernels } from './kernels/select.js';
 export type { KernelsChoice } from './kernels/select.js';
 export { createWasmKernels, WasmKernels, WasmKernelsError, bestWasmVariant, wasmKernelsBuilt } from './kernels/wasm/index.js';
 export type { WasmKernelsOptions, WasmVariant } from './kernels/wasm/index.js';
+// A page supplies the kernels' bytes (Node reads them from build/ by itself).
+export { provideWasmModule, fetchWasmModules, wasmFileName, WASM_VARIANTS } from './kernels/wasm/loader.js';
 
 // --- optimizers
 export { createOptimizer, stepDecay, OPTIMIZER_NAMES } from './optimizers/create.js';
@@ -40,12 +45,10 @@ export { SGD_DEFAULTS } from './optimizers/sgd.js';
 export { ADADELTA_DEFAULTS } from './optimizers/adadelta.js';
 export { ADAM_DEFAULTS } from './optimizers/adam.js';
 
-// --- data
-export { DataError, parseIdx, readIdx } from './data/idx.js';
-export type { IdxArray } from './data/idx.js';
+// --- data (in memory; files are in @convoy/core/node)
+export { DataError } from './data/data-error.js';
 export {
   createDataset,
-  datasetHash,
   gatherImages,
   gatherLabels,
   sliceDataset,
@@ -53,22 +56,13 @@ export {
   subset,
 } from './data/dataset.js';
 export type { Dataset, DatasetFields } from './data/dataset.js';
-export { defaultMnistDir, loadIdxDataset, loadMnist, MNIST_FILES } from './data/mnist.js';
+
+// --- scores from predicted probabilities
+export { PROBABILITY_FLOOR, crossEntropy, argmaxRow, scoreProbabilities, addToConfusion } from './scores.js';
+export type { BatchScore } from './scores.js';
 
 // --- protocol
 export * from './protocol/index.js';
-
-// --- checkpoint
-export {
-  CHECKPOINT_FORMAT_VERSION,
-  CHECKPOINT_MAGIC,
-  CheckpointError,
-  checkpointMessageType,
-  decodeCheckpoint,
-  encodeCheckpoint,
-} from './checkpoint/checkpoint.js';
-export type { Checkpoint, CheckpointOptimizer } from './checkpoint/checkpoint.js';
-export { readCheckpoint, writeCheckpointAtomic, writeCheckpointAtomicSync } from './checkpoint/file.js';
 
 // --- export
 export { exportOnnx, buildOnnxModel, encodeOnnxModel, decodeOnnxModel, OnnxExportError, ONNX_INPUT_NAME, ONNX_OUTPUT_NAME } from './export/onnx.js';

@@ -6,6 +6,7 @@
 import {
   createModel,
   gatherImages,
+  scoreProbabilities,
   type Dataset,
   type EvaluateMessage,
   type EvaluationMessage,
@@ -21,9 +22,6 @@ export interface WorkerData {
   readonly train: Dataset;
   readonly test: Dataset;
 }
-
-/** Probabilities are clamped here before the log so that a confident mistake costs ~27.6, never Infinity. */
-const MIN_PROBABILITY = 1e-12;
 
 export class ComputeEngine {
   readonly model: Model;
@@ -80,19 +78,8 @@ export class ComputeEngine {
     const dataset = message.split === 'train' ? this.data.train : this.data.test;
     const count = message.indices.length;
     const { images, labels } = this.gather(dataset, message.indices);
-    const probabilities = this.model.predict(images);
-    const classes = this.model.classes;
     const predictions = new Uint8Array(count);
-    let lossSum = 0;
-    let correct = 0;
-    for (let n = 0; n < count; n++) {
-      let best = 0;
-      for (let k = 1; k < classes; k++) if (probabilities[n * classes + k]! > probabilities[n * classes + best]!) best = k;
-      predictions[n] = best;
-      const label = labels[n]!;
-      if (best === label) correct++;
-      lossSum -= Math.log(Math.max(probabilities[n * classes + label]!, MIN_PROBABILITY));
-    }
+    const { lossSum, correct } = scoreProbabilities(this.model.predict(images), labels, this.model.classes, predictions);
     return { type: 'evaluation', round: message.round, count, lossSum, correct, predictions, computeMs: performance.now() - started };
   }
 

@@ -12,12 +12,10 @@ import {
   PROTOCOL_VERSION,
   ProtocolError,
   createDataset,
-  datasetHash,
   datasetId,
   decodeMessage,
   encodeMessage,
   FrameWriter,
-  loadMnist,
   selectKernels,
   type DatasetMessage,
   type KernelsChoice,
@@ -25,6 +23,7 @@ import {
   type ProtocolLimits,
   type WelcomeMessage,
 } from '@convoy/core';
+import { datasetHash, loadMnist } from '@convoy/core/node';
 import { WebSocket } from 'ws';
 import { ComputeEngine, type WorkerData } from './compute.js';
 import { Chaos, frameHeader, parseChaos, type ChaosIo } from './chaos.js';

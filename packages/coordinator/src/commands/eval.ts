@@ -2,7 +2,8 @@
  * `convoy eval RUN_OR_CHECKPOINT [--data DIR] [--kernels ts|wasm|auto] [--limit N]`:
  * the model's test-set loss, accuracy, per-class precision/recall and confusion matrix.
  */
-import { gatherImages, loadMnist, type Dataset } from '@convoy/core';
+import { gatherImages, type Dataset } from '@convoy/core';
+import { loadMnist } from '@convoy/core/node';
 import { loadModel, type KernelsOption } from './load-model.js';
 import { ClassificationAccumulator, formatReport, type ClassificationReport } from './metrics.js';
 import { CliError } from './errors.js';

@@ -5,7 +5,8 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { countParameters, createModel, readCheckpoint, selectKernels, type Model, type ModelSpec } from '@convoy/core';
+import { countParameters, createModel, selectKernels, type Model, type ModelSpec } from '@convoy/core';
+import { readCheckpoint } from '@convoy/core/node';
 import { CHECKPOINT_FILE, MODEL_FILE } from '../persistence.js';
 import { CliError, errorCode } from './errors.js';
 

@@ -1,7 +1,9 @@
 /**
  * Classification metrics of `convoy eval`, from predicted probabilities and true labels:
  * mean cross-entropy, accuracy, the confusion matrix, per-class precision and recall.
+ * Loss, argmax and the confusion layout are core's (scores.ts), shared with evaluation rounds.
  */
+import { addToConfusion, argmaxRow, crossEntropy } from '@convoy/core';
 
 export interface ClassificationReport {
   readonly count: number;
@@ -19,18 +21,6 @@ export interface ClassificationReport {
   readonly support: Uint32Array;
 }
 
-/** Smallest probability fed to the log, so that a confident mistake gives a large finite loss. */
-const PROBABILITY_FLOOR = 1e-12;
-
-/** Index of the largest value in row `row` of [rows, classes] (the first one on ties). */
-export function argmaxRow(probabilities: Float32Array, row: number, classes: number): number {
-  let best = 0;
-  for (let k = 1; k < classes; k++) {
-    if (probabilities[row * classes + k]! > probabilities[row * classes + best]!) best = k;
-  }
-  return best;
-}
-
 /** Accumulates batches of (probabilities [n, classes], labels [n]) into one report. */
 export class ClassificationAccumulator {
   private count = 0;
@@ -45,9 +35,8 @@ export class ClassificationAccumulator {
     const classes = this.classes;
     for (let n = 0; n < labels.length; n++) {
       const label = labels[n]!;
-      this.lossSum -= Math.log(Math.max(probabilities[n * classes + label]!, PROBABILITY_FLOOR));
-      const predicted = argmaxRow(probabilities, n, classes);
-      this.confusion[label * classes + predicted]!++;
+      this.lossSum += crossEntropy(probabilities[n * classes + label]!);
+      addToConfusion(this.confusion, classes, label, argmaxRow(probabilities, n, classes));
     }
     this.count += labels.length;
   }

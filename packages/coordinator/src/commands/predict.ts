@@ -3,7 +3,7 @@
  * the top classes with their probabilities for each picture.
  */
 import { readFileSync } from 'node:fs';
-import { readIdx } from '@convoy/core';
+import { readIdx } from '@convoy/core/node';
 import { CliError } from './errors.js';
 import { loadModel, type KernelsOption } from './load-model.js';
 import { preparePng } from './image.js';

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { createDataset, datasetHash, gatherImages, gatherLabels, splitValidation, subset } from './dataset.js';
+import { createDataset, gatherImages, gatherLabels, splitValidation, subset } from './dataset.js';
+import { datasetHash } from './dataset-hash.js';
 import { DataError } from './idx.js';
 import { loadMnist } from './mnist.js';
 

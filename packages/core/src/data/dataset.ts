@@ -1,14 +1,13 @@
 /**
  * An in-memory image classification dataset kept as raw bytes, and the few operations
  * training needs: gather a batch (scaled to [0,1]), hold out a validation split, take a
- * subset, hash the content.
+ * subset (datasetHash, which needs Node's crypto, is in dataset-hash.ts).
  *
  * NOTE: pixels stay uint8 (47 MB for MNIST's training set); as float32 they would be 188 MB,
  * too much to hold in every worker. Images are scaled only when gathered into a batch.
  */
-import { createHash } from 'node:crypto';
 import type { FloatArray } from '../kernels/kernels.js';
-import { DataError } from './idx.js';
+import { DataError } from './data-error.js';
 
 export interface Dataset {
   /** Where it came from, e.g. "mnist-train" or "mnist-train[0:55000]". */
@@ -122,28 +121,4 @@ export function splitValidation(train: Dataset, validationCount = 5000): { train
   }
   const cut = train.count - validationCount;
   return { train: sliceDataset(train, 0, cut), validation: sliceDataset(train, cut, train.count) };
-}
-
-const hashes = new WeakMap<Dataset, string>();
-
-/**
- * Hex SHA-256 of the content: the ASCII tag "convoy-dataset-v1", then count, channels,
- * height, width, classes as little-endian uint32, then the pixel bytes, then the label bytes.
- * The name is not hashed. Computed once per Dataset object (about 30 ms for MNIST's 47 MB of training images).
- */
-export function datasetHash(dataset: Dataset): string {
-  const cached = hashes.get(dataset);
-  if (cached !== undefined) return cached;
-  const header = new DataView(new ArrayBuffer(20));
-  [dataset.count, dataset.channels, dataset.height, dataset.width, dataset.classes].forEach((value, i) =>
-    header.setUint32(4 * i, value, true),
-  );
-  const hash = createHash('sha256')
-    .update('convoy-dataset-v1')
-    .update(new Uint8Array(header.buffer))
-    .update(dataset.pixels)
-    .update(dataset.labels)
-    .digest('hex');
-  hashes.set(dataset, hash);
-  return hash;
 }

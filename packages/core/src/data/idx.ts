@@ -13,13 +13,9 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 
-export class DataError extends Error {
-  readonly code = 'BAD_DATA';
-  constructor(message: string) {
-    super(message);
-    this.name = 'DataError';
-  }
-}
+import { DataError } from './data-error.js';
+
+export { DataError };
 
 export interface IdxArray {
   /** Sizes of the dimensions, e.g. [60000, 28, 28]. */
