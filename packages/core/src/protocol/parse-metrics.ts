@@ -2,12 +2,11 @@
  * Checks for the dashboard's records (metrics and snapshot messages) and the model spec
  * carried by welcome/run records. Structural only: createModel validates a spec fully.
  */
-import type { LayerSpec, ModelSpec } from '../spec.js';
-import { Fields, ProtocolError } from './fields.js';
+import { LAYER_TYPES } from '../layers/registry.js';
+import type { ModelSpec } from '../spec.js';
+import { Fields, MAX_COUNTER, ProtocolError } from './fields.js';
 import type { MetricsRecord, MisclassifiedSample, RunEventName, WorkerRow, WorkerState } from './messages.js';
 
-const MAX_COUNTER = 2 ** 48;
-const LAYER_TYPES: readonly LayerSpec['type'][] = ['conv2d', 'maxpool2d', 'dense', 'relu', 'dropout', 'flatten'];
 const WORKER_STATES: readonly WorkerState[] = ['joining', 'computing', 'idle', 'gone'];
 const EVENTS: readonly RunEventName[] = ['join', 'leave', 'death', 'deadline-miss', 'coordinator-restart'];
 

@@ -16,7 +16,7 @@ import type {
   StepRecord,
   TestRecord,
 } from './messages.js';
-import { Fields, ProtocolError } from './fields.js';
+import { Fields, MAX_COUNTER, ProtocolError } from './fields.js';
 
 export { ProtocolError } from './fields.js';
 export type { ProtocolErrorCode } from './fields.js';
@@ -42,8 +42,6 @@ export const DEFAULT_LIMITS: ProtocolLimits = {
   maxDatasetBytes: 70_000 * 28 * 28,
 };
 
-/** The largest step number or round accepted (2^53 would lose integer precision long before). */
-const MAX_COUNTER = 2 ** 48;
 const MAX_TEXT = 1024;
 
 /** Decodes one frame and parses it. Any failure is a ProtocolError. */
