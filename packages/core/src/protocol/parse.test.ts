@@ -30,7 +30,7 @@ const row = {
 
 /** One valid example of every message type. */
 const VALID: Record<Message['type'], Record<string, unknown>> = {
-  hello: { type: 'hello', protocol: PROTOCOL_VERSION, token: 't', name: 'w1', datasetHash: 'abc', kernels: 'ts', previousId: 2 },
+  hello: { type: 'hello', protocol: PROTOCOL_VERSION, token: 't', name: 'w1', datasetHash: 'abc', kernels: 'ts' },
   gradient: { type: 'gradient', step: 3, round: 7, count: 2, lossSum: 4.5, correct: 1, gradient: floats(1, 2, 3, 4, 5, 6), computeMs: 3, decodeMs: 1 },
   evaluation: { type: 'evaluation', round: 2, count: 3, lossSum: 1, correct: 2, predictions: Uint8Array.from([1, 2, 3]), computeMs: 1 },
   leave: { type: 'leave', reason: 'Ctrl-C' },
@@ -47,7 +47,7 @@ const VALID: Record<Message['type'], Record<string, unknown>> = {
   metrics: { type: 'metrics', record: stepRecord },
   snapshot: { type: 'snapshot', run: runRecord, steps: [stepRecord], epochs: [epochRecord], test: null, workers: [row], events: [], end: null },
 };
-const OPTIONAL = new Set(['hello.token', 'hello.previousId', 'step.params', 'evaluate.params', 'subscribe.token']);
+const OPTIONAL = new Set(['hello.token', 'step.params', 'evaluate.params', 'subscribe.token']);
 
 function codeOf(value: unknown, parseLimits = limits): string {
   try {

@@ -16,6 +16,7 @@ import type {
   StepRecord,
   TestRecord,
 } from './messages.js';
+import { isMessageType } from './messages.js';
 import { Fields, MAX_COUNTER, ProtocolError } from './fields.js';
 
 export { ProtocolError } from './fields.js';
@@ -61,9 +62,9 @@ export function parseMessage(value: unknown, limits: ProtocolLimits): Message {
   if (limits.accept && !limits.accept.has(type as MessageType)) {
     throw new ProtocolError('UNEXPECTED_MESSAGE', `message type "${type}" is not accepted here`);
   }
+  if (!isMessageType(type)) throw new ProtocolError('UNKNOWN_TYPE', `unknown message type "${type}"`);
   switch (type) {
     case 'hello': {
-      const previousId = fields.optional('previousId', () => fields.integer('previousId', 0, MAX_COUNTER));
       const token = fields.optional('token', () => fields.string('token', MAX_TEXT));
       return {
         type,
@@ -72,7 +73,6 @@ export function parseMessage(value: unknown, limits: ProtocolLimits): Message {
         name: fields.string('name', 256),
         datasetHash: fields.nullable('datasetHash', () => fields.string('datasetHash', 128)),
         kernels: fields.string('kernels', 64),
-        ...(previousId === undefined ? {} : { previousId }),
       };
     }
     case 'gradient': {
@@ -196,8 +196,11 @@ export function parseMessage(value: unknown, limits: ProtocolLimits): Message {
         end: single<EndRecord>('end', 'end'),
       };
     }
-    default:
-      throw new ProtocolError('UNKNOWN_TYPE', `unknown message type "${type}"`);
+    default: {
+      // A new member of the Message union without a case above fails to compile here.
+      const unhandled: never = type;
+      throw new ProtocolError('UNKNOWN_TYPE', `unknown message type "${String(unhandled)}"`);
+    }
   }
 }
 
