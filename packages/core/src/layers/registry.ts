@@ -5,6 +5,7 @@
  * the ONNX exporter and the dashboard all read their lists from this object.
  */
 import type { LayerSpec } from '../spec.js';
+import { avgPool2dDeclaration } from './avgpool2d.js';
 import { conv2dDeclaration } from './conv2d.js';
 import type { LayerDeclaration } from './declaration.js';
 import { denseDeclaration } from './dense.js';
@@ -25,6 +26,7 @@ const DECLARATIONS = {
   relu: reluDeclaration,
   dropout: dropoutDeclaration,
   flatten: flattenDeclaration,
+  avgpool2d: avgPool2dDeclaration,
 } as const satisfies Declarations;
 
 export const LAYER_TYPES: readonly LayerType[] = Object.keys(DECLARATIONS) as LayerType[];

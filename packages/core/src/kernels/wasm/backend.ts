@@ -7,7 +7,7 @@
  * Pages that are never written are never made resident, so a worker pays only for what
  * it allocates. `allocate` is a bump allocator: arrays live as long as the backend.
  */
-import type { Conv2DGeometry, Kernels, Pool2DGeometry } from '../kernels.js';
+import type { AvgPool2DGeometry, Conv2DGeometry, Kernels, Pool2DGeometry } from '../kernels.js';
 import { webAssembly, type WasmMemory } from './api.js';
 import { WasmKernelsError, bestWasmVariant, loadWasmModule, type WasmVariant } from './loader.js';
 
@@ -34,6 +34,8 @@ interface KernelExports {
   conv2dBackwardInput(...args: [...Conv2DArguments, weight: number, dOutput: number, dInput: number, columns: number]): void;
   maxPool2dForward(...args: [...Pool2DArguments, input: number, output: number]): void;
   maxPool2dBackward(...args: [...Pool2DArguments, input: number, output: number, dOutput: number, dInput: number]): void;
+  avgPool2dForward(...args: [...Pool2DArguments, padTop: number, padLeft: number, input: number, output: number]): void;
+  avgPool2dBackward(...args: [...Pool2DArguments, padTop: number, padLeft: number, dOutput: number, dInput: number]): void;
   denseForward(batch: number, inFeatures: number, outFeatures: number, input: number, weight: number, bias: number, output: number): void;
   denseBackward(batch: number, inFeatures: number, outFeatures: number, input: number, weight: number, dOutput: number, dWeight: number, dBias: number, dInput: number): void;
   reluForward(length: number, input: number, output: number): void;
@@ -184,6 +186,24 @@ export class WasmKernels implements Kernels<Float32Array> {
       this.address(output, outSize, 'output'),
       this.address(dOutput, outSize, 'dOutput'),
       this.address(dInput, inSize, 'dInput'),
+    );
+  }
+
+  avgPool2dForward(g: AvgPool2DGeometry, input: Float32Array, output: Float32Array): void {
+    const planes = g.batch * g.channels;
+    this.wasm.avgPool2dForward(
+      g.batch, g.channels, g.inHeight, g.inWidth, g.outHeight, g.outWidth, g.poolHeight, g.poolWidth, g.strideY, g.strideX, g.padTop, g.padLeft,
+      this.address(input, planes * g.inHeight * g.inWidth, 'input'),
+      this.address(output, planes * g.outHeight * g.outWidth, 'output'),
+    );
+  }
+
+  avgPool2dBackward(g: AvgPool2DGeometry, dOutput: Float32Array, dInput: Float32Array): void {
+    const planes = g.batch * g.channels;
+    this.wasm.avgPool2dBackward(
+      g.batch, g.channels, g.inHeight, g.inWidth, g.outHeight, g.outWidth, g.poolHeight, g.poolWidth, g.strideY, g.strideX, g.padTop, g.padLeft,
+      this.address(dOutput, planes * g.outHeight * g.outWidth, 'dOutput'),
+      this.address(dInput, planes * g.inHeight * g.inWidth, 'dInput'),
     );
   }
 
