@@ -330,19 +330,22 @@ const DASHBOARD_TYPES = { subscribe: true } as const satisfies Record<DashboardM
 const COORDINATOR_TO_DASHBOARD_TYPES = { snapshot: true, metrics: true, error: true } as const satisfies Record<CoordinatorToDashboardMessage['type'], true>;
 const FIRST_TYPES = { hello: true, subscribe: true } as const satisfies Record<FirstMessage['type'], true>;
 
-function typeSet(types: Partial<Record<MessageType, true>>): ReadonlySet<MessageType> {
-  return new Set(Object.keys(types) as MessageType[]);
+function typeSet<T extends MessageType>(types: Readonly<Record<T, true>>): ReadonlySet<T> {
+  return new Set(Object.keys(types) as T[]);
 }
 
 /** Every message type, whatever its direction. */
-export const MESSAGE_TYPES: ReadonlySet<MessageType> = typeSet({
+export const MESSAGE_TYPES: ReadonlySet<MessageType> = typeSet<MessageType>({
   ...WORKER_TYPES,
   ...COORDINATOR_TO_WORKER_TYPES,
   ...DASHBOARD_TYPES,
   ...COORDINATOR_TO_DASHBOARD_TYPES,
 });
 
-/** Which messages each side accepts (pass one as `ProtocolLimits.accept`). */
+/**
+ * Which messages each side accepts (pass one as `ProtocolLimits.accept`; decodeMessage then
+ * returns that direction's union, so receivers need no cast).
+ */
 export const FROM_WORKER = typeSet(WORKER_TYPES);
 export const FROM_COORDINATOR_TO_WORKER = typeSet(COORDINATOR_TO_WORKER_TYPES);
 export const FROM_DASHBOARD = typeSet(DASHBOARD_TYPES);

@@ -45,7 +45,12 @@ export const DEFAULT_LIMITS: ProtocolLimits = {
 
 const MAX_TEXT = 1024;
 
-/** Decodes one frame and parses it. Any failure is a ProtocolError. */
+/**
+ * Decodes one frame and parses it. Any failure is a ProtocolError. With an `accept` set
+ * (FROM_WORKER, ...) the result is typed as that set's messages: parseMessage refuses others.
+ */
+export function decodeMessage<T extends MessageType>(bytes: Uint8Array, limits: ProtocolLimits & { readonly accept: ReadonlySet<T> }): Extract<Message, { type: T }>;
+export function decodeMessage(bytes: Uint8Array, limits: ProtocolLimits): Message;
 export function decodeMessage(bytes: Uint8Array, limits: ProtocolLimits): Message {
   let value: unknown;
   try {
