@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { MNIST_CNN } from '../spec.js';
 import { FrameWriter, decodeFrame, encodeMessage, layout } from './codec.js';
 import { allFinite } from './fields.js';
+import { LAYER_TYPES } from '../layers/registry.js';
 import type { Message } from './messages.js';
 import { DEFAULT_LIMITS, FROM_WORKER, PROTOCOL_VERSION, type ProtocolLimits, decodeMessage, parseMessage, ProtocolError } from './index.js';
 
@@ -66,6 +67,13 @@ describe('parseMessage accepts', () => {
       expect(parseMessage(decodeFrame(encodeMessage(message as unknown as Message)), limits)).toEqual(message);
     });
   }
+
+  it('a welcome whose spec holds every registered layer type (the spec check reads the registry, so no worker refuses a new type)', () => {
+    const layers = LAYER_TYPES.map((type) => ({ type }));
+    const welcome = { ...VALID.welcome, spec: { input: [1, 28, 28], layers } };
+    expect(parseMessage(welcome, limits)).toEqual(welcome);
+    expect(codeOf({ ...VALID.welcome, spec: { input: [1, 28, 28], layers: [...layers, { type: 'conv3d' }] } })).toBe('BAD_FIELD');
+  });
 });
 
 describe('parseMessage rejects every field when wrong', () => {
