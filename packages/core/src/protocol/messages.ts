@@ -348,7 +348,6 @@ export const MESSAGE_TYPES: ReadonlySet<MessageType> = typeSet<MessageType>({
  */
 export const FROM_WORKER = typeSet(WORKER_TYPES);
 export const FROM_COORDINATOR_TO_WORKER = typeSet(COORDINATOR_TO_WORKER_TYPES);
-export const FROM_DASHBOARD = typeSet(DASHBOARD_TYPES);
 export const FROM_COORDINATOR_TO_DASHBOARD = typeSet(COORDINATOR_TO_DASHBOARD_TYPES);
 /** A new connection's first message: a worker's hello or a dashboard's subscribe. */
 export const FIRST_MESSAGE = typeSet(FIRST_TYPES);
