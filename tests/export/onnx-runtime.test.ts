@@ -125,4 +125,35 @@ describe('ONNX export runs in onnxruntime-node with Convoy\'s probabilities', ()
     expect(result.maxDifference).toBeLessThan(TOLERANCE);
     expect(result.disagreements).toBe(0);
   });
+
+  it("avgpool2d as AveragePool: 3x3 s2 'same' and 2x2 'same' on odd sizes (edge windows exclude the padding, count_include_pad 0), 2x3 s1 'valid'; fastest kernels: same checks", async () => {
+    // Shapes: [1,28,28] -conv 3x3-> [8,26,26] -avgpool 3 s2 same (pad 0 before, 1 after)-> [8,13,13]
+    //   -conv 3x3-> [16,11,11] -avgpool 2 same (pad 0/1)-> [16,6,6] -avgpool [2,3] s1-> [16,5,4] -> 320 -> 10
+    // Counting the padding would scale every last-row/column window by 2/3 or 1/2: far beyond the tolerance.
+    const spec: ModelSpec = {
+      input: [1, 28, 28],
+      layers: [
+        { type: 'conv2d', filters: 8, kernelSize: 3, activation: 'relu' },
+        { type: 'avgpool2d', poolSize: 3, stride: 2, padding: 'same' },
+        { type: 'conv2d', filters: 16, kernelSize: 3, activation: 'relu' },
+        { type: 'avgpool2d', poolSize: 2, padding: 'same' },
+        { type: 'avgpool2d', poolSize: [2, 3], stride: 1 },
+        { type: 'flatten' },
+        { type: 'dense', units: 10, activation: 'softmax' },
+      ],
+    };
+    const result = await exportAndCompare('avgpool', {
+      spec,
+      seed: 13,
+      kernels: 'auto',
+      trainImages: 2000,
+      steps: 150,
+      batchSize: 32,
+      optimizer: { name: 'adam', learningRate: 0.005 },
+    });
+    expect(result.distinctPredictions).toBe(10);
+    expect(result.accuracy).toBeGreaterThan(0.6);
+    expect(result.maxDifference).toBeLessThan(TOLERANCE);
+    expect(result.disagreements).toBe(0);
+  });
 });

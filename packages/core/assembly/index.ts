@@ -11,6 +11,7 @@ export {
   denseForward, denseBackward, maxPool2dForward, maxPool2dBackward, reluForward, reluBackward,
   multiply, scale, softmaxCrossEntropy,
 } from './ops';
+export { avgPool2dForward, avgPool2dBackward } from './avgpool';
 export { sgdUpdate, adadeltaUpdate, adamUpdate } from './optimizers';
 
 /** First byte after the module's static data: the TypeScript allocator starts above it. */

@@ -25,6 +25,19 @@ export interface MaxPool2DSpec {
   readonly stride?: Pair;
 }
 
+export interface AvgPool2DSpec {
+  readonly type: 'avgpool2d';
+  readonly poolSize: Pair;
+  /** Default: poolSize (Keras's default). */
+  readonly stride?: Pair;
+  /**
+   * Default 'valid'. 'same' pads so that out = ceil(in / stride), extra padding bottom/right
+   * (TensorFlow's rule); the padded cells are left out of each window's mean (Keras's
+   * AveragePooling2D, ONNX AveragePool with count_include_pad 0).
+   */
+  readonly padding?: 'valid' | 'same';
+}
+
 export interface DenseSpec {
   readonly type: 'dense';
   readonly units: number;
@@ -46,7 +59,7 @@ export interface FlattenSpec {
   readonly type: 'flatten';
 }
 
-export type LayerSpec = Conv2DSpec | MaxPool2DSpec | DenseSpec | ReluSpec | DropoutSpec | FlattenSpec;
+export type LayerSpec = Conv2DSpec | MaxPool2DSpec | AvgPool2DSpec | DenseSpec | ReluSpec | DropoutSpec | FlattenSpec;
 
 export interface ModelSpec {
   /** [channels, height, width] of one input image (NCHW without N). */

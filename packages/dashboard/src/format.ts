@@ -2,7 +2,7 @@
  * Number formatting for the page. Every label keeps a steady width as its value changes
  * (the page also sets `font-variant-numeric: tabular-nums`), so nothing shifts.
  */
-import type { ModelSpec, Pair } from '@convoy/core';
+import { describeLayer, type ModelSpec } from '@convoy/core';
 
 /** "1:02:03" or "2:03"; "–" for unknown. */
 export function formatDuration(seconds: number | null): string {
@@ -40,29 +40,7 @@ export function formatPercent(fraction: number | null | undefined): string {
   return fraction === null || fraction === undefined || !Number.isFinite(fraction) ? '–' : `${(100 * fraction).toFixed(2)}%`;
 }
 
-function pair(value: Pair | undefined): string {
-  return Array.isArray(value) ? value.join('×') : `${String(value)}×${String(value)}`;
-}
-
-/** One line per model: "conv2d 32 3×3 relu → maxpool 2×2 → … → dense 10 softmax". */
+/** One line per model: "conv2d 32 3×3 relu → maxpool 2×2 → … → dense 10 softmax" (each layer as its declaration describes it). */
 export function describeSpec(spec: ModelSpec): string {
-  const layers = spec.layers.map((layer) => {
-    const activation = 'activation' in layer && layer.activation !== undefined && layer.activation !== 'linear' ? ` ${layer.activation}` : '';
-    switch (layer.type) {
-      case 'conv2d': {
-        const stride = layer.stride === undefined || layer.stride === 1 ? '' : ` /${pair(layer.stride)}`;
-        const padding = layer.padding === 'same' ? ' same' : '';
-        return `conv2d ${layer.filters} ${pair(layer.kernelSize)}${stride}${padding}${activation}`;
-      }
-      case 'maxpool2d':
-        return `maxpool ${pair(layer.poolSize)}`;
-      case 'dense':
-        return `dense ${layer.units}${activation}`;
-      case 'dropout':
-        return `dropout ${layer.rate}`;
-      default:
-        return layer.type;
-    }
-  });
-  return [`input ${spec.input.join('×')}`, ...layers].join(' → ');
+  return [`input ${spec.input.join('×')}`, ...spec.layers.map(describeLayer)].join(' → ');
 }

@@ -155,7 +155,6 @@ export class Worker {
         name: this.options.name,
         datasetHash: this.localId,
         kernels: this.options.kernels,
-        ...(this.workerId === undefined ? {} : { previousId: this.workerId }),
       });
     });
     socket.on('message', (bytes: Buffer, isBinary) => this.onFrame(bytes, isBinary));

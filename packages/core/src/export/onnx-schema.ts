@@ -12,11 +12,7 @@ import protobuf from 'protobufjs';
 export const ONNX_IR_VERSION = 7;
 export const ONNX_OPSET_VERSION = 13;
 
-/** TensorProto.DataType values used here. */
-export const TensorDataType = { FLOAT: 1, INT64: 7 } as const;
-
-/** AttributeProto.AttributeType values used here. */
-export const AttributeType = { FLOAT: 1, INT: 2, STRING: 3, INTS: 7 } as const;
+export { AttributeType, TensorDataType } from './onnx-graph.js';
 
 const ONNX_SUBSET_PROTO = `
 syntax = "proto2";

@@ -15,7 +15,7 @@ import { createModel } from '../model.js';
 import { Rng } from '../rng.js';
 import { MNIST_CNN } from '../spec.js';
 import { windowExtent } from '../shapes.js';
-import type { Conv2DGeometry, Kernels, Pool2DGeometry } from './kernels.js';
+import type { AvgPool2DGeometry, Conv2DGeometry, Kernels, Pool2DGeometry } from './kernels.js';
 import { createReferenceKernels } from './reference.js';
 import { defaultKernels, selectKernels } from './select.js';
 import { WasmKernelsError, bestWasmVariant, createWasmKernels } from './wasm/index.js';
@@ -182,6 +182,42 @@ describe.each(backends)('kernels on %s', (_, kernels) => {
       const gotDx = put(kernels, randomValues(13, inputSize));
       kernels.maxPool2dBackward(g, x, gotOut, put(kernels, dOutput), gotDx);
       expectClose(gotDx, wantDx, 1e-6);
+    });
+  });
+
+  type AvgPoolCase = [x: [number, number, number, number], pool: [number, number], stride: [number, number], padding: 'valid' | 'same'];
+  const avgPoolCases: AvgPoolCase[] = [
+    [[2, 3, 6, 6], [2, 2], [2, 2], 'valid'],
+    [[1, 3, 11, 13], [2, 2], [2, 2], 'valid'], // 2x2 fast path: 4 outputs per vector step, a scalar tail, an unread last row and column
+    [[1, 2, 7, 5], [3, 2], [2, 1], 'valid'], // overlapping windows add their gradients
+    [[1, 2, 7, 9], [2, 2], [2, 2], 'same'], // odd sizes: the last row and column of windows cover half their cells
+    [[2, 2, 6, 7], [3, 3], [1, 1], 'same'], // padding on every side, overlapping windows
+    [[2, 64, 24, 24], [2, 2], [2, 2], 'valid'], // the default model's pooling size
+  ];
+  describe.each(avgPoolCases)('avgpool2d x=%j pool=%j s=%j padding=%s', ([batch, channels, inHeight, inWidth], pool, stride, padding) => {
+    const rows = windowExtent(inHeight, pool[0], stride[0], padding);
+    const columns = windowExtent(inWidth, pool[1], stride[1], padding);
+    const g: AvgPool2DGeometry = {
+      batch, channels, inHeight, inWidth, outHeight: rows.out, outWidth: columns.out,
+      poolHeight: pool[0], poolWidth: pool[1], strideY: stride[0], strideX: stride[1], padTop: rows.padBefore, padLeft: columns.padBefore,
+    };
+    const inputSize = batch * channels * inHeight * inWidth;
+    const outputSize = batch * channels * g.outHeight * g.outWidth;
+    const input = randomValues(14, inputSize);
+    const dOutput = randomValues(15, outputSize);
+
+    it('forward and backward (padded cells not counted)', () => {
+      const wantOut = new Float64Array(outputSize);
+      gold.avgPool2dForward(g, put64(input), wantOut);
+      const wantDx = new Float64Array(inputSize);
+      gold.avgPool2dBackward(g, put64(dOutput), wantDx);
+      const gotOut = kernels.allocate(outputSize);
+      kernels.avgPool2dForward(g, put(kernels, input), gotOut);
+      expectClose(gotOut, wantOut, ELEMENTWISE_TOLERANCE);
+      // dInput starts non-zero: the kernel must overwrite it.
+      const gotDx = put(kernels, randomValues(16, inputSize));
+      kernels.avgPool2dBackward(g, put(kernels, dOutput), gotDx);
+      expectClose(gotDx, wantDx, ELEMENTWISE_TOLERANCE);
     });
   });
 

@@ -50,6 +50,12 @@ export interface Pool2DGeometry {
   readonly strideX: number;
 }
 
+/** Average pooling may pad ('same'); the padding after is implied by the output size. */
+export interface AvgPool2DGeometry extends Pool2DGeometry {
+  readonly padTop: number;
+  readonly padLeft: number;
+}
+
 export interface Kernels<A extends FloatArray = Float32Array> {
   readonly name: KernelsName;
   /** Human-readable detail, e.g. "wasm (relaxed SIMD)". */
@@ -76,6 +82,15 @@ export interface Kernels<A extends FloatArray = Float32Array> {
   maxPool2dForward(g: Pool2DGeometry, input: A, output: A): void;
   /** dInput = dOutput routed to the first position of each window that holds the max; overwrites dInput. */
   maxPool2dBackward(g: Pool2DGeometry, input: A, output: A, dOutput: A, dInput: A): void;
+
+  /**
+   * output = mean of each window over the cells inside the input: a window that reaches
+   * into the padding divides by the number of cells it covers, not by poolHeight*poolWidth
+   * (Keras's AveragePooling2D, ONNX AveragePool with count_include_pad 0).
+   */
+  avgPool2dForward(g: AvgPool2DGeometry, input: A, output: A): void;
+  /** dInput[c] = sum over the windows w covering cell c of dOutput[w] / count(w); overwrites dInput. */
+  avgPool2dBackward(g: AvgPool2DGeometry, dOutput: A, dInput: A): void;
 
   /** output[n,o] = bias[o] + sum_i input[n,i] * weight[o,i]. */
   denseForward(batch: number, inFeatures: number, outFeatures: number, input: A, weight: A, bias: A, output: A): void;

@@ -100,6 +100,38 @@ describe('reference conv2d', () => {
   }
 });
 
+describe('reference avgpool2d', () => {
+  it("forward and backward, x=[1,1,3,3] pool=[2,2] s=2 'same' (pads bottom/right 1): padded cells not counted", () => {
+    const g = { batch: 1, channels: 1, inHeight: 3, inWidth: 3, outHeight: 2, outWidth: 2, poolHeight: 2, poolWidth: 2, strideY: 2, strideX: 2, padTop: 0, padLeft: 0 };
+    // prettier-ignore
+    const input = Float64Array.from([1, 2, 3,
+                                     4, 5, 6,
+                                     7, 8, 9]);
+    const output = new Float64Array(4);
+    kernels.avgPool2dForward(g, input, output);
+    // windows: {1,2,4,5} / 4, {3,6} / 2, {7,8} / 2, {9} / 1
+    expect(Array.from(output)).toEqual([3, 4.5, 7.5, 9]);
+    const dInput = new Float64Array(9).fill(7);
+    kernels.avgPool2dBackward(g, Float64Array.from([4, 2, 6, 5]), dInput);
+    // prettier-ignore
+    expect(Array.from(dInput)).toEqual([1, 1, 1,
+                                        1, 1, 1,
+                                        3, 3, 5]);
+  });
+
+  it('overlapping windows add up, x=[1,1,3,3] pool=[2,2] s=1 valid', () => {
+    const g = { batch: 1, channels: 1, inHeight: 3, inWidth: 3, outHeight: 2, outWidth: 2, poolHeight: 2, poolWidth: 2, strideY: 1, strideX: 1, padTop: 0, padLeft: 0 };
+    const input = Float64Array.from([0, 4, 8, 4, 0, 4, 8, 4, 0]);
+    const output = new Float64Array(4);
+    kernels.avgPool2dForward(g, input, output);
+    expect(Array.from(output)).toEqual([2, 4, 4, 2]);
+    const dInput = new Float64Array(9);
+    kernels.avgPool2dBackward(g, Float64Array.from([4, 8, 12, 16]), dInput);
+    // the centre is in all four windows: (4 + 8 + 12 + 16) / 4
+    expect(Array.from(dInput)).toEqual([1, 3, 2, 4, 10, 6, 3, 7, 4]);
+  });
+});
+
 describe('reference maxpool2d', () => {
   it('forward and backward, x=[1,1,4,4] pool=[2,2] s=2, ties to the first position', () => {
     const g = { batch: 1, channels: 1, inHeight: 4, inWidth: 4, outHeight: 2, outWidth: 2, poolHeight: 2, poolWidth: 2, strideY: 2, strideX: 2 };

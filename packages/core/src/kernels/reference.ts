@@ -12,7 +12,7 @@
  * dense backward) add into the output array four rows at a time, so in float32 they round
  * once per four terms. `precision: 64` stores float64 throughout (gradient checks).
  */
-import type { Conv2DGeometry, FloatArray, Kernels, Pool2DGeometry } from './kernels.js';
+import type { AvgPool2DGeometry, Conv2DGeometry, FloatArray, Kernels, Pool2DGeometry } from './kernels.js';
 import { addDotProducts, addLinearCombination, col2imAdd, im2col } from './reference-loops.js';
 
 export interface ReferenceKernelsOptions {
@@ -131,6 +131,50 @@ class ReferenceKernels<A extends FloatArray> implements Kernels<A> {
                 break search;
               }
             }
+          }
+        }
+      }
+    }
+  }
+
+  avgPool2dForward(g: AvgPool2DGeometry, input: A, output: A): void {
+    const planes = g.batch * g.channels;
+    for (let plane = 0; plane < planes; plane++) {
+      const inOffset = plane * g.inHeight * g.inWidth;
+      const outOffset = plane * g.outHeight * g.outWidth;
+      for (let y = 0; y < g.outHeight; y++) {
+        // The window's rows clipped to the input: padded cells are not counted.
+        const top = Math.max(y * g.strideY - g.padTop, 0);
+        const bottom = Math.min(y * g.strideY - g.padTop + g.poolHeight, g.inHeight);
+        for (let x = 0; x < g.outWidth; x++) {
+          const left = Math.max(x * g.strideX - g.padLeft, 0);
+          const right = Math.min(x * g.strideX - g.padLeft + g.poolWidth, g.inWidth);
+          let sum = 0;
+          for (let i = top; i < bottom; i++) {
+            for (let j = left; j < right; j++) sum += input[inOffset + i * g.inWidth + j]!;
+          }
+          output[outOffset + y * g.outWidth + x] = sum / ((bottom - top) * (right - left));
+        }
+      }
+    }
+  }
+
+  avgPool2dBackward(g: AvgPool2DGeometry, dOutput: A, dInput: A): void {
+    const planes = g.batch * g.channels;
+    dInput.fill(0, 0, planes * g.inHeight * g.inWidth);
+    for (let plane = 0; plane < planes; plane++) {
+      const inOffset = plane * g.inHeight * g.inWidth;
+      const outOffset = plane * g.outHeight * g.outWidth;
+      for (let y = 0; y < g.outHeight; y++) {
+        const top = Math.max(y * g.strideY - g.padTop, 0);
+        const bottom = Math.min(y * g.strideY - g.padTop + g.poolHeight, g.inHeight);
+        for (let x = 0; x < g.outWidth; x++) {
+          const left = Math.max(x * g.strideX - g.padLeft, 0);
+          const right = Math.min(x * g.strideX - g.padLeft + g.poolWidth, g.inWidth);
+          // Each covered cell had weight 1/count in the mean; overlapping windows add up.
+          const share = dOutput[outOffset + y * g.outWidth + x]! / ((bottom - top) * (right - left));
+          for (let i = top; i < bottom; i++) {
+            for (let j = left; j < right; j++) dInput[inOffset + i * g.inWidth + j] = dInput[inOffset + i * g.inWidth + j]! + share;
           }
         }
       }

@@ -8,6 +8,7 @@ import { createModel } from '../model.js';
 import type { ModelSpec } from '../spec.js';
 import { buildLayers } from './build.js';
 import { SpecError } from './layer.js';
+import { LAYER_TYPES } from './registry.js';
 
 const kernels32 = createReferenceKernels();
 
@@ -15,7 +16,7 @@ describe('spec validation', () => {
   const conv = { type: 'conv2d', filters: 4, kernelSize: 3 } as const;
   const head = [{ type: 'flatten' }, { type: 'dense', units: 10, activation: 'softmax' }] as const;
   const cases: Array<[string, unknown, RegExp]> = [
-    ['unknown layer type', { input: [1, 8, 8], layers: [{ type: 'conv3d' }, ...head] }, /^layer 1: unknown layer type "conv3d" \(known: conv2d, maxpool2d, dense, relu, dropout, flatten\)$/],
+    ['unknown layer type', { input: [1, 8, 8], layers: [{ type: 'conv3d' }, ...head] }, new RegExp(`^layer 1: unknown layer type "conv3d" \\(known: ${LAYER_TYPES.join(', ')}\\)$`)],
     ['non-positive filters', { input: [1, 8, 8], layers: [{ ...conv, filters: 0 }, ...head] }, /^layer 1 \(conv2d\): filters must be a positive integer, got 0$/],
     ['non-integer kernel size', { input: [1, 8, 8], layers: [{ ...conv, kernelSize: [2.5, 3] }, ...head] }, /^layer 1 \(conv2d\): kernelSize\[0\] must be a positive integer, got 2.5$/],
     ['negative units', { input: [1, 8, 8], layers: [{ type: 'flatten' }, { type: 'dense', units: -3 }, head[1]] }, /^layer 2 \(dense\): units must be a positive integer, got -3$/],
@@ -51,6 +52,11 @@ describe('spec validation', () => {
       expect(() => createModel(spec as ModelSpec, { kernels: kernels32 })).toThrow(SpecError);
     });
   }
+
+  it('names every registered layer type when refusing an unknown one (the registry holds at least the original six)', () => {
+    expect(LAYER_TYPES.slice(0, 6)).toEqual(['conv2d', 'maxpool2d', 'dense', 'relu', 'dropout', 'flatten']);
+    expect(() => buildLayers({ input: [1, 8, 8], layers: [{ type: 'toString' }] } as unknown as ModelSpec)).toThrow(/unknown layer type "toString"/);
+  });
 
   it("accepts 'same' padding with strides, Keras's pool stride default and non-square windows", () => {
     const built = buildLayers({

@@ -4,16 +4,12 @@
  * layer with `activation: 'softmax'`, which the model fuses with the cross-entropy loss.
  * Every error is a SpecError naming the spec layer ("layer 3 (maxpool2d): ...").
  */
+import { checkKeys } from '../check-keys.js';
 import type { FloatArray } from '../kernels/kernels.js';
 import { formatShape, shapeSize } from '../shapes.js';
 import type { LayerSpec, ModelSpec } from '../spec.js';
-import { Conv2DLayer } from './conv2d.js';
-import { DenseLayer } from './dense.js';
-import { DropoutLayer } from './dropout.js';
-import { FlattenLayer } from './flatten.js';
 import { type Layer, type Shape, SpecError, checkPositiveInteger, layerLabel } from './layer.js';
-import { MaxPool2DLayer } from './maxpool2d.js';
-import { ReluLayer } from './relu.js';
+import { LAYER_TYPES, isLayerType, layerDeclaration } from './registry.js';
 
 export interface BuiltLayers<A extends FloatArray> {
   readonly inputShape: readonly [number, number, number];
@@ -23,8 +19,6 @@ export interface BuiltLayers<A extends FloatArray> {
   readonly classes: number;
   readonly paramCount: number;
 }
-
-const LAYER_TYPES: readonly string[] = ['conv2d', 'maxpool2d', 'dense', 'relu', 'dropout', 'flatten'];
 
 export function buildLayers<A extends FloatArray = Float32Array>(spec: ModelSpec): BuiltLayers<A> {
   if (typeof spec !== 'object' || spec === null) throw new SpecError(`model spec must be an object, got ${JSON.stringify(spec)}`);
@@ -36,11 +30,13 @@ export function buildLayers<A extends FloatArray = Float32Array>(spec: ModelSpec
   spec.layers.forEach((layerSpec: LayerSpec, index: number) => {
     const type = typeof layerSpec === 'object' && layerSpec !== null ? (layerSpec as { type?: unknown }).type : undefined;
     const where = layerLabel(index, String(type));
-    if (typeof type !== 'string' || !LAYER_TYPES.includes(type)) {
+    if (!isLayerType(type)) {
       throw new SpecError(`layer ${index + 1}: unknown layer type ${JSON.stringify(type)} (known: ${LAYER_TYPES.join(', ')})`);
     }
+    const declaration = layerDeclaration(layerSpec);
+    checkKeys(where, layerSpec, declaration.options, (message) => new SpecError(message));
     const isLast = index === spec.layers.length - 1;
-    for (const layer of expand(layerSpec, shape, where, isLast)) {
+    for (const layer of declaration.build<A>(layerSpec, shape, where, isLast)) {
       layers.push(layer);
       shape = layer.outputShape;
     }
@@ -59,30 +55,6 @@ export function buildLayers<A extends FloatArray = Float32Array>(spec: ModelSpec
 /** The number of parameters a spec describes (validates it). */
 export function countParameters(spec: ModelSpec): number {
   return buildLayers(spec).paramCount;
-}
-
-function expand<A extends FloatArray>(spec: LayerSpec, inputShape: Shape, where: string, isLast: boolean): Layer<A>[] {
-  switch (spec.type) {
-    case 'conv2d': {
-      const conv = new Conv2DLayer<A>(spec, inputShape, where);
-      return spec.activation === 'relu' ? [conv, new ReluLayer<A>({ type: 'relu' }, conv.outputShape, where)] : [conv];
-    }
-    case 'dense': {
-      const dense = new DenseLayer<A>(spec, inputShape, where);
-      if (spec.activation === 'softmax' && !isLast) {
-        throw new SpecError(`${where}: activation 'softmax' is allowed on the last layer only (it is fused with the cross-entropy loss)`);
-      }
-      return spec.activation === 'relu' ? [dense, new ReluLayer<A>({ type: 'relu' }, dense.outputShape, where)] : [dense];
-    }
-    case 'maxpool2d':
-      return [new MaxPool2DLayer<A>(spec, inputShape, where)];
-    case 'relu':
-      return [new ReluLayer<A>(spec, inputShape, where)];
-    case 'dropout':
-      return [new DropoutLayer<A>(spec, inputShape, where)];
-    case 'flatten':
-      return [new FlattenLayer<A>(spec, inputShape, where)];
-  }
 }
 
 function checkInput(input: unknown): [number, number, number] {

@@ -7,9 +7,12 @@
  */
 import type { Conv2DGeometry, FloatArray, Kernels } from '../kernels/kernels.js';
 import type { Rng } from '../rng.js';
-import { formatShape, windowExtent } from '../shapes.js';
+import { OnnxExportError, expectImage, intAttribute, intsAttribute } from '../export/onnx-graph.js';
+import { formatShape, pair, windowExtent } from '../shapes.js';
 import type { Conv2DSpec } from '../spec.js';
-import { type ForwardContext, type Layer, type Shape, SpecError, checkImageInput, checkKeys, checkOneOf, checkPair, checkPositiveInteger, glorotUniform } from './layer.js';
+import { type LayerDeclaration, describeActivation, describePair } from './declaration.js';
+import { type ForwardContext, type Layer, type Shape, SpecError, checkImageInput, checkOneOf, checkPair, checkPositiveInteger, glorotUniform } from './layer.js';
+import { ReluLayer } from './relu.js';
 
 export class Conv2DLayer<A extends FloatArray = Float32Array> implements Layer<A> {
   readonly type = 'conv2d';
@@ -33,7 +36,6 @@ export class Conv2DLayer<A extends FloatArray = Float32Array> implements Layer<A
   private lastGeometry: Conv2DGeometry;
 
   constructor(spec: Conv2DSpec, inputShape: Shape, where: string) {
-    checkKeys(where, spec, ['type', 'filters', 'kernelSize', 'stride', 'padding', 'activation']);
     const [inChannels, inHeight, inWidth] = checkImageInput(where, inputShape);
     const filters = checkPositiveInteger(where, 'filters', spec.filters);
     const [kernelHeight, kernelWidth] = checkPair(where, 'kernelSize', spec.kernelSize);
@@ -106,3 +108,40 @@ export class Conv2DLayer<A extends FloatArray = Float32Array> implements Layer<A
     return this.kernels;
   }
 }
+
+export const conv2dDeclaration: LayerDeclaration<Conv2DSpec> = {
+  type: 'conv2d',
+  options: ['type', 'filters', 'kernelSize', 'stride', 'padding', 'activation'],
+  build<A extends FloatArray>(spec: Conv2DSpec, inputShape: Shape, where: string): Layer<A>[] {
+    const conv = new Conv2DLayer<A>(spec, inputShape, where);
+    return spec.activation === 'relu' ? [conv, new ReluLayer<A>({ type: 'relu' }, conv.outputShape, where)] : [conv];
+  },
+  // Conv (weight [out,in,kh,kw], bias [out]; explicit pads, TensorFlow's 'same' rule) + Relu when asked.
+  exportOnnx(spec, graph, prefix, input) {
+    const [channels, height, width] = expectImage(input.shape, prefix);
+    const [kernelHeight, kernelWidth] = pair(spec.kernelSize);
+    const [strideY, strideX] = pair(spec.stride ?? 1);
+    const padding = spec.padding ?? 'valid';
+    const rows = windowExtent(height, kernelHeight, strideY, padding);
+    const columns = windowExtent(width, kernelWidth, strideX, padding);
+    if (rows.out < 1 || columns.out < 1) {
+      throw new OnnxExportError('BAD_SHAPE', `${prefix}: a ${kernelHeight}x${kernelWidth} window does not fit ${formatShape(input.shape)}`);
+    }
+    const weight = graph.tensor(`${prefix}.weight`, [spec.filters, channels, kernelHeight, kernelWidth]);
+    const bias = graph.tensor(`${prefix}.bias`, [spec.filters]);
+    const output = graph.addNode('Conv', prefix, [input.name, weight, bias], prefix, [
+      intsAttribute('kernel_shape', [kernelHeight, kernelWidth]),
+      intsAttribute('strides', [strideY, strideX]),
+      // ONNX order: [top, left, bottom, right]; 'same' puts the odd pixel after (bottom/right).
+      intsAttribute('pads', [rows.padBefore, columns.padBefore, rows.padAfter, columns.padAfter]),
+      intsAttribute('dilations', [1, 1]),
+      intAttribute('group', 1),
+    ]);
+    return { name: spec.activation === 'relu' ? graph.relu(prefix, output) : output, shape: [spec.filters, rows.out, columns.out] };
+  },
+  describe(spec) {
+    const stride = spec.stride === undefined || spec.stride === 1 ? '' : ` /${describePair(spec.stride)}`;
+    const padding = spec.padding === 'same' ? ' same' : '';
+    return `conv2d ${spec.filters} ${describePair(spec.kernelSize)}${stride}${padding}${describeActivation(spec.activation)}`;
+  },
+};

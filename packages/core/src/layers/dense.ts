@@ -5,9 +5,12 @@
  */
 import type { FloatArray, Kernels } from '../kernels/kernels.js';
 import type { Rng } from '../rng.js';
-import { formatShape } from '../shapes.js';
+import { floatAttribute, intAttribute } from '../export/onnx-graph.js';
+import { formatShape, shapeSize } from '../shapes.js';
 import type { DenseSpec } from '../spec.js';
-import { type ForwardContext, type Layer, type Shape, SpecError, checkKeys, checkOneOf, checkPositiveInteger, glorotUniform } from './layer.js';
+import { type LayerDeclaration, describeActivation } from './declaration.js';
+import { type ForwardContext, type Layer, type Shape, SpecError, checkOneOf, checkPositiveInteger, glorotUniform } from './layer.js';
+import { ReluLayer } from './relu.js';
 
 export class DenseLayer<A extends FloatArray = Float32Array> implements Layer<A> {
   readonly type = 'dense';
@@ -28,7 +31,6 @@ export class DenseLayer<A extends FloatArray = Float32Array> implements Layer<A>
   private dBias!: A;
 
   constructor(spec: DenseSpec, inputShape: Shape, where: string) {
-    checkKeys(where, spec, ['type', 'units', 'activation']);
     if (inputShape.length !== 1) {
       throw new SpecError(`${where}: expects a flat input [features], got ${formatShape(inputShape)}: add a flatten layer before it`);
     }
@@ -71,3 +73,31 @@ export class DenseLayer<A extends FloatArray = Float32Array> implements Layer<A>
     return this.kernels;
   }
 }
+
+export const denseDeclaration: LayerDeclaration<DenseSpec> = {
+  type: 'dense',
+  options: ['type', 'units', 'activation'],
+  build<A extends FloatArray>(spec: DenseSpec, inputShape: Shape, where: string, isLast: boolean): Layer<A>[] {
+    const dense = new DenseLayer<A>(spec, inputShape, where);
+    if (spec.activation === 'softmax' && !isLast) {
+      throw new SpecError(`${where}: activation 'softmax' is allowed on the last layer only (it is fused with the cross-entropy loss)`);
+    }
+    return spec.activation === 'relu' ? [dense, new ReluLayer<A>({ type: 'relu' }, dense.outputShape, where)] : [dense];
+  },
+  // Gemm(transB 1): weight [out,in] is PyTorch's layout, so B is transposed; + Relu when asked.
+  // 'softmax' is the model's final Softmax, which the exporter adds once after the last layer.
+  exportOnnx(spec, graph, prefix, input) {
+    // A dense layer straight after a conv/pool layer reads the image in C,H,W order too.
+    const flat = graph.flatten(`${prefix}_flatten`, input.shape, input.name);
+    const weight = graph.tensor(`${prefix}.weight`, [spec.units, shapeSize(input.shape)]);
+    const bias = graph.tensor(`${prefix}.bias`, [spec.units]);
+    const output = graph.addNode('Gemm', prefix, [flat, weight, bias], prefix, [
+      floatAttribute('alpha', 1),
+      floatAttribute('beta', 1),
+      intAttribute('transA', 0),
+      intAttribute('transB', 1),
+    ]);
+    return { name: spec.activation === 'relu' ? graph.relu(prefix, output) : output, shape: [spec.units] };
+  },
+  describe: (spec) => `dense ${spec.units}${describeActivation(spec.activation)}`,
+};

@@ -10,7 +10,8 @@ import type { FloatArray, Kernels } from '../kernels/kernels.js';
 import type { Rng } from '../rng.js';
 import { shapeSize } from '../shapes.js';
 import type { DropoutSpec } from '../spec.js';
-import { type ForwardContext, type Layer, type Shape, SpecError, checkKeys } from './layer.js';
+import type { LayerDeclaration } from './declaration.js';
+import { type ForwardContext, type Layer, type Shape, SpecError } from './layer.js';
 
 export class DropoutLayer<A extends FloatArray = Float32Array> implements Layer<A> {
   readonly type = 'dropout';
@@ -26,7 +27,6 @@ export class DropoutLayer<A extends FloatArray = Float32Array> implements Layer<
   private masked = false;
 
   constructor(spec: DropoutSpec, inputShape: Shape, where: string) {
-    checkKeys(where, spec, ['type', 'rate']);
     const rate = spec.rate;
     if (typeof rate !== 'number' || !(rate >= 0 && rate < 1)) {
       throw new SpecError(`${where}: rate must be a number in [0, 1), got ${JSON.stringify(rate)}`);
@@ -80,3 +80,12 @@ export class DropoutLayer<A extends FloatArray = Float32Array> implements Layer<
     return this.kernels;
   }
 }
+
+export const dropoutDeclaration: LayerDeclaration<DropoutSpec> = {
+  type: 'dropout',
+  options: ['type', 'rate'],
+  build: <A extends FloatArray>(spec: DropoutSpec, inputShape: Shape, where: string): Layer<A>[] => [new DropoutLayer<A>(spec, inputShape, where)],
+  // Identity at inference: no operator.
+  exportOnnx: (_spec, _graph, _prefix, input) => input,
+  describe: (spec) => `dropout ${spec.rate}`,
+};

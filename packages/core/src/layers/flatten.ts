@@ -7,7 +7,8 @@ import type { FloatArray } from '../kernels/kernels.js';
 import type { Rng } from '../rng.js';
 import { shapeSize } from '../shapes.js';
 import type { FlattenSpec } from '../spec.js';
-import { type ForwardContext, type Layer, type Shape, checkKeys } from './layer.js';
+import type { LayerDeclaration } from './declaration.js';
+import { type ForwardContext, type Layer, type Shape } from './layer.js';
 
 export class FlattenLayer<A extends FloatArray = Float32Array> implements Layer<A> {
   readonly type = 'flatten';
@@ -16,8 +17,7 @@ export class FlattenLayer<A extends FloatArray = Float32Array> implements Layer<
   readonly outputShape: Shape;
   readonly paramCount = 0;
 
-  constructor(spec: FlattenSpec, inputShape: Shape, where: string) {
-    checkKeys(where, spec, ['type']);
+  constructor(_spec: FlattenSpec, inputShape: Shape, _where: string) {
     this.inputShape = inputShape;
     this.outputShape = [shapeSize(inputShape)];
   }
@@ -29,3 +29,12 @@ export class FlattenLayer<A extends FloatArray = Float32Array> implements Layer<
   forward(_batch: number, _input: A, _output: A, _context: ForwardContext): void {}
   backward(_batch: number, _input: A, _output: A, _dOutput: A, _dInput: A | null): void {}
 }
+
+export const flattenDeclaration: LayerDeclaration<FlattenSpec> = {
+  type: 'flatten',
+  options: ['type'],
+  build: <A extends FloatArray>(spec: FlattenSpec, inputShape: Shape, where: string): Layer<A>[] => [new FlattenLayer<A>(spec, inputShape, where)],
+  // Flatten(axis 1): NCHW rows in C,H,W order, which is Convoy's Flatten order.
+  exportOnnx: (_spec, graph, prefix, input) => ({ name: graph.flatten(prefix, input.shape, input.name), shape: [shapeSize(input.shape)] }),
+  describe: () => 'flatten',
+};

@@ -64,12 +64,6 @@ export function layerLabel(index: number, type: string): string {
   return `layer ${index + 1} (${type})`;
 }
 
-export function checkKeys(where: string, spec: object, allowed: readonly string[]): void {
-  for (const key of Object.keys(spec)) {
-    if (!allowed.includes(key)) throw new SpecError(`${where}: unknown option "${key}" (allowed: ${allowed.join(', ')})`);
-  }
-}
-
 export function checkPositiveInteger(where: string, option: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
     throw new SpecError(`${where}: ${option} must be a positive integer, got ${JSON.stringify(value)}`);

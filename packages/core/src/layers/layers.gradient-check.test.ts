@@ -9,6 +9,7 @@ import { createReferenceKernels } from '../kernels/reference.js';
 import { Rng } from '../rng.js';
 import { shapeSize } from '../shapes.js';
 import type { LayerSpec } from '../spec.js';
+import { AvgPool2DLayer } from './avgpool2d.js';
 import { Conv2DLayer } from './conv2d.js';
 import { DenseLayer } from './dense.js';
 import { DropoutLayer } from './dropout.js';
@@ -88,6 +89,19 @@ describe('conv2d gradient (every weight, bias and input)', () => {
   ];
   for (const [name, spec, shape] of cases) {
     it(name, () => checkLayer(`conv2d ${name}`, build(Conv2DLayer<Float64Array>, spec, shape), 2, 'uniform'));
+  }
+});
+
+describe('avgpool2d gradient (every input)', () => {
+  const cases: Array<[string, LayerSpec, Shape]> = [
+    ['x=[2,4,6] pool=2x2 s=2 valid', { type: 'avgpool2d', poolSize: 2 }, [2, 4, 6]],
+    ['x=[2,5,5] pool=2x2 s=2 same (edge windows cover 2 and 1 cells)', { type: 'avgpool2d', poolSize: 2, padding: 'same' }, [2, 5, 5]],
+    ['x=[2,7,7] pool=3x3 s=2 valid (overlapping windows)', { type: 'avgpool2d', poolSize: 3, stride: 2 }, [2, 7, 7]],
+    ['x=[1,6,7] pool=3x3 s=1 same (padding on every side)', { type: 'avgpool2d', poolSize: 3, stride: 1, padding: 'same' }, [1, 6, 7]],
+    ['x=[1,6,7] pool=2x3 s=[3,1] valid (stride != pool, gaps and overlaps)', { type: 'avgpool2d', poolSize: [2, 3], stride: [3, 1] }, [1, 6, 7]],
+  ];
+  for (const [name, spec, shape] of cases) {
+    it(name, () => checkLayer(`avgpool2d ${name}`, build(AvgPool2DLayer<Float64Array>, spec, shape), 2, 'uniform'));
   }
 });
 

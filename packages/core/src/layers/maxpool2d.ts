@@ -6,9 +6,11 @@
  */
 import type { FloatArray, Kernels, Pool2DGeometry } from '../kernels/kernels.js';
 import type { Rng } from '../rng.js';
-import { formatShape, windowExtent } from '../shapes.js';
+import { OnnxExportError, expectImage, intAttribute, intsAttribute } from '../export/onnx-graph.js';
+import { formatShape, pair, windowExtent } from '../shapes.js';
 import type { MaxPool2DSpec } from '../spec.js';
-import { type ForwardContext, type Layer, type Shape, SpecError, checkImageInput, checkKeys, checkPair } from './layer.js';
+import { type LayerDeclaration, describePair } from './declaration.js';
+import { type ForwardContext, type Layer, type Shape, SpecError, checkImageInput, checkPair } from './layer.js';
 
 export class MaxPool2DLayer<A extends FloatArray = Float32Array> implements Layer<A> {
   readonly type = 'maxpool2d';
@@ -21,7 +23,6 @@ export class MaxPool2DLayer<A extends FloatArray = Float32Array> implements Laye
   private kernels: Kernels<A> | undefined;
 
   constructor(spec: MaxPool2DSpec, inputShape: Shape, where: string) {
-    checkKeys(where, spec, ['type', 'poolSize', 'stride']);
     const [channels, inHeight, inWidth] = checkImageInput(where, inputShape);
     const [poolHeight, poolWidth] = checkPair(where, 'poolSize', spec.poolSize);
     const [strideY, strideX] = spec.stride === undefined ? [poolHeight, poolWidth] : checkPair(where, 'stride', spec.stride);
@@ -60,3 +61,28 @@ export class MaxPool2DLayer<A extends FloatArray = Float32Array> implements Laye
     return this.kernels;
   }
 }
+
+export const maxPool2dDeclaration: LayerDeclaration<MaxPool2DSpec> = {
+  type: 'maxpool2d',
+  options: ['type', 'poolSize', 'stride'],
+  build: <A extends FloatArray>(spec: MaxPool2DSpec, inputShape: Shape, where: string): Layer<A>[] => [new MaxPool2DLayer<A>(spec, inputShape, where)],
+  // MaxPool ('valid' windows, ceil_mode 0).
+  exportOnnx(spec, graph, prefix, input) {
+    const [channels, height, width] = expectImage(input.shape, prefix);
+    const [poolHeight, poolWidth] = pair(spec.poolSize);
+    const [strideY, strideX] = pair(spec.stride ?? spec.poolSize);
+    const rows = windowExtent(height, poolHeight, strideY, 'valid');
+    const columns = windowExtent(width, poolWidth, strideX, 'valid');
+    if (rows.out < 1 || columns.out < 1) {
+      throw new OnnxExportError('BAD_SHAPE', `${prefix}: a ${poolHeight}x${poolWidth} window does not fit ${formatShape(input.shape)}`);
+    }
+    const output = graph.addNode('MaxPool', prefix, [input.name], prefix, [
+      intsAttribute('kernel_shape', [poolHeight, poolWidth]),
+      intsAttribute('strides', [strideY, strideX]),
+      intsAttribute('pads', [0, 0, 0, 0]),
+      intAttribute('ceil_mode', 0),
+    ]);
+    return { name: output, shape: [channels, rows.out, columns.out] };
+  },
+  describe: (spec) => `maxpool ${describePair(spec.poolSize)}`,
+};

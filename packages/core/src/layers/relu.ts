@@ -6,7 +6,8 @@ import type { FloatArray, Kernels } from '../kernels/kernels.js';
 import type { Rng } from '../rng.js';
 import { shapeSize } from '../shapes.js';
 import type { ReluSpec } from '../spec.js';
-import { type ForwardContext, type Layer, type Shape, checkKeys } from './layer.js';
+import type { LayerDeclaration } from './declaration.js';
+import { type ForwardContext, type Layer, type Shape } from './layer.js';
 
 export class ReluLayer<A extends FloatArray = Float32Array> implements Layer<A> {
   readonly type = 'relu';
@@ -17,8 +18,7 @@ export class ReluLayer<A extends FloatArray = Float32Array> implements Layer<A> 
   private readonly size: number;
   private kernels: Kernels<A> | undefined;
 
-  constructor(spec: ReluSpec, inputShape: Shape, where: string) {
-    checkKeys(where, spec, ['type']);
+  constructor(_spec: ReluSpec, inputShape: Shape, _where: string) {
     this.inputShape = inputShape;
     this.outputShape = inputShape;
     this.size = shapeSize(inputShape);
@@ -43,3 +43,11 @@ export class ReluLayer<A extends FloatArray = Float32Array> implements Layer<A> 
     return this.kernels;
   }
 }
+
+export const reluDeclaration: LayerDeclaration<ReluSpec> = {
+  type: 'relu',
+  options: ['type'],
+  build: <A extends FloatArray>(spec: ReluSpec, inputShape: Shape, where: string): Layer<A>[] => [new ReluLayer<A>(spec, inputShape, where)],
+  exportOnnx: (_spec, graph, prefix, input) => ({ name: graph.addNode('Relu', prefix, [input.name], prefix), shape: input.shape }),
+  describe: () => 'relu',
+};

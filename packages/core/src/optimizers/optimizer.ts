@@ -7,6 +7,7 @@
  * One file per optimizer (sgd.ts, adadelta.ts, adam.ts); `createOptimizer` (create.ts)
  * picks one from a JSON-serialisable config.
  */
+import { checkKeys as checkAllowedKeys } from '../check-keys.js';
 import type { Kernels } from '../kernels/kernels.js';
 
 export type OptimizerName = 'sgd' | 'adadelta' | 'adam';
@@ -84,11 +85,7 @@ export class OptimizerError extends Error {
 
 /** Throws unless `config` has only the keys in `allowed` (catches typos such as `learning_rate`). */
 export function checkKeys(config: object, allowed: readonly string[]): void {
-  for (const key of Object.keys(config)) {
-    if (!allowed.includes(key)) {
-      throw new OptimizerError(`optimizer ${String((config as { name?: unknown }).name)}: unknown option "${key}" (allowed: ${allowed.join(', ')})`);
-    }
-  }
+  checkAllowedKeys(`optimizer ${String((config as { name?: unknown }).name)}`, config, allowed, (message) => new OptimizerError(message));
 }
 
 /** Throws unless `value` is a finite number in [low, high) (or [low, high] when highInclusive). */

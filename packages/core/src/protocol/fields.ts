@@ -3,6 +3,9 @@
  * it, and names the property in the error ("step.indices[3] is 61234, above 59999").
  */
 
+/** The largest step number, round or id accepted (2^53 would lose integer precision long before). */
+export const MAX_COUNTER = 2 ** 48;
+
 export type ProtocolErrorCode =
   | 'BAD_FRAME'
   | 'NOT_AN_OBJECT'

@@ -34,10 +34,8 @@ export interface HelloMessage {
   readonly name: string;
   /** datasetHash() of the worker's local MNIST, or null when it has none and needs it sent. */
   readonly datasetHash: string | null;
-  /** Kernel backend the worker runs ('ts' | 'wasm'), for the dashboard. */
+  /** The kernel backend in use on the worker (e.g. 'ts' or 'wasm'), shown on the dashboard. */
   readonly kernels: string;
-  /** A worker rejoining after a lost connection sends the id it had (informational: the coordinator assigns a new id). */
-  readonly previousId?: number;
 }
 
 /** The answer to a `step`: sums over the worker's slice (never means). */
@@ -306,43 +304,54 @@ export interface SnapshotMessage {
 // ---------------------------------------------------------------- the union
 
 export type WorkerMessage = HelloMessage | GradientMessage | EvaluationMessage | LeaveMessage | ErrorMessage;
-export type CoordinatorToWorkerMessage =
-  | WelcomeMessage
-  | DatasetMessage
-  | StepMessage
-  | EvaluateMessage
-  | StopMessage
-  | ErrorMessage;
+export type CoordinatorToWorkerMessage = WelcomeMessage | DatasetMessage | StepMessage | EvaluateMessage | StopMessage | ErrorMessage;
 export type DashboardMessage = SubscribeMessage;
 export type CoordinatorToDashboardMessage = SnapshotMessage | MetricsMessage | ErrorMessage;
+/** A new connection's first message: a worker's hello or a dashboard's subscribe. */
+export type FirstMessage = HelloMessage | SubscribeMessage;
 
-export type Message =
-  | HelloMessage
-  | GradientMessage
-  | EvaluationMessage
-  | LeaveMessage
-  | WelcomeMessage
-  | DatasetMessage
-  | StepMessage
-  | EvaluateMessage
-  | StopMessage
-  | ErrorMessage
-  | SubscribeMessage
-  | MetricsMessage
-  | SnapshotMessage;
+export type Message = WorkerMessage | CoordinatorToWorkerMessage | DashboardMessage | CoordinatorToDashboardMessage;
 
 export type MessageType = Message['type'];
 
-/** Which messages each side accepts (pass one as `ProtocolLimits.accept`). */
-export const FROM_WORKER: ReadonlySet<MessageType> = new Set(['hello', 'gradient', 'evaluation', 'leave', 'error']);
-export const FROM_COORDINATOR_TO_WORKER: ReadonlySet<MessageType> = new Set([
-  'welcome',
-  'dataset',
-  'step',
-  'evaluate',
-  'stop',
-  'error',
-]);
-export const FROM_COORDINATOR_TO_DASHBOARD: ReadonlySet<MessageType> = new Set(['snapshot', 'metrics', 'error']);
+// Each direction's types, written as the keys of an object that `satisfies` a record over
+// the direction's union: the compiler names a type missing here or listed in the wrong
+// direction, so a new message is added to its union and to one object below.
+const WORKER_TYPES = { hello: true, gradient: true, evaluation: true, leave: true, error: true } as const satisfies Record<WorkerMessage['type'], true>;
+const COORDINATOR_TO_WORKER_TYPES = {
+  welcome: true,
+  dataset: true,
+  step: true,
+  evaluate: true,
+  stop: true,
+  error: true,
+} as const satisfies Record<CoordinatorToWorkerMessage['type'], true>;
+const DASHBOARD_TYPES = { subscribe: true } as const satisfies Record<DashboardMessage['type'], true>;
+const COORDINATOR_TO_DASHBOARD_TYPES = { snapshot: true, metrics: true, error: true } as const satisfies Record<CoordinatorToDashboardMessage['type'], true>;
+const FIRST_TYPES = { hello: true, subscribe: true } as const satisfies Record<FirstMessage['type'], true>;
+
+function typeSet<T extends MessageType>(types: Readonly<Record<T, true>>): ReadonlySet<T> {
+  return new Set(Object.keys(types) as T[]);
+}
+
+/** Every message type, whatever its direction. */
+export const MESSAGE_TYPES: ReadonlySet<MessageType> = typeSet<MessageType>({
+  ...WORKER_TYPES,
+  ...COORDINATOR_TO_WORKER_TYPES,
+  ...DASHBOARD_TYPES,
+  ...COORDINATOR_TO_DASHBOARD_TYPES,
+});
+
+/**
+ * Which messages each side accepts (pass one as `ProtocolLimits.accept`; decodeMessage then
+ * returns that direction's union, so receivers need no cast).
+ */
+export const FROM_WORKER = typeSet(WORKER_TYPES);
+export const FROM_COORDINATOR_TO_WORKER = typeSet(COORDINATOR_TO_WORKER_TYPES);
+export const FROM_COORDINATOR_TO_DASHBOARD = typeSet(COORDINATOR_TO_DASHBOARD_TYPES);
 /** A new connection's first message: a worker's hello or a dashboard's subscribe. */
-export const FIRST_MESSAGE: ReadonlySet<MessageType> = new Set(['hello', 'subscribe']);
+export const FIRST_MESSAGE = typeSet(FIRST_TYPES);
+
+export function isMessageType(type: string): type is MessageType {
+  return MESSAGE_TYPES.has(type as MessageType);
+}

@@ -2,12 +2,13 @@
  * Checks for the dashboard's records (metrics and snapshot messages) and the model spec
  * carried by welcome/run records. Structural only: createModel validates a spec fully.
  */
-import type { LayerSpec, ModelSpec } from '../spec.js';
-import { Fields, ProtocolError } from './fields.js';
+import { LAYER_TYPES } from '../layers/registry.js';
+import type { ModelSpec } from '../spec.js';
+import { Fields, MAX_COUNTER, ProtocolError } from './fields.js';
 import type { MetricsRecord, MisclassifiedSample, RunEventName, WorkerRow, WorkerState } from './messages.js';
 
-const MAX_COUNTER = 2 ** 48;
-const LAYER_TYPES: readonly LayerSpec['type'][] = ['conv2d', 'maxpool2d', 'dense', 'relu', 'dropout', 'flatten'];
+// Keys checked against the union by `satisfies`: a new record kind cannot be forgotten here.
+const RECORD_KINDS = { run: true, step: true, epoch: true, test: true, workers: true, event: true, end: true } as const satisfies Record<MetricsRecord['kind'], true>;
 const WORKER_STATES: readonly WorkerState[] = ['joining', 'computing', 'idle', 'gone'];
 const EVENTS: readonly RunEventName[] = ['join', 'leave', 'death', 'deadline-miss', 'coordinator-restart'];
 
@@ -77,7 +78,7 @@ function checkMisclassified(value: unknown, where: string): MisclassifiedSample 
 
 export function checkMetricsRecord(value: unknown, where: string): MetricsRecord {
   const fields = Fields.of(value, where);
-  const kind = fields.oneOf('kind', ['run', 'step', 'epoch', 'test', 'workers', 'event', 'end'] as const);
+  const kind = fields.oneOf('kind', Object.keys(RECORD_KINDS) as MetricsRecord['kind'][]);
   const time = fields.finite('time' in (value as object) ? 'time' : 'startTime', 0, 1e15);
   switch (kind) {
     case 'run': {
@@ -175,5 +176,9 @@ export function checkMetricsRecord(value: unknown, where: string): MetricsRecord
         detail: fields.string('detail', 1024),
         time,
       };
+    default: {
+      const unhandled: never = kind;
+      throw new ProtocolError('BAD_FIELD', `${where}.kind "${String(unhandled)}" is unknown`);
+    }
   }
 }

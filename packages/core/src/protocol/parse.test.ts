@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { MNIST_CNN } from '../spec.js';
 import { FrameWriter, decodeFrame, encodeMessage, layout } from './codec.js';
 import { allFinite } from './fields.js';
+import { LAYER_TYPES } from '../layers/registry.js';
 import type { Message } from './messages.js';
 import { DEFAULT_LIMITS, FROM_WORKER, PROTOCOL_VERSION, type ProtocolLimits, decodeMessage, parseMessage, ProtocolError } from './index.js';
 
@@ -30,7 +31,7 @@ const row = {
 
 /** One valid example of every message type. */
 const VALID: Record<Message['type'], Record<string, unknown>> = {
-  hello: { type: 'hello', protocol: PROTOCOL_VERSION, token: 't', name: 'w1', datasetHash: 'abc', kernels: 'ts', previousId: 2 },
+  hello: { type: 'hello', protocol: PROTOCOL_VERSION, token: 't', name: 'w1', datasetHash: 'abc', kernels: 'ts' },
   gradient: { type: 'gradient', step: 3, round: 7, count: 2, lossSum: 4.5, correct: 1, gradient: floats(1, 2, 3, 4, 5, 6), computeMs: 3, decodeMs: 1 },
   evaluation: { type: 'evaluation', round: 2, count: 3, lossSum: 1, correct: 2, predictions: Uint8Array.from([1, 2, 3]), computeMs: 1 },
   leave: { type: 'leave', reason: 'Ctrl-C' },
@@ -47,7 +48,7 @@ const VALID: Record<Message['type'], Record<string, unknown>> = {
   metrics: { type: 'metrics', record: stepRecord },
   snapshot: { type: 'snapshot', run: runRecord, steps: [stepRecord], epochs: [epochRecord], test: null, workers: [row], events: [], end: null },
 };
-const OPTIONAL = new Set(['hello.token', 'hello.previousId', 'step.params', 'evaluate.params', 'subscribe.token']);
+const OPTIONAL = new Set(['hello.token', 'step.params', 'evaluate.params', 'subscribe.token']);
 
 function codeOf(value: unknown, parseLimits = limits): string {
   try {
@@ -66,6 +67,13 @@ describe('parseMessage accepts', () => {
       expect(parseMessage(decodeFrame(encodeMessage(message as unknown as Message)), limits)).toEqual(message);
     });
   }
+
+  it('a welcome whose spec holds every registered layer type (the spec check reads the registry, so no worker refuses a new type)', () => {
+    const layers = LAYER_TYPES.map((type) => ({ type }));
+    const welcome = { ...VALID.welcome, spec: { input: [1, 28, 28], layers } };
+    expect(parseMessage(welcome, limits)).toEqual(welcome);
+    expect(codeOf({ ...VALID.welcome, spec: { input: [1, 28, 28], layers: [...layers, { type: 'conv3d' }] } })).toBe('BAD_FIELD');
+  });
 });
 
 describe('parseMessage rejects every field when wrong', () => {

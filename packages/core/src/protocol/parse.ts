@@ -16,7 +16,8 @@ import type {
   StepRecord,
   TestRecord,
 } from './messages.js';
-import { Fields, ProtocolError } from './fields.js';
+import { isMessageType } from './messages.js';
+import { Fields, MAX_COUNTER, ProtocolError } from './fields.js';
 
 export { ProtocolError } from './fields.js';
 export type { ProtocolErrorCode } from './fields.js';
@@ -42,11 +43,14 @@ export const DEFAULT_LIMITS: ProtocolLimits = {
   maxDatasetBytes: 70_000 * 28 * 28,
 };
 
-/** The largest step number or round accepted (2^53 would lose integer precision long before). */
-const MAX_COUNTER = 2 ** 48;
 const MAX_TEXT = 1024;
 
-/** Decodes one frame and parses it. Any failure is a ProtocolError. */
+/**
+ * Decodes one frame and parses it. Any failure is a ProtocolError. With an `accept` set
+ * (FROM_WORKER, ...) the result is typed as that set's messages: parseMessage refuses others.
+ */
+export function decodeMessage<T extends MessageType>(bytes: Uint8Array, limits: ProtocolLimits & { readonly accept: ReadonlySet<T> }): Extract<Message, { type: T }>;
+export function decodeMessage(bytes: Uint8Array, limits: ProtocolLimits): Message;
 export function decodeMessage(bytes: Uint8Array, limits: ProtocolLimits): Message {
   let value: unknown;
   try {
@@ -63,9 +67,9 @@ export function parseMessage(value: unknown, limits: ProtocolLimits): Message {
   if (limits.accept && !limits.accept.has(type as MessageType)) {
     throw new ProtocolError('UNEXPECTED_MESSAGE', `message type "${type}" is not accepted here`);
   }
+  if (!isMessageType(type)) throw new ProtocolError('UNKNOWN_TYPE', `unknown message type "${type}"`);
   switch (type) {
     case 'hello': {
-      const previousId = fields.optional('previousId', () => fields.integer('previousId', 0, MAX_COUNTER));
       const token = fields.optional('token', () => fields.string('token', MAX_TEXT));
       return {
         type,
@@ -74,7 +78,6 @@ export function parseMessage(value: unknown, limits: ProtocolLimits): Message {
         name: fields.string('name', 256),
         datasetHash: fields.nullable('datasetHash', () => fields.string('datasetHash', 128)),
         kernels: fields.string('kernels', 64),
-        ...(previousId === undefined ? {} : { previousId }),
       };
     }
     case 'gradient': {
@@ -198,8 +201,11 @@ export function parseMessage(value: unknown, limits: ProtocolLimits): Message {
         end: single<EndRecord>('end', 'end'),
       };
     }
-    default:
-      throw new ProtocolError('UNKNOWN_TYPE', `unknown message type "${type}"`);
+    default: {
+      // A new member of the Message union without a case above fails to compile here.
+      const unhandled: never = type;
+      throw new ProtocolError('UNKNOWN_TYPE', `unknown message type "${String(unhandled)}"`);
+    }
   }
 }
 

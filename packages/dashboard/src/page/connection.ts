@@ -11,7 +11,6 @@ import {
   decodeMessage,
   encodeMessage,
   type CoordinatorToDashboardMessage,
-  type ProtocolLimits,
 } from '@convoy/core';
 
 export type ConnectionStatus = 'connecting' | 'live' | 'reconnecting' | 'refused';
@@ -23,7 +22,7 @@ export interface ConnectionHandlers {
 
 const FIRST_RETRY_MS = 500;
 const LAST_RETRY_MS = 5_000;
-const LIMITS: ProtocolLimits = { ...DEFAULT_LIMITS, accept: FROM_COORDINATOR_TO_DASHBOARD };
+const LIMITS = { ...DEFAULT_LIMITS, accept: FROM_COORDINATOR_TO_DASHBOARD };
 
 /** ws://host:port/ of the page's own origin; ?token=SECRET in the page's address is passed on. */
 export function connect(handlers: ConnectionHandlers): void {
@@ -46,7 +45,7 @@ export function connect(handlers: ConnectionHandlers): void {
       if (!(event.data instanceof ArrayBuffer)) return;
       let message: CoordinatorToDashboardMessage;
       try {
-        message = decodeMessage(new Uint8Array(event.data), LIMITS) as CoordinatorToDashboardMessage;
+        message = decodeMessage(new Uint8Array(event.data), LIMITS);
       } catch (error) {
         // A frame that does not parse changes nothing on the page; say so once in the console.
         console.warn(`convoy dashboard: ignored a frame: ${(error as Error).message}`);

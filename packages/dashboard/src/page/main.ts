@@ -64,9 +64,18 @@ function showStatus(status: ConnectionStatus, detail: string): void {
 connect({
   onStatus: showStatus,
   onMessage(message) {
-    if (message.type === 'snapshot') state.reset(message);
-    else if (message.type === 'metrics') state.apply(message.record);
-    // 'error' messages come with their close; the connection reports them through onStatus.
+    switch (message.type) {
+      case 'snapshot':
+        return state.reset(message);
+      case 'metrics':
+        return state.apply(message.record);
+      case 'error':
+        return; // it comes with its close; the connection reports it through onStatus
+      default: {
+        const unhandled: never = message;
+        console.warn(`convoy dashboard: unhandled message ${JSON.stringify(unhandled)}`);
+      }
+    }
   },
 });
 

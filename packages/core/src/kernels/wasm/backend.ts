@@ -7,20 +7,35 @@
  * Pages that are never written are never made resident, so a worker pays only for what
  * it allocates. `allocate` is a bump allocator: arrays live as long as the backend.
  */
-import type { Conv2DGeometry, Kernels, Pool2DGeometry } from '../kernels.js';
+import type { AvgPool2DGeometry, Conv2DGeometry, Kernels, Pool2DGeometry } from '../kernels.js';
 import { webAssembly, type WasmMemory } from './api.js';
 import { WasmKernelsError, bestWasmVariant, loadWasmModule, type WasmVariant } from './loader.js';
 
+/** A Conv2DGeometry as the conv exports take it, in assembly/conv.ts's parameter order (integers). */
+type Conv2DArguments = [
+  batch: number, inChannels: number, inHeight: number, inWidth: number, outChannels: number, outHeight: number, outWidth: number,
+  kernelHeight: number, kernelWidth: number, strideY: number, strideX: number, padTop: number, padLeft: number,
+];
+
+/** A Pool2DGeometry as the pooling exports take it, in assembly/ops.ts's parameter order (integers). */
+type Pool2DArguments = [
+  batch: number, channels: number, inHeight: number, inWidth: number, outHeight: number, outWidth: number,
+  poolHeight: number, poolWidth: number, strideY: number, strideX: number,
+];
+
+/** The module's exports (assembly/index.ts); addresses are byte offsets into the backend's memory. */
 interface KernelExports {
   heapBase(): number;
   gemmWorkspaceBytes(): number;
   gemmInit(workspace: number): void;
   gemm(m: number, n: number, k: number, a: number, aRow: number, aCol: number, b: number, bRow: number, bCol: number, c: number, cRow: number, cCol: number, accumulate: number): void;
-  conv2dForward(...args: number[]): void;
-  conv2dBackwardFilter(...args: number[]): void;
-  conv2dBackwardInput(...args: number[]): void;
-  maxPool2dForward(...args: number[]): void;
-  maxPool2dBackward(...args: number[]): void;
+  conv2dForward(...args: [...Conv2DArguments, input: number, weight: number, bias: number, output: number, columns: number]): void;
+  conv2dBackwardFilter(...args: [...Conv2DArguments, input: number, dOutput: number, dWeight: number, dBias: number, columns: number]): void;
+  conv2dBackwardInput(...args: [...Conv2DArguments, weight: number, dOutput: number, dInput: number, columns: number]): void;
+  maxPool2dForward(...args: [...Pool2DArguments, input: number, output: number]): void;
+  maxPool2dBackward(...args: [...Pool2DArguments, input: number, output: number, dOutput: number, dInput: number]): void;
+  avgPool2dForward(...args: [...Pool2DArguments, padTop: number, padLeft: number, input: number, output: number]): void;
+  avgPool2dBackward(...args: [...Pool2DArguments, padTop: number, padLeft: number, dOutput: number, dInput: number]): void;
   denseForward(batch: number, inFeatures: number, outFeatures: number, input: number, weight: number, bias: number, output: number): void;
   denseBackward(batch: number, inFeatures: number, outFeatures: number, input: number, weight: number, dOutput: number, dWeight: number, dBias: number, dInput: number): void;
   reluForward(length: number, input: number, output: number): void;
@@ -85,11 +100,6 @@ export class WasmKernels implements Kernels<Float32Array> {
     wasm.gemmInit(workspace);
   }
 
-  /** Bytes handed out so far (arrays and the GEMM workspace). */
-  get allocatedBytes(): number {
-    return this.next;
-  }
-
   private reserve(bytes: number): number {
     const offset = this.next;
     if (offset + bytes > this.buffer.byteLength - TAIL_GUARD) {
@@ -121,7 +131,6 @@ export class WasmKernels implements Kernels<Float32Array> {
   conv2dScratchLength(g: Conv2DGeometry): number {
     return g.inChannels * g.kernelHeight * g.kernelWidth * g.outHeight * g.outWidth;
   }
-
 
   conv2dForward(g: Conv2DGeometry, input: Float32Array, weight: Float32Array, bias: Float32Array, output: Float32Array, scratch: Float32Array): void {
     this.wasm.conv2dForward(
@@ -158,7 +167,6 @@ export class WasmKernels implements Kernels<Float32Array> {
     );
   }
 
-
   maxPool2dForward(g: Pool2DGeometry, input: Float32Array, output: Float32Array): void {
     const planes = g.batch * g.channels;
     this.wasm.maxPool2dForward(
@@ -178,6 +186,24 @@ export class WasmKernels implements Kernels<Float32Array> {
       this.address(output, outSize, 'output'),
       this.address(dOutput, outSize, 'dOutput'),
       this.address(dInput, inSize, 'dInput'),
+    );
+  }
+
+  avgPool2dForward(g: AvgPool2DGeometry, input: Float32Array, output: Float32Array): void {
+    const planes = g.batch * g.channels;
+    this.wasm.avgPool2dForward(
+      g.batch, g.channels, g.inHeight, g.inWidth, g.outHeight, g.outWidth, g.poolHeight, g.poolWidth, g.strideY, g.strideX, g.padTop, g.padLeft,
+      this.address(input, planes * g.inHeight * g.inWidth, 'input'),
+      this.address(output, planes * g.outHeight * g.outWidth, 'output'),
+    );
+  }
+
+  avgPool2dBackward(g: AvgPool2DGeometry, dOutput: Float32Array, dInput: Float32Array): void {
+    const planes = g.batch * g.channels;
+    this.wasm.avgPool2dBackward(
+      g.batch, g.channels, g.inHeight, g.inWidth, g.outHeight, g.outWidth, g.poolHeight, g.poolWidth, g.strideY, g.strideX, g.padTop, g.padLeft,
+      this.address(dOutput, planes * g.outHeight * g.outWidth, 'dOutput'),
+      this.address(dInput, planes * g.inHeight * g.inWidth, 'dInput'),
     );
   }
 
