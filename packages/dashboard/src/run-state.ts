@@ -33,6 +33,7 @@ export class RunState {
   run: RunRecord | null = null;
   readonly loss: BoundedSeries;
   readonly accuracy: BoundedSeries;
+  readonly learningRate: BoundedSeries;
   epochs: EpochRecord[] = [];
   test: TestRecord | null = null;
   workers: WorkerRow[] = [];
@@ -48,6 +49,7 @@ export class RunState {
   constructor(seriesOptions: Partial<BoundedSeriesOptions> = {}) {
     this.loss = new BoundedSeries(seriesOptions);
     this.accuracy = new BoundedSeries(seriesOptions);
+    this.learningRate = new BoundedSeries(seriesOptions);
   }
 
   /** Starts afresh from a snapshot (first connection and every reconnection). */
@@ -55,6 +57,7 @@ export class RunState {
     this.run = null;
     this.loss.clear();
     this.accuracy.clear();
+    this.learningRate.clear();
     this.epochs = [];
     this.test = null;
     this.events = [];
@@ -141,6 +144,7 @@ export class RunState {
     this.lastStep = step;
     this.loss.push(step.step, step.loss);
     this.accuracy.push(step.step, step.accuracy);
+    this.learningRate.push(step.step, step.learningRate);
     // NOTE: a gap in time (a coordinator restart) would make a rate out of downtime: start the window anew.
     const previous = this.window.at(-1);
     if (previous !== undefined && step.time - previous.time > 60_000) this.window.length = 0;
