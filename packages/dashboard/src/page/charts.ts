@@ -8,7 +8,7 @@ import type { RunState } from '../run-state.js';
 import { alignColumns, type Column } from '../align.js';
 import { accuracyAxisFloor, percentLabel } from '../scales.js';
 import { emaSmooth } from '../smoothing.js';
-import { EVENT_STYLE } from './marks.js';
+import { EVENT_STYLE } from '../event-style.js';
 import uPlot from 'uplot';
 
 const HEIGHT = 280;

@@ -5,7 +5,7 @@
  */
 import type { EpochRecord, EventRecord, RunRecord, TestRecord, WorkerRow } from '@convoy/core';
 import { describeSpec, formatBytes, formatCount, formatDuration, formatPercent } from '../format.js';
-import { EVENT_STYLE } from './marks.js';
+import { EVENT_STYLE } from '../event-style.js';
 import type { Progress } from '../run-state.js';
 import { joinCommand } from '../join.js';
 
