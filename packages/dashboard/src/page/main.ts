@@ -33,10 +33,9 @@ const joinCopy = document.getElementById('join-copy')!;
 joinCopy.addEventListener('click', () => {
   // NOTE: the clipboard needs a secure context (https or localhost); elsewhere the command is selected for Ctrl-C.
   const command = document.getElementById('join-command')!;
-  navigator.clipboard?.writeText(command.textContent ?? '').then(
-    () => (joinCopy.textContent = 'copied'),
-    () => getSelection()?.selectAllChildren(command),
-  ) ?? getSelection()?.selectAllChildren(command);
+  const select = () => getSelection()?.selectAllChildren(command);
+  if (navigator.clipboard === undefined) return select();
+  navigator.clipboard.writeText(command.textContent ?? '').then(() => (joinCopy.textContent = 'copied'), select);
 });
 
 /** The slider's setting survives a reload; storage may be off (private windows, blocked cookies). */
