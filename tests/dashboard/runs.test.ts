@@ -67,7 +67,9 @@ describe.skipIf(!present && !process.env['CI'])('dashboard: a finished run, and 
     processes.push(second);
     await page.goto(`http://127.0.0.1:${second.port}/`);
     await page.waitForFunction(() => !document.getElementById('waiting')!.hidden, null, { timeout: 10_000 });
-    expect(await page.textContent('#join-command')).toContain(`--connect ws://127.0.0.1:${second.port}`);
+    // The coordinator's own command when its run record carries one, else built from the page's address: either names this port.
+    expect(await page.textContent('#join-command')).toMatch(new RegExp(`^(CONVOY_TOKEN=\\S+ )?pnpm .*--connect wss?://\\S+:${second.port}$`));
+    expect(await page.textContent('#waiting-title')).toMatch(/^Waiting for (2 workers \(0 joined\)|workers)$/);
 
     await page.goto(`http://127.0.0.1:${second.port}/runs`);
     const listed = await page.$$eval('#runs tbody tr', (rows) => rows.map((row) => [...row.querySelectorAll('td')].map((cell) => cell.textContent)));

@@ -43,6 +43,16 @@ describe('RunState', () => {
     expect(state.learningRate.ys).toEqual([0.1, 0.1, 0.1]);
   });
 
+  it('a past run: its clock stops at its last record; without an end record it was interrupted', () => {
+    const state = new RunState();
+    state.past = true;
+    state.reset({ ...fixtureHistory(20), run: runRecord() }); // last record: the epoch of step 20, at 100 * 20 + 50 ms
+    const progress = state.progress(START_TIME + 3_600_000);
+    expect(progress.phase).toBe('interrupted');
+    expect(progress.elapsedSeconds).toBeCloseTo(2.05, 9);
+    expect(progress.etaSeconds).toBeNull();
+  });
+
   it('a death or leave event marks the worker gone at once', () => {
     const state = new RunState();
     state.reset(fixtureHistory(5));

@@ -14,7 +14,8 @@ export const EPOCHS_WITH_PIXELS = 10;
 /** Steps in the moving window of the images/s and ETA estimates. */
 const RATE_WINDOW = 30;
 
-export type RunPhase = 'waiting' | 'training' | 'finished' | 'stopped' | 'failed';
+/** 'interrupted': a past run (read from its folder) whose history has no end record: it was killed, or is running elsewhere. */
+export type RunPhase = 'waiting' | 'training' | 'finished' | 'stopped' | 'failed' | 'interrupted';
 
 export interface Progress {
   readonly phase: RunPhase;
@@ -40,6 +41,11 @@ export class RunState {
   events: EventRecord[] = [];
   end: EndRecord | null = null;
   lastStep: StepRecord | null = null;
+  /**
+   * A past run read from its folder: nothing more will come, so its clock stops at its
+   * last record, and a history without an end record reads 'interrupted', not 'training'.
+   */
+  past = false;
   /** Bumped on every change: the page redraws only what changed since it last looked. */
   version = 0;
   /** Seconds of training before this coordinator process started (a resumed run). */
@@ -104,7 +110,8 @@ export class RunState {
   progress(now: number): Progress {
     const run = this.run;
     const last = this.lastStep;
-    const phase: RunPhase = this.end !== null ? this.end.reason : last === null ? 'waiting' : 'training';
+    const phase: RunPhase = this.end !== null ? this.end.reason : this.past ? 'interrupted' : last === null ? 'waiting' : 'training';
+    if (this.past) now = this.lastRecordTime();
     const step = last?.step ?? run?.resumedFromStep ?? 0;
     const totalSteps = run?.totalSteps ?? 0;
     const first = this.window[0];
@@ -129,6 +136,10 @@ export class RunState {
       elapsedSeconds,
       etaSeconds: running && secondsPerStep !== null && totalSteps > 0 ? Math.max(0, totalSteps - step) * secondsPerStep : null,
     };
+  }
+
+  private lastRecordTime(): number {
+    return Math.max(this.run?.startTime ?? 0, this.lastStep?.time ?? 0, this.epochs.at(-1)?.time ?? 0, this.test?.time ?? 0, this.events.at(-1)?.time ?? 0);
   }
 
   private setRun(run: RunRecord, steps: readonly StepRecord[]): void {

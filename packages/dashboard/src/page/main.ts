@@ -93,6 +93,7 @@ async function showPastRun(): Promise<void> {
   try {
     const response = await fetch('history.json');
     if (!response.ok) throw new Error(`${response.status} ${(await response.text()).trim()}`);
+    state.past = true;
     state.reset(parseHistoryDocument(await response.json()));
     document.body.dataset['pastRun'] = 'loaded';
   } catch (error) {
