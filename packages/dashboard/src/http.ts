@@ -96,7 +96,7 @@ export function createDashboardRequestHandler(options: DashboardHandlerOptions =
   };
 
   /** /runs, /runs/NAME and everything under /runs/NAME/ (runsDir is set). */
-  const serveRuns = (request: IncomingMessage, response: ServerResponse, runsDir: string, segment: string | undefined, rest: string | undefined): void => {
+  const serveRuns = (request: IncomingMessage, response: ServerResponse, runsDir: string, url: URL, segment: string | undefined, rest: string | undefined): void => {
     if (segment === undefined) {
       listRuns(runsDir).then(
         (runs) => send(request, response, 200, 'text/html; charset=utf-8', renderRunsPage(runsDir, runs, options.currentRun ?? null)),
@@ -112,12 +112,12 @@ export function createDashboardRequestHandler(options: DashboardHandlerOptions =
       return;
     }
     if (rest === undefined) {
-      // The page's links are relative: they must resolve inside /runs/NAME/.
-      send(request, response, 301, TEXT, 'moved\n', { location: `/runs/${encodeURIComponent(name)}/` });
+      // The page's links are relative: they must resolve inside /runs/NAME/. The query (?token=) goes along.
+      send(request, response, 301, TEXT, 'moved\n', { location: `/runs/${encodeURIComponent(name)}/${url.search}` });
       return;
     }
     if (name === options.currentRun) {
-      send(request, response, 302, TEXT, 'the current run is live at /\n', { location: rest });
+      send(request, response, 302, TEXT, 'the current run is live at /\n', { location: `${rest}${url.search}` });
       return;
     }
     const asset = assets.get(rest);
@@ -140,12 +140,13 @@ export function createDashboardRequestHandler(options: DashboardHandlerOptions =
   };
 
   return (request, response) => {
-    let path: string;
+    let url: URL;
     try {
-      path = new URL(request.url ?? '/', 'http://dashboard.invalid').pathname;
+      url = new URL(request.url ?? '/', 'http://dashboard.invalid');
     } catch {
       return false;
     }
+    const path = url.pathname;
     const asset = assets.get(path);
     const download = DOWNLOADS.find((candidate) => candidate === path);
     // /runs, /runs/, /runs/NAME, /runs/NAME/..., with NAME still percent-encoded (one segment).
@@ -156,7 +157,7 @@ export function createDashboardRequestHandler(options: DashboardHandlerOptions =
       return true;
     }
     if (runs !== null) {
-      serveRuns(request, response, options.runsDir!, runs[1], runs[2]);
+      serveRuns(request, response, options.runsDir!, url, runs[1], runs[2]);
       return true;
     }
     if (download !== undefined) {

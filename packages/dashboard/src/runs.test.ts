@@ -71,6 +71,9 @@ describe('the runs folder over HTTP (/runs, /runs/NAME/)', () => {
     expect(JSON.parse((await fetchRaw(port, '/runs/latest/history.json')).body).run.runId).toBe('past-1');
     const current = await fetchRaw(port, '/runs/current/');
     expect([current.status, current.headers['location']]).toEqual([302, '/']);
+    // The page's query (?token=) survives both redirects.
+    expect((await fetchRaw(port, '/runs/past?token=t')).headers['location']).toBe('/runs/past/?token=t');
+    expect((await fetchRaw(port, '/runs/current/?token=t')).headers['location']).toBe('/?token=t');
   });
 
   it('nothing but direct children of the runs folder: traversal, encoded separators, links out, files, folders without history', async () => {
