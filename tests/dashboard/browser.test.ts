@@ -3,8 +3,8 @@
  * real training run: the `convoy-coordinator` process serving the page, and real worker
  * processes. It watches the loss chart gain points and the step counter advance, finds
  * both workers listed, kills one with SIGKILL and sees it marked gone while the run goes
- * on; then stops the coordinator, restarts it with --resume on the same port, and sees
- * the page reconnect by itself and continue the same charts. Screenshot:
+ * on; then stops the coordinator (the page waits for a --resume), restarts it with --resume
+ * on the same port, and sees the page reconnect by itself and continue the same charts. Screenshot:
  * test-artifacts/dashboard.png.
  */
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
@@ -124,7 +124,9 @@ describe.skipIf(!present && !process.env['CI'])('dashboard in a real browser dur
     // Stop the coordinator (Ctrl-C: it checkpoints), restart it with --resume on the same port.
     coordinator.child.kill('SIGINT');
     await coordinator.exited;
-    await page.waitForFunction(() => document.getElementById('connection')!.dataset['state'] === 'reconnecting', null, { timeout: 10_000 });
+    // A stopped run is resumable: the page waits for it quietly (not a yellow "reconnecting…") and keeps trying.
+    await page.waitForFunction(() => document.getElementById('connection')!.dataset['state'] === 'paused', null, { timeout: 10_000 });
+    expect(await page.textContent('#connection')).toBe('waiting for --resume');
     const beforeRestart = await look(page);
     const resumed = await startCoordinator(['--port', String(port), '--resume', ...runArgs]);
     processes.push(resumed);

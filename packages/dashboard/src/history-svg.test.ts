@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { niceTicks, renderHistorySvg } from './history-svg.js';
-import { eventRecord, fixtureHistory, runRecord } from './testing/history-fixture.js';
+import { finalNumbers, niceTicks, renderHistorySvg } from './history-svg.js';
+import { START_TIME, eventRecord, fixtureHistory, runRecord } from './testing/history-fixture.js';
 
 /** Checks that every element is closed in order (the SVG is well-formed XML as far as tags go). */
 function expectBalancedTags(svg: string): void {
@@ -50,10 +50,10 @@ describe('renderHistorySvg', () => {
 
   it('puts the dashed 99% line at the height of 0.99 on the accuracy axis', () => {
     const svg = renderHistorySvg(fixtureHistory(100));
-    // The accuracy axis's tick labels (right panel) give its scale; 0.99 is interpolated from two of them.
-    const ticks = [...svg.matchAll(/<text x="(\d+(?:\.\d+)?)" y="(\d+(?:\.\d+)?)" font-size="11" text-anchor="end" fill="#495057">([\d.]+)<\/text>/g)]
+    // The accuracy axis's tick labels (right panel, in percent) give its scale; 0.99 is interpolated from two of them.
+    const ticks = [...svg.matchAll(/<text x="(\d+(?:\.\d+)?)" y="(\d+(?:\.\d+)?)" font-size="11" text-anchor="end" fill="#495057">([\d.]+)%<\/text>/g)]
       .filter((match) => Number(match[1]) > 480)
-      .map((match) => ({ y: Number(match[2]) - 4, value: Number(match[3]) }));
+      .map((match) => ({ y: Number(match[2]) - 4, value: Number(match[3]) / 100 }));
     expect(ticks.length).toBeGreaterThanOrEqual(3);
     const top = ticks.at(-1)!;
     const bottom = ticks[0]!;
@@ -71,6 +71,63 @@ describe('renderHistorySvg', () => {
     expect(polyline(svg, 'train \\(per step\\)', 0).length).toBeLessThanOrEqual(400);
     expect(svg.length).toBeLessThan(100_000);
     expect([...svg.matchAll(/<line class="mark"/g)].length).toBe(4); // 2 events x 2 panels (joins are not marked)
+  });
+
+  it('labels its marks: the resume line says where the run resumed, a death names the worker, in the event colours', () => {
+    const history = fixtureHistory(100);
+    const svg = renderHistorySvg({ ...history, events: [...history.events, eventRecord('coordinator-restart', 60, null, 'resumed from step 60'), eventRecord('death', 30, 2, 'killed')] });
+    expectBalancedTags(svg);
+    const labels = [...svg.matchAll(/<text class="mark-label"[^>]*fill="([^"]+)"[^>]*>([^<]*)<\/text>/g)].map((match) => [match[2], match[1]]);
+    // One label per mark per panel, in step order; the colours are the dashboard's (event-style.ts).
+    expect(labels).toEqual([
+      ['death worker 2', '#c92a2a'],
+      ['resumed at step 60', '#7048e8'],
+      ['death worker 2', '#c92a2a'],
+      ['resumed at step 60', '#7048e8'],
+    ]);
+    // Each label stands on its own line: x of the label = x of the line - 3 (plot from 58 to 464 over 100 steps).
+    const restartLine = svg.match(/<line class="mark" x1="([\d.]+)"[^>]*stroke="#7048e8"/)!;
+    expect(Number(restartLine[1])).toBeCloseTo(58 + 0.6 * 406, 0);
+    // Marks too close to label both (1 step apart at 4 px a step) keep the first label only; both lines stay.
+    const crowded = renderHistorySvg({ ...history, events: [eventRecord('death', 50, 1, 'a'), eventRecord('leave', 51, 2, 'b')] });
+    expect([...crowded.matchAll(/<line class="mark"/g)].length).toBe(4);
+    expect([...crowded.matchAll(/class="mark-label"[^>]*>([^<]*)</g)].map((match) => match[1])).toEqual(['death worker 1', 'death worker 1']);
+  });
+
+  it('the accuracy axis is the dashboard\'s: lower end a round tenth below the lowest point (at most 90%), labels in percent', () => {
+    // Fixture accuracy 1 - 0.9/(1 + step/10): lowest at step 1, 1 - 0.9/1.1 = 0.1818...: the axis starts at 10%.
+    const svg = renderHistorySvg(fixtureHistory(100));
+    const labels = [...svg.matchAll(/<text x="(\d+(?:\.\d+)?)" y="([\d.]+)" font-size="11" text-anchor="end" fill="#495057">([^<]*)<\/text>/g)]
+      .filter((match) => Number(match[1]) > 480)
+      .map((match) => ({ y: Number(match[2]) - 4, label: match[3] }));
+    expect(labels.map((tick) => tick.label)).toEqual(['20%', '40%', '60%', '80%', '100%']);
+    // Plot from y=44 (100%) down 292 px to the floor: 20% sits 0.1/0.9 of the way up from a 10% floor.
+    expect(labels[0]!.y).toBeCloseTo(44 + (0.8 / 0.9) * 292, 0);
+    // A run that starts at 95%: the axis still shows the 99% line with 90% below it.
+    const high = fixtureHistory(100);
+    const svgHigh = renderHistorySvg({ ...high, steps: high.steps.map((step) => ({ ...step, accuracy: 0.95 + step.step / 10_000 })), epochs: [] });
+    const highLabels = [...svgHigh.matchAll(/<text x="(\d+(?:\.\d+)?)" y="[\d.]+" font-size="11" text-anchor="end" fill="#495057">([^<]*)<\/text>/g)]
+      .filter((match) => Number(match[1]) > 480)
+      .map((match) => match[2]);
+    expect(highLabels[0]).toBe('90%');
+    expect(highLabels.at(-1)).toBe('100%');
+  });
+
+  it('prints the final numbers: state, step, epoch, time, validation and test, and the test values beside the test point', () => {
+    const history = fixtureHistory(100); // epochs every 10 steps; epoch 10 at step 100, elapsed 10 s (step / 10)
+    const finished = {
+      ...history,
+      test: { kind: 'test' as const, step: 100, loss: 0.04321, accuracy: 0.9876, count: 100, time: START_TIME + 100 * 100 + 2_050 },
+      end: { kind: 'end' as const, reason: 'finished' as const, step: 100, detail: '', time: START_TIME + 100 * 100 + 5_050 },
+    };
+    // Validation of epoch 10: loss 1.1/10, accuracy 1 - 0.11/10; time: 10 s at the last epoch + 5 s until the end.
+    const expected = 'finished at step 100 (epoch 10 of 10) in 0:15 · validation loss 0.1100, accuracy 98.90% · test loss 0.04321, accuracy 98.76%';
+    expect(finalNumbers(finished)).toBe(expected);
+    const svg = renderHistorySvg(finished);
+    expect(svg).toContain(`>${expected}</text>`);
+    expect([...svg.matchAll(/<text class="final"[^>]*>(test [^<]*)<\/text>/g)].map((match) => match[1])).toEqual(['test 0.04321', 'test 98.76%']);
+    // Without an end record (a killed run), the last record is what it says.
+    expect(finalNumbers(fixtureHistory(5))).toBe('last record at step 5 (epoch 1 of 1) · train loss 1.333, accuracy 40.00% (last step)');
   });
 
   it('an empty history still gives a valid picture; text is escaped', () => {

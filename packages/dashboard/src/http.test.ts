@@ -1,42 +1,11 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONTENT_SECURITY_POLICY, DEFAULT_DIST_DIR, createDashboardRequestHandler } from './http.js';
 import { fixtureHistory } from './testing/history-fixture.js';
-
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-/** A raw request (the path is sent as given, so ../ is not normalised away by a client). */
-function fetchRaw(port: number, path: string, method = 'GET'): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const request = httpRequest({ host: '127.0.0.1', port, path, method }, (response) => {
-      let body = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => (body += chunk));
-      response.on('end', () => resolve({ status: response.statusCode!, headers: response.headers, body }));
-    });
-    request.on('error', reject);
-    request.end();
-  });
-}
-
-/** A server like the coordinator's: the dashboard's handler first, then its own fallback. */
-async function serve(handler: ReturnType<typeof createDashboardRequestHandler>): Promise<{ server: Server; port: number }> {
-  const server = createServer((request, response) => {
-    if (handler(request, response)) return;
-    response.writeHead(404, { 'content-type': 'text/plain' });
-    response.end('fallback\n');
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, port: (server.address() as AddressInfo).port };
-}
+import { fetchRaw, serve } from './testing/raw-http.js';
 
 describe('createDashboardRequestHandler', () => {
   const dist = mkdtempSync(join(tmpdir(), 'convoy-dashboard-dist-'));
@@ -112,7 +81,8 @@ describe('createDashboardRequestHandler', () => {
   it('the built page (pnpm build) loads nothing from another origin', () => {
     const html = readFileSync(join(DEFAULT_DIST_DIR, 'index.html'), 'utf8');
     const references = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((match) => match[1]!);
-    expect(references.sort()).toEqual(['dashboard.css', 'dashboard.js', 'favicon.svg', 'history.csv', 'history.json']);
+    // '/runs' (the runs folder's list) is a link on the same origin.
+    expect(references.sort()).toEqual(['/runs', 'dashboard.css', 'dashboard.js', 'favicon.svg', 'history.csv', 'history.json']);
     const css = readFileSync(join(DEFAULT_DIST_DIR, 'dashboard.css'), 'utf8');
     expect(css).not.toMatch(/@import|url\(\s*['"]?(?:https?:)?\/\//);
   });

@@ -2,13 +2,19 @@
  * The dashboard's HTTP side, as a plain Node request handler the coordinator mounts on
  * its own server (the WebSocket for metrics shares the port). It serves a fixed list of
  * built files from dist/ (so no path can reach anything else: there is no path joining
- * at all) and the run's full history as CSV and JSON downloads. GET and HEAD only: the
- * page is read-only, and so is everything behind it.
+ * at all) and the run's full history as CSV and JSON downloads. With a runs folder it
+ * also serves the past runs beside the current one: /runs lists them, /runs/NAME/ is the
+ * same page reading that run's history.jsonl (see runs.ts for how a name is checked).
+ * GET and HEAD only: the page is read-only, and so is everything behind it.
  */
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { historyToCsv, historyToJson, type History } from './history-export.js';
+import { renderHistorySvg } from './history-svg.js';
+import { parseHistoryJsonl } from './past-run.js';
+import { RUN_HISTORY_FILE, listRuns, renderRunsPage, resolveRun } from './runs.js';
 
 /** packages/dashboard/dist, written by `pnpm build` (build.mjs). */
 export const DEFAULT_DIST_DIR = fileURLToPath(new URL('../dist/', import.meta.url));
@@ -43,6 +49,30 @@ export interface DashboardHandlerOptions {
   readonly distDir?: string;
   /** The run's full history, for /history.csv and /history.json (the page itself keeps only a bounded copy). */
   readonly history?: () => History;
+  /** The folder holding the run folders (the current run's parent), for /runs and /runs/NAME/. */
+  readonly runsDir?: string;
+  /** The current run's folder name inside runsDir: /runs/NAME/ of it leads to the live page. */
+  readonly currentRun?: string;
+}
+
+/** What a run's files are served as, under / (the current run) and /runs/NAME/ (a past one). */
+const DOWNLOADS = ['/history.csv', '/history.json', '/history.svg'] as const;
+type Download = (typeof DOWNLOADS)[number];
+const TEXT = 'text/plain; charset=utf-8';
+
+function downloadBody(path: Download, history: History): { type: string; body: string; attachment: boolean } {
+  switch (path) {
+    case '/history.csv':
+      return { type: 'text/csv; charset=utf-8', body: historyToCsv(history), attachment: true };
+    case '/history.json':
+      return { type: 'application/json; charset=utf-8', body: historyToJson(history), attachment: true };
+    case '/history.svg':
+      return { type: 'image/svg+xml; charset=utf-8', body: renderHistorySvg(history), attachment: false };
+    default: {
+      const unknown: never = path;
+      throw new Error(`unknown download ${String(unknown)}`);
+    }
+  }
 }
 
 /** Returns true when it answered; false lets the coordinator answer (e.g. /health). */
@@ -51,44 +81,94 @@ export type DashboardRequestHandler = (request: IncomingMessage, response: Serve
 export function createDashboardRequestHandler(options: DashboardHandlerOptions = {}): DashboardRequestHandler {
   const distDir = options.distDir ?? DEFAULT_DIST_DIR;
   const assets = dashboardAssets();
-  return (request, response) => {
-    let path: string;
+
+  const serveAsset = (request: IncomingMessage, response: ServerResponse, asset: DashboardAsset): void => {
+    readFile(`${distDir}/${asset.file}`).then(
+      (bytes) => send(request, response, 200, asset.contentType, bytes),
+      () => send(request, response, 503, TEXT, `the dashboard is not built (${asset.file} missing in ${distDir}): run pnpm build\n`),
+    );
+  };
+
+  const serveDownload = (request: IncomingMessage, response: ServerResponse, path: Download, history: History): void => {
+    const { type, body, attachment } = downloadBody(path, history);
+    const name = `convoy-history-${(history.run?.runId ?? 'run').replace(/[^\w.-]/g, '_')}${path.slice('/history'.length)}`;
+    send(request, response, 200, type, body, attachment ? { 'content-disposition': `attachment; filename="${name}"` } : {});
+  };
+
+  /** /runs, /runs/NAME and everything under /runs/NAME/ (runsDir is set). */
+  const serveRuns = (request: IncomingMessage, response: ServerResponse, runsDir: string, url: URL, segment: string | undefined, rest: string | undefined): void => {
+    if (segment === undefined) {
+      listRuns(runsDir).then(
+        (runs) => send(request, response, 200, 'text/html; charset=utf-8', renderRunsPage(runsDir, runs, options.currentRun ?? null)),
+        (error: Error) => send(request, response, 500, TEXT, `cannot list ${runsDir}: ${error.message}\n`),
+      );
+      return;
+    }
+    let name: string;
     try {
-      path = new URL(request.url ?? '/', 'http://dashboard.invalid').pathname;
+      name = decodeURIComponent(segment);
+    } catch {
+      send(request, response, 404, TEXT, 'no such run\n');
+      return;
+    }
+    if (rest === undefined) {
+      // The page's links are relative: they must resolve inside /runs/NAME/. The query (?token=) goes along.
+      send(request, response, 301, TEXT, 'moved\n', { location: `/runs/${encodeURIComponent(name)}/${url.search}` });
+      return;
+    }
+    if (name === options.currentRun) {
+      send(request, response, 302, TEXT, 'the current run is live at /\n', { location: `${rest}${url.search}` });
+      return;
+    }
+    const asset = assets.get(rest);
+    const download = DOWNLOADS.find((candidate) => candidate === rest);
+    if (asset === undefined && download === undefined) {
+      send(request, response, 404, TEXT, 'not found\n');
+      return;
+    }
+    resolveRun(runsDir, name).then(async (folder) => {
+      if (folder === null) return send(request, response, 404, TEXT, `no run named ${JSON.stringify(name)} in ${runsDir} (see /runs)\n`);
+      if (asset !== undefined) return serveAsset(request, response, asset);
+      let history: History;
+      try {
+        history = parseHistoryJsonl(await readFile(join(folder, RUN_HISTORY_FILE), 'utf8'));
+      } catch (error) {
+        return send(request, response, 500, TEXT, `${name}/${RUN_HISTORY_FILE} cannot be read: ${(error as Error).message}\n`);
+      }
+      serveDownload(request, response, download!, history);
+    }, (error: Error) => send(request, response, 500, TEXT, `${error.message}\n`));
+  };
+
+  return (request, response) => {
+    let url: URL;
+    try {
+      url = new URL(request.url ?? '/', 'http://dashboard.invalid');
     } catch {
       return false;
     }
+    const path = url.pathname;
     const asset = assets.get(path);
-    const download = path === '/history.csv' || path === '/history.json';
-    if (asset === undefined && !download) return false;
+    const download = DOWNLOADS.find((candidate) => candidate === path);
+    // /runs, /runs/, /runs/NAME, /runs/NAME/..., with NAME still percent-encoded (one segment).
+    const runs = options.runsDir === undefined ? null : /^\/runs(?:\/([^/]+)(\/.*)?)?\/?$/.exec(path);
+    if (asset === undefined && download === undefined && runs === null) return false;
     if (request.method !== 'GET' && request.method !== 'HEAD') {
-      send(request, response, 405, 'text/plain; charset=utf-8', 'the dashboard is read-only: GET and HEAD only\n', { allow: 'GET, HEAD' });
+      send(request, response, 405, TEXT, 'the dashboard is read-only: GET and HEAD only\n', { allow: 'GET, HEAD' });
       return true;
     }
-    if (download) {
+    if (runs !== null) {
+      serveRuns(request, response, options.runsDir!, url, runs[1], runs[2]);
+      return true;
+    }
+    if (download !== undefined) {
       if (options.history === undefined) {
-        send(request, response, 404, 'text/plain; charset=utf-8', 'this server keeps no history\n');
+        send(request, response, 404, TEXT, 'this server keeps no history\n');
         return true;
       }
-      const history = options.history();
-      const csv = path === '/history.csv';
-      const name = `convoy-history-${(history.run?.runId ?? 'run').replace(/[^\w.-]/g, '_')}.${csv ? 'csv' : 'json'}`;
-      send(request, response, 200, csv ? 'text/csv; charset=utf-8' : 'application/json; charset=utf-8', csv ? historyToCsv(history) : historyToJson(history), {
-        'content-disposition': `attachment; filename="${name}"`,
-      });
+      serveDownload(request, response, download, options.history());
       return true;
     }
-    readFile(`${distDir}/${asset!.file}`).then(
-      (bytes) => send(request, response, 200, asset!.contentType, bytes),
-      () =>
-        send(
-          request,
-          response,
-          503,
-          'text/plain; charset=utf-8',
-          `the dashboard is not built (${asset!.file} missing in ${distDir}): run pnpm build\n`,
-        ),
-    );
+    serveAsset(request, response, asset!);
     return true;
   };
 }

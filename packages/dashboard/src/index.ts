@@ -5,7 +5,10 @@ export { createDashboardRequestHandler, dashboardAssets, DEFAULT_DIST_DIR, CONTE
 export type { DashboardAsset, DashboardHandlerOptions, DashboardRequestHandler } from './http.js';
 export { historyToCsv, historyToJson, CSV_COLUMNS } from './history-export.js';
 export type { History } from './history-export.js';
-export { renderHistorySvg, niceTicks } from './history-svg.js';
+export { renderHistorySvg, niceTicks, finalNumbers } from './history-svg.js';
+export { parseHistoryJsonl, parseHistoryDocument, historyFromRecords } from './past-run.js';
+export { listRuns, resolveRun, RUN_HISTORY_FILE } from './runs.js';
+export type { RunSummary } from './runs.js';
 export { emaSmooth } from './smoothing.js';
 export { BoundedSeries, minMaxDownsample, SERIES_DEFAULTS } from './downsample.js';
 export type { BoundedSeriesOptions } from './downsample.js';

@@ -33,6 +33,26 @@ describe('RunState', () => {
     expect(progress.elapsedSeconds).toBeCloseTo(4, 9);
   });
 
+  it('keeps the learning rate of every step (a schedule that changes it shows as a step in the curve)', () => {
+    const state = new RunState();
+    state.reset({ ...fixtureHistory(0), run: runRecord() });
+    for (let step = 1; step <= 20; step++) state.apply({ ...stepRecord(step), learningRate: step <= 10 ? 0.1 : 0.07 });
+    expect(state.learningRate.xs).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(state.learningRate.ys.slice(8, 12)).toEqual([0.1, 0.1, 0.07, 0.07]);
+    state.reset({ ...fixtureHistory(3), run: runRecord() });
+    expect(state.learningRate.ys).toEqual([0.1, 0.1, 0.1]);
+  });
+
+  it('a past run: its clock stops at its last record; without an end record it was interrupted', () => {
+    const state = new RunState();
+    state.past = true;
+    state.reset({ ...fixtureHistory(20), run: runRecord() }); // last record: the epoch of step 20, at 100 * 20 + 50 ms
+    const progress = state.progress(START_TIME + 3_600_000);
+    expect(progress.phase).toBe('interrupted');
+    expect(progress.elapsedSeconds).toBeCloseTo(2.05, 9);
+    expect(progress.etaSeconds).toBeNull();
+  });
+
   it('a death or leave event marks the worker gone at once', () => {
     const state = new RunState();
     state.reset(fixtureHistory(5));

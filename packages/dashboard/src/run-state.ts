@@ -14,7 +14,8 @@ export const EPOCHS_WITH_PIXELS = 10;
 /** Steps in the moving window of the images/s and ETA estimates. */
 const RATE_WINDOW = 30;
 
-export type RunPhase = 'waiting' | 'training' | 'finished' | 'stopped' | 'failed';
+/** 'interrupted': a past run (read from its folder) whose history has no end record: it was killed, or is running elsewhere. */
+export type RunPhase = 'waiting' | 'training' | 'finished' | 'stopped' | 'failed' | 'interrupted';
 
 export interface Progress {
   readonly phase: RunPhase;
@@ -33,12 +34,18 @@ export class RunState {
   run: RunRecord | null = null;
   readonly loss: BoundedSeries;
   readonly accuracy: BoundedSeries;
+  readonly learningRate: BoundedSeries;
   epochs: EpochRecord[] = [];
   test: TestRecord | null = null;
   workers: WorkerRow[] = [];
   events: EventRecord[] = [];
   end: EndRecord | null = null;
   lastStep: StepRecord | null = null;
+  /**
+   * A past run read from its folder: nothing more will come, so its clock stops at its
+   * last record, and a history without an end record reads 'interrupted', not 'training'.
+   */
+  past = false;
   /** Bumped on every change: the page redraws only what changed since it last looked. */
   version = 0;
   /** Seconds of training before this coordinator process started (a resumed run). */
@@ -48,6 +55,7 @@ export class RunState {
   constructor(seriesOptions: Partial<BoundedSeriesOptions> = {}) {
     this.loss = new BoundedSeries(seriesOptions);
     this.accuracy = new BoundedSeries(seriesOptions);
+    this.learningRate = new BoundedSeries(seriesOptions);
   }
 
   /** Starts afresh from a snapshot (first connection and every reconnection). */
@@ -55,6 +63,7 @@ export class RunState {
     this.run = null;
     this.loss.clear();
     this.accuracy.clear();
+    this.learningRate.clear();
     this.epochs = [];
     this.test = null;
     this.events = [];
@@ -101,7 +110,8 @@ export class RunState {
   progress(now: number): Progress {
     const run = this.run;
     const last = this.lastStep;
-    const phase: RunPhase = this.end !== null ? this.end.reason : last === null ? 'waiting' : 'training';
+    const phase: RunPhase = this.end !== null ? this.end.reason : this.past ? 'interrupted' : last === null ? 'waiting' : 'training';
+    if (this.past) now = this.lastRecordTime();
     const step = last?.step ?? run?.resumedFromStep ?? 0;
     const totalSteps = run?.totalSteps ?? 0;
     const first = this.window[0];
@@ -128,6 +138,10 @@ export class RunState {
     };
   }
 
+  private lastRecordTime(): number {
+    return Math.max(this.run?.startTime ?? 0, this.lastStep?.time ?? 0, this.epochs.at(-1)?.time ?? 0, this.test?.time ?? 0, this.events.at(-1)?.time ?? 0);
+  }
+
   private setRun(run: RunRecord, steps: readonly StepRecord[]): void {
     this.run = run;
     this.priorSeconds = run.resumedFromStep > 0 ? estimatePriorSeconds(run.resumedFromStep, steps, this.epochs) : 0;
@@ -141,6 +155,7 @@ export class RunState {
     this.lastStep = step;
     this.loss.push(step.step, step.loss);
     this.accuracy.push(step.step, step.accuracy);
+    this.learningRate.push(step.step, step.learningRate);
     // NOTE: a gap in time (a coordinator restart) would make a rate out of downtime: start the window anew.
     const previous = this.window.at(-1);
     if (previous !== undefined && step.time - previous.time > 60_000) this.window.length = 0;

@@ -1,10 +1,11 @@
 /**
  * Mounts packages/dashboard on the coordinator's HTTP port when it is installed, and
  * writes the run's history plot (history.svg) at the end. Loaded dynamically, so a
- * coordinator without the dashboard still runs (it then serves a plain page).
+ * coordinator without the dashboard still runs (it then serves a plain page). The runs
+ * folder the dashboard lists past runs from is the run folder's parent (runs/ by default).
  */
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { SnapshotMessage } from '@convoy/core';
 import type { Coordinator } from '../coordinator.js';
 import type { HttpHandler } from '../server.js';
@@ -12,7 +13,7 @@ import type { HttpHandler } from '../server.js';
 type History = Omit<SnapshotMessage, 'type'>;
 
 interface DashboardModule {
-  createDashboardRequestHandler?: (options: { history?: () => History }) => HttpHandler;
+  createDashboardRequestHandler?: (options: { history?: () => History; runsDir?: string; currentRun?: string }) => HttpHandler;
   renderHistorySvg?: (history: History) => string;
 }
 
@@ -32,7 +33,12 @@ function history(coordinator: Coordinator): History {
 export async function mountDashboard(coordinator: Coordinator): Promise<boolean> {
   const dashboard = await loadDashboard();
   if (dashboard.createDashboardRequestHandler === undefined) return false;
-  coordinator.server.httpHandler = dashboard.createDashboardRequestHandler({ history: () => history(coordinator) });
+  const folder = coordinator.folder.dir;
+  coordinator.server.httpHandler = dashboard.createDashboardRequestHandler({
+    history: () => history(coordinator),
+    runsDir: dirname(folder),
+    currentRun: basename(folder),
+  });
   return true;
 }
 

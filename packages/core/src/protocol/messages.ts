@@ -176,6 +176,10 @@ export interface RunRecord {
   /** Step the run resumed from (0 for a fresh run). */
   readonly resumedFromStep: number;
   readonly outDir: string;
+  /** Workers training waits for (the dashboard's waiting page says so); absent from older records. */
+  readonly minWorkers?: number;
+  /** The command a worker joins with, as the coordinator prints it (e.g. `pnpm worker -- --connect ws://host:port`). */
+  readonly joinCommand?: string;
 }
 
 export interface StepRecord {

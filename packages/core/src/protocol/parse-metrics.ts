@@ -106,6 +106,8 @@ export function checkMetricsRecord(value: unknown, where: string): MetricsRecord
         localWorkers: fields.integer('localWorkers', 0, 1_000_000),
         resumedFromStep: fields.integer('resumedFromStep', 0, MAX_COUNTER),
         outDir: fields.string('outDir', 4096),
+        ...(fields.has('minWorkers') ? { minWorkers: fields.integer('minWorkers', 0, 1_000_000) } : {}),
+        ...(fields.has('joinCommand') ? { joinCommand: fields.string('joinCommand', 1024) } : {}),
       };
     }
     case 'step':

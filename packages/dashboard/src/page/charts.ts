@@ -1,15 +1,18 @@
 /**
- * The two live charts (uPlot): loss and accuracy against the step. Training per step raw
+ * The live charts (uPlot): loss and accuracy against the step, training per step raw
  * (light) and EMA-smoothed (the slider), validation at epoch ends, test at the end, run
- * events as vertical marks, and a dashed 99% line on the accuracy chart.
+ * events as vertical marks, and a dashed 99% line on the accuracy chart; and below them
+ * the learning rate each step applied.
  */
 import type { RunState } from '../run-state.js';
 import { alignColumns, type Column } from '../align.js';
+import { accuracyAxisFloor, percentLabel } from '../scales.js';
 import { emaSmooth } from '../smoothing.js';
-import { EVENT_STYLE } from './marks.js';
+import { EVENT_STYLE } from '../event-style.js';
 import uPlot from 'uplot';
 
 const HEIGHT = 280;
+const SMALL_HEIGHT = 150;
 const COLORS = { trainRaw: '#a5c8ec', train: '#1f6fb5', validation: '#d9480f', test: '#2b8a3e', reference: '#868e96' };
 
 type MarksSource = () => RunState;
@@ -98,20 +101,20 @@ class LiveChart {
   readonly plot: uPlot;
   private zoomed = false;
 
-  constructor(container: HTMLElement, options: Omit<uPlot.Options, 'width' | 'height'>) {
+  constructor(container: HTMLElement, options: Omit<uPlot.Options, 'width' | 'height'>, height = HEIGHT) {
     const width = Math.max(300, container.clientWidth);
     this.plot = new uPlot(
       {
         ...options,
         width,
-        height: HEIGHT,
+        height,
         hooks: { setSelect: [(chart) => (this.zoomed ||= chart.select.width > 0)] },
       },
-      [[], [], [], [], []],
+      options.series.map(() => []) as unknown as uPlot.AlignedData,
       container,
     );
     this.plot.over.addEventListener('dblclick', () => (this.zoomed = false));
-    new ResizeObserver(() => this.plot.setSize({ width: Math.max(300, container.clientWidth), height: HEIGHT })).observe(container);
+    new ResizeObserver(() => this.plot.setSize({ width: Math.max(300, container.clientWidth), height })).observe(container);
   }
 
   setData(columns: readonly Column[]): void {
@@ -127,8 +130,9 @@ class LiveChart {
 export class Charts {
   private readonly loss: LiveChart;
   private readonly accuracy: LiveChart;
+  private readonly learningRate: LiveChart;
 
-  constructor(lossContainer: HTMLElement, accuracyContainer: HTMLElement, source: MarksSource) {
+  constructor(lossContainer: HTMLElement, accuracyContainer: HTMLElement, learningRateContainer: HTMLElement, source: MarksSource) {
     const axes = (label: string, values?: uPlot.Axis['values']): uPlot.Axis[] => [
       { label: 'step', labelSize: 18, size: 36 },
       { label, labelSize: 18, size: 56, ...(values === undefined ? {} : { values }) },
@@ -142,12 +146,26 @@ export class Charts {
     });
     this.accuracy = new LiveChart(accuracyContainer, {
       // From a round tenth below the lowest point up to 100%, so the 99% line is always in view.
-      scales: { x: STEP_SCALE, y: { range: (_chart, min) => [Math.max(0, Math.min(0.9, Math.floor((Number.isFinite(min) ? min : 0) * 10) / 10)), 1] } },
-      axes: axes('accuracy', (_chart, ticks) => ticks.map((tick) => `${Math.round(tick * 1000) / 10}%`)),
+      scales: { x: STEP_SCALE, y: { range: (_chart, min) => [accuracyAxisFloor(min), 1] } },
+      axes: axes('accuracy', (_chart, ticks) => ticks.map(percentLabel)),
       series: seriesOptions((value) => (value === null ? '–' : `${(value * 100).toFixed(2)}%`)),
       plugins: [eventMarks(source), referenceLine(0.99)],
       legend: { live: true },
     });
+    this.learningRate = new LiveChart(
+      learningRateContainer,
+      {
+        scales: { x: STEP_SCALE, y: { range: (_chart, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+        axes: axes('learning rate', (_chart, ticks) => ticks.map((tick) => String(Number(tick.toPrecision(3))))),
+        series: [
+          { label: 'step', value: (_chart, raw) => (raw === null ? '–' : String(raw)) },
+          { label: 'learning rate', stroke: COLORS.train, width: 2, value: (_chart, raw) => (raw === null ? '–' : raw.toPrecision(4)), points: { show: false } },
+        ],
+        plugins: [eventMarks(source)],
+        legend: { live: true },
+      },
+      SMALL_HEIGHT,
+    );
   }
 
   /** Number of x positions drawn on the loss chart (the browser test watches it grow). */
@@ -171,5 +189,6 @@ export class Charts {
       { xs: epochSteps, ys: epochs.map((epoch) => epoch.validationAccuracy) },
       { xs: test === null ? [] : [test.step], ys: test === null ? [] : [test.accuracy] },
     ]);
+    this.learningRate.setData([{ xs: state.learningRate.xs, ys: state.learningRate.ys }]);
   }
 }

@@ -3,24 +3,40 @@
  * RunState, and redraws at most RENDER_INTERVAL_MS apart, so a burst of records (a
  * snapshot of 10,000 steps, or 50 fast steps a second) costs one redraw, not one each.
  * Read-only: the only message it ever sends is `subscribe`.
+ *
+ * Served under /runs/NAME/ it shows a past run instead: the same page, filled once from
+ * that run's history (history.json beside it), with no connection at all.
  */
 import { RunState } from '../run-state.js';
 import { Charts } from './charts.js';
 import { connect, type ConnectionStatus } from './connection.js';
 import { EpochView } from './epoch-view.js';
-import { renderEvents, renderProgress, renderScores, renderSettings, renderWorkers } from './panels.js';
+import { renderEvents, renderProgress, renderScores, renderSettings, renderWaiting, renderWorkers } from './panels.js';
+import { workerUrl } from '../join.js';
+import { parseHistoryDocument } from '../past-run.js';
 
 /** Four redraws a second at most. */
 const RENDER_INTERVAL_MS = 250;
 const SMOOTHING_KEY = 'convoy.smoothing';
 
 const state = new RunState();
-const charts = new Charts(document.getElementById('loss-chart')!, document.getElementById('accuracy-chart')!, () => state);
+const charts = new Charts(document.getElementById('loss-chart')!, document.getElementById('accuracy-chart')!, document.getElementById('lr-chart')!, () => state);
 const epochView = new EpochView();
 const slider = document.getElementById('smoothing') as HTMLInputElement;
 const sliderValue = document.getElementById('smoothing-value')!;
 const connectionBadge = document.getElementById('connection')!;
 const connectionDetail = document.getElementById('connection-detail')!;
+/** /runs/NAME/: a past run, read from its folder. */
+const pastRun = /^\/runs\/[^/]+\/(?:index\.html)?$/.test(location.pathname);
+const hasToken = new URLSearchParams(location.search).has('token');
+const joinCopy = document.getElementById('join-copy')!;
+joinCopy.addEventListener('click', () => {
+  // NOTE: the clipboard needs a secure context (https or localhost); elsewhere the command is selected for Ctrl-C.
+  const command = document.getElementById('join-command')!;
+  const select = () => getSelection()?.selectAllChildren(command);
+  if (navigator.clipboard === undefined) return select();
+  navigator.clipboard.writeText(command.textContent ?? '').then(() => (joinCopy.textContent = 'copied'), select);
+});
 
 /** The slider's setting survives a reload; storage may be off (private windows, blocked cookies). */
 function remembered(): string | null {
@@ -52,36 +68,69 @@ slider.addEventListener('input', () => {
   remember(smoothing);
 });
 
+const STATUS_TEXT: Readonly<Record<ConnectionStatus, string>> = {
+  connecting: 'connecting…',
+  live: 'live',
+  reconnecting: 'reconnecting…',
+  paused: 'waiting for --resume',
+  over: 'run over',
+  refused: 'refused',
+};
+
 function showStatus(status: ConnectionStatus, detail: string): void {
   connectionBadge.dataset['state'] = status;
-  const text = { connecting: 'connecting…', live: 'live', reconnecting: 'reconnecting…', refused: 'refused' }[status];
-  connectionBadge.textContent = text;
+  connectionBadge.textContent = STATUS_TEXT[status];
   connectionBadge.title = detail;
   // A refusal says why in words (e.g. "BAD_TOKEN: wrong token": open the page with ?token=SECRET).
   connectionDetail.textContent = status === 'refused' ? detail : '';
 }
 
-connect({
-  onStatus: showStatus,
-  onMessage(message) {
-    switch (message.type) {
-      case 'snapshot':
-        return state.reset(message);
-      case 'metrics':
-        return state.apply(message.record);
-      case 'error':
-        return; // it comes with its close; the connection reports it through onStatus
-      default: {
-        const unhandled: never = message;
-        console.warn(`convoy dashboard: unhandled message ${JSON.stringify(unhandled)}`);
+async function showPastRun(): Promise<void> {
+  connectionBadge.dataset['state'] = 'past';
+  connectionBadge.textContent = 'past run';
+  connectionBadge.title = 'read from the run folder\'s history.jsonl; the live run is at /';
+  document.getElementById('workers-empty')!.textContent = 'The run folder keeps no worker table; joins, leaves and deaths are in the events below.';
+  try {
+    const response = await fetch('history.json');
+    if (!response.ok) throw new Error(`${response.status} ${(await response.text()).trim()}`);
+    state.past = true;
+    state.reset(parseHistoryDocument(await response.json()));
+    document.body.dataset['pastRun'] = 'loaded';
+  } catch (error) {
+    connectionBadge.dataset['state'] = 'refused';
+    connectionBadge.textContent = 'unreadable';
+    connectionDetail.textContent = `this run's history cannot be shown: ${(error as Error).message}`;
+    document.body.dataset['pastRun'] = 'failed';
+  }
+}
+
+if (pastRun) {
+  void showPastRun();
+} else {
+  connect({
+    onStatus: showStatus,
+    onMessage(message) {
+      switch (message.type) {
+        case 'snapshot':
+          return state.reset(message);
+        case 'metrics':
+          return state.apply(message.record);
+        case 'error':
+          return; // it comes with its close; the connection reports it through onStatus
+        default: {
+          const unhandled: never = message;
+          console.warn(`convoy dashboard: unhandled message ${JSON.stringify(unhandled)}`);
+        }
       }
-    }
-  },
-});
+    },
+  });
+}
 
 function render(): void {
   // Progress has a clock (elapsed, ETA): it changes without any new record.
-  renderProgress(state.progress(Date.now()));
+  const progress = state.progress(Date.now());
+  renderProgress(progress);
+  renderWaiting(pastRun ? null : state.run, state.workers, progress.phase, workerUrl(location), hasToken);
   if (state.version === drawnVersion && smoothing === drawnSmoothing) return;
   const started = performance.now();
   drawnVersion = state.version;

@@ -5,8 +5,9 @@
  */
 import type { EpochRecord, EventRecord, RunRecord, TestRecord, WorkerRow } from '@convoy/core';
 import { describeSpec, formatBytes, formatCount, formatDuration, formatPercent } from '../format.js';
-import { EVENT_STYLE } from './marks.js';
+import { EVENT_STYLE } from '../event-style.js';
 import type { Progress } from '../run-state.js';
+import { joinCommand } from '../join.js';
 
 function byId<T extends HTMLElement>(id: string): T {
   const element = document.getElementById(id);
@@ -97,6 +98,9 @@ export function renderWorkers(workers: readonly WorkerRow[]): void {
     body.appendChild(element); // keeps id order; moving a node that is already last is a no-op
     element.dataset['workerId'] = String(worker.id);
     element.dataset['state'] = worker.state;
+    // The columns a narrow window hides (address, bytes, heartbeat) stay one hover away.
+    const title = `${worker.name} at ${worker.address} · in ${formatBytes(worker.bytesIn)}, out ${formatBytes(worker.bytesOut)}`;
+    if (element.title !== title) element.title = title;
     WORKER_COLUMNS.forEach((column, i) => {
       const cell = element.children[i]!;
       const text = column(worker);
@@ -106,6 +110,29 @@ export function renderWorkers(workers: readonly WorkerRow[]): void {
   const live = workers.filter((row) => row.state !== 'gone').length;
   setText('workers-count', `${live} live${workers.length > live ? `, ${workers.length - live} gone` : ''}`);
   byId('workers-empty').hidden = workers.length > 0;
+}
+
+/**
+ * The waiting page: shown while the run is known and no step has run yet. It says how
+ * many workers training waits for and the exact command to join with (the coordinator's
+ * own, from the run record; older records: built from this page's address).
+ */
+export function renderWaiting(run: RunRecord | null, workers: readonly WorkerRow[], phase: Progress['phase'], url: string, token: boolean): void {
+  const panel = byId('waiting');
+  const shown = run !== null && phase === 'waiting';
+  if (panel.hidden === shown) panel.hidden = !shown;
+  if (!shown) return;
+  const live = workers.filter((row) => row.state !== 'gone').length;
+  const needed = run.minWorkers;
+  setText('waiting-title', needed === undefined ? 'Waiting for workers' : `Waiting for ${needed} worker${needed === 1 ? '' : 's'} (${live} joined)`);
+  setText(
+    'waiting-text',
+    needed === undefined
+      ? `${live} worker${live === 1 ? ' has' : 's have'} joined. Training starts when enough workers have joined.`
+      : `Training starts when ${needed} worker${needed === 1 ? ' has' : 's have'} joined${live >= needed ? ' (starting…)' : `: ${needed - live} more needed`}.`,
+  );
+  setText('join-command', run.joinCommand ?? joinCommand(url, token));
+  setText('join-url', url);
 }
 
 export function renderSettings(run: RunRecord | null): void {
@@ -128,8 +155,9 @@ export function renderSettings(run: RunRecord | null): void {
     ['epochs', `${run.epochs} × ${formatCount(run.stepsPerEpoch)} steps = ${formatCount(run.totalSteps)} steps`],
     ['seed', String(run.seed)],
     ['images', `train ${formatCount(run.trainSize)}, validation ${formatCount(run.validationSize)}, test ${formatCount(run.testSize)}`],
-    ['kernels', run.kernels],
-    ['workers', run.localWorkers > 0 ? `${run.localWorkers} local processes (others may join)` : 'remote workers'],
+    ['coordinator kernels', run.kernels],
+    ['workers', `${run.localWorkers > 0 ? `${run.localWorkers} local processes (others may join)` : 'remote workers'}${run.minWorkers === undefined ? '' : `; training waits for ${run.minWorkers}`}`],
+    ['join with', run.joinCommand ?? '–'],
     ['resumed from', run.resumedFromStep > 0 ? `step ${formatCount(run.resumedFromStep)}` : 'fresh run'],
     ['run folder', run.outDir],
     ['started', new Date(run.startTime).toLocaleString()],

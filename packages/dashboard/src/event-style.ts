@@ -1,4 +1,4 @@
-/** Colours and names of the run events drawn as marks on the charts' step axis (kept in step with the legend in index.html). */
+/** Colours and names of the run events drawn as marks on the step axis: the live charts, the events list and history.svg (kept in step with the legend in index.html). */
 import type { RunEventName } from '@convoy/core';
 
 export const EVENT_STYLE: Readonly<Record<RunEventName, { color: string; dash: number[]; label: string }>> = {
