@@ -9,20 +9,22 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION, decodeFrame, defaultMnistDir, encodeMessage, MNIST_FILES } from '../../packages/core/src/index.js';
 import {
-  COORDINATOR_CLI,
   WebSocket,
-  WORKER_CLI,
   readHistory,
-  run,
   smallRunArgs,
-  startCoordinator,
-  startWorker,
   stepsDone,
-  tempDir,
   until,
   writeSpec,
-  type Proc,
 } from './helpers.js';
+import {
+  COORDINATOR_CLI,
+  WORKER_CLI,
+  run,
+  startCoordinator,
+  startWorker,
+  tempDir,
+  type Proc,
+} from '../support/processes.js';
 
 const dir = tempDir('refusals');
 const spec = writeSpec(dir);

@@ -1,6 +1,6 @@
 // convoy eval's metrics against values computed by hand.
 import { describe, expect, it } from 'vitest';
-import { argmaxRow, ClassificationAccumulator, formatReport } from '../../packages/coordinator/src/commands/metrics.js';
+import { argmaxRow, ClassificationAccumulator, formatReport } from './metrics.js';
 
 describe('ClassificationAccumulator', () => {
   // 3 classes, 4 images in two batches:
