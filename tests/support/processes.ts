@@ -54,9 +54,9 @@ export interface RunOptions {
 }
 
 function exitStatus(code: number | null, signal: NodeJS.Signals | null): number {
-  if (code !== null) return code;
-  // NOTE: Node reports either a code or a signal; the fallback only satisfies the types.
-  return 128 + (signal === null ? 0 : constants.signals[signal]);
+  // Node gives the exit code, or null and the signal that ended the process (never both null).
+  if (code !== null || signal === null) return code ?? 128;
+  return 128 + constants.signals[signal];
 }
 
 /**
