@@ -7,14 +7,30 @@
  * on the same port, and sees the page reconnect by itself and continue the same charts. Screenshot:
  * test-artifacts/dashboard.png.
  */
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CHROMIUM, ROOT, chromiumAvailable, launchChromium, startCoordinator, startWorker, tempDir, writeSpec, type Proc } from './processes.js';
+import { writeSpec } from '../distributed/helpers.js';
+import { chromiumRequirement, launchChromium } from '../support/chromium.js';
+import { ROOT, startCoordinator, startWorker, tempDir, type Proc } from '../support/processes.js';
 
-const present = existsSync(CHROMIUM);
-if (!present && !process.env['CI']) console.warn(`dashboard browser test skipped: ${CHROMIUM} is missing (apt-get install -y chromium); in CI this fails`);
+const browser = chromiumRequirement('the dashboard browser test');
+
+/** A small CNN (8 filters, 43,706 parameters): a step of 32 images takes milliseconds. */
+const DASHBOARD_SPEC = {
+  input: [1, 28, 28],
+  layers: [
+    { type: 'conv2d', filters: 8, kernelSize: 3, activation: 'relu' },
+    { type: 'maxpool2d', poolSize: 2 },
+    { type: 'flatten' },
+    { type: 'dense', units: 32, activation: 'relu' },
+    { type: 'dense', units: 10, activation: 'softmax' },
+  ],
+};
+
+/** A worker process with the fastest kernels, named as the page lists it. */
+const startNamedWorker = (port: number, name: string) => startWorker(`ws://127.0.0.1:${port}`, ['--kernels', 'auto', '--name', name]);
 
 interface Seen {
   step: number;
@@ -43,18 +59,18 @@ async function look(page: Page): Promise<Seen> {
 /** "1,234 / 3,150" -> 1234 */
 const shownStep = (text: string) => Number(text.split('/')[0]!.replaceAll(',', '').trim());
 
-const cleanup: (() => Promise<void> | void)[] = [];
+const cleanup: (() => Promise<unknown> | void)[] = [];
 afterAll(async () => {
   for (const step of cleanup.reverse()) await step();
 });
 
-describe.skipIf(!present && !process.env['CI'])('dashboard in a real browser during a 2-worker run', () => {
+describe.skipIf(browser.skip)('dashboard in a real browser during a 2-worker run', () => {
   it('charts and counters advance, both workers listed, a killed worker goes gone, a restarted coordinator is followed', async () => {
-    chromiumAvailable(); // in CI: fails here, with the reason, when the browser is missing
+    browser.check(); // in CI: fails here, with the reason, when the browser is missing
     const dir = tempDir('dashboard');
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
     const runArgs = [
-      '--model', writeSpec(dir), '--kernels', 'auto', '--out', join(dir, 'run'),
+      '--model', writeSpec(dir, DASHBOARD_SPEC), '--kernels', 'auto', '--out', join(dir, 'run'),
       '--train-size', '2000', '--validation-size', '300', '--test-size', '0',
       '--batch', '32', '--epochs', '60', '--optimizer', 'adam', '--lr', '0.003', '--seed', '3',
     ];
@@ -62,11 +78,11 @@ describe.skipIf(!present && !process.env['CI'])('dashboard in a real browser dur
     cleanup.push(async () => {
       for (const proc of processes) await proc.kill();
     });
-    const coordinator = await startCoordinator(['--port', '0', '--min-workers', '2', ...runArgs]);
+    const coordinator = await startCoordinator(['--min-workers', '2', ...runArgs]);
     processes.push(coordinator);
     const port = coordinator.port;
-    const workerA = startWorker(port, 'worker-a');
-    const workerB = startWorker(port, 'worker-b');
+    const workerA = startNamedWorker(port, 'worker-a');
+    const workerB = startNamedWorker(port, 'worker-b');
     processes.push(workerA, workerB);
 
     const context = await launchChromium();
@@ -130,7 +146,7 @@ describe.skipIf(!present && !process.env['CI'])('dashboard in a real browser dur
     const beforeRestart = await look(page);
     const resumed = await startCoordinator(['--port', String(port), '--resume', ...runArgs]);
     processes.push(resumed);
-    processes.push(startWorker(port, 'worker-c'));
+    processes.push(startNamedWorker(port, 'worker-c'));
     await page.waitForFunction((step) => Number(document.body.dataset['step']) > step + 10, beforeRestart.step, { timeout: 30_000 });
     // NOTE: worker rows come in their own periodic record, not with the steps: wait for the new one.
     await page.waitForFunction(
@@ -153,11 +169,11 @@ describe.skipIf(!present && !process.env['CI'])('dashboard in a real browser dur
   }, 90_000);
 
   it('a coordinator with --token refuses the page without it (and says why), and serves it with ?token=', async () => {
-    chromiumAvailable();
+    browser.check();
     const dir = tempDir('dashboard-token');
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
     const coordinator = await startCoordinator([
-      '--port', '0', '--token', 's3cret', '--model', writeSpec(dir), '--kernels', 'ts', '--out', join(dir, 'run'),
+      '--token', 's3cret', '--model', writeSpec(dir, DASHBOARD_SPEC), '--kernels', 'ts', '--out', join(dir, 'run'),
       '--train-size', '500', '--validation-size', '100', '--test-size', '0', '--batch', '50', '--epochs', '1',
     ]);
     cleanup.push(() => coordinator.kill());

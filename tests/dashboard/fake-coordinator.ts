@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { encodeMessage, type MetricsRecord } from '../../packages/core/src/index.js';
 import { createDashboardRequestHandler } from '../../packages/dashboard/src/index.js';
 import type { History } from '../../packages/dashboard/src/history-export.js';
-import { ROOT } from './processes.js';
+import { ROOT } from '../support/processes.js';
 
 /** `ws` as the coordinator package resolves it (the repository root does not depend on it). */
 const { WebSocketServer } = createRequire(join(ROOT, 'packages/coordinator/package.json'))('ws') as typeof import('ws');

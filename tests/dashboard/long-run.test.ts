@@ -4,21 +4,20 @@
  * The charts hold a bounded number of points, the page redraws at most about four times
  * a second however fast records come, no redraw is slow, and nothing moves as numbers change.
  */
-import { existsSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fixtureHistory, runRecord, stepRecord } from '../../packages/dashboard/src/testing/history-fixture.js';
 import { startFakeCoordinator, type FakeCoordinator } from './fake-coordinator.js';
-import { CHROMIUM, chromiumAvailable, launchChromium } from './processes.js';
+import { chromiumRequirement, launchChromium } from '../support/chromium.js';
 
-const present = existsSync(CHROMIUM);
+const browser = chromiumRequirement('the dashboard long-run test');
 const cleanup: (() => Promise<void>)[] = [];
 afterAll(async () => {
   for (const step of cleanup.reverse()) await step();
 });
 
-describe.skipIf(!present && !process.env['CI'])('dashboard with a long run', () => {
+describe.skipIf(browser.skip)('dashboard with a long run', () => {
   it('20,000-step snapshot + 2,000 live steps at 800/s: bounded points, at most ~4 redraws a second, each fast', async () => {
-    chromiumAvailable();
+    browser.check();
     const history = { ...fixtureHistory(20_000, 1_000), run: runRecord({ epochs: 22, stepsPerEpoch: 1_000, totalSteps: 22_000 }) };
     const live = Array.from({ length: 2_000 }, (_, i) => stepRecord(20_001 + i, 1_000));
     const fake: FakeCoordinator = await startFakeCoordinator(history, live, 800);

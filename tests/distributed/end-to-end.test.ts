@@ -6,7 +6,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { START_CLI, readHistory, run, smallRunArgs, startCoordinator, startWorker, tempDir, writeSpec, type Proc } from './helpers.js';
+import { readHistory, smallRunArgs, writeSpec } from './helpers.js';
+import { START_CLI, run, startCoordinator, startWorker, tempDir, type Proc } from '../support/processes.js';
 
 const dir = tempDir('e2e');
 const started: Proc[] = [];

@@ -9,13 +9,10 @@ import {
   finalParams,
   relativeDifference,
   smallRunArgs,
-  startCoordinator,
-  startWorker,
   stepRecords,
-  tempDir,
   writeSpec,
-  type Proc,
 } from './helpers.js';
+import { startCoordinator, startWorker, tempDir, type Proc } from '../support/processes.js';
 
 const dir = tempDir('equivalence');
 const spec = writeSpec(dir);

@@ -14,15 +14,12 @@ import {
   readHistory,
   relativeDifference,
   smallRunArgs,
-  startCoordinator,
-  startWorker,
   stepRecords,
   stepsDone,
-  tempDir,
   until,
   writeSpec,
-  type Proc,
 } from './helpers.js';
+import { startCoordinator, startWorker, tempDir, type Proc } from '../support/processes.js';
 
 const dir = tempDir('faults');
 const spec = writeSpec(dir);

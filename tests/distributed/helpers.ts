@@ -1,26 +1,17 @@
 /**
- * Helpers for the distributed tests: real coordinator and worker processes (node with the
- * tsx loader, as `pnpm start` runs them), on 127.0.0.1 with port 0, and readers for what
- * a run leaves in its folder.
+ * Helpers for the distributed tests: the small model and run options they share, and
+ * readers for what a run leaves in its folder. Processes start through
+ * tests/support/processes.ts.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { readCheckpoint } from '../../packages/core/src/node.js';
+import { ROOT } from '../support/processes.js';
 
-const require = createRequire(import.meta.url);
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const LOADER = pathToFileURL(require.resolve('tsx')).href;
 /** `ws` as the coordinator package resolves it (the repository root does not depend on it). */
-export const { WebSocket } = createRequire(join(root, 'packages/coordinator/package.json'))('ws') as typeof import('ws');
+export const { WebSocket } = createRequire(join(ROOT, 'packages/coordinator/package.json'))('ws') as typeof import('ws');
 export type WebSocket = import('ws').WebSocket;
-
-export const COORDINATOR_CLI = join(root, 'packages/coordinator/src/cli/coordinator.ts');
-export const START_CLI = join(root, 'packages/coordinator/src/cli/start.ts');
-export const WORKER_CLI = join(root, 'packages/worker/src/cli.ts');
 
 /** A small CNN with Dropout (so dropout seeds are exercised) that trains in milliseconds per step. */
 export const SMALL_SPEC = {
@@ -34,81 +25,10 @@ export const SMALL_SPEC = {
   ],
 };
 
-export function tempDir(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), `convoy-${prefix}-`));
-}
-
 export function writeSpec(dir: string, spec: unknown = SMALL_SPEC): string {
   const path = join(dir, 'spec.json');
   writeFileSync(path, JSON.stringify(spec));
   return path;
-}
-
-export interface Proc {
-  readonly child: ChildProcess;
-  readonly pid: number;
-  output(): string;
-  /** Resolves with the exit code (or 128 + signal number). */
-  readonly exited: Promise<number>;
-  /** Resolves when a line matching `pattern` appears in stdout or stderr (rejects after timeoutMs). */
-  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
-}
-
-const SIGNALS: Record<string, number> = { SIGKILL: 9, SIGTERM: 15, SIGINT: 2 };
-
-export function run(cli: string, args: readonly string[], env: Record<string, string> = {}): Proc {
-  const child = spawn(process.execPath, ['--import', LOADER, cli, ...args], {
-    cwd: root,
-    stdio: ['pipe', 'pipe', 'pipe'],
-    env: { ...process.env, NO_COLOR: '1', ...env },
-  });
-  let text = '';
-  const listeners = new Set<() => void>();
-  const append = (chunk: Buffer) => {
-    text += chunk.toString('utf8');
-    for (const listener of listeners) listener();
-  };
-  child.stdout!.on('data', append);
-  child.stderr!.on('data', append);
-  const exited = new Promise<number>((resolve) =>
-    child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? (SIGNALS[signal] ?? 1) : 0))),
-  );
-  return {
-    child,
-    pid: child.pid!,
-    output: () => text,
-    exited,
-    waitFor(pattern, timeoutMs = 30_000) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          const match = text.match(pattern);
-          if (match) {
-            listeners.delete(check);
-            clearTimeout(timer);
-            resolve(match);
-          }
-        };
-        const timer = setTimeout(() => {
-          listeners.delete(check);
-          reject(new Error(`timed out waiting for ${pattern}; output so far:\n${text}`));
-        }, timeoutMs);
-        listeners.add(check);
-        check();
-      });
-    },
-  };
-}
-
-/** Starts a bare coordinator and waits for its port. */
-export async function startCoordinator(args: readonly string[]): Promise<Proc & { port: number; url: string }> {
-  const proc = run(COORDINATOR_CLI, ['--port', '0', ...args]);
-  const match = await proc.waitFor(/listening on ws:\/\/127\.0\.0\.1:(\d+)/);
-  const port = Number(match[1]);
-  return Object.assign(proc, { port, url: `ws://127.0.0.1:${port}` });
-}
-
-export function startWorker(url: string, args: readonly string[] = []): Proc {
-  return run(WORKER_CLI, ['--connect', url, '--kernels', 'ts', ...args]);
 }
 
 /** The options every small test run shares (a tiny subset, the small model, ts kernels). */

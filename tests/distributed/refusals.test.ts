@@ -10,20 +10,22 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION, decodeFrame, encodeMessage } from '../../packages/core/src/index.js';
 import { defaultMnistDir, MNIST_FILES } from '../../packages/core/src/node.js';
 import {
-  COORDINATOR_CLI,
   WebSocket,
-  WORKER_CLI,
   readHistory,
-  run,
   smallRunArgs,
-  startCoordinator,
-  startWorker,
   stepsDone,
-  tempDir,
   until,
   writeSpec,
-  type Proc,
 } from './helpers.js';
+import {
+  COORDINATOR_CLI,
+  WORKER_CLI,
+  run,
+  startCoordinator,
+  startWorker,
+  tempDir,
+  type Proc,
+} from '../support/processes.js';
 
 const dir = tempDir('refusals');
 const spec = writeSpec(dir);

@@ -10,15 +10,12 @@ import {
   finalParams,
   readHistory,
   smallRunArgs,
-  startCoordinator,
-  startWorker,
   stepRecords,
   stepsDone,
-  tempDir,
   until,
   writeSpec,
-  type Proc,
 } from './helpers.js';
+import { startCoordinator, startWorker, tempDir, type Proc } from '../support/processes.js';
 
 const dir = tempDir('resume');
 const spec = writeSpec(dir);

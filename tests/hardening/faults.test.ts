@@ -16,21 +16,23 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  START_CLI,
   checkEveryImageOnce,
   finalParams,
   readHistory,
   relativeDifference,
-  run,
   smallRunArgs,
-  startCoordinator,
-  startWorker,
   stepRecords,
-  tempDir,
   writeSpec,
   type HistoryLine,
-  type Proc,
 } from '../distributed/helpers.js';
+import {
+  START_CLI,
+  run,
+  startCoordinator,
+  startWorker,
+  tempDir,
+  type Proc,
+} from '../support/processes.js';
 
 const dir = tempDir('hardening-faults');
 const spec = writeSpec(dir);

@@ -20,15 +20,12 @@ import {
   finalParams,
   relativeDifference,
   smallRunArgs,
-  startCoordinator,
-  startWorker,
   stepRecords,
   stepsDone,
-  tempDir,
   until,
   writeSpec,
-  type Proc,
 } from '../distributed/helpers.js';
+import { startCoordinator, startWorker, tempDir, type Proc } from '../support/processes.js';
 import { Fuzzer, type FuzzCounts } from './fuzzer.js';
 
 const dir = tempDir('hardening-fuzz');

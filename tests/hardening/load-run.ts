@@ -10,18 +10,12 @@
  * The dashboards' cost is B's step time against the mean of A and C (which brackets B in
  * time, so a drift in the machine's load cancels to first order).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { startCoordinator } from '../../packages/coordinator/src/coordinator.js';
 import type { StepTiming } from '../../packages/coordinator/src/trainer.js';
 import type { ModelSpec } from '../../packages/core/src/index.js';
+import { run, tempDir, type Proc } from '../support/processes.js';
 
-const require = createRequire(import.meta.url);
-const LOADER = pathToFileURL(require.resolve('tsx')).href;
 const CLIENTS = fileURLToPath(new URL('./load-clients.ts', import.meta.url));
 
 export interface LoadOptions {
@@ -67,26 +61,21 @@ export interface LoadResult {
 }
 
 interface Clients {
-  readonly child: ChildProcess;
-  readonly ready: Promise<void>;
+  readonly proc: Proc;
+  /** Resolves once every connection is in (workers: welcomed). */
+  readonly ready: Promise<unknown>;
+  /** Per-kind counts, printed when the process is told to stop (SIGTERM) or the coordinator stops it. */
   readonly summary: Promise<Record<string, number>>;
 }
 
 function startClients(role: 'workers' | 'dashboards', count: number, url: string): Clients {
-  const child = spawn(process.execPath, ['--import', LOADER, CLIENTS, role, String(count), url], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let text = '';
-  let onReady = () => {};
-  let onSummary = (_summary: Record<string, number>) => {};
-  child.stdout!.on('data', (chunk: Buffer) => {
-    text += chunk.toString();
-    if (/ready \d+/.test(text)) onReady();
-    const match = /summary (\{.*\})/.exec(text);
-    if (match) onSummary(JSON.parse(match[1]!) as Record<string, number>);
-  });
+  const proc = run(CLIENTS, [role, String(count), url]);
+  // NOTE: no timeout: with the default model (bench:load) a run lasts minutes; a client process
+  // that dies rejects these with its output instead.
   return {
-    child,
-    ready: new Promise((resolve) => (onReady = resolve)),
-    summary: new Promise((resolve) => (onSummary = resolve)),
+    proc,
+    ready: proc.waitFor(/ready \d+/, Infinity),
+    summary: proc.waitFor(/summary (\{.*\})\n/, Infinity).then((match) => JSON.parse(match[1]!) as Record<string, number>),
   };
 }
 
@@ -118,7 +107,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const coordinator = await startCoordinator({
     spec: options.spec,
     port: 0,
-    outDir: mkdtempSync(join(tmpdir(), 'convoy-load-')),
+    outDir: tempDir('load'),
     globalBatch: batch,
     epochs: 1_000,
     // A whole number of batches, so every step has the full batch.
@@ -172,8 +161,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       viewers.ready.then(() => (phase = 'dashboards'));
     } else if (phase === 'dashboards' && done('dashboards') >= stepsPerPhase) {
       phase = 'leaving';
-      viewers!.child.kill('SIGTERM');
-      viewers!.child.once('exit', () => (phase = 'after'));
+      void viewers!.proc.kill('SIGTERM').then(() => (phase = 'after'));
     } else if (phase === 'after' && done('after') >= stepsPerPhase) coordinator.requestStop();
   });
   const workerClients = startClients('workers', workers, url);

@@ -8,7 +8,8 @@
 import { describe, expect, it } from 'vitest';
 import { startCoordinator } from '../../packages/coordinator/src/coordinator.js';
 import { PROTOCOL_VERSION, decodeFrame, encodeMessage, type ModelSpec } from '../../packages/core/src/index.js';
-import { SMALL_SPEC, WebSocket, tempDir } from '../distributed/helpers.js';
+import { SMALL_SPEC, WebSocket } from '../distributed/helpers.js';
+import { tempDir } from '../support/processes.js';
 
 function open(url: string): Promise<WebSocket> {
   return new Promise((resolve, reject) => {

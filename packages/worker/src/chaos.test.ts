@@ -1,11 +1,11 @@
 /**
- * The --chaos parsers: what a plan means, and a one-line error naming the bad part.
+ * The worker's --chaos parser: what a plan means, and a one-line error naming the bad part;
+ * and the header of the frame it cuts.
  */
 import { describe, expect, it } from 'vitest';
-import { parseChaosPlan } from '../../packages/coordinator/src/chaos.js';
-import { frameHeader, parseChaos } from '../../packages/worker/src/chaos.js';
+import { frameHeader, parseChaos } from './chaos.js';
 
-describe('--chaos plans', () => {
+describe('worker --chaos plans', () => {
   it('worker: actions, steps and durations (ms or s)', () => {
     expect(parseChaos('kill@step20, pause@step40:5s,pause@step3:250ms,nan@step1')).toEqual([
       { kind: 'kill', step: 20, durationMs: 0 },
@@ -21,16 +21,6 @@ describe('--chaos plans', () => {
     expect(() => parseChaos('kill@3')).toThrow(/"kill@3"/);
     expect(() => parseChaos('pause@step4')).toThrow(/pause needs a duration, e\.g\. pause@step4:5s/);
     expect(() => parseChaos('kill@step0')).toThrow(/steps count from 1/);
-  });
-
-  it('coordinator: worker parts go to that local worker, kill:coordinator stays', () => {
-    expect(parseChaosPlan('kill:worker1@step20,pause:worker2@step40:5s,exit:worker1@step30,kill:coordinator@step8', 3)).toEqual({
-      killCoordinatorAtStep: 8,
-      workers: ['kill@step20,exit@step30', 'pause@step40:5s', ''],
-    });
-    expect(() => parseChaosPlan('kill:worker4@step2', 3)).toThrow(/there are 3 local workers \(worker1\.\.worker3\)/);
-    expect(() => parseChaosPlan('pause:coordinator@step2:1s', 1)).toThrow(/the coordinator knows only kill:coordinator@stepN/);
-    expect(() => parseChaosPlan('kill-worker1', 1)).toThrow(/is not ACTION:TARGET@stepN/);
   });
 
   it('a cut frame announces its full length: RFC 6455 64-bit length, masked, zero mask', () => {

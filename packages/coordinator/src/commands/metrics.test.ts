@@ -1,7 +1,7 @@
 // convoy eval's metrics against values computed by hand.
 import { describe, expect, it } from 'vitest';
-import { argmaxRow } from '../../packages/core/src/index.js';
-import { ClassificationAccumulator, formatReport } from '../../packages/coordinator/src/commands/metrics.js';
+import { argmaxRow } from '@convoy/core';
+import { ClassificationAccumulator, formatReport } from './metrics.js';
 
 describe('ClassificationAccumulator', () => {
   // 3 classes, 4 images in two batches:

@@ -2,10 +2,10 @@
 // MNIST framing, and the undecodable-PNG error.
 import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
-import { gatherImages } from '../../packages/core/src/index.js';
-import { loadMnist } from '../../packages/core/src/node.js';
-import { CliError } from '../../packages/coordinator/src/commands/errors.js';
-import { axisWeights, decodePngToGrey, greyToInk, preparePng, resample } from '../../packages/coordinator/src/commands/image.js';
+import { gatherImages } from '@convoy/core';
+import { loadMnist } from '@convoy/core/node';
+import { CliError } from './errors.js';
+import { axisWeights, decodePngToGrey, greyToInk, preparePng, resample } from './image.js';
 
 function pngBytes(width: number, height: number, rgba: (x: number, y: number) => [number, number, number, number]): Uint8Array {
   const png = new PNG({ width, height });
