@@ -5,15 +5,16 @@
  * and the waiting page (a run with no step yet) says how many workers it waits for and
  * the exact command to join. Screenshots: test-artifacts/dashboard-800*.png.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { WorkerRow } from '../../packages/core/src/index.js';
 import { fixtureHistory, runRecord, workerRow } from '../../packages/dashboard/src/testing/history-fixture.js';
 import { startFakeCoordinator } from './fake-coordinator.js';
-import { CHROMIUM, ROOT, chromiumAvailable, launchChromium } from './processes.js';
+import { chromiumRequirement, launchChromium } from '../support/chromium.js';
+import { ROOT } from '../support/processes.js';
 
-const present = existsSync(CHROMIUM);
+const browser = chromiumRequirement('the dashboard at 800 px');
 const cleanup: (() => Promise<void>)[] = [];
 afterAll(async () => {
   for (const step of cleanup.reverse()) await step();
@@ -31,9 +32,9 @@ interface Cell {
   textOverflow: string;
 }
 
-describe.skipIf(!present && !process.env['CI'])('dashboard at 800 px', () => {
+describe.skipIf(browser.skip)('dashboard at 800 px', () => {
   it('the workers table: every visible cell shows its whole text; the images/s figures are labelled', async () => {
-    chromiumAvailable();
+    browser.check(); // in CI: fails here, with the reason, when the browser is missing
     const history = { ...fixtureHistory(50), workers: [wideRow(1, 'local-1'), wideRow(2, 'gpu-box-in-the-basement-7f3a'), wideRow(12, 'laptop')] };
     const fake = await startFakeCoordinator(history, [], 1);
     cleanup.push(() => fake.close());
@@ -76,7 +77,7 @@ describe.skipIf(!present && !process.env['CI'])('dashboard at 800 px', () => {
   }, 30_000);
 
   it('the waiting page: how many workers it waits for, how many joined, the exact command to join', async () => {
-    chromiumAvailable();
+    browser.check(); // in CI: fails here, with the reason, when the browser is missing
     const waiting = { ...fixtureHistory(0), run: runRecord({ minWorkers: 3, joinCommand: 'pnpm worker -- --connect ws://example.lan:8080' }), workers: [workerRow(1)] };
     const fake = await startFakeCoordinator(waiting, [], 1);
     cleanup.push(() => fake.close());

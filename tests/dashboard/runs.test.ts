@@ -9,17 +9,19 @@
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CHROMIUM, ROOT, chromiumAvailable, launchChromium, startCoordinator, startWorker, tempDir, writeSpec, type Proc } from './processes.js';
+import { writeSpec } from '../distributed/helpers.js';
+import { chromiumRequirement, launchChromium } from '../support/chromium.js';
+import { ROOT, startCoordinator, startWorker, tempDir, type Proc } from '../support/processes.js';
 
-const present = existsSync(CHROMIUM);
+const browser = chromiumRequirement('the runs-folder browser test');
 const cleanup: (() => Promise<void> | void)[] = [];
 afterAll(async () => {
   for (const step of cleanup.reverse()) await step();
 });
 
-describe.skipIf(!present && !process.env['CI'])('dashboard: a finished run, and the runs folder', () => {
+describe.skipIf(browser.skip)('dashboard: a finished run, and the runs folder', () => {
   it('a finished run is final (no reconnect); /runs lists the runs; /runs/NAME/ shows a past one', async () => {
-    chromiumAvailable();
+    browser.check(); // in CI: fails here, with the reason, when the browser is missing
     const dir = tempDir('dashboard-runs');
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
     const runs = join(dir, 'runs');
@@ -42,7 +44,7 @@ describe.skipIf(!present && !process.env['CI'])('dashboard: a finished run, and 
     page.on('pageerror', (error) => pageErrors.push(error.message));
     await page.goto(`http://127.0.0.1:${first.port}/`);
     await page.waitForFunction(() => document.getElementById('connection')!.dataset['state'] === 'live', null, { timeout: 10_000 });
-    processes.push(startWorker(first.port, 'worker-a'));
+    processes.push(startWorker(first.url, ['--kernels', 'auto', '--name', 'worker-a']));
 
     // The run finishes and its coordinator exits: the page says so, and stays so.
     await first.exited;
