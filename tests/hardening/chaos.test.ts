@@ -2,7 +2,7 @@
  * The --chaos parsers: what a plan means, and a one-line error naming the bad part.
  */
 import { describe, expect, it } from 'vitest';
-import { parseChaosPlan } from '../../packages/coordinator/src/chaos.js';
+import { parseChaosPlan } from '../../packages/coordinator/src/index.js';
 import { frameHeader, parseChaos } from '../../packages/worker/src/chaos.js';
 
 describe('--chaos plans', () => {

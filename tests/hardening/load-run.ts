@@ -16,8 +16,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { startCoordinator } from '../../packages/coordinator/src/coordinator.js';
-import type { StepTiming } from '../../packages/coordinator/src/trainer.js';
+import { startCoordinator, type StepTiming } from '../../packages/coordinator/src/index.js';
 import type { ModelSpec } from '../../packages/core/src/index.js';
 
 const require = createRequire(import.meta.url);
@@ -158,7 +157,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   // record to the viewers comes after it. The figures use the wall time from one step's end
   // to the next's, which includes everything.
   let lastEnd = 0;
-  coordinator.trainer.on('timing', (timing) => {
+  coordinator.onStepTiming((timing) => {
     const now = performance.now();
     timings.push(lastEnd === 0 ? timing : { ...timing, stepMs: now - lastEnd });
     lastEnd = now;

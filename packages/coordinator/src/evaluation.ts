@@ -23,7 +23,7 @@ export interface EvaluationRequest {
   /** Indices into the split's file. */
   readonly indices: Uint32Array;
   readonly dataset: Dataset;
-  /** Parameter version and the live parameters (sent to workers whose copy is older). */
+  /** Parameter version and the live parameters (the scheduler sends them to workers whose copy is older). */
   readonly version: number;
   readonly params: Float32Array;
 }
@@ -35,12 +35,13 @@ export async function evaluateOnWorkers(scheduler: Scheduler, request: Evaluatio
     kind: 'evaluate',
     length: indices.length,
     step: 0,
-    message: (start, end, round, peer) => ({
+    version,
+    message: (start, end, round, withParams) => ({
       type: 'evaluate',
       round,
       split,
       version,
-      ...(peer.version === version ? {} : { params }),
+      ...(withParams ? { params } : {}),
       indices: indices.subarray(start, end),
     }),
   });

@@ -15,9 +15,9 @@ import {
   writeCheckpointAtomicSync,
   type Checkpoint,
   type Dataset,
+  type EpochRecord,
   type MetricsRecord,
-  type ModelSpec,
-  type Optimizer,
+  type MisclassifiedSample,
   type RngState,
 } from '@convoy/core';
 
@@ -37,25 +37,16 @@ export interface RunPosition {
   readonly rngState: RngState;
 }
 
-export interface CheckpointInput extends RunPosition {
-  readonly spec: ModelSpec;
-  readonly params: Float32Array;
-  readonly optimizer: Optimizer;
-  readonly seed: number;
-  readonly globalBatch: number;
-  readonly datasetId: string;
-  readonly settings: Readonly<Record<string, unknown>>;
-  readonly history: readonly MetricsRecord[];
+/**
+ * A record as stored on disk (history.jsonl and a checkpoint's history): misclassified samples
+ * lose their pixels (they are in the dataset, by index).
+ */
+export function storableRecord(record: MetricsRecord): MetricsRecord | StoredEpochRecord {
+  if (record.kind !== 'epoch') return record;
+  return { ...record, misclassified: record.misclassified.map(({ index, label, predicted }) => ({ index, label, predicted })) };
 }
 
-/** Records as stored on disk: misclassified samples lose their pixels (they are in the dataset). */
-export function storableRecord(record: MetricsRecord): MetricsRecord {
-  if (record.kind !== 'epoch') return record;
-  return {
-    ...record,
-    misclassified: record.misclassified.map(({ index, label, predicted }) => ({ index, label, predicted, pixels: new Uint8Array(0) })),
-  };
-}
+export type StoredEpochRecord = Omit<EpochRecord, 'misclassified'> & { readonly misclassified: Omit<MisclassifiedSample, 'pixels'>[] };
 
 /**
  * The inverse for a resumed run: misclassified samples get their pixels back from the
@@ -73,9 +64,10 @@ export function withPixels(record: MetricsRecord, train: Dataset): MetricsRecord
 }
 
 function toJson(record: MetricsRecord): string {
-  return JSON.stringify(storableRecord(record), (key, value) => (key === 'pixels' ? undefined : value));
+  return JSON.stringify(storableRecord(record));
 }
 
+/** A run's folder; it is the trainer's CheckpointStore. */
 export class RunFolder {
   constructor(readonly dir: string) {
     mkdirSync(dir, { recursive: true });
@@ -98,34 +90,13 @@ export class RunFolder {
     appendFileSync(join(this.dir, HISTORY_FILE), `${toJson(record)}\n`);
   }
 
-  writeCheckpoint(input: CheckpointInput, path = this.checkpointPath): void {
-    const checkpoint: Checkpoint = {
-      createdAt: new Date().toISOString(),
-      modelSpec: input.spec,
-      parameters: input.params,
-      optimizer: {
-        name: input.optimizer.name,
-        config: input.optimizer.config,
-        iterations: input.optimizer.iterations,
-        state: input.optimizer.state,
-      },
-      epoch: input.epoch,
-      step: input.step,
-      batchInEpoch: input.batchInEpoch,
-      // NOTE: Rng.state() words may come back as signed int32 (bit operations); the format wants uint32.
-      rngState: input.rngState.map((word) => word >>> 0) as unknown as RngState,
-      seed: input.seed,
-      globalBatchSize: input.globalBatch,
-      datasetHash: input.datasetId,
-      settings: input.settings,
-      history: input.history.map((record) => JSON.parse(toJson(record)) as unknown),
-    };
+  writeCheckpoint(checkpoint: Checkpoint, path = this.checkpointPath): void {
     // Sync on purpose: a checkpoint is taken between steps, when nothing else is in flight.
     writeCheckpointAtomicSync(path, checkpoint);
   }
 
-  writeFinalModel(input: CheckpointInput): void {
-    this.writeCheckpoint(input, join(this.dir, MODEL_FILE));
+  writeFinalModel(checkpoint: Checkpoint): void {
+    this.writeCheckpoint(checkpoint, join(this.dir, MODEL_FILE));
   }
 
   readCheckpoint(): Checkpoint {

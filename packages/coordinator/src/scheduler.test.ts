@@ -5,16 +5,12 @@
  */
 import type { GradientMessage, Message, StepMessage } from '@convoy/core';
 import { describe, expect, it, vi } from 'vitest';
-import type { WebSocket } from 'ws';
 import { WorkerPeer } from './peers.js';
 import { Scheduler, type Job, type SchedulerHost } from './scheduler.js';
 
 function setup(workerCount: number) {
-  const peers = Array.from({ length: workerCount }, (_, i) => {
-    const peer = new WorkerPeer(i + 1, `w${i + 1}`, 'test', 'ts', {} as WebSocket);
-    peer.state = 'idle';
-    return peer;
-  });
+  const link = { bytesIn: 0, bytesOut: 0, lastHeard: 0 };
+  const peers = Array.from({ length: workerCount }, (_, i) => new WorkerPeer(i + 1, `w${i + 1}`, 'test', 'ts', link));
   const sent: { peer: WorkerPeer; message: StepMessage }[] = [];
   const events: string[] = [];
   const host: SchedulerHost = {
@@ -24,10 +20,12 @@ function setup(workerCount: number) {
     changed: () => undefined,
   };
   const scheduler = new Scheduler(host, { deadlineMinMs: 1000, deadlineFactor: 4, deadlineFirstMs: 5000, evaluateChunk: 4 });
+  for (const peer of peers) scheduler.join(peer);
   const job: Job = {
     kind: 'step',
     length: 12,
     step: 1,
+    version: 0,
     message: (start, end, round) => ({
       type: 'step', step: 1, round, epoch: 1, version: 0,
       indices: Uint32Array.from({ length: end - start }, (_, i) => start + i),
@@ -57,7 +55,6 @@ describe('Scheduler', () => {
     const { sent, scheduler, job, answer, peers } = setup(3);
     const done = scheduler.run(job);
     scheduler.answer(peers[0]!, answer(sent[0]!));
-    peers[1]!.state = 'gone';
     scheduler.lost(peers[1]!);
     // Worker 1 is free again and takes all of [4, 8): worker 3 is still busy.
     expect(sent.slice(3).map((entry) => [entry.peer.id, entry.message.indices[0], entry.message.indices.length])).toEqual([[1, 4, 4]]);

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SnapshotMessage } from '@convoy/core';
 import type { Coordinator } from '../coordinator.js';
-import type { HttpHandler } from '../server.js';
+import type { HttpHandler } from '../transport.js';
 
 type History = Omit<SnapshotMessage, 'type'>;
 
@@ -32,7 +32,7 @@ function history(coordinator: Coordinator): History {
 export async function mountDashboard(coordinator: Coordinator): Promise<boolean> {
   const dashboard = await loadDashboard();
   if (dashboard.createDashboardRequestHandler === undefined) return false;
-  coordinator.server.httpHandler = dashboard.createDashboardRequestHandler({ history: () => history(coordinator) });
+  coordinator.transport.httpHandler = dashboard.createDashboardRequestHandler({ history: () => history(coordinator) });
   return true;
 }
 
