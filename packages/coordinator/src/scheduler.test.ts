@@ -117,6 +117,35 @@ describe('Scheduler', () => {
     expect(positions((await done)!)).toEqual([[0, 6], [6, 12]]);
   });
 
+  it('puts the parameters in a job\'s message only for a worker whose version is not the job\'s', async () => {
+    const { sent, scheduler, answer, peers } = setup(2);
+    const withParams: [number, number, boolean][] = [];
+    const job = (version: number): Job => ({
+      kind: 'step', length: 4, step: version + 1, version,
+      message: (start, end, round, params) => {
+        withParams.push([version, round, params]);
+        return {
+          type: 'step', step: version + 1, round, epoch: 1, version,
+          indices: Uint32Array.from({ length: end - start }, (_, i) => start + i), dropoutSeeds: new Uint32Array(end - start),
+          ...(params ? { params: new Float32Array(1) } : {}),
+        };
+      },
+    });
+    const first = scheduler.run(job(0));
+    // Worker 2 dies; its range goes to worker 1, which already holds version 0.
+    scheduler.lost(peers[1]!);
+    scheduler.answer(peers[0]!, { ...answer(sent[0]!), step: 1 });
+    scheduler.answer(peers[0]!, { ...answer(sent[2]!), step: 1 });
+    await first;
+    expect(withParams).toEqual([[0, 1, true], [0, 2, true], [0, 3, false]]);
+    expect(peers[0]!.version).toBe(0);
+    const second = scheduler.run(job(1));
+    scheduler.answer(peers[0]!, { ...answer(sent[3]!), step: 2 });
+    await second;
+    expect(withParams.at(-1)).toEqual([1, 4, true]);
+    expect(peers[0]!.version).toBe(1);
+  });
+
   it('sizes slices by measured throughput', async () => {
     const { sent, scheduler, job, answer, peers } = setup(2);
     peers[0]!.computeRate = 300;
