@@ -18,7 +18,7 @@ describe('sumInSliceOrder', () => {
     const totals = sumInSliceOrder(pieces, into, 1);
     // Independent answer: float32 rounding after each addition, in slice order.
     const values = [[1e8, 1], [1, 1e8], [-1e8, -1e8]] as const;
-    const expected = [0, 1].map((j) => Math.fround(Math.fround(values[0][j] + values[1][j]) + values[2][j]));
+    const expected = [0, 1].map((j) => Math.fround(Math.fround(values[0][j]! + values[1][j]!) + values[2][j]!));
     expect(Array.from(into)).toEqual(expected);
     expect(Array.from(into)).toEqual([0, 0]); // 1e8 + 1 rounds to 1e8 in float32
     expect(totals).toEqual({ count: 6, lossSum: 3, correct: 3, workers: 1 });
