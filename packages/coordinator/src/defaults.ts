@@ -91,13 +91,10 @@ export type CoordinatorOptions = TrainingOptions & ServerOptions & RunOptions;
  * The default recipe (`pnpm start`), chosen to pass 99.0% test accuracy within 10 minutes
  * on 2 cores: the seed's layers with Keras's mnist_cnn Dropout, Adam (lr 0.002) times 0.7
  * every epoch, global batch 256, 5 epochs. The seed's own recipe (Adadelta lr 1, no
- * Dropout) stalls below 99% (98.7% after 3 epochs in PyTorch); Dropout curbs the
- * over-fitting and the decaying rate settles the last epochs. Batch 256 rather than 128:
- * two local workers then spend ~85% of a step computing instead of ~75%, so five epochs
- * take the time of four (~85 s an epoch instead of ~97). Measured here (seed 1, test
- * accuracy): batch 128, lr 0.001, 4 epochs: 98.99-99.03% with x0.7, 98.89% halving every
- * epoch, 98.94% with a cosine schedule from 0.0015; batch 256, lr 0.002, x0.7, 5 epochs:
- * 99.08% in 448 s.
+ * Dropout) stalls below 99%; Dropout curbs the over-fitting and the decaying rate settles
+ * the last epochs. Batch 256 rather than 128: local workers then spend more of a step
+ * computing and less waiting for the coordinator, so an epoch takes less time. The runs
+ * behind these choices are in bench/RESULTS.md.
  */
 export const COORDINATOR_DEFAULTS: CoordinatorOptions = {
   spec: MNIST_CNN_DROPOUT,
@@ -201,6 +198,12 @@ export function resolveOptions(options: Partial<CoordinatorOptions>): Coordinato
   }
   if (!(resolved.deadlineFactor >= 1)) throw new CoordinatorError('BAD_OPTION', `deadlineFactor must be >= 1, got ${resolved.deadlineFactor}`);
   return resolved;
+}
+
+/** The options a resumed run takes from its checkpoint (everything that shapes the result). */
+export function settingsOf(options: TrainingOptions): Record<string, unknown> {
+  const { spec, optimizer, lrDecay, lrDecayEvery, epochs, globalBatch, seed, trainSize, validationSize, testSize, maxSteps } = options;
+  return { spec, optimizer, lrDecay, lrDecayEvery, epochs, globalBatch, seed, trainSize, validationSize, testSize, maxSteps };
 }
 
 /** 127.0.0.0/8, ::1 and localhost: only this machine can connect. */

@@ -10,7 +10,7 @@ import type { EvaluateMessage, EvaluationMessage, GradientMessage, Message, Metr
 import type { WebSocket } from 'ws';
 import type { ServerOptions } from './defaults.js';
 import { MetricsHub } from './metrics.js';
-import { Connection } from './transport.js';
+import { Connection } from './connection.js';
 import { WorkerTable } from './workers.js';
 
 export interface Sent {

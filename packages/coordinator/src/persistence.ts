@@ -18,8 +18,11 @@ import {
   type EpochRecord,
   type MetricsRecord,
   type MisclassifiedSample,
+  type Model,
+  type Optimizer,
   type RngState,
 } from '@convoy/core';
+import { settingsOf, type TrainingOptions } from './defaults.js';
 
 export const HISTORY_FILE = 'history.jsonl';
 export const CHECKPOINT_FILE = 'checkpoint.ckpt';
@@ -35,6 +38,38 @@ export interface RunPosition {
   readonly step: number;
   /** Shuffling RNG at the start of `epoch`. */
   readonly rngState: RngState;
+}
+
+export interface RunState {
+  readonly options: TrainingOptions;
+  readonly model: Model;
+  readonly optimizer: Optimizer;
+  readonly datasetId: string;
+  /** The records so far (MetricsHub.history()). */
+  readonly history: readonly MetricsRecord[];
+  /** Training time so far, over every resumed part of the run. */
+  readonly elapsedSeconds: number;
+}
+
+/** The run at `position` in core's checkpoint format (the parameters and optimizer state are not copied). */
+export function checkpointOf(run: RunState, position: RunPosition): Checkpoint {
+  const { options, model, optimizer } = run;
+  return {
+    createdAt: new Date().toISOString(),
+    modelSpec: options.spec,
+    parameters: model.params,
+    optimizer: { name: optimizer.name, config: optimizer.config, iterations: optimizer.iterations, state: optimizer.state },
+    epoch: position.epoch,
+    step: position.step,
+    batchInEpoch: position.batchInEpoch,
+    // NOTE: Rng.state() words may come back as signed int32 (bit operations); the format wants uint32.
+    rngState: position.rngState.map((word) => word >>> 0) as unknown as RngState,
+    seed: options.seed,
+    globalBatchSize: options.globalBatch,
+    datasetHash: run.datasetId,
+    settings: { ...settingsOf(options), elapsedSeconds: run.elapsedSeconds },
+    history: run.history.map(storableRecord),
+  };
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Piece } from './scheduler.js';
-import type { TransportCounters } from './transport.js';
+import type { TransportCounters } from './connection.js';
 
 /** What the trainer tells observers about one finished step (times from performance.now()). */
 export interface StepReport {

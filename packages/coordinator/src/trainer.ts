@@ -25,7 +25,7 @@ import type { CoordinatorOptions, TrainingOptions } from './defaults.js';
 import { evaluateOnWorkers } from './evaluation.js';
 import { sumInSliceOrder } from './gradient-sum.js';
 import type { MetricsHub } from './metrics.js';
-import { storableRecord, type RunPosition } from './persistence.js';
+import { checkpointOf, type RunPosition } from './persistence.js';
 import type { Job, Scheduler } from './scheduler.js';
 import type { StepObserver } from './step-timing.js';
 
@@ -306,22 +306,8 @@ export class Trainer {
   /** The run as it stands, at a step boundary, in core's checkpoint format. */
   checkpoint(): Checkpoint {
     const { options, model, optimizer, datasetId, metrics } = this.setup;
-    return {
-      createdAt: new Date().toISOString(),
-      modelSpec: options.spec,
-      parameters: model.params,
-      optimizer: { name: optimizer.name, config: optimizer.config, iterations: optimizer.iterations, state: optimizer.state },
-      epoch: this.epoch,
-      step: this.step,
-      batchInEpoch: this.batchInEpoch,
-      // NOTE: Rng.state() words may come back as signed int32 (bit operations); the format wants uint32.
-      rngState: this.rngAtEpochStart.map((word) => word >>> 0) as unknown as RngState,
-      seed: options.seed,
-      globalBatchSize: options.globalBatch,
-      datasetHash: datasetId,
-      settings: { ...settingsOf(options), elapsedSeconds: this.elapsedSeconds() },
-      history: metrics.history().map(storableRecord),
-    };
+    const position = { epoch: this.epoch, batchInEpoch: this.batchInEpoch, step: this.step, rngState: this.rngAtEpochStart };
+    return checkpointOf({ options, model, optimizer, datasetId, history: metrics.history(), elapsedSeconds: this.elapsedSeconds() }, position);
   }
 
   private writeCheckpoint(): void {
@@ -335,10 +321,4 @@ function aborted(signal: AbortSignal): Promise<void> {
     if (signal.aborted) return resolve();
     signal.addEventListener('abort', () => resolve(), { once: true });
   });
-}
-
-/** The options a resumed run takes from its checkpoint (everything that shapes the result). */
-export function settingsOf(options: TrainingOptions): Record<string, unknown> {
-  const { spec, optimizer, lrDecay, lrDecayEvery, epochs, globalBatch, seed, trainSize, validationSize, testSize, maxSteps } = options;
-  return { spec, optimizer, lrDecay, lrDecayEvery, epochs, globalBatch, seed, trainSize, validationSize, testSize, maxSteps };
 }

@@ -4,11 +4,9 @@
  * limits, heartbeats and the dashboard viewers, and holds no training state: what a worker
  * says after its handshake goes to the TransportHandlers (workers.ts).
  *
- * Connection states: handshaking -> worker | dashboard -> closed. A connection must send
- * `hello` (a worker) or `subscribe` (a dashboard) within handshakeMs.
+ * Connection states (connection.ts): handshaking -> worker | dashboard -> closed. A
+ * connection must send `hello` (a worker) or `subscribe` (a dashboard) within handshakeMs.
  */
-import { timingSafeEqual, createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -16,21 +14,18 @@ import {
   DEFAULT_LIMITS,
   FIRST_MESSAGE,
   FROM_WORKER,
-  FrameWriter,
   PROTOCOL_VERSION,
   ProtocolError,
   decodeMessage,
   encodeMessage,
-  type EvaluationMessage,
-  type GradientMessage,
-  type HelloMessage,
   type Message,
   type ModelSpec,
   type ProtocolLimits,
 } from '@convoy/core';
 import { WebSocket, WebSocketServer } from 'ws';
+import { Connection, type ConnectionState, type TransportCounters, type TransportHandlers } from './connection.js';
 import { CoordinatorError, type ServerOptions } from './defaults.js';
-import type { LinkCounters } from './peers.js';
+import { readTlsFiles, sameSecret } from './secrets.js';
 
 /** What the transport tells joining workers. */
 export interface RunIdentity {
@@ -45,52 +40,6 @@ export interface RunIdentity {
 
 /** Returns true when it handled the request. */
 export type HttpHandler = (request: IncomingMessage, response: ServerResponse) => boolean;
-
-export type ConnectionState = 'handshaking' | 'worker' | 'dashboard' | 'closed';
-
-/** One WebSocket connection: its state and what was sent and heard on it. */
-export class Connection implements LinkCounters {
-  state: ConnectionState = 'handshaking';
-  /** Set when a worker's hello is accepted: the id its welcome carried. */
-  workerId = 0;
-  bytesIn = 0;
-  bytesOut = 0;
-  lastHeard = Date.now();
-  /** Frames that failed validation; past MAX_BAD_FRAMES the connection is closed. */
-  badFrames = 0;
-  /** Where the frames sent to it are encoded (emptied when it closes). */
-  readonly frames = new FrameWriter();
-  handshakeTimer: NodeJS.Timeout | null = null;
-
-  constructor(
-    readonly socket: WebSocket,
-    readonly address: string,
-  ) {}
-}
-
-/** What the transport hands on; it never looks at training state itself. */
-export interface TransportHandlers {
-  /** A worker passed the handshake (its welcome and, if asked for, the dataset are sent). */
-  joined(connection: Connection, hello: HelloMessage): void;
-  /** An answer from a worker; an error text when it does not fit its assignment. */
-  answer(connection: Connection, answer: GradientMessage | EvaluationMessage): string | null;
-  /** A frame from the worker failed validation: its slice, if any, goes to the others. */
-  rejected(connection: Connection): void;
-  /** The worker is gone (connection closed, silent, left, fatal error). Called once. */
-  gone(connection: Connection, event: 'death' | 'leave', detail: string): void;
-  /** A dashboard subscribed. */
-  viewer(socket: WebSocket): void;
-  /** The body of /health. */
-  health(): Record<string, unknown>;
-}
-
-/** Totals for the step breakdown: milliseconds spent encoding and decoding frames, bytes each way. */
-export interface TransportCounters {
-  readonly encodeMs: number;
-  readonly decodeMs: number;
-  readonly bytesOut: number;
-  readonly bytesIn: number;
-}
 
 /** A worker whose frames fail validation more often than this is disconnected (an honest one sends none). */
 const MAX_BAD_FRAMES = 16;
@@ -404,22 +353,4 @@ export class Transport {
     }
     for (const socket of this.wss.clients) if (socket.readyState === WebSocket.OPEN) socket.ping();
   }
-}
-
-/** The PEM files of --tls-cert/--tls-key, or a CoordinatorError naming the one that cannot be read. */
-function readTlsFiles(certPath: string, keyPath: string): { cert: Buffer; key: Buffer } {
-  const read = (flag: string, path: string) => {
-    try {
-      return readFileSync(path);
-    } catch (error) {
-      throw new CoordinatorError('BAD_OPTION', `${flag} ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-    }
-  };
-  return { cert: read('--tls-cert', certPath), key: read('--tls-key', keyPath) };
-}
-
-/** Constant-time comparison of two secrets of any length (hash first, so lengths do not leak). */
-function sameSecret(given: string, expected: string): boolean {
-  const digest = (text: string) => createHash('sha256').update(text).digest();
-  return timingSafeEqual(digest(given), digest(expected));
 }

@@ -9,7 +9,7 @@ import type { WebSocket } from 'ws';
 import type { ServerOptions } from './defaults.js';
 import { WorkerPeer } from './peers.js';
 import { Scheduler, type SchedulerHost } from './scheduler.js';
-import type { Connection, TransportHandlers } from './transport.js';
+import type { Connection, TransportHandlers } from './connection.js';
 
 /** Workers table updates go to dashboards at most this often (plus on every state change). */
 const WORKERS_RECORD_INTERVAL_MS = 1_000;
