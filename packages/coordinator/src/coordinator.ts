@@ -42,6 +42,7 @@ export interface Coordinator {
   readonly url: string;
   /** Calls `listener` with each step's time split from now on (bench/scale.ts, load tests). */
   onStepTiming(listener: (timing: StepTiming) => void): void;
+  /** Trains to the end; on a failure (e.g. BAD_ANSWERS) publishes `end` with reason 'failed' and rejects. */
   train(): Promise<TrainOutcome>;
   /** Ctrl-C: the current step finishes, a checkpoint is written, train() resolves 'stopped'. */
   requestStop(): void;
