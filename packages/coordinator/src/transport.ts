@@ -119,11 +119,6 @@ export class Transport {
     connection.socket.send(frame, { binary: true }, () => connection.frames.release(frame));
   }
 
-  /** Closes a worker's connection after it said `leave` (already reported as gone). */
-  bye(connection: Connection): void {
-    connection.socket.close(1000, 'bye');
-  }
-
   /** Tells every worker to stop, closes all connections and the port. */
   async close(reason: string): Promise<void> {
     this.closing = true;
@@ -278,7 +273,7 @@ export class Transport {
       }
       case 'leave':
         this.gone(connection, 'leave', message.reason);
-        this.bye(connection);
+        connection.socket.close(1000, 'bye');
         return;
       case 'error':
         if (message.fatal) this.gone(connection, 'leave', `worker error ${message.code}: ${message.message}`);
