@@ -8,7 +8,7 @@
  *
  *   tsx bench/compute-loop.ts --batch 128 --steps 20 --warmup 3 --kernels auto
  */
-import { COORDINATOR_DEFAULTS } from '../packages/coordinator/src/defaults.js';
+import { COORDINATOR_DEFAULTS } from '../packages/coordinator/src/index.js';
 import { createModel, selectKernels, type KernelsChoice } from '../packages/core/src/index.js';
 import { loadMnist } from '../packages/core/src/node.js';
 import { ComputeEngine } from '../packages/worker/src/index.js';

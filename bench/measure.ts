@@ -5,7 +5,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { COORDINATOR_DEFAULTS } from '../packages/coordinator/src/defaults.js';
+import { COORDINATOR_DEFAULTS } from '../packages/coordinator/src/index.js';
 import { createModel } from '../packages/core/src/index.js';
 
 export interface Machine {

@@ -28,9 +28,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startCoordinator } from '../packages/coordinator/src/coordinator.js';
-import { spawnLocalWorkers, waitForExit } from '../packages/coordinator/src/local-workers.js';
-import type { StepTiming } from '../packages/coordinator/src/trainer.js';
+import { spawnLocalWorkers, startCoordinator, waitForExit, type StepTiming } from '../packages/coordinator/src/index.js';
 import { bareCompute, benchFlags, machine, median, saveResults } from './measure.js';
 
 const values = benchFlags({ rounds: '3', steps: '30', warmup: '30', batches: '64,256', workers: '1,2', kernels: 'auto' });
@@ -67,7 +65,7 @@ async function measure(batch: number, workers: number, round: number): Promise<M
     localWorkers: workers,
   });
   const timings: StepTiming[] = [];
-  coordinator.trainer.on('timing', (timing) => timings.push(timing));
+  coordinator.onStepTiming((timing) => timings.push(timing));
   const children = spawnLocalWorkers(workers, {
     url: `ws://127.0.0.1:${coordinator.port}`,
     kernels,

@@ -6,7 +6,7 @@
  * history.jsonl (its steps, its test accuracy, its learning rate), while / of the second
  * is the waiting page. Screenshot: test-artifacts/dashboard-past-run.png.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeSpec } from '../distributed/helpers.js';

@@ -11,8 +11,7 @@
  * time, so a drift in the machine's load cancels to first order).
  */
 import { fileURLToPath } from 'node:url';
-import { startCoordinator } from '../../packages/coordinator/src/coordinator.js';
-import type { StepTiming } from '../../packages/coordinator/src/trainer.js';
+import { startCoordinator, type StepTiming } from '../../packages/coordinator/src/index.js';
 import type { ModelSpec } from '../../packages/core/src/index.js';
 import { run, tempDir, type Proc } from '../support/processes.js';
 
@@ -147,7 +146,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   // record to the viewers comes after it. The figures use the wall time from one step's end
   // to the next's, which includes everything.
   let lastEnd = 0;
-  coordinator.trainer.on('timing', (timing) => {
+  coordinator.onStepTiming((timing) => {
     const now = performance.now();
     timings.push(lastEnd === 0 ? timing : { ...timing, stepMs: now - lastEnd });
     lastEnd = now;

@@ -6,7 +6,7 @@
  * had no 'error' listener yet, so ws's "Max payload size exceeded" took the process down.
  */
 import { describe, expect, it } from 'vitest';
-import { startCoordinator } from '../../packages/coordinator/src/coordinator.js';
+import { startCoordinator } from '../../packages/coordinator/src/index.js';
 import { PROTOCOL_VERSION, decodeFrame, encodeMessage, type ModelSpec } from '../../packages/core/src/index.js';
 import { SMALL_SPEC, WebSocket } from '../distributed/helpers.js';
 import { tempDir } from '../support/processes.js';

@@ -1,9 +1,10 @@
 /**
  * Puts a coordinator together: options, run folder (fresh or resumed from its checkpoint),
- * dataset, model and optimizer, metrics, the server, and the trainer.
+ * dataset, model and optimizer, metrics, the transport, the worker table with its
+ * scheduler, and the trainer.
  *
  *   const coordinator = await startCoordinator({ port: 0, epochs: 1 });
- *   coordinator.server.httpHandler = dashboardHandler;      // packages/dashboard plugs in here
+ *   coordinator.transport.httpHandler = dashboardHandler;   // packages/dashboard plugs in here
  *   coordinator.metrics.on('record', (record) => ...);       // live metrics in process
  *   const outcome = await coordinator.train();               // 'finished' | 'stopped'
  *   await coordinator.close();
@@ -21,12 +22,15 @@ import { datasetHash, loadMnist, type Checkpoint } from '@convoy/core/node';
 import { CoordinatorError, resolveOptions, type CoordinatorOptions, type TrainingOptions } from './defaults.js';
 import { MetricsHub } from './metrics.js';
 import { RunFolder, withPixels, type RunPosition } from './persistence.js';
-import { CoordinatorServer } from './server.js';
-import { Trainer, settingsOf, type TrainOutcome } from './trainer.js';
+import { StepTimer, type StepTiming } from './step-timing.js';
+import { Trainer, type TrainOutcome } from './trainer.js';
+import { Transport } from './transport.js';
+import { WorkerTable } from './workers.js';
 
 export interface Coordinator {
   readonly options: CoordinatorOptions;
-  readonly server: CoordinatorServer;
+  readonly transport: Transport;
+  readonly workers: WorkerTable;
   readonly metrics: MetricsHub;
   readonly trainer: Trainer;
   readonly model: Model;
@@ -34,6 +38,9 @@ export interface Coordinator {
   readonly port: number;
   /** ws://host:port for workers, http://host:port for the dashboard. */
   readonly url: string;
+  /** Calls `listener` with each step's time split from now on (bench/scale.ts, load tests). */
+  onStepTiming(listener: (timing: StepTiming) => void): void;
+  /** Trains to the end; on a failure (e.g. BAD_ANSWERS) publishes `end` with reason 'failed' and rejects. */
   train(): Promise<TrainOutcome>;
   /** Ctrl-C: the current step finishes, a checkpoint is written, train() resolves 'stopped'. */
   requestStop(): void;
@@ -76,7 +83,19 @@ export async function startCoordinator(partial: Partial<CoordinatorOptions>): Pr
   });
 
   let datasetFrame: Uint8Array | null = null;
-  const server = new CoordinatorServer(
+  // NOTE: the three are wired in a circle (the table sends through the transport, the
+  // transport hands frames to the table, events carry the trainer's step); the closures
+  // below are only called once listen() has opened the port, when all three exist.
+  let trainer: Trainer;
+  let transport: Transport;
+  const workers = new WorkerTable({
+    timing: options,
+    send: (connection, message) => transport.send(connection, message),
+    publish: (record) => metrics.publish(record),
+    viewer: (socket) => metrics.addDashboard(socket),
+    currentStep: () => trainer.currentStep,
+  });
+  transport = new Transport(
     options,
     {
       spec: options.spec,
@@ -95,13 +114,12 @@ export async function startCoordinator(partial: Partial<CoordinatorOptions>): Pr
         })),
       maxSliceLength: Math.max(options.globalBatch, options.evaluateChunk),
     },
-    metrics,
+    workers,
   );
-  // Events (joins before the first resumed step) carry the step reached, not 0.
-  if (checkpoint !== null) server.currentStep = checkpoint.step;
-  const port = await server.listen();
   const elapsedBefore = Number((checkpoint?.settings as { elapsedSeconds?: number } | undefined)?.elapsedSeconds ?? 0);
-  const trainer = new Trainer({ options, model, optimizer, train, test, datasetId: id, server, folder, position, elapsedBefore });
+  trainer = new Trainer({ options, model, optimizer, train, test, datasetId: id, scheduler: workers.scheduler, workers, metrics, store: folder, position, elapsedBefore });
+  const port = await transport.listen();
+  workers.start();
   const validationSize = options.validationSize;
   metrics.publish({
     kind: 'run',
@@ -129,17 +147,24 @@ export async function startCoordinator(partial: Partial<CoordinatorOptions>): Pr
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
   return {
     options,
-    server,
+    transport,
+    workers,
     metrics,
     trainer,
     model,
     folder,
     port,
     url: `${options.tlsCert === undefined ? 'ws' : 'wss'}://${host}:${port}`,
+    onStepTiming: (listener) => {
+      const timer = new StepTimer(() => transport.counters());
+      timer.on('timing', listener);
+      trainer.observe(timer);
+    },
     train: () => trainer.run(),
     requestStop: () => trainer.requestStop(),
-    close: (reason = 'the run is over') => server.close(reason),
+    close: async (reason = 'the run is over') => {
+      workers.close();
+      await transport.close(reason);
+    },
   };
 }
-
-export { settingsOf };

@@ -91,13 +91,10 @@ export type CoordinatorOptions = TrainingOptions & ServerOptions & RunOptions;
  * The default recipe (`pnpm start`), chosen to pass 99.0% test accuracy within 10 minutes
  * on 2 cores: the seed's layers with Keras's mnist_cnn Dropout, Adam (lr 0.002) times 0.7
  * every epoch, global batch 256, 5 epochs. The seed's own recipe (Adadelta lr 1, no
- * Dropout) stalls below 99% (98.7% after 3 epochs in PyTorch); Dropout curbs the
- * over-fitting and the decaying rate settles the last epochs. Batch 256 rather than 128:
- * two local workers then spend ~85% of a step computing instead of ~75%, so five epochs
- * take the time of four (~85 s an epoch instead of ~97). Measured here (seed 1, test
- * accuracy): batch 128, lr 0.001, 4 epochs: 98.99-99.03% with x0.7, 98.89% halving every
- * epoch, 98.94% with a cosine schedule from 0.0015; batch 256, lr 0.002, x0.7, 5 epochs:
- * 99.08% in 448 s.
+ * Dropout) stalls below 99%; Dropout curbs the over-fitting and the decaying rate settles
+ * the last epochs. Batch 256 rather than 128: local workers then spend more of a step
+ * computing and less waiting for the coordinator, so an epoch takes less time. The runs
+ * behind these choices are in bench/RESULTS.md.
  */
 export const COORDINATOR_DEFAULTS: CoordinatorOptions = {
   spec: MNIST_CNN_DROPOUT,
@@ -128,29 +125,58 @@ export const COORDINATOR_DEFAULTS: CoordinatorOptions = {
   localWorkers: 0,
 };
 
-const TRAIN_FILE_IMAGES = 60_000;
+/** Images in the MNIST training file: the training and validation images are cut from it. */
+export const TRAIN_FILE_IMAGES = 60_000;
 
-function integer(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): void {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new CoordinatorError('BAD_OPTION', `${name} must be an integer in [${min}, ${max}], got ${value}`);
-  }
+/** The accepted values of a numeric option (both ends included). */
+export interface OptionRange {
+  readonly min: number;
+  readonly max: number;
+  readonly integer: boolean;
+}
+
+const integers = (min: number, max = Number.MAX_SAFE_INTEGER): OptionRange => ({ min, max, integer: true });
+/** A duration in milliseconds: below 50 ms timers fire before a loaded machine answers anything. */
+const milliseconds: OptionRange = { min: 50, max: Number.MAX_SAFE_INTEGER, integer: true };
+
+/**
+ * The range of each numeric option, checked by resolveOptions and used by the command line's
+ * flags (cli/options.ts), so the two cannot disagree.
+ */
+export const OPTION_RANGES = {
+  epochs: integers(1, 10_000),
+  globalBatch: integers(1, 65_536),
+  seed: integers(0, 0xffffffff),
+  trainSize: integers(1, TRAIN_FILE_IMAGES),
+  validationSize: integers(0, TRAIN_FILE_IMAGES - 1),
+  testSize: integers(0, 1_000_000),
+  maxSteps: integers(0),
+  port: integers(0, 65_535),
+  minWorkers: integers(1, 100_000),
+  checkpointEvery: integers(0),
+  evaluateChunk: integers(1, 65_536),
+  lrDecayEvery: integers(1),
+  // NOTE: 0 is excluded in the check below (a factor of 0 would zero the rate for good).
+  lrDecay: { min: 0, max: 1, integer: false },
+  heartbeatMs: milliseconds,
+  handshakeMs: milliseconds,
+  deadlineMinMs: milliseconds,
+  deadlineFirstMs: milliseconds,
+} as const satisfies Partial<Record<keyof CoordinatorOptions, OptionRange>>;
+
+/** Why `value` is outside `range` ("must be an integer in [1, 10000]"), or null when it fits. */
+export function rangeProblem(range: OptionRange, value: number): string | null {
+  const fits = Number.isFinite(value) && value >= range.min && value <= range.max && (!range.integer || Number.isInteger(value));
+  return fits ? null : `must be ${range.integer ? 'an integer' : 'a number'} in [${range.min}, ${range.max}]`;
 }
 
 /** Fills defaults and rejects impossible combinations. */
 export function resolveOptions(options: Partial<CoordinatorOptions>): CoordinatorOptions {
   const resolved: CoordinatorOptions = { ...COORDINATOR_DEFAULTS, ...options };
-  integer('epochs', resolved.epochs, 1, 10_000);
-  integer('globalBatch', resolved.globalBatch, 1, 65_536);
-  integer('seed', resolved.seed, 0, 0xffffffff);
-  integer('trainSize', resolved.trainSize, 1, TRAIN_FILE_IMAGES);
-  integer('validationSize', resolved.validationSize, 0, TRAIN_FILE_IMAGES - 1);
-  integer('testSize', resolved.testSize, 0, 1_000_000);
-  integer('maxSteps', resolved.maxSteps, 0);
-  integer('port', resolved.port, 0, 65_535);
-  integer('minWorkers', resolved.minWorkers, 0, 100_000);
-  integer('checkpointEvery', resolved.checkpointEvery, 0);
-  integer('evaluateChunk', resolved.evaluateChunk, 1, 65_536);
-  integer('lrDecayEvery', resolved.lrDecayEvery, 1);
+  for (const [name, range] of Object.entries(OPTION_RANGES) as [keyof typeof OPTION_RANGES, OptionRange][]) {
+    const problem = rangeProblem(range, resolved[name]);
+    if (problem !== null) throw new CoordinatorError('BAD_OPTION', `${name} ${problem}, got ${resolved[name]}`);
+  }
   if (!(resolved.lrDecay > 0 && resolved.lrDecay <= 1)) throw new CoordinatorError('BAD_OPTION', `lrDecay must be in (0, 1], got ${resolved.lrDecay}`);
   if (resolved.trainSize + resolved.validationSize > TRAIN_FILE_IMAGES) {
     throw new CoordinatorError(
@@ -160,9 +186,6 @@ export function resolveOptions(options: Partial<CoordinatorOptions>): Coordinato
   }
   if (resolved.globalBatch > resolved.trainSize) {
     throw new CoordinatorError('BAD_OPTION', `global batch ${resolved.globalBatch} is larger than the training set (${resolved.trainSize})`);
-  }
-  for (const name of ['heartbeatMs', 'handshakeMs', 'deadlineMinMs', 'deadlineFirstMs'] as const) {
-    if (!(resolved[name] >= 50)) throw new CoordinatorError('BAD_OPTION', `${name} must be at least 50 ms, got ${resolved[name]}`);
   }
   if ((resolved.tlsCert === undefined) !== (resolved.tlsKey === undefined)) {
     throw new CoordinatorError('BAD_OPTION', '--tls-cert and --tls-key go together (the certificate and its private key, PEM files)');
@@ -175,6 +198,12 @@ export function resolveOptions(options: Partial<CoordinatorOptions>): Coordinato
   }
   if (!(resolved.deadlineFactor >= 1)) throw new CoordinatorError('BAD_OPTION', `deadlineFactor must be >= 1, got ${resolved.deadlineFactor}`);
   return resolved;
+}
+
+/** The options a resumed run takes from its checkpoint (everything that shapes the result). */
+export function settingsOf(options: TrainingOptions): Record<string, unknown> {
+  const { spec, optimizer, lrDecay, lrDecayEvery, epochs, globalBatch, seed, trainSize, validationSize, testSize, maxSteps } = options;
+  return { spec, optimizer, lrDecay, lrDecayEvery, epochs, globalBatch, seed, trainSize, validationSize, testSize, maxSteps };
 }
 
 /** 127.0.0.0/8, ::1 and localhost: only this machine can connect. */

@@ -3,7 +3,7 @@
  * workers as a queue of chunks, forward only: loss, accuracy, confusion matrix and a few
  * misclassified images to show on the dashboard.
  */
-import type { Dataset, MisclassifiedSample, Split } from '@convoy/core';
+import { addToConfusion, type Dataset, type MisclassifiedSample, type Split } from '@convoy/core';
 import type { Scheduler } from './scheduler.js';
 
 /** Misclassified validation images kept per epoch record. */
@@ -23,7 +23,7 @@ export interface EvaluationRequest {
   /** Indices into the split's file. */
   readonly indices: Uint32Array;
   readonly dataset: Dataset;
-  /** Parameter version and the live parameters (sent to workers whose copy is older). */
+  /** Parameter version and the live parameters (the scheduler sends them to workers whose copy is older). */
   readonly version: number;
   readonly params: Float32Array;
 }
@@ -35,12 +35,13 @@ export async function evaluateOnWorkers(scheduler: Scheduler, request: Evaluatio
     kind: 'evaluate',
     length: indices.length,
     step: 0,
-    message: (start, end, round, peer) => ({
+    version,
+    message: (start, end, round, withParams) => ({
       type: 'evaluate',
       round,
       split,
       version,
-      ...(peer.version === version ? {} : { params }),
+      ...(withParams ? { params } : {}),
       indices: indices.subarray(start, end),
     }),
   });
@@ -60,8 +61,8 @@ export async function evaluateOnWorkers(scheduler: Scheduler, request: Evaluatio
       const index = indices[piece.start + i]!;
       const label = dataset.labels[index]!;
       const predicted = answer.predictions[i]!;
-      if (predicted >= classes) continue; // parseMessage bounds it by 255 only; a bad class counts as wrong
-      confusion[label * classes + predicted]!++;
+      // parseMessage bounds a prediction by 255 only: one that is not a class counts as wrong.
+      if (!addToConfusion(confusion, classes, label, predicted)) continue;
       if (predicted !== label && misclassified.length < MISCLASSIFIED_KEPT) {
         misclassified.push({ index, label, predicted, pixels: dataset.pixels.slice(index * imageSize, (index + 1) * imageSize) });
       }

@@ -25,10 +25,10 @@ export interface LocalWorkerOptions {
 const require = createRequire(import.meta.url);
 
 /**
- * V8's heap sized for a worker: a JS heap under 10 MB next to 4.8 MB frames every step made
- * the default limits start a mark-compact on every step, 3-17 ms between a worker's answer
- * and its next parameters; with 64 MB it is one every five steps or so (scripts/run-tuned.sh
- * gives `pnpm worker` and the coordinator the same).
+ * V8's heap sized for a worker: with the default limits a small JS heap next to 4.8 MB
+ * frames every step starts a mark-compact on every step, between a worker's answer and its
+ * next parameters; 64 MB makes that rare (scripts/run-tuned.sh gives `pnpm worker` and the
+ * coordinator the same).
  */
 const WORKER_NODE_FLAGS = ['--initial-old-space-size=64'];
 

@@ -1,12 +1,22 @@
 /**
- * One connected worker as the coordinator sees it: its socket, state, the parameter
+ * One connected worker as the scheduler sees it: its identity, work state, the parameter
  * version it holds, its outstanding assignment, and measured throughput.
+ *
+ * NOTE: the Scheduler is the only writer of the work state (state, version, assignment,
+ * rates, slice size); the transport owns the connection and its counters (`link`).
  */
-import { FrameWriter, type WorkerRow, type WorkerState } from '@convoy/core';
-import type { WebSocket } from 'ws';
+import type { WorkerRow, WorkerState } from '@convoy/core';
 
 /** Smoothing of the throughput estimates: new = (1 - ALPHA) old + ALPHA measured. */
 const ALPHA = 0.3;
+
+/** What the transport counts for one connection (read here for the dashboard's row). */
+export interface LinkCounters {
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  /** Date.now() of the last frame or pong from it. */
+  readonly lastHeard: number;
+}
 
 export interface Assignment {
   /** Unique per assignment in the run; the answer must echo it. */
@@ -29,21 +39,13 @@ export class WorkerPeer {
   roundTripRate = 0;
   lastStepMs = 0;
   sliceSize = 0;
-  bytesIn = 0;
-  bytesOut = 0;
-  lastHeard = Date.now();
-  lateAnswers = 0;
-  /** Frames from it that failed validation; past MAX_BAD_FRAMES it is disconnected. */
-  badFrames = 0;
-  /** Where the frames sent to it are encoded (emptied when it is gone). */
-  readonly frames = new FrameWriter();
 
   constructor(
     readonly id: number,
     readonly name: string,
     readonly address: string,
     readonly kernels: string,
-    readonly socket: WebSocket,
+    readonly link: LinkCounters,
   ) {}
 
   get live(): boolean {
@@ -79,9 +81,9 @@ export class WorkerPeer {
       imagesPerSecond: this.roundTripRate,
       lastStepMs: this.lastStepMs,
       sliceSize: this.sliceSize,
-      bytesIn: this.bytesIn,
-      bytesOut: this.bytesOut,
-      heartbeatAgeMs: Math.max(0, now - this.lastHeard),
+      bytesIn: this.link.bytesIn,
+      bytesOut: this.link.bytesOut,
+      heartbeatAgeMs: Math.max(0, now - this.link.lastHeard),
     };
   }
 }

@@ -12,12 +12,15 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } fr
 import { join } from 'node:path';
 import {
   type Dataset,
+  type EpochRecord,
   type MetricsRecord,
-  type ModelSpec,
+  type MisclassifiedSample,
+  type Model,
   type Optimizer,
   type RngState,
 } from '@convoy/core';
 import { readCheckpoint, writeCheckpointAtomicSync, type Checkpoint } from '@convoy/core/node';
+import { settingsOf, type TrainingOptions } from './defaults.js';
 
 export const HISTORY_FILE = 'history.jsonl';
 export const CHECKPOINT_FILE = 'checkpoint.ckpt';
@@ -35,25 +38,48 @@ export interface RunPosition {
   readonly rngState: RngState;
 }
 
-export interface CheckpointInput extends RunPosition {
-  readonly spec: ModelSpec;
-  readonly params: Float32Array;
+export interface RunState {
+  readonly options: TrainingOptions;
+  readonly model: Model;
   readonly optimizer: Optimizer;
-  readonly seed: number;
-  readonly globalBatch: number;
   readonly datasetId: string;
-  readonly settings: Readonly<Record<string, unknown>>;
+  /** The records so far (MetricsHub.history()). */
   readonly history: readonly MetricsRecord[];
+  /** Training time so far, over every resumed part of the run. */
+  readonly elapsedSeconds: number;
 }
 
-/** Records as stored on disk: misclassified samples lose their pixels (they are in the dataset). */
-export function storableRecord(record: MetricsRecord): MetricsRecord {
-  if (record.kind !== 'epoch') return record;
+/** The run at `position` in core's checkpoint format (the parameters and optimizer state are not copied). */
+export function checkpointOf(run: RunState, position: RunPosition): Checkpoint {
+  const { options, model, optimizer } = run;
   return {
-    ...record,
-    misclassified: record.misclassified.map(({ index, label, predicted }) => ({ index, label, predicted, pixels: new Uint8Array(0) })),
+    createdAt: new Date().toISOString(),
+    modelSpec: options.spec,
+    parameters: model.params,
+    optimizer: { name: optimizer.name, config: optimizer.config, iterations: optimizer.iterations, state: optimizer.state },
+    epoch: position.epoch,
+    step: position.step,
+    batchInEpoch: position.batchInEpoch,
+    // NOTE: Rng.state() words may come back as signed int32 (bit operations); the format wants uint32.
+    rngState: position.rngState.map((word) => word >>> 0) as unknown as RngState,
+    seed: options.seed,
+    globalBatchSize: options.globalBatch,
+    datasetHash: run.datasetId,
+    settings: { ...settingsOf(options), elapsedSeconds: run.elapsedSeconds },
+    history: run.history.map(storableRecord),
   };
 }
+
+/**
+ * A record as stored on disk (history.jsonl and a checkpoint's history): misclassified samples
+ * lose their pixels (they are in the dataset, by index).
+ */
+export function storableRecord(record: MetricsRecord): MetricsRecord | StoredEpochRecord {
+  if (record.kind !== 'epoch') return record;
+  return { ...record, misclassified: record.misclassified.map(({ index, label, predicted }) => ({ index, label, predicted })) };
+}
+
+export type StoredEpochRecord = Omit<EpochRecord, 'misclassified'> & { readonly misclassified: Omit<MisclassifiedSample, 'pixels'>[] };
 
 /**
  * The inverse for a resumed run: misclassified samples get their pixels back from the
@@ -71,9 +97,10 @@ export function withPixels(record: MetricsRecord, train: Dataset): MetricsRecord
 }
 
 function toJson(record: MetricsRecord): string {
-  return JSON.stringify(storableRecord(record), (key, value) => (key === 'pixels' ? undefined : value));
+  return JSON.stringify(storableRecord(record));
 }
 
+/** A run's folder; it is the trainer's CheckpointStore. */
 export class RunFolder {
   constructor(readonly dir: string) {
     mkdirSync(dir, { recursive: true });
@@ -96,34 +123,13 @@ export class RunFolder {
     appendFileSync(join(this.dir, HISTORY_FILE), `${toJson(record)}\n`);
   }
 
-  writeCheckpoint(input: CheckpointInput, path = this.checkpointPath): void {
-    const checkpoint: Checkpoint = {
-      createdAt: new Date().toISOString(),
-      modelSpec: input.spec,
-      parameters: input.params,
-      optimizer: {
-        name: input.optimizer.name,
-        config: input.optimizer.config,
-        iterations: input.optimizer.iterations,
-        state: input.optimizer.state,
-      },
-      epoch: input.epoch,
-      step: input.step,
-      batchInEpoch: input.batchInEpoch,
-      // NOTE: Rng.state() words may come back as signed int32 (bit operations); the format wants uint32.
-      rngState: input.rngState.map((word) => word >>> 0) as unknown as RngState,
-      seed: input.seed,
-      globalBatchSize: input.globalBatch,
-      datasetHash: input.datasetId,
-      settings: input.settings,
-      history: input.history.map((record) => JSON.parse(toJson(record)) as unknown),
-    };
+  writeCheckpoint(checkpoint: Checkpoint, path = this.checkpointPath): void {
     // Sync on purpose: a checkpoint is taken between steps, when nothing else is in flight.
     writeCheckpointAtomicSync(path, checkpoint);
   }
 
-  writeFinalModel(input: CheckpointInput): void {
-    this.writeCheckpoint(input, join(this.dir, MODEL_FILE));
+  writeFinalModel(checkpoint: Checkpoint): void {
+    this.writeCheckpoint(checkpoint, join(this.dir, MODEL_FILE));
   }
 
   readCheckpoint(): Checkpoint {

@@ -5,16 +5,12 @@
  */
 import type { GradientMessage, Message, StepMessage } from '@convoy/core';
 import { describe, expect, it, vi } from 'vitest';
-import type { WebSocket } from 'ws';
 import { WorkerPeer } from './peers.js';
 import { Scheduler, type Job, type SchedulerHost } from './scheduler.js';
 
 function setup(workerCount: number) {
-  const peers = Array.from({ length: workerCount }, (_, i) => {
-    const peer = new WorkerPeer(i + 1, `w${i + 1}`, 'test', 'ts', {} as WebSocket);
-    peer.state = 'idle';
-    return peer;
-  });
+  const link = { bytesIn: 0, bytesOut: 0, lastHeard: 0 };
+  const peers = Array.from({ length: workerCount }, (_, i) => new WorkerPeer(i + 1, `w${i + 1}`, 'test', 'ts', link));
   const sent: { peer: WorkerPeer; message: StepMessage }[] = [];
   const events: string[] = [];
   const host: SchedulerHost = {
@@ -24,10 +20,12 @@ function setup(workerCount: number) {
     changed: () => undefined,
   };
   const scheduler = new Scheduler(host, { deadlineMinMs: 1000, deadlineFactor: 4, deadlineFirstMs: 5000, evaluateChunk: 4 });
+  for (const peer of peers) scheduler.join(peer);
   const job: Job = {
     kind: 'step',
     length: 12,
     step: 1,
+    version: 0,
     message: (start, end, round) => ({
       type: 'step', step: 1, round, epoch: 1, version: 0,
       indices: Uint32Array.from({ length: end - start }, (_, i) => start + i),
@@ -57,7 +55,6 @@ describe('Scheduler', () => {
     const { sent, scheduler, job, answer, peers } = setup(3);
     const done = scheduler.run(job);
     scheduler.answer(peers[0]!, answer(sent[0]!));
-    peers[1]!.state = 'gone';
     scheduler.lost(peers[1]!);
     // Worker 1 is free again and takes all of [4, 8): worker 3 is still busy.
     expect(sent.slice(3).map((entry) => [entry.peer.id, entry.message.indices[0], entry.message.indices.length])).toEqual([[1, 4, 4]]);
@@ -118,6 +115,35 @@ describe('Scheduler', () => {
       if (entry.peer.assignment?.round === entry.message.round) oneBad.scheduler.answer(entry.peer, oneBad.answer(entry));
     }
     expect(positions((await done)!)).toEqual([[0, 6], [6, 12]]);
+  });
+
+  it('puts the parameters in a job\'s message only for a worker whose version is not the job\'s', async () => {
+    const { sent, scheduler, answer, peers } = setup(2);
+    const withParams: [number, number, boolean][] = [];
+    const job = (version: number): Job => ({
+      kind: 'step', length: 4, step: version + 1, version,
+      message: (start, end, round, params) => {
+        withParams.push([version, round, params]);
+        return {
+          type: 'step', step: version + 1, round, epoch: 1, version,
+          indices: Uint32Array.from({ length: end - start }, (_, i) => start + i), dropoutSeeds: new Uint32Array(end - start),
+          ...(params ? { params: new Float32Array(1) } : {}),
+        };
+      },
+    });
+    const first = scheduler.run(job(0));
+    // Worker 2 dies; its range goes to worker 1, which already holds version 0.
+    scheduler.lost(peers[1]!);
+    scheduler.answer(peers[0]!, { ...answer(sent[0]!), step: 1 });
+    scheduler.answer(peers[0]!, { ...answer(sent[2]!), step: 1 });
+    await first;
+    expect(withParams).toEqual([[0, 1, true], [0, 2, true], [0, 3, false]]);
+    expect(peers[0]!.version).toBe(0);
+    const second = scheduler.run(job(1));
+    scheduler.answer(peers[0]!, { ...answer(sent[3]!), step: 2 });
+    await second;
+    expect(withParams.at(-1)).toEqual([1, 4, true]);
+    expect(peers[0]!.version).toBe(1);
   });
 
   it('sizes slices by measured throughput', async () => {

@@ -9,6 +9,10 @@
  *   same job: every image is computed and counted exactly once.
  * - Answers are returned sorted by position, so the caller sums them in slice order
  *   (never arrival order) and the result does not depend on timing.
+ *
+ * The scheduler is the only writer of a worker's work state (WorkerPeer: state, assignment,
+ * slice size, rates) and of the parameter version it holds: a job's message carries the
+ * parameters exactly when the worker's copy is not the job's version.
  */
 import type { EvaluationMessage, GradientMessage, Message, RunEventName } from '@convoy/core';
 import { CoordinatorError, type ServerOptions } from './defaults.js';
@@ -23,8 +27,10 @@ export interface Job {
   readonly length: number;
   /** The training step (for `step` jobs; answers must name it). */
   readonly step: number;
-  /** The message that asks `peer` for positions [start, end). */
-  message(start: number, end: number, round: number, peer: WorkerPeer): Message;
+  /** The parameter version the job computes with. */
+  readonly version: number;
+  /** The message that asks for positions [start, end); with the parameters when `withParams`. */
+  message(start: number, end: number, round: number, withParams: boolean): Message;
 }
 
 export interface Piece {
@@ -72,8 +78,11 @@ export class Scheduler {
     private readonly timing: Timing,
   ) {}
 
-  get busy(): boolean {
-    return this.active !== null;
+  /** A worker finished its handshake: it is idle and may take work at once. */
+  join(peer: WorkerPeer): void {
+    if (peer.state !== 'joining') return;
+    peer.state = 'idle';
+    this.dispatch();
   }
 
   /** Runs one job to completion; resolves with every piece, sorted by position (null when cancelled). */
@@ -130,13 +139,15 @@ export class Scheduler {
     peer.assignment = assignment;
     peer.state = 'computing';
     peer.sliceSize = end - start;
+    const withParams = peer.version !== active.job.version;
+    peer.version = active.job.version;
     const count = end - start;
     const deadlineMs =
       peer.roundTripRate > 0
         ? Math.max(this.timing.deadlineMinMs, (this.timing.deadlineFactor * 1000 * count) / peer.roundTripRate)
         : this.timing.deadlineFirstMs;
     assignment.timer = setTimeout(() => this.missed(peer, assignment, deadlineMs), deadlineMs);
-    this.host.send(peer, active.job.message(start, end, round, peer));
+    this.host.send(peer, active.job.message(start, end, round, withParams));
   }
 
   /** An answer from `peer`. Returns an error text when the answer does not fit its assignment. */
@@ -151,7 +162,6 @@ export class Scheduler {
     if (assignment.abandoned) {
       // Its range was recomputed by others: drop the late answer, keep the worker.
       this.lateAnswers++;
-      peer.lateAnswers++;
       this.dispatch();
       return null;
     }
@@ -225,6 +235,7 @@ export class Scheduler {
 
   /** The peer is gone (closed, died, left): its range, if any, goes to the others. */
   lost(peer: WorkerPeer): void {
+    peer.state = 'gone';
     const assignment = peer.assignment;
     peer.assignment = null;
     if (assignment !== null) {

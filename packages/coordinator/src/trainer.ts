@@ -3,41 +3,48 @@
  * and the optimizer state; each step's global batch goes out in slices, the gradient sums
  * come back and are added in slice order, divided by the batch size, and applied.
  * Validation after every epoch, test at the end, checkpoints at step boundaries.
+ *
+ * The trainer is given its collaborators (scheduler, worker pool, metrics, checkpoint store)
+ * and touches no socket; step timing is left to observers (step-timing.ts).
  */
-import { EventEmitter } from 'node:events';
-import { Rng, createOptimizer, mixSeed, type Dataset, type Model, type Optimizer, type RngState, type StepRecord } from '@convoy/core';
+import {
+  DROPOUT_STREAM,
+  Rng,
+  createOptimizer,
+  mixSeed,
+  stepDecay,
+  type Dataset,
+  type MetricsRecord,
+  type Model,
+  type Optimizer,
+  type RngState,
+  type StepRecord,
+} from '@convoy/core';
+import type { Checkpoint } from '@convoy/core/node';
 import type { CoordinatorOptions, TrainingOptions } from './defaults.js';
 import { evaluateOnWorkers } from './evaluation.js';
-import type { CoordinatorServer } from './server.js';
-import type { CheckpointInput, RunFolder, RunPosition } from './persistence.js';
+import { sumInSliceOrder } from './gradient-sum.js';
+import type { MetricsHub } from './metrics.js';
+import { checkpointOf, type RunPosition } from './persistence.js';
+import type { Job, Scheduler } from './scheduler.js';
+import type { StepObserver } from './step-timing.js';
 
-/** Where the shuffling stream and the dropout stream branch off the run's seed. */
+/** Where the shuffling stream branches off the run's seed. */
 const SHUFFLE_STREAM = 0x73687566; // "shuf"
-const DROPOUT_STREAM = 0x64726f70; // "drop"
 
 export type TrainOutcome = 'finished' | 'stopped';
 
-/** One step's time split, for the scale benchmark (milliseconds; bytes). */
-export interface StepTiming {
-  readonly step: number;
-  readonly images: number;
-  readonly workers: number;
-  readonly stepMs: number;
-  /** Longest worker compute (it sets the step's pace), the mean over the answers, and the mean of the workers' frame decode. */
-  readonly computeMs: number;
-  readonly meanComputeMs: number;
-  readonly workerDecodeMs: number;
-  /** Coordinator: encoding step frames, decoding+validating answers, summing, optimizer. */
-  readonly encodeMs: number;
-  readonly decodeMs: number;
-  readonly sumMs: number;
-  readonly optimizerMs: number;
-  readonly bytesOut: number;
-  readonly bytesIn: number;
+/** The live workers, as far as the trainer needs them. */
+export interface WorkerPool {
+  liveCount(): number;
+  /** Resolves when at least `count` workers are live. */
+  waitForWorkers(count: number): Promise<void>;
 }
 
-export interface TrainerEvents {
-  timing: [StepTiming];
+/** Where checkpoints go (RunFolder; an in-memory store in tests). */
+export interface CheckpointStore {
+  writeCheckpoint(checkpoint: Checkpoint): void;
+  writeFinalModel(checkpoint: Checkpoint): void;
 }
 
 export interface TrainerSetup {
@@ -47,36 +54,45 @@ export interface TrainerSetup {
   readonly train: Dataset;
   readonly test: Dataset;
   readonly datasetId: string;
-  readonly server: CoordinatorServer;
-  readonly folder: RunFolder;
+  readonly scheduler: Scheduler;
+  readonly workers: WorkerPool;
+  readonly metrics: MetricsHub;
+  readonly store: CheckpointStore;
   /** Where to start: step 0 of a fresh run, or a checkpoint's position. */
   readonly position: RunPosition | null;
   readonly elapsedBefore: number;
 }
 
-export class Trainer extends EventEmitter<TrainerEvents> {
-  private stopRequested = false;
+export class Trainer {
+  private readonly stopper = new AbortController();
+  private readonly observers: StepObserver[] = [];
   private readonly startedAt = performance.now();
   private step: number;
+  /** The step being computed (or the last one done, between steps): event records carry it. */
+  private stepInProgress: number;
   private epoch = 0;
   private batchInEpoch = 0;
   private rngAtEpochStart: RngState;
   private readonly gradient: Float32Array;
   private imagesSeen = 0;
-  /** The configured learning rate; epoch e uses baseRate * lrDecay^floor(e / lrDecayEvery). */
-  private readonly baseRate: number;
+  /** The learning rate of each epoch, from the run's initial rate. */
+  private readonly rateOf: (epoch: number) => number;
+  /** An `end` record went out (a failure after it must not publish a second one). */
+  private ended = false;
 
   constructor(private readonly setup: TrainerSetup) {
-    super();
     const position = setup.position;
     this.step = position?.step ?? 0;
+    this.stepInProgress = this.step;
     this.epoch = position?.epoch ?? 0;
     this.batchInEpoch = position?.batchInEpoch ?? 0;
     this.rngAtEpochStart = position?.rngState ?? new Rng(mixSeed(setup.options.seed, SHUFFLE_STREAM)).state();
     this.gradient = setup.model.kernels.allocate(setup.model.paramCount);
-    this.imagesSeen = setup.server.metrics.steps.at(-1)?.imagesSeen ?? 0;
+    this.imagesSeen = setup.metrics.steps.at(-1)?.imagesSeen ?? 0;
     // NOTE: the optimizer is always built from the run's initial config (also on resume), so this is the initial rate.
-    this.baseRate = setup.optimizer.config.learningRate;
+    this.rateOf = stepDecay(setup.optimizer.config.learningRate, setup.options.lrDecay, setup.options.lrDecayEvery);
+    // Stopping with no worker left: the step in progress cannot finish, so it is abandoned.
+    this.stopper.signal.addEventListener('abort', () => setup.workers.liveCount() === 0 && setup.scheduler.cancel());
   }
 
   static createOptimizer(options: TrainingOptions, model: Model): Optimizer {
@@ -85,8 +101,12 @@ export class Trainer extends EventEmitter<TrainerEvents> {
 
   /** Ctrl-C: finish the current step, checkpoint, stop. */
   requestStop(): void {
-    this.stopRequested = true;
-    if (this.setup.server.liveCount() === 0) this.setup.server.scheduler.cancel();
+    this.stopper.abort();
+  }
+
+  /** Adds an observer of every step from now on (e.g. a StepTimer). */
+  observe(observer: StepObserver): void {
+    this.observers.push(observer);
   }
 
   get stepsPerEpoch(): number {
@@ -102,25 +122,42 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     return this.step;
   }
 
+  get currentStep(): number {
+    return this.stepInProgress;
+  }
+
+  /**
+   * Trains to the end (or until requestStop). A failure (e.g. BAD_ANSWERS: a diverged model)
+   * publishes an `end` record with reason 'failed' and rejects with the error.
+   */
   async run(): Promise<TrainOutcome> {
-    const { options, server } = this.setup;
-    await Promise.race([server.waitForWorkers(Math.max(1, options.minWorkers)), this.untilStopped()]);
-    if (this.stopRequested) return this.stop();
-    const { lrDecay: decay, lrDecayEvery: every } = options;
+    try {
+      return await this.loop();
+    } catch (error) {
+      if (!this.ended) this.end('failed', (error as Error).message);
+      throw error;
+    }
+  }
+
+  private async loop(): Promise<TrainOutcome> {
+    const { options, workers } = this.setup;
+    const signal = this.stopper.signal;
+    await Promise.race([workers.waitForWorkers(options.minWorkers), aborted(signal)]);
+    if (signal.aborted) return this.stop();
     while (this.epoch < options.epochs && this.step < this.totalSteps) {
       const rng = Rng.fromState(this.rngAtEpochStart);
       const permutation = rng.permutation(options.trainSize);
-      this.setup.optimizer.setLearningRate(this.baseRate * decay ** Math.floor(this.epoch / every));
+      this.setup.optimizer.setLearningRate(this.rateOf(this.epoch));
       const epochSteps: StepRecord[] = [];
       while (this.batchInEpoch < this.stepsPerEpoch && this.step < this.totalSteps) {
-        if (this.stopRequested) return this.stop();
+        if (signal.aborted) return this.stop();
         const start = this.batchInEpoch * options.globalBatch;
         const indices = permutation.subarray(start, Math.min(start + options.globalBatch, options.trainSize));
         const record = await this.trainStep(indices);
         if (record === null) return this.stop();
         epochSteps.push(record);
         this.batchInEpoch++;
-        if (options.checkpointEvery > 0 && this.step % options.checkpointEvery === 0) this.checkpoint();
+        if (options.checkpointEvery > 0 && this.step % options.checkpointEvery === 0) this.writeCheckpoint();
       }
       if (!(await this.endEpoch(epochSteps))) return this.stop();
       if (this.batchInEpoch === this.stepsPerEpoch) {
@@ -128,109 +165,80 @@ export class Trainer extends EventEmitter<TrainerEvents> {
         this.batchInEpoch = 0;
         this.rngAtEpochStart = rng.state();
       }
-      this.checkpoint();
+      this.writeCheckpoint();
     }
     return this.finish();
   }
 
-  private untilStopped(): Promise<void> {
-    return new Promise((resolve) => {
-      const check = setInterval(() => this.stopRequested && (clearInterval(check), resolve()), 100);
-      this.setup.server.waitForWorkers(Math.max(1, this.setup.options.minWorkers)).then(() => clearInterval(check));
-    });
-  }
-
   /** One synchronous step; null when the scheduler was cancelled (stopping with no worker left). */
   private async trainStep(indices: Uint32Array): Promise<StepRecord | null> {
-    const { model, optimizer, server, options } = this.setup;
+    const { model, optimizer, scheduler } = this.setup;
     const step = this.step + 1;
-    const version = this.step;
-    server.currentStep = step;
-    const dropoutSeeds = new Uint32Array(indices.length);
-    const dropoutBase = mixSeed(options.seed, DROPOUT_STREAM, step);
-    for (let i = 0; i < indices.length; i++) dropoutSeeds[i] = mixSeed(dropoutBase, i);
-    const before = server.counters();
-    const started = performance.now();
-    const pieces = await server.scheduler.run({
-      kind: 'step',
-      length: indices.length,
-      step,
-      message: (start, end, round, peer) => ({
-        type: 'step',
-        step,
-        round,
-        epoch: this.epoch + 1,
-        version,
-        ...(peer.version === version ? {} : { params: model.params }),
-        indices: indices.subarray(start, end),
-        dropoutSeeds: dropoutSeeds.subarray(start, end),
-      }),
-    });
+    this.stepInProgress = step;
+    const dropoutSeeds = this.dropoutSeeds(step, indices.length);
+    for (const observer of this.observers) observer.stepStarted(step);
+    const startedAt = performance.now();
+    const pieces = await scheduler.run(this.stepJob(step, indices, dropoutSeeds));
     if (pieces === null) return null;
-    const gathered = performance.now();
-    // Sum in slice order (pieces are sorted by position), then the mean over the global batch.
-    const gradient = this.gradient;
-    let lossSum = 0;
-    let correct = 0;
-    let computeMs = 0;
-    let meanComputeMs = 0;
-    let workerDecodeMs = 0;
-    // `counted` is what history.jsonl records as the step's images: the answers' own counts,
-    // so a slice summed twice or lost would show there (tests/hardening checks it).
-    let counted = 0;
-    for (const [i, piece] of pieces.entries()) {
-      const answer = piece.answer;
-      if (answer.type !== 'gradient') throw new Error('training step got an evaluation answer');
-      if (piece.start !== counted) throw new Error(`step ${step}: slices do not tile the batch (a slice starts at ${piece.start}, expected ${counted})`);
-      counted += answer.count;
-      if (i === 0) gradient.set(answer.gradient);
-      else addInto(gradient, answer.gradient);
-      lossSum += answer.lossSum;
-      correct += answer.correct;
-      computeMs = Math.max(computeMs, answer.computeMs);
-      meanComputeMs += answer.computeMs / pieces.length;
-      workerDecodeMs += answer.decodeMs / pieces.length;
-    }
-    const summed = performance.now();
-    model.kernels.scale(gradient.length, gradient, 1 / indices.length);
-    optimizer.apply(model.params, gradient);
-    const applied = performance.now();
+    const gatheredAt = performance.now();
+    const totals = sumInSliceOrder(pieces, this.gradient, step);
+    const summedAt = performance.now();
+    model.kernels.scale(this.gradient.length, this.gradient, 1 / indices.length);
+    optimizer.apply(model.params, this.gradient);
+    const appliedAt = performance.now();
     this.step = step;
     this.imagesSeen += indices.length;
-    const after = server.counters();
-    const stepMs = applied - started;
-    const workers = new Set(pieces.map((piece) => piece.workerId)).size;
-    this.emit('timing', {
-      step,
-      images: indices.length,
-      workers,
-      stepMs,
-      computeMs,
-      meanComputeMs,
-      workerDecodeMs,
-      encodeMs: after.encodeMs - before.encodeMs,
-      decodeMs: after.decodeMs - before.decodeMs,
-      sumMs: summed - gathered,
-      optimizerMs: applied - summed,
-      bytesOut: after.bytesOut - before.bytesOut,
-      bytesIn: after.bytesIn - before.bytesIn,
-    });
+    for (const observer of this.observers) observer.stepFinished({ step, images: indices.length, pieces, startedAt, gatheredAt, summedAt, appliedAt });
+    const stepMs = appliedAt - startedAt;
     const record: StepRecord = {
       kind: 'step',
       step,
       epoch: this.epoch + 1,
-      loss: lossSum / indices.length,
-      accuracy: correct / indices.length,
-      images: counted,
+      loss: totals.lossSum / indices.length,
+      accuracy: totals.correct / indices.length,
+      // What history.jsonl records as the step's images: the answers' own counts, so a slice
+      // summed twice or lost would show there (tests/hardening checks it).
+      images: totals.count,
       imagesSeen: this.imagesSeen,
       imagesPerSecond: (1000 * indices.length) / stepMs,
       learningRate: optimizer.learningRate,
       stepMs,
-      workers,
+      workers: totals.workers,
       time: Date.now(),
     };
-    this.publish(record);
+    this.setup.metrics.publish(record);
     return record;
+  }
+
+  /** One dropout seed per image of the step, so a mask does not depend on which worker draws it. */
+  private dropoutSeeds(step: number, count: number): Uint32Array {
+    const seeds = new Uint32Array(count);
+    const base = mixSeed(this.setup.options.seed, DROPOUT_STREAM, step);
+    for (let i = 0; i < count; i++) seeds[i] = mixSeed(base, i);
+    return seeds;
+  }
+
+  /** The step's job: the parameters of version `step - 1`, slices of the batch's indices and seeds. */
+  private stepJob(step: number, indices: Uint32Array, dropoutSeeds: Uint32Array): Job {
+    const version = step - 1;
+    const epoch = this.epoch + 1;
+    const params = this.setup.model.params;
+    return {
+      kind: 'step',
+      length: indices.length,
+      step,
+      version,
+      message: (start, end, round, withParams) => ({
+        type: 'step',
+        step,
+        round,
+        epoch,
+        version,
+        ...(withParams ? { params } : {}),
+        indices: indices.subarray(start, end),
+        dropoutSeeds: dropoutSeeds.subarray(start, end),
+      }),
+    };
   }
 
   /** Validation of the epoch just ended (or cut short by maxSteps). False when stopping midway. */
@@ -242,7 +250,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     const result =
       indices.length === 0
         ? { count: 0, loss: 0, accuracy: 0, confusion: [], misclassified: [] }
-        : await evaluateOnWorkers(this.setup.server.scheduler, { split: 'train', indices, dataset: train, version: this.step, params: this.setup.model.params });
+        : await evaluateOnWorkers(this.setup.scheduler, { split: 'train', indices, dataset: train, version: this.step, params: this.setup.model.params });
     if (result === null) return false;
     const images = steps.reduce((sum, record) => sum + record.images, 0);
     this.publish({
@@ -262,67 +270,55 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   }
 
   private async finish(): Promise<TrainOutcome> {
-    const { options, test, server, folder } = this.setup;
+    const { options, test, scheduler, store } = this.setup;
     if (options.testSize > 0) {
       const count = Math.min(options.testSize, test.count);
       const indices = Uint32Array.from({ length: count }, (_, i) => i);
-      const result = await evaluateOnWorkers(server.scheduler, { split: 'test', indices, dataset: test, version: this.step, params: this.setup.model.params });
+      const result = await evaluateOnWorkers(scheduler, { split: 'test', indices, dataset: test, version: this.step, params: this.setup.model.params });
       if (result === null) return this.stop();
       this.publish({ kind: 'test', step: this.step, loss: result.loss, accuracy: result.accuracy, count, time: Date.now() });
     }
-    this.publish({ kind: 'end', reason: 'finished', step: this.step, detail: `${this.step} steps`, time: Date.now() });
-    this.checkpoint();
-    folder.writeFinalModel(this.checkpointInput());
+    this.end('finished', `${this.step} steps`);
+    this.writeCheckpoint();
+    store.writeFinalModel(this.checkpoint());
     return 'finished';
   }
 
   private stop(): TrainOutcome {
-    this.publish({ kind: 'end', reason: 'stopped', step: this.step, detail: 'stopped by request; resume with --resume', time: Date.now() });
-    this.checkpoint();
+    this.end('stopped', 'stopped by request; resume with --resume');
+    this.writeCheckpoint();
     return 'stopped';
+  }
+
+  private end(reason: 'finished' | 'stopped' | 'failed', detail: string): void {
+    this.ended = true;
+    this.publish({ kind: 'end', reason, step: this.step, detail, time: Date.now() });
   }
 
   private elapsedSeconds(): number {
     return this.setup.elapsedBefore + (performance.now() - this.startedAt) / 1000;
   }
 
-  private publish(record: Parameters<CoordinatorServer['metrics']['publish']>[0]): void {
-    this.setup.server.metrics.publish(record);
+  private publish(record: MetricsRecord): void {
+    this.setup.metrics.publish(record);
   }
 
-  checkpointInput(): CheckpointInput {
-    const { options, model, optimizer, datasetId, server } = this.setup;
-    const metrics = server.metrics;
-    const history = [...metrics.steps, ...metrics.epochs, ...metrics.events, ...(metrics.test ? [metrics.test] : [])].sort((a, b) => a.time - b.time);
-    return {
-      epoch: this.epoch,
-      batchInEpoch: this.batchInEpoch,
-      step: this.step,
-      rngState: this.rngAtEpochStart,
-      spec: options.spec,
-      params: model.params,
-      optimizer,
-      seed: options.seed,
-      globalBatch: options.globalBatch,
-      datasetId,
-      settings: { ...settingsOf(options), elapsedSeconds: this.elapsedSeconds() },
-      history,
-    };
+  /** The run as it stands, at a step boundary, in core's checkpoint format. */
+  checkpoint(): Checkpoint {
+    const { options, model, optimizer, datasetId, metrics } = this.setup;
+    const position = { epoch: this.epoch, batchInEpoch: this.batchInEpoch, step: this.step, rngState: this.rngAtEpochStart };
+    return checkpointOf({ options, model, optimizer, datasetId, history: metrics.history(), elapsedSeconds: this.elapsedSeconds() }, position);
   }
 
-  private checkpoint(): void {
-    this.setup.folder.writeCheckpoint(this.checkpointInput());
+  private writeCheckpoint(): void {
+    this.setup.store.writeCheckpoint(this.checkpoint());
   }
 }
 
-/** target += source, elementwise. NOTE: kept monomorphic and tiny so the JIT makes it a tight loop (~1 ms for 1.2M floats). */
-function addInto(target: Float32Array, source: Float32Array): void {
-  const length = target.length;
-  for (let i = 0; i < length; i++) target[i] = target[i]! + source[i]!;
-}
-
-/** The options a resumed run takes from its checkpoint (everything that shapes the result). */
-export function settingsOf(options: TrainingOptions): Record<string, unknown> {
-  const { spec, optimizer, lrDecay, lrDecayEvery, epochs, globalBatch, seed, trainSize, validationSize, testSize, maxSteps } = options;
-  return { spec, optimizer, lrDecay, lrDecayEvery, epochs, globalBatch, seed, trainSize, validationSize, testSize, maxSteps };
+/** Resolves when `signal` aborts (at once if it has). */
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    signal.addEventListener('abort', () => resolve(), { once: true });
+  });
 }

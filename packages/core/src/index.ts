@@ -8,7 +8,7 @@ export type * from './api.js';
 export { MNIST_CNN, MNIST_CNN_DROPOUT } from './spec.js';
 export type * from './spec.js';
 export { windowExtent, pair, shapeSize, formatShape } from './shapes.js';
-export { Rng, mixSeed } from './rng.js';
+export { DROPOUT_STREAM, Rng, mixSeed } from './rng.js';
 export type { RngState } from './rng.js';
 export type * from './kernels/kernels.js';
 

@@ -13,7 +13,7 @@ import { defaultKernels } from './kernels/select.js';
 import { buildLayers } from './layers/build.js';
 import type { ForwardContext, Layer } from './layers/layer.js';
 import { SoftmaxCrossEntropy } from './layers/softmax-cross-entropy.js';
-import { Rng, mixSeed } from './rng.js';
+import { DROPOUT_STREAM, Rng, mixSeed } from './rng.js';
 import { formatShape, shapeSize } from './shapes.js';
 import { MNIST_CNN, type ModelSpec } from './spec.js';
 
@@ -46,8 +46,6 @@ export interface Network<A extends FloatArray> extends Omit<Model, 'kernels' | '
   readonly inputGradient: A | null;
 }
 
-/** Stream id that separates the default dropout seeds from the initialisation stream. */
-const DROPOUT_STREAM = 0x64726f70; // "drop"
 // NOTE: 32, not 64: the same speed with the wasm kernels (505 vs 504 images/s, bench/rss.ts) and
 // ~25 MB less resident memory per worker, which keeps a worker under 200 MB.
 const DEFAULT_CHUNK_SIZE = 32;

@@ -6,6 +6,9 @@
 
 export type RngState = readonly [number, number, number, number];
 
+/** Stream id of dropout masks, mixed with the run's seed (local training and the coordinator's per-image seeds). */
+export const DROPOUT_STREAM = 0x64726f70; // "drop"
+
 /** MurmurHash3's 32-bit finaliser: a bijective avalanche of one word. */
 function fmix32(h: number): number {
   h ^= h >>> 16;

@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { SnapshotMessage } from '@convoy/core';
 import type { Coordinator } from '../coordinator.js';
-import type { HttpHandler } from '../server.js';
+import type { HttpHandler } from '../transport.js';
 
 type History = Omit<SnapshotMessage, 'type'>;
 
@@ -34,7 +34,7 @@ export async function mountDashboard(coordinator: Coordinator): Promise<boolean>
   const dashboard = await loadDashboard();
   if (dashboard.createDashboardRequestHandler === undefined) return false;
   const folder = coordinator.folder.dir;
-  coordinator.server.httpHandler = dashboard.createDashboardRequestHandler({
+  coordinator.transport.httpHandler = dashboard.createDashboardRequestHandler({
     history: () => history(coordinator),
     runsDir: dirname(folder),
     currentRun: basename(folder),

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
-import { describe, expect, it } from 'vitest';
-import { COORDINATOR_DEFAULTS } from '../defaults.js';
-import { addCoordinatorFlags, coordinatorOptions, parseFlags } from './options.js';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import { COORDINATOR_DEFAULTS, OPTION_RANGES, rangeProblem, resolveOptions } from '../defaults.js';
+import { EXIT_BAD_USAGE, addCoordinatorFlags, coordinatorOptions, parseFlags } from './options.js';
 
 function optimizerOf(argv: string[]) {
   const flags = parseFlags(addCoordinatorFlags(new Command('test')), argv);
@@ -21,5 +21,33 @@ describe('--optimizer and --lr', () => {
     expect(optimizerOf(['--optimizer', 'adadelta'])).toEqual({ name: 'adadelta' });
     expect(optimizerOf(['--optimizer', 'sgd', '--lr', '0.1', '--momentum', '0.9'])).toEqual({ name: 'sgd', learningRate: 0.1, momentum: 0.9 });
     expect(() => optimizerOf(['--optimizer', 'sgd'])).toThrow('--optimizer sgd needs --lr');
+  });
+});
+
+describe('ranges', () => {
+  const cases = [
+    ['--epochs', 'epochs'],
+    ['--batch', 'globalBatch'],
+    ['--seed', 'seed'],
+    ['--validation-size', 'validationSize'],
+    ['--port', 'port'],
+    ['--heartbeat', 'heartbeatMs'],
+    ['--deadline-first', 'deadlineFirstMs'],
+  ] as const;
+
+  it.each(cases)('%s accepts exactly what resolveOptions accepts for %s (OPTION_RANGES)', (flag, name) => {
+    const range = OPTION_RANGES[name];
+    // parseFlags prints commander's one line for a bad value: kept off the test output.
+    const quiet = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    onTestFinished(() => quiet.mockRestore());
+    const parse = (value: number) => parseFlags(addCoordinatorFlags(new Command('test')), [flag, String(value)]);
+    for (const inside of [range.min, Math.min(range.max, range.min + 1)]) {
+      expect(typeof parse(inside)).toBe('object');
+      expect(rangeProblem(range, inside)).toBeNull();
+    }
+    for (const outside of [range.min - 1, range.max + 1]) {
+      expect(parse(outside)).toBe(EXIT_BAD_USAGE);
+      expect(() => resolveOptions({ [name]: outside })).toThrow(`${name} must be an integer in [${range.min}, ${range.max}], got ${outside}`);
+    }
   });
 });

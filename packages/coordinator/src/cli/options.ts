@@ -4,9 +4,9 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { MNIST_CNN, MNIST_CNN_DROPOUT, type ModelSpec, type OptimizerConfig } from '@convoy/core';
+import { ADADELTA_DEFAULTS, ADAM_DEFAULTS, MNIST_CNN, MNIST_CNN_DROPOUT, type ModelSpec, type OptimizerConfig } from '@convoy/core';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { COORDINATOR_DEFAULTS, CoordinatorError, type CoordinatorOptions } from '../defaults.js';
+import { COORDINATOR_DEFAULTS, CoordinatorError, OPTION_RANGES, TRAIN_FILE_IMAGES, rangeProblem, type CoordinatorOptions, type OptionRange } from '../defaults.js';
 
 export const EXIT_BAD_USAGE = 2;
 
@@ -26,6 +26,16 @@ export function numberFlag(min: number, max = Number.MAX_VALUE) {
     if (value.trim() === '' || !Number.isFinite(number) || number < min || number > max) {
       throw new InvalidArgumentError(`must be a number in [${min}, ${max}]`);
     }
+    return number;
+  };
+}
+
+/** A flag parser for an option whose range defaults.ts declares (OPTION_RANGES). */
+export function rangeFlag(range: OptionRange) {
+  return (value: string): number => {
+    const number = Number(value);
+    const problem = value.trim() === '' || (range.integer && !/^-?\d+$/.test(value.trim())) ? rangeProblem(range, Number.NaN) : rangeProblem(range, number);
+    if (problem !== null) throw new InvalidArgumentError(problem);
     return number;
   };
 }
@@ -52,34 +62,36 @@ export function modelFlag(value: string): ModelSpec {
 /** Adds the training and server flags to `program`. */
 export function addCoordinatorFlags(program: Command): Command {
   const d = COORDINATOR_DEFAULTS;
+  const r = OPTION_RANGES;
+  const recipe = `${d.optimizer.name} ${d.optimizer.learningRate}, the default recipe's`;
   return program
-    .option('--epochs <n>', 'epochs to train', integerFlag(1, 10_000), d.epochs)
-    .option('--batch <n>', 'global batch size (all workers together)', integerFlag(1, 65_536), d.globalBatch)
+    .option('--epochs <n>', 'epochs to train', rangeFlag(r.epochs), d.epochs)
+    .option('--batch <n>', 'global batch size (all workers together)', rangeFlag(r.globalBatch), d.globalBatch)
     .addOption(new Option('--optimizer <name>', 'optimizer').choices(['adadelta', 'sgd', 'adam']).default(d.optimizer.name))
-    .option('--lr <rate>', `learning rate (default: ${d.optimizer.name} ${d.optimizer.learningRate}, the default recipe's; adadelta 1, adam 0.001 otherwise; sgd needs one)`, numberFlag(0))
+    .option('--lr <rate>', `learning rate (default: ${recipe}; adadelta ${ADADELTA_DEFAULTS.learningRate}, adam ${ADAM_DEFAULTS.learningRate} otherwise; sgd needs one)`, numberFlag(0))
     .option('--momentum <m>', 'sgd momentum', numberFlag(0, 0.999999))
-    .option('--lr-decay <factor>', 'multiply the learning rate by this every --lr-decay-every epochs', numberFlag(1e-9, 1), d.lrDecay)
-    .option('--lr-decay-every <epochs>', 'epochs between learning-rate drops', integerFlag(1), d.lrDecayEvery)
+    .option('--lr-decay <factor>', 'multiply the learning rate by this every --lr-decay-every epochs (above 0)', rangeFlag(r.lrDecay), d.lrDecay)
+    .option('--lr-decay-every <epochs>', 'epochs between learning-rate drops', rangeFlag(r.lrDecayEvery), d.lrDecayEvery)
     .option('--model <spec>', 'default (seed layers + Dropout), plain (seed layers) or a JSON spec file', modelFlag)
-    .option('--seed <n>', 'seed of initialisation, shuffling and dropout', integerFlag(0, 0xffffffff), d.seed)
-    .option('--train-size <n>', 'training images (the first n of the training file)', integerFlag(1, 60_000), d.trainSize)
-    .option('--validation-size <n>', 'validation images (the last n of the training file)', integerFlag(0, 59_999), d.validationSize)
-    .option('--test-size <n>', 'test images evaluated at the end (0: none)', integerFlag(0, 10_000), d.testSize)
-    .option('--max-steps <n>', 'stop after this many steps in total (0: all epochs)', integerFlag(0), d.maxSteps)
+    .option('--seed <n>', 'seed of initialisation, shuffling and dropout', rangeFlag(r.seed), d.seed)
+    .option('--train-size <n>', 'training images (the first n of the training file)', rangeFlag(r.trainSize), d.trainSize)
+    .option('--validation-size <n>', 'validation images (the last n of the training file)', rangeFlag(r.validationSize), d.validationSize)
+    .option('--test-size <n>', 'test images evaluated at the end (0: none; at most the test file)', rangeFlag(r.testSize), d.testSize)
+    .option('--max-steps <n>', 'stop after this many steps in total (0: all epochs)', rangeFlag(r.maxSteps), d.maxSteps)
     .option('--host <address>', 'address to listen on', d.host)
-    .option('--port <n>', 'port for workers and the dashboard (0: any free port)', integerFlag(0, 65_535), d.port)
+    .option('--port <n>', 'port for workers and the dashboard (0: any free port)', rangeFlag(r.port), d.port)
     .option('--token <secret>', 'shared secret workers must present (or CONVOY_TOKEN)')
     .option('--insecure', 'allow a non-loopback --host without --token')
     .option('--tls-cert <file>', 'TLS certificate (PEM): workers connect with wss://')
     .option('--tls-key <file>', 'private key of --tls-cert (PEM)')
     .option('--out <dir>', 'run folder (default: runs/<date-time>)')
     .option('--resume', 'continue the run in --out (default: the newest in runs/) from its checkpoint')
-    .option('--checkpoint-every <steps>', 'also checkpoint every this many steps (0: epoch ends only)', integerFlag(0), d.checkpointEvery)
+    .option('--checkpoint-every <steps>', 'also checkpoint every this many steps (0: epoch ends only)', rangeFlag(r.checkpointEvery), d.checkpointEvery)
     .addOption(new Option('--kernels <name>', 'kernel backend').choices(['ts', 'wasm', 'auto']).default(d.kernels))
     .option('--data <dir>', 'folder with the four MNIST IDX files (default: the bundled MNIST)')
-    .option('--heartbeat <ms>', 'a peer silent this long is dead', integerFlag(50), d.heartbeatMs)
-    .option('--deadline-min <ms>', 'shortest deadline of a slice', integerFlag(50), d.deadlineMinMs)
-    .option('--deadline-first <ms>', 'deadline of a worker whose speed is not yet measured', integerFlag(50), d.deadlineFirstMs)
+    .option('--heartbeat <ms>', 'a peer silent this long is dead', rangeFlag(r.heartbeatMs), d.heartbeatMs)
+    .option('--deadline-min <ms>', 'shortest deadline of a slice', rangeFlag(r.deadlineMinMs), d.deadlineMinMs)
+    .option('--deadline-first <ms>', 'deadline of a worker whose speed is not yet measured', rangeFlag(r.deadlineFirstMs), d.deadlineFirstMs)
     .addOption(new Option('--chaos <plan>', 'fault injection, e.g. kill:worker1@step20,pause:worker2@step40:5s,kill:coordinator@step8 (chaos.ts)').hideHelp());
 }
 
@@ -157,7 +169,7 @@ export function coordinatorOptions(flags: Flags, localWorkers: number): Partial<
     epochs: flags.epochs,
     globalBatch: flags.batch,
     seed: flags.seed,
-    trainSize: Math.min(flags.trainSize, 60_000 - flags.validationSize),
+    trainSize: Math.min(flags.trainSize, TRAIN_FILE_IMAGES - flags.validationSize),
     validationSize: flags.validationSize,
     testSize: flags.testSize,
     maxSteps: flags.maxSteps,

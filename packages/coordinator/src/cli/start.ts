@@ -5,12 +5,13 @@
  */
 import { availableParallelism } from 'node:os';
 import { Command } from 'commander';
-import { integerFlag } from './options.js';
+import { OPTION_RANGES } from '../defaults.js';
+import { integerFlag, rangeFlag } from './options.js';
 import { runCoordinatorCli } from './run.js';
 
 const program = new Command('convoy-start')
   .description('Train with a local coordinator and one worker process per core')
   .option('--workers <n>', 'local worker processes', integerFlag(0, 1024), availableParallelism())
-  .option('--min-workers <n>', 'workers to wait for before the first step (default: --workers)', integerFlag(1, 100_000));
+  .option('--min-workers <n>', 'workers to wait for before the first step (default: --workers)', rangeFlag(OPTION_RANGES.minWorkers));
 
 runCoordinatorCli({ program, argv: process.argv.slice(2), localWorkers: (flags) => flags['workers'] as number }).then((code) => process.exit(code));

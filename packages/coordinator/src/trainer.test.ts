@@ -1,0 +1,209 @@
+/**
+ * The trainer with the real scheduler and worker table over an in-memory network (no
+ * sockets): fake workers answer with integer gradients, so the expected update is computed
+ * independently here and compared exactly.
+ */
+import { createModel, selectKernels, type Dataset, type ModelSpec } from '@convoy/core';
+import type { Checkpoint } from '@convoy/core/node';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { resolveOptions, type CoordinatorOptions } from './defaults.js';
+import { MemoryNetwork, contribution } from './memory-network.js';
+import { Trainer, type CheckpointStore } from './trainer.js';
+
+/** 4 pixels -> 3 classes: 15 parameters. */
+const SPEC: ModelSpec = { input: [1, 2, 2], layers: [{ type: 'flatten' }, { type: 'dense', units: 3, activation: 'softmax' }] };
+
+function memoryDataset(count: number): Dataset {
+  return {
+    name: 'memory',
+    count,
+    channels: 1,
+    height: 2,
+    width: 2,
+    pixels: Uint8Array.from({ length: count * 4 }, (_, i) => (i * 37) % 256),
+    labels: Uint8Array.from({ length: count }, (_, i) => (i % 5 === 0 ? (i + 1) % 3 : i % 3)),
+    classes: 3,
+  };
+}
+
+class MemoryStore implements CheckpointStore {
+  readonly checkpoints: Checkpoint[] = [];
+  finalModel: Checkpoint | null = null;
+  writeCheckpoint(checkpoint: Checkpoint): void {
+    this.checkpoints.push(checkpoint);
+  }
+  writeFinalModel(checkpoint: Checkpoint): void {
+    this.finalModel = checkpoint;
+  }
+}
+
+function setup(overrides: Partial<CoordinatorOptions>, workers: number) {
+  const options = resolveOptions({
+    spec: SPEC,
+    optimizer: { name: 'sgd', learningRate: 0.5 },
+    lrDecay: 1,
+    globalBatch: 12,
+    trainSize: 12,
+    validationSize: 6,
+    testSize: 0,
+    epochs: 1,
+    checkpointEvery: 0,
+    minWorkers: workers,
+    evaluateChunk: 2,
+    kernels: 'ts',
+    ...overrides,
+  });
+  const model = createModel(SPEC, { seed: options.seed, kernels: selectKernels('ts') });
+  const initial = Float32Array.from(model.params);
+  const store = new MemoryStore();
+  let trainer: Trainer | null = null;
+  const network = new MemoryNetwork(options, model.paramCount, () => trainer?.currentStep ?? 0);
+  const train = memoryDataset(options.trainSize + options.validationSize);
+  trainer = new Trainer({
+    options,
+    model,
+    optimizer: Trainer.createOptimizer(options, model),
+    train,
+    test: memoryDataset(10),
+    datasetId: 'memory',
+    scheduler: network.table.scheduler,
+    workers: network.table,
+    metrics: network.metrics,
+    store,
+    position: null,
+    elapsedBefore: 0,
+  });
+  const connections = Array.from({ length: workers }, () => network.join());
+  return { options, model, initial, store, network, trainer, connections };
+}
+
+/** Lets the trainer's awaits and the network's setImmediate run. */
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** params after one SGD step (lr 0.5) over images 0..11: p0 - 0.5 * (sum of contributions) / 12. */
+function expectedAfterOneStep(initial: Float32Array): Float32Array {
+  return initial.map((value, j) => {
+    let sum = 0;
+    for (let index = 0; index < 12; index++) sum += contribution(index, j);
+    return Math.fround(value - Math.fround(0.5 * Math.fround(sum / 12)));
+  });
+}
+
+afterEach(() => vi.useRealTimers());
+
+describe('Trainer over in-memory workers', () => {
+  it('sums answers arriving in reverse order in slice order: the update is -lr x the batch mean, each image counted once', async () => {
+    const { model, initial, store, network, trainer } = setup({}, 3);
+    network.auto = true;
+    await expect(trainer.run()).resolves.toBe('finished');
+    for (const [j, value] of expectedAfterOneStep(initial).entries()) expect(model.params[j]).toBeCloseTo(value, 6);
+    const [record] = network.metrics.steps;
+    expect(record).toMatchObject({ step: 1, images: 12, workers: 3 });
+    expect(network.metrics.end).toMatchObject({ reason: 'finished', step: 1 });
+    expect(store.finalModel?.step).toBe(1);
+    expect(store.finalModel?.parameters).toBe(model.params);
+  });
+
+  it('recomputes the slice of a worker lost mid-step once, without resending parameters to a worker that has them', async () => {
+    const { model, initial, network, trainer, connections } = setup({}, 3);
+    const outcome = trainer.run();
+    await settle();
+    const first = network.take();
+    expect(first.map((sent) => [sent.connection.workerId, sent.message.indices.length, sent.message.params !== undefined])).toEqual([[1, 4, true], [2, 4, true], [3, 4, true]]);
+    network.answer(first[0]!);
+    network.lose(connections[1]!);
+    const again = network.take();
+    // Worker 1 is the only free one: it takes the lost range, and already holds version 0.
+    expect(again.map((sent) => [sent.connection.workerId, Array.from(sent.message.indices), sent.message.params])).toEqual([[1, Array.from(first[1]!.message.indices), undefined]]);
+    network.answer(first[2]!);
+    network.answer(again[0]!);
+    network.auto = true;
+    await expect(outcome).resolves.toBe('finished');
+    expect(network.metrics.steps[0]).toMatchObject({ images: 12, workers: 2 });
+    for (const [j, value] of expectedAfterOneStep(initial).entries()) expect(model.params[j]).toBeCloseTo(value, 6);
+    expect(network.metrics.events.map((event) => event.event)).toEqual(['join', 'join', 'join', 'death']);
+  });
+
+  it('sends the parameters with an evaluation chunk only to a worker whose copy is older', async () => {
+    const { network, trainer } = setup({ validationSize: 12 }, 2);
+    const outcome = trainer.run();
+    await settle();
+    for (const sent of network.take()) network.answer(sent);
+    await settle();
+    // Validation: 12 images in chunks of 2 over 2 workers; each holds version 0 and needs 1.
+    const withParams: boolean[] = [];
+    for (let round = 0; round < 6 && withParams.length < 6; round++) {
+      for (const sent of network.take()) {
+        expect(sent.message.type).toBe('evaluate');
+        withParams.push(sent.message.params !== undefined);
+        network.answer(sent);
+      }
+    }
+    expect(withParams).toEqual([true, true, false, false, false, false]);
+    await expect(outcome).resolves.toBe('finished');
+    // Accuracy is the answers' own `correct` (even indices: 6 of 12 to 23); the confusion comes
+    // from the predictions (x % 3, wrong for 15 and 20).
+    const epoch = network.metrics.epochs[0]!;
+    expect(epoch.validationAccuracy).toBe(6 / 12);
+    expect(epoch.confusion.reduce((sum, cell) => sum + cell, 0)).toBe(12);
+    expect([0, 4, 8].reduce((sum, cell) => sum + epoch.confusion[cell]!, 0)).toBe(10);
+    expect(epoch.misclassified.map((sample) => sample.index)).toEqual([15, 20]);
+  });
+
+  it('stops on requestStop while waiting for workers, with no timer polling', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'setTimeout'] });
+    const { store, network, trainer } = setup({ minWorkers: 2 }, 1);
+    const outcome = trainer.run();
+    trainer.requestStop();
+    await expect(outcome).resolves.toBe('stopped');
+    expect(network.metrics.end).toMatchObject({ reason: 'stopped', step: 0 });
+    expect(store.checkpoints.map((checkpoint) => checkpoint.step)).toEqual([0]);
+  });
+
+  it('finishes the step in progress on requestStop, checkpoints it and stops', async () => {
+    const { store, network, trainer } = setup({ trainSize: 24, globalBatch: 4, checkpointEvery: 0 }, 2);
+    network.auto = true;
+    network.metrics.on('record', (record) => record.kind === 'step' && record.step === 2 && trainer.requestStop());
+    await expect(trainer.run()).resolves.toBe('stopped');
+    expect(trainer.completedSteps).toBe(2);
+    expect(store.checkpoints.at(-1)).toMatchObject({ step: 2, epoch: 0, batchInEpoch: 2, globalBatchSize: 4 });
+    expect(network.metrics.end).toMatchObject({ reason: 'stopped', step: 2 });
+  });
+
+  it('abandons the step when stopping with no live worker left', async () => {
+    const { network, trainer, connections } = setup({}, 1);
+    const outcome = trainer.run();
+    await settle();
+    expect(network.take()).toHaveLength(1);
+    network.lose(connections[0]!);
+    trainer.requestStop();
+    await expect(outcome).resolves.toBe('stopped');
+    expect(trainer.completedSteps).toBe(0);
+  });
+
+  it('publishes end "failed" when every answer is refused (a diverged model), and rejects', async () => {
+    const { network, trainer, store } = setup({}, 2);
+    network.auto = true;
+    network.corrupt = (answer) => ({ ...answer, count: answer.count + 1 });
+    await expect(trainer.run()).rejects.toMatchObject({ code: 'BAD_ANSWERS' });
+    expect(network.metrics.end).toMatchObject({ reason: 'failed', step: 0 });
+    expect(network.metrics.end?.detail).toMatch(/answers refused/);
+    expect(store.checkpoints).toHaveLength(0);
+  });
+
+  it('builds core\'s Checkpoint: position, optimizer, and a history whose misclassified samples carry no pixels', async () => {
+    const { network, trainer, store, model } = setup({}, 2);
+    network.auto = true;
+    await trainer.run();
+    const checkpoint = store.checkpoints.at(-1)!;
+    expect(checkpoint).toMatchObject({ step: 1, epoch: 1, batchInEpoch: 0, seed: 1, globalBatchSize: 12, datasetHash: 'memory', modelSpec: SPEC });
+    expect(checkpoint.optimizer).toMatchObject({ name: 'sgd', iterations: 1 });
+    expect(checkpoint.parameters).toBe(model.params);
+    expect(checkpoint.rngState.every((word) => Number.isInteger(word) && word >= 0 && word < 2 ** 32)).toBe(true);
+    const epoch = checkpoint.history.find((record) => (record as { kind: string }).kind === 'epoch') as { misclassified: object[] };
+    expect(epoch.misclassified.length).toBeGreaterThan(0);
+    for (const sample of epoch.misclassified) expect(Object.keys(sample).sort()).toEqual(['index', 'label', 'predicted']);
+    // The live record keeps its pixels (the dashboard shows them).
+    expect(network.metrics.epochs[0]!.misclassified[0]!.pixels).toHaveLength(4);
+  });
+});

@@ -1,0 +1,351 @@
+/**
+ * The coordinator's network side: one HTTP server (for the dashboard, through a handler
+ * slot) with a WebSocket server on the same port. It owns the sockets, the handshake, the
+ * limits, heartbeats and the dashboard viewers, and holds no training state: what a worker
+ * says after its handshake goes to the TransportHandlers (workers.ts).
+ *
+ * Connection states (connection.ts): handshaking -> worker | dashboard -> closed. A
+ * connection must send `hello` (a worker) or `subscribe` (a dashboard) within handshakeMs.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import {
+  DEFAULT_LIMITS,
+  FIRST_MESSAGE,
+  FROM_WORKER,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  decodeMessage,
+  encodeMessage,
+  type Message,
+  type ModelSpec,
+  type ProtocolLimits,
+} from '@convoy/core';
+import { WebSocket, WebSocketServer } from 'ws';
+import { Connection, type ConnectionState, type TransportCounters, type TransportHandlers } from './connection.js';
+import { CoordinatorError, type ServerOptions } from './defaults.js';
+import { readTlsFiles, sameSecret } from './secrets.js';
+
+/** What the transport tells joining workers. */
+export interface RunIdentity {
+  readonly spec: ModelSpec;
+  readonly paramCount: number;
+  readonly datasetId: string;
+  /** The encoded `dataset` message, built on first request (a worker without local data). */
+  readonly datasetFrame: () => Uint8Array;
+  /** Most images in one assignment (the global batch, or the evaluation chunk). */
+  readonly maxSliceLength: number;
+}
+
+/** Returns true when it handled the request. */
+export type HttpHandler = (request: IncomingMessage, response: ServerResponse) => boolean;
+
+/** A worker whose frames fail validation more often than this is disconnected (an honest one sends none). */
+const MAX_BAD_FRAMES = 16;
+/** Connections that have not said hello/subscribe yet; beyond this new ones are refused at once, so a connection flood holds no memory. */
+const MAX_HANDSHAKING = 256;
+/** Open TCP connections of any kind (workers, dashboards, page loads); beyond this Node closes new sockets at once. */
+const MAX_CONNECTIONS = 2_048;
+
+export class Transport {
+  /** packages/dashboard plugs its page in here; the default answers /health and a plain page. */
+  httpHandler: HttpHandler | null = null;
+  private readonly http: Server;
+  private readonly wss: WebSocketServer;
+  private readonly limits: ProtocolLimits;
+  private readonly connections = new Set<Connection>();
+  private nextWorkerId = 1;
+  private handshaking = 0;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  /** Set by close(): the connections that end now are not deaths. */
+  private closing = false;
+  private readonly totals = { encodeMs: 0, decodeMs: 0, bytesOut: 0, bytesIn: 0 };
+
+  constructor(
+    private readonly options: ServerOptions,
+    private readonly run: RunIdentity,
+    private readonly handlers: TransportHandlers,
+  ) {
+    this.limits = { ...DEFAULT_LIMITS, paramCount: run.paramCount, maxSliceLength: run.maxSliceLength };
+    // NOTE: Node waits 60 s for the headers of a request (and checks only every 30 s): a peer
+    // sending garbage or nothing would hold its socket that long. Here it gets the handshake deadline.
+    const requestMs = Math.max(1_000, options.handshakeMs);
+    const httpOptions = { headersTimeout: requestMs, requestTimeout: 4 * requestMs, connectionsCheckingInterval: Math.min(1_000, requestMs) };
+    const handler = (request: IncomingMessage, response: ServerResponse) => this.onHttp(request, response);
+    this.http = options.tlsCert !== undefined && options.tlsKey !== undefined ? createTlsServer({ ...httpOptions, ...readTlsFiles(options.tlsCert, options.tlsKey) }, handler) : createServer(httpOptions, handler);
+    this.http.maxConnections = MAX_CONNECTIONS;
+    // The largest frame a worker sends is a gradient: 4 bytes per parameter plus a few hundred bytes of fields.
+    const maxPayload = 4 * run.paramCount + 64 * 1024 + 2 * run.maxSliceLength;
+    this.wss = new WebSocketServer({ server: this.http, maxPayload, perMessageDeflate: false });
+    // NOTE: ws re-emits the http server's errors here, and an unheard 'error' event throws. The
+    // one that matters, the port being taken, is reported by listen() as LISTEN_FAILED; after
+    // that an accept error (too many open files) costs one connection, not the run.
+    this.wss.on('error', () => undefined);
+    this.wss.on('connection', (socket, request) => this.onConnection(socket, request));
+  }
+
+  async listen(): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      const fail = (error: Error) => reject(new CoordinatorError('LISTEN_FAILED', `cannot listen on ${this.options.host}:${this.options.port}: ${error.message}`));
+      this.http.once('error', fail);
+      this.http.listen(this.options.port, this.options.host, () => {
+        this.http.off('error', fail);
+        resolve();
+      });
+    });
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), this.options.heartbeatMs / 2);
+    return this.port;
+  }
+
+  get port(): number {
+    return (this.http.address() as AddressInfo).port;
+  }
+
+  counters(): TransportCounters {
+    return { ...this.totals };
+  }
+
+  /** Encodes `message` into the connection's own reusable buffer and sends it. */
+  send(connection: Connection, message: Message): void {
+    if (connection.socket.readyState !== WebSocket.OPEN) return;
+    const started = performance.now();
+    // NOTE: a step's 4.8 MB of parameters are copied into this connection's own frame buffer,
+    // reused once ws has written the previous frame (codec.ts says why a fresh buffer costs more).
+    const frame = connection.frames.encode(message);
+    this.totals.encodeMs += performance.now() - started;
+    this.totals.bytesOut += frame.byteLength;
+    connection.bytesOut += frame.byteLength;
+    connection.socket.send(frame, { binary: true }, () => connection.frames.release(frame));
+  }
+
+  /** Tells every worker to stop, closes all connections and the port. */
+  async close(reason: string): Promise<void> {
+    this.closing = true;
+    if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
+    const stop = encodeMessage({ type: 'stop', reason });
+    for (const connection of this.connections) {
+      const socket = connection.socket;
+      if (socket.readyState !== WebSocket.OPEN) continue;
+      // Workers are told to stop (and exit 0); dashboards already have the `end` record and just see the close.
+      if (connection.state === 'worker') socket.send(stop, { binary: true });
+      socket.close(1001, 'coordinator stopping');
+    }
+    const closed = [...this.wss.clients].map((socket) => new Promise<void>((resolve) => {
+      if (socket.readyState === WebSocket.CLOSED) return resolve();
+      socket.once('close', () => resolve());
+      setTimeout(() => (socket.terminate(), resolve()), 2_000).unref();
+    }));
+    await Promise.all(closed);
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    for (const socket of this.wss.clients) socket.terminate();
+    await new Promise<void>((resolve) => this.http.close(() => resolve()));
+  }
+
+  private onHttp(request: IncomingMessage, response: ServerResponse): void {
+    if (this.httpHandler?.(request, response)) return;
+    if (request.url === '/health') {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ ok: true, ...this.handlers.health() }));
+      return;
+    }
+    response.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+    response.end('Convoy coordinator. Workers and dashboards connect here over WebSocket.\n');
+  }
+
+  private onConnection(socket: WebSocket, request: IncomingMessage): void {
+    // NOTE: first, before any return: an oversized or malformed frame makes ws emit 'error',
+    // which without a listener would take the coordinator down. 'close' follows and says the rest.
+    socket.on('error', () => undefined);
+    if (this.closing) {
+      // NOTE: a worker reconnecting while we shut down would otherwise be admitted after the
+      // stops went out, never told, and keep http.close() waiting for its socket forever.
+      socket.send(encodeMessage({ type: 'stop', reason: 'the coordinator is stopping' }), { binary: true });
+      socket.close(1001, 'coordinator stopping');
+      setTimeout(() => socket.terminate(), 1_000).unref();
+      return;
+    }
+    if (this.handshaking >= MAX_HANDSHAKING) return this.refuse(socket, 'BUSY', `more than ${MAX_HANDSHAKING} connections are handshaking; try again later`);
+    const connection = new Connection(socket, `${request.socket.remoteAddress ?? '?'}:${request.socket.remotePort ?? '?'}`);
+    this.connections.add(connection);
+    this.handshaking++;
+    connection.handshakeTimer = setTimeout(() => this.refuse(socket, 'HANDSHAKE_TIMEOUT', `no hello within ${this.options.handshakeMs} ms`), this.options.handshakeMs);
+    socket.on('message', (data: Buffer, isBinary) => this.onFrame(connection, data, isBinary));
+    socket.on('pong', () => {
+      connection.lastHeard = Date.now();
+    });
+    socket.on('close', () => {
+      const wasWorker = connection.state === 'worker';
+      this.setState(connection, 'closed');
+      this.connections.delete(connection);
+      if (wasWorker && !this.closing) this.handlers.gone(connection, 'death', 'connection closed');
+    });
+  }
+
+  /** Moves a connection to `next`, keeping the handshake count and frame buffer right. */
+  private setState(connection: Connection, next: ConnectionState): void {
+    const previous = connection.state;
+    if (previous === next) return;
+    connection.state = next;
+    if (previous === 'handshaking') {
+      this.handshaking--;
+      if (connection.handshakeTimer !== null) clearTimeout(connection.handshakeTimer);
+      connection.handshakeTimer = null;
+    }
+    // Its frame buffer (4.8 MB with the default model) is not kept for a departed worker.
+    if (next === 'closed') connection.frames.clear();
+  }
+
+  private onFrame(connection: Connection, data: Buffer, isBinary: boolean): void {
+    connection.bytesIn += data.byteLength;
+    connection.lastHeard = Date.now();
+    this.totals.bytesIn += data.byteLength;
+    const state = connection.state;
+    switch (state) {
+      case 'closed':
+        return;
+      case 'dashboard':
+        return this.refuse(connection.socket, 'UNEXPECTED_MESSAGE', 'a dashboard connection sends nothing after subscribe');
+      case 'handshaking':
+      case 'worker':
+        break;
+      default: {
+        const unknown: never = state;
+        throw new Error(`unknown connection state ${String(unknown)}`);
+      }
+    }
+    let message: Message;
+    const started = performance.now();
+    try {
+      if (!isBinary) throw new ProtocolError('BAD_FRAME', 'text frames are not part of the protocol');
+      message = decodeMessage(data, { ...this.limits, accept: state === 'handshaking' ? FIRST_MESSAGE : FROM_WORKER });
+      this.totals.decodeMs += performance.now() - started;
+    } catch (error) {
+      const code = error instanceof ProtocolError ? error.code : 'BAD_FRAME';
+      if (state === 'handshaking') return this.refuse(connection.socket, code, (error as Error).message);
+      return this.badFrame(connection, code, (error as Error).message, true);
+    }
+    if (state === 'handshaking') return this.handshake(connection, message);
+    this.onWorkerMessage(connection, message);
+  }
+
+  private handshake(connection: Connection, message: Message): void {
+    const socket = connection.socket;
+    if (message.type === 'subscribe') {
+      const admitted = this.checkHandshake(socket, message.protocol, message.token);
+      this.setState(connection, admitted ? 'dashboard' : 'closed');
+      if (admitted) this.handlers.viewer(socket);
+      return;
+    }
+    if (message.type !== 'hello') return;
+    const admitted = this.checkHandshake(socket, message.protocol, message.token) && this.checkDataset(socket, message.datasetHash);
+    this.setState(connection, admitted ? 'worker' : 'closed');
+    if (!admitted) return;
+    connection.workerId = this.nextWorkerId++;
+    const sendingDataset = message.datasetHash === null;
+    this.send(connection, {
+      type: 'welcome',
+      protocol: PROTOCOL_VERSION,
+      workerId: connection.workerId,
+      spec: this.run.spec,
+      paramCount: this.run.paramCount,
+      datasetHash: this.run.datasetId,
+      sendingDataset,
+      heartbeatMs: this.options.heartbeatMs,
+    });
+    if (sendingDataset) {
+      const frame = this.run.datasetFrame();
+      connection.bytesOut += frame.byteLength;
+      socket.send(frame, { binary: true });
+    }
+    // NOTE: ws keeps frame order, so the worker has the dataset before any step reaches it.
+    this.handlers.joined(connection, message);
+  }
+
+  private onWorkerMessage(connection: Connection, message: Message): void {
+    switch (message.type) {
+      case 'gradient':
+      case 'evaluation': {
+        const problem = this.handlers.answer(connection, message);
+        // NOTE: a stale or repeated answer does not cost the worker its current slice.
+        if (problem !== null) this.badFrame(connection, 'BAD_SLICE', problem, false);
+        return;
+      }
+      case 'leave':
+        this.gone(connection, 'leave', message.reason);
+        connection.socket.close(1000, 'bye');
+        return;
+      case 'error':
+        if (message.fatal) this.gone(connection, 'leave', `worker error ${message.code}: ${message.message}`);
+        return;
+      default:
+        this.badFrame(connection, 'UNEXPECTED_MESSAGE', `unexpected ${message.type} from a worker`, false);
+    }
+  }
+
+  private gone(connection: Connection, event: 'death' | 'leave', detail: string): void {
+    if (connection.state !== 'worker') return;
+    this.setState(connection, 'closed');
+    this.handlers.gone(connection, event, detail);
+  }
+
+  /**
+   * A frame from a worker that failed validation: the worker is told why and, when the frame
+   * may have been its answer (`loseSlice`), its slice goes to the others now; past
+   * MAX_BAD_FRAMES it is disconnected.
+   */
+  private badFrame(connection: Connection, code: string, message: string, loseSlice: boolean): void {
+    connection.badFrames++;
+    if (connection.badFrames > MAX_BAD_FRAMES) {
+      this.refuse(connection.socket, code, `${message} (more than ${MAX_BAD_FRAMES} invalid frames: disconnected)`);
+      this.gone(connection, 'death', `disconnected after ${connection.badFrames} invalid frames (last: ${code})`);
+      return;
+    }
+    this.sendError(connection.socket, code, message, false);
+    if (loseSlice) this.handlers.rejected(connection);
+  }
+
+  private checkHandshake(socket: WebSocket, protocol: number, token: string | undefined): boolean {
+    if (protocol !== PROTOCOL_VERSION) {
+      this.refuse(socket, 'PROTOCOL_VERSION', `protocol version mismatch: the coordinator speaks ${PROTOCOL_VERSION}, this peer ${protocol}`);
+      return false;
+    }
+    if (this.options.token !== undefined && !sameSecret(token ?? '', this.options.token)) {
+      this.refuse(socket, 'BAD_TOKEN', token === undefined ? 'this coordinator needs --token' : 'wrong token');
+      return false;
+    }
+    return true;
+  }
+
+  private checkDataset(socket: WebSocket, datasetHash: string | null): boolean {
+    if (datasetHash === null || datasetHash === this.run.datasetId) return true;
+    this.refuse(
+      socket,
+      'DATASET_MISMATCH',
+      `dataset mismatch: the worker's data (id ${datasetHash}) differs from the coordinator's (id ${this.run.datasetId}); give both the same --data folder, or none`,
+    );
+    return false;
+  }
+
+  private refuse(socket: WebSocket, code: string, message: string): void {
+    this.sendError(socket, code, message, true);
+    socket.close(1008, code);
+    setTimeout(() => socket.terminate(), 1_000).unref();
+  }
+
+  private sendError(socket: WebSocket, code: string, message: string, fatal: boolean): void {
+    if (socket.readyState === WebSocket.OPEN) socket.send(encodeMessage({ type: 'error', code, message: message.slice(0, 1000), fatal }), { binary: true });
+  }
+
+  /** Pings every open connection; a worker silent for heartbeatMs is terminated (and its slice reassigned). */
+  private heartbeat(): void {
+    const now = Date.now();
+    for (const connection of this.connections) {
+      if (connection.state === 'worker' && now - connection.lastHeard > this.options.heartbeatMs) {
+        this.gone(connection, 'death', `no heartbeat for ${now - connection.lastHeard} ms`);
+        connection.socket.terminate();
+      }
+    }
+    for (const socket of this.wss.clients) if (socket.readyState === WebSocket.OPEN) socket.ping();
+  }
+}
