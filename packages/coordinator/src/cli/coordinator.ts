@@ -10,4 +10,4 @@ const program = new Command('convoy-coordinator')
   .description('Coordinate training for workers that connect over the network')
   .option('--min-workers <n>', 'workers to wait for before the first step', integerFlag(1, 100_000), 1);
 
-runCoordinatorCli({ program, argv: process.argv.slice(2), localWorkers: () => 0 }).then((code) => process.exit(code));
+runCoordinatorCli({ program, argv: process.argv.slice(2), helpCommand: 'pnpm coordinator -- --help', localWorkers: () => 0 }).then((code) => process.exit(code));
