@@ -101,8 +101,12 @@ export async function runCoordinatorCli({ program, argv, helpCommand, localWorke
       kernels: options.kernels,
       dataDir: options.dataDir,
       chaos: chaos.workers,
-      // A worker's own lines already say "worker N:" (the coordinator's number) once it joined.
-      log: (workerName, line) => progress.log(/^worker \d+:/.test(line) ? line : `[${workerName}] ${line}`),
+      // A local worker's join and stop are the coordinator's own events, already shown; its
+      // other lines say "worker N:" (the coordinator's number) once it joined.
+      log: (workerName, line) => {
+        if (/^worker \d+: (joined |stopped by the coordinator: )/.test(line)) return;
+        progress.log(/^worker \d+:/.test(line) ? line : `[${workerName}] ${line}`);
+      },
     });
   }
   const onSignal = interruptHandler({
