@@ -13,8 +13,9 @@ export const EXIT_BAD_USAGE = 2;
 export function integerFlag(min: number, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
     const number = Number(value);
-    if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(number)) throw new InvalidArgumentError(`'${value}' is not an integer`);
-    if (number < min || number > max) throw new InvalidArgumentError(rangeText('an integer', min, max, Number.MAX_SAFE_INTEGER));
+    const range = rangeText('an integer', min, max, Number.MAX_SAFE_INTEGER);
+    if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(number)) throw new InvalidArgumentError(`'${value}' is not an integer: ${range}`);
+    if (number < min || number > max) throw new InvalidArgumentError(range);
     return number;
   };
 }
