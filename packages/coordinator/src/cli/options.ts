@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { MNIST_CNN, MNIST_CNN_DROPOUT, type ModelSpec, type OptimizerConfig } from '@convoy/core';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { COORDINATOR_DEFAULTS, CoordinatorError, type CoordinatorOptions } from '../defaults.js';
+import { COORDINATOR_DEFAULTS, CoordinatorError, type CoordinatorOptions, type TrainingOptions } from '../defaults.js';
 
 export const EXIT_BAD_USAGE = 2;
 
@@ -255,20 +255,26 @@ export function givenFlags(program: Command): Set<string> {
   return new Set(names.filter((name) => ['cli', 'env'].includes(program.getOptionValueSource(name) ?? '')));
 }
 
-/** Training flags fixed by a run's first start: flag name, the setting that holds it, how to show it. */
-const FIXED_ON_RESUME: ReadonlyArray<readonly [flag: string, read: (settings: Record<string, unknown>) => unknown, fromFlags: (options: Partial<CoordinatorOptions>) => unknown]> = [
-  ['--batch', (settings) => settings['globalBatch'], (options) => options.globalBatch],
-  ['--seed', (settings) => settings['seed'], (options) => options.seed],
-  ['--model', (settings) => settings['spec'], (options) => options.spec],
-  ['--optimizer', (settings) => (settings['optimizer'] as OptimizerConfig | undefined)?.name, (options) => options.optimizer?.name],
-  ['--lr', (settings) => (settings['optimizer'] as OptimizerConfig | undefined)?.learningRate, (options) => options.optimizer?.learningRate],
-  ['--momentum', (settings) => (settings['optimizer'] as { momentum?: number } | undefined)?.momentum, (options) => (options.optimizer as { momentum?: number } | undefined)?.momentum],
-  ['--lr-decay', (settings) => settings['lrDecay'], (options) => options.lrDecay],
-  ['--lr-decay-every', (settings) => settings['lrDecayEvery'], (options) => options.lrDecayEvery],
-  ['--train-size', (settings) => settings['trainSize'], (options) => options.trainSize],
-  ['--validation-size', (settings) => settings['validationSize'], (options) => options.validationSize],
-  ['--test-size', (settings) => settings['testSize'], (options) => options.testSize],
-  ['--max-steps', (settings) => settings['maxSteps'], (options) => options.maxSteps],
+type Settings = Partial<TrainingOptions>;
+const optimizerField = (options: Settings, field: 'name' | 'learningRate' | 'momentum') => (options.optimizer as Record<string, unknown> | undefined)?.[field];
+
+/**
+ * Training flags fixed by a run's first start, each with how to read its value from the
+ * run's settings (settingsOf in trainer.ts: the same fields as the options).
+ */
+const FIXED_ON_RESUME: ReadonlyArray<readonly [flag: string, read: (options: Settings) => unknown]> = [
+  ['--batch', (options) => options.globalBatch],
+  ['--seed', (options) => options.seed],
+  ['--model', (options) => options.spec],
+  ['--optimizer', (options) => optimizerField(options, 'name')],
+  ['--lr', (options) => optimizerField(options, 'learningRate')],
+  ['--momentum', (options) => optimizerField(options, 'momentum')],
+  ['--lr-decay', (options) => options.lrDecay],
+  ['--lr-decay-every', (options) => options.lrDecayEvery],
+  ['--train-size', (options) => options.trainSize],
+  ['--validation-size', (options) => options.validationSize],
+  ['--test-size', (options) => options.testSize],
+  ['--max-steps', (options) => options.maxSteps],
 ];
 
 const camel = (flag: string) => flag.slice(2).replace(/-(\w)/g, (_, letter: string) => letter.toUpperCase());
@@ -279,12 +285,11 @@ const camel = (flag: string) => flag.slice(2).replace(/-(\w)/g, (_, letter: stri
  * rather than silently ignored. --epochs may grow (like Keras's initial_epoch), never
  * below the epochs already trained.
  */
-export function checkResumeFlags(options: Partial<CoordinatorOptions>, given: ReadonlySet<string>, settings: Record<string, unknown>, epochsTrained: number): void {
-  for (const [flag, read, fromFlags] of FIXED_ON_RESUME) {
-    const name = flag === '--model' ? 'model' : camel(flag);
-    if (!given.has(name)) continue;
+export function checkResumeFlags(options: Partial<CoordinatorOptions>, given: ReadonlySet<string>, settings: Settings, epochsTrained: number): void {
+  for (const [flag, read] of FIXED_ON_RESUME) {
+    if (!given.has(camel(flag))) continue;
     const run = read(settings);
-    if (JSON.stringify(run) === JSON.stringify(fromFlags(options))) continue;
+    if (JSON.stringify(run) === JSON.stringify(read(options))) continue;
     const shown = flag === '--model' ? 'its own model spec' : run === undefined ? 'the default' : String(run);
     throw new CoordinatorError('BAD_RESUME', `${flag} cannot change on --resume (the run used ${shown})`);
   }

@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { readCheckpoint } from '@convoy/core';
 import type { Command } from 'commander';
 import { parseChaosPlan, type ChaosPlan } from '../chaos.js';
+import type { TrainingOptions } from '../defaults.js';
 import { startCoordinator, type Coordinator } from '../coordinator.js';
 import { spawnLocalWorkers, waitForExit } from '../local-workers.js';
 import { CHECKPOINT_FILE, MODEL_FILE } from '../persistence.js';
@@ -57,7 +58,7 @@ export async function runCoordinatorCli({ program, argv, helpCommand, localWorke
     const options = coordinatorOptions(flags, workerCount, given);
     if (options.resume === true && options.outDir !== undefined && existsSync(join(options.outDir, CHECKPOINT_FILE))) {
       const checkpoint = readCheckpoint(join(options.outDir, CHECKPOINT_FILE));
-      checkResumeFlags(options, given, checkpoint.settings as Record<string, unknown>, checkpoint.epoch);
+      checkResumeFlags(options, given, checkpoint.settings as Partial<TrainingOptions>, checkpoint.epoch);
     }
     coordinator = await startCoordinator(options);
   } catch (error) {
