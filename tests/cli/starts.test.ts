@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { Worker } from '../../packages/worker/src/worker.js';
 import { COORDINATOR_CLI, readHistory, run, smallRunArgs, startWorker, tempDir, writeSpec, WORKER_CLI, type Proc } from '../distributed/helpers.js';
 
 const dir = tempDir('starts');
@@ -127,5 +128,19 @@ describe('a worker that cannot reach its coordinator', () => {
     expect(await unknown.exited).toBe(1);
     expect(unknown.output()).toMatch(/^convoy: coordinator at ws:\/\/no-such-host\.invalid:8080 unreachable: never connected \(unknown host "no-such-host\.invalid"\)$/m);
     expect(Date.now() - started).toBeLessThan(20_000);
+  }, 60_000);
+});
+
+describe("a remote worker's progress", () => {
+  it('prints a line (epoch, slices, images/s) at most every progressEveryMs while it works', async () => {
+    const out = join(dir, 'progress');
+    const coordinator = track(run(COORDINATOR_CLI, [...smallRunArgs(spec, out, ['--epochs', '1', '--test-size', '0']), '--port', '0']));
+    const port = Number((await coordinator.waitFor(/listening on ws:\/\/127\.0\.0\.1:(\d+)/))[1]);
+    const lines: string[] = [];
+    const worker = new Worker({ url: `ws://127.0.0.1:${port}`, kernels: 'ts', name: 'progress-test', progressEveryMs: 1, log: (line) => lines.push(line) });
+    expect((await worker.start()).code).toBe(0);
+    expect(await coordinator.exited, coordinator.output()).toBe(0);
+    const progress = lines.filter((line) => /^worker \d+: epoch 1, \d+ slices \(\d+ images\) in \d+ s, \d+ images\/s$/.test(line));
+    expect(progress.length, lines.join('\n')).toBeGreaterThan(0);
   }, 60_000);
 });
