@@ -104,7 +104,7 @@ describe('runs/latest and the join hint', () => {
     const out = join(runs, 'first');
     const coordinator = track(run(COORDINATOR_CLI, [...smallRunArgs(spec, out, ['--epochs', '1', '--max-steps', '2', '--test-size', '0']), '--port', '0', '--min-workers', '2']));
     const port = Number((await coordinator.waitFor(/listening on ws:\/\/127\.0\.0\.1:(\d+)/))[1]);
-    await coordinator.waitFor(/waiting for 2 more workers \(--min-workers 2\); on each machine run:\n {2}pnpm worker -- --connect ws:\/\/127\.0\.0\.1:\d+\n/);
+    await coordinator.waitFor(/waiting for 2 more workers \(--min-workers 2\); in another terminal run:\n {2}pnpm worker -- --connect ws:\/\/127\.0\.0\.1:\d+\n/);
     expect(readlinkSync(join(runs, 'latest'))).toBe('first');
     track(startWorker(`ws://127.0.0.1:${port}`));
     track(startWorker(`ws://127.0.0.1:${port}`));

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { readCheckpoint } from '@convoy/core';
 import type { Command } from 'commander';
 import { parseChaosPlan, type ChaosPlan } from '../chaos.js';
-import type { TrainingOptions } from '../defaults.js';
+import { isLoopback, type TrainingOptions } from '../defaults.js';
 import { startCoordinator, type Coordinator } from '../coordinator.js';
 import { spawnLocalWorkers, waitForExit } from '../local-workers.js';
 import { CHECKPOINT_FILE, MODEL_FILE } from '../persistence.js';
@@ -39,7 +39,9 @@ function joinHint(coordinator: Coordinator, localWorkers: number): string {
   const token = options.token === undefined ? '' : 'CONVOY_TOKEN=<the token> ';
   const tls = options.tlsCert === undefined ? '' : ` --tls-ca ${shownPath(resolve(options.tlsCert))}`;
   return (
-    `${ERROR_PREFIX} waiting for ${waitingFor} more worker${waitingFor === 1 ? '' : 's'} (--min-workers ${options.minWorkers}); on each machine run:\n` +
+    `${ERROR_PREFIX} waiting for ${waitingFor} more worker${waitingFor === 1 ? '' : 's'} (--min-workers ${options.minWorkers}); ` +
+    // A loopback --host admits workers of this machine only.
+    `${isLoopback(options.host) ? 'in another terminal' : 'on each machine'} run:\n` +
     `  ${token}pnpm worker -- --connect ${scheme}://${host}:${coordinator.port}${tls}\n`
   );
 }
