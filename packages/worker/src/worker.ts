@@ -29,7 +29,7 @@ import {
 import { WebSocket } from 'ws';
 import { ComputeEngine, type WorkerData } from './compute.js';
 import { Chaos, frameHeader, parseChaos, type ChaosIo } from './chaos.js';
-import { WorkerError } from './errors.js';
+import { WorkerError, describeSocketError } from './errors.js';
 
 export interface WorkerOptions {
   /** ws://host:port of the coordinator. */
@@ -424,28 +424,5 @@ function readTrustedCa(path: string): Buffer {
     return readFileSync(path);
   } catch (error) {
     throw new WorkerError('BAD_OPTION', `--tls-ca ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
-}
-
-/** A connection failure as a person reads it: what happened, not the errno alone. */
-export function describeSocketError(error: Error): string {
-  const code = (error as NodeJS.ErrnoException).code;
-  const host = (error as { hostname?: string }).hostname;
-  switch (code) {
-    case 'ECONNREFUSED':
-      return 'connection refused: nothing listens on that port';
-    case 'ENOTFOUND':
-      return `unknown host${host === undefined ? '' : ` "${host}"`}`;
-    case 'EAI_AGAIN':
-      return `cannot resolve${host === undefined ? ' the host' : ` "${host}"`} right now (DNS)`;
-    case 'ETIMEDOUT':
-      return 'connection timed out';
-    case 'EHOSTUNREACH':
-    case 'ENETUNREACH':
-      return 'no route to the host';
-    case 'ECONNRESET':
-      return 'connection reset';
-    default:
-      return error.message;
   }
 }
