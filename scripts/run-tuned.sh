@@ -1,5 +1,5 @@
 #!/bin/sh
-# Runs a TypeScript entry point (tsx) tuned for what a training process does: receive and
+# Runs a TypeScript entry point (node with tsx's loader) tuned for what a training process does: receive and
 # send 4.8 MB frames (the default model's parameters and gradients) every step with a JS
 # heap of under 10 MB. What each setting saves is measured by `pnpm bench:scale`
 # (bench/README.md; the runs behind it are in bench/RESULTS.md).
@@ -18,4 +18,10 @@
 # flag (packages/coordinator/src/local-workers.ts).
 GLIBC_TUNABLES="glibc.malloc.mmap_threshold=16777216:glibc.malloc.trim_threshold=33554432${GLIBC_TUNABLES:+:$GLIBC_TUNABLES}"
 export GLIBC_TUNABLES
-exec tsx --initial-old-space-size=64 "$@"
+#
+# NOTE: `exec node --import tsx`, not `tsx`: the tsx command is a parent process that relays
+# the signals it gets to its node child, so a Ctrl-C in a terminal (sent to the whole
+# foreground process group) reached the coordinator twice, the second read as "quit at
+# once". With exec, this script's process becomes node itself: nothing between the
+# terminal, pnpm and Convoy relays a signal a second time except pnpm (cli/run.ts).
+exec node --initial-old-space-size=64 --import tsx "$@"

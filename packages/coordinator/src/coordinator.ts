@@ -54,8 +54,10 @@ export async function startCoordinator(partial: Partial<CoordinatorOptions>): Pr
   if (options.resume) {
     if (!folder.hasCheckpoint()) throw new CoordinatorError('NO_CHECKPOINT', `--resume: no checkpoint in ${folder.dir}`);
     checkpoint = folder.readCheckpoint();
-    // The run's own settings win: a resumed run must be the same run.
-    options = resolveOptions({ ...options, ...(checkpoint.settings as Partial<TrainingOptions>) });
+    // The run's own settings win: a resumed run must be the same run. Except epochs, when
+    // given: more epochs continue training (Keras's initial_epoch).
+    const epochs = partial.epochs === undefined ? {} : { epochs: partial.epochs };
+    options = resolveOptions({ ...options, ...(checkpoint.settings as Partial<TrainingOptions>), ...epochs });
   }
 
   const { train, test } = loadMnist(options.dataDir);
@@ -77,10 +79,6 @@ export async function startCoordinator(partial: Partial<CoordinatorOptions>): Pr
     position = { epoch: checkpoint.epoch, batchInEpoch: checkpoint.batchInEpoch, step: checkpoint.step, rngState: checkpoint.rngState };
     metrics.restore((checkpoint.history as MetricsRecord[]).map((record) => withPixels(record, train)));
   }
-  folder.resetHistory(checkpoint === null ? [] : (checkpoint.history as MetricsRecord[]));
-  metrics.on('record', (record) => {
-    if (record.kind !== 'workers') folder.appendHistory(record);
-  });
 
   let datasetFrame: Uint8Array | null = null;
   // NOTE: the three are wired in a circle (the table sends through the transport, the
@@ -119,6 +117,12 @@ export async function startCoordinator(partial: Partial<CoordinatorOptions>): Pr
   const elapsedBefore = Number((checkpoint?.settings as { elapsedSeconds?: number } | undefined)?.elapsedSeconds ?? 0);
   trainer = new Trainer({ options, model, optimizer, train, test, datasetId: id, scheduler: workers.scheduler, workers, metrics, store: folder, position, elapsedBefore });
   const port = await transport.listen();
+  // NOTE: the run folder is created only now, when nothing can fail any more (data, spec,
+  // optimizer, port): a failed start leaves no folder behind.
+  folder.resetHistory(checkpoint === null ? [] : (checkpoint.history as MetricsRecord[]));
+  metrics.on('record', (record) => {
+    if (record.kind !== 'workers') folder.appendHistory(record);
+  });
   workers.start();
   const validationSize = options.validationSize;
   metrics.publish({

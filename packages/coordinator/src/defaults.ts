@@ -167,7 +167,11 @@ export const OPTION_RANGES = {
 /** Why `value` is outside `range` ("must be an integer in [1, 10000]"), or null when it fits. */
 export function rangeProblem(range: OptionRange, value: number): string | null {
   const fits = Number.isFinite(value) && value >= range.min && value <= range.max && (!range.integer || Number.isInteger(value));
-  return fits ? null : `must be ${range.integer ? 'an integer' : 'a number'} in [${range.min}, ${range.max}]`;
+  if (fits) return null;
+  const kind = range.integer ? 'an integer' : 'a number';
+  // No "in [1, 9007199254740991]" on screen when there is no real upper bound.
+  const unbounded = range.max >= Number.MAX_SAFE_INTEGER;
+  return unbounded ? `must be ${kind} >= ${range.min}` : `must be ${kind} in [${range.min}, ${range.max}]`;
 }
 
 /** Fills defaults and rejects impossible combinations. */

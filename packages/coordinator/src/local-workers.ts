@@ -1,8 +1,9 @@
 /**
  * The local worker processes of `convoy start`: real child processes (node with the tsx
  * loader on the worker's command line), one per core by default. They are put in their
- * own process group, so a Ctrl-C on the terminal reaches only the coordinator (which
- * finishes the step, checkpoints, and then tells them to stop); and they exit when
+ * own process group (detached), so a Ctrl-C on the terminal reaches only the coordinator
+ * (which finishes the step, checkpoints, and then tells them to stop: a clean leave, not
+ * a death in the middle of a step); and they exit when
  * their stdin closes, so a coordinator killed with -9 leaves no orphans.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -18,8 +19,12 @@ export interface LocalWorkerOptions {
   readonly chaos?: readonly string[];
   /** The coordinator's TLS certificate, for workers to trust (wss://). */
   readonly tlsCa?: string;
-  /** Each line a worker writes to stderr. */
-  readonly log: (workerIndex: number, line: string) => void;
+  /**
+   * Each line a worker writes to stderr, with the worker's name (local-K, K = its place in
+   * --chaos's workerK). NOTE: the name is a name; workers are numbered by the coordinator
+   * alone ("worker N" in every record and line), which need not follow K.
+   */
+  readonly log: (name: string, line: string) => void;
 }
 
 const require = createRequire(import.meta.url);
@@ -42,21 +47,23 @@ export function workerCommand(args: readonly string[]): [string, string[]] {
 export function spawnLocalWorkers(count: number, options: LocalWorkerOptions): ChildProcess[] {
   const children: ChildProcess[] = [];
   for (let index = 0; index < count; index++) {
-    const args = ['--connect', options.url, '--kernels', options.kernels, '--exit-with-stdin', '--name', `local-${index + 1}`];
-    if (options.token !== undefined) args.push('--token', options.token);
+    const name = `local-${index + 1}`;
+    const args = ['--connect', options.url, '--kernels', options.kernels, '--exit-with-stdin', '--name', name];
     if (options.dataDir !== undefined) args.push('--data', options.dataDir);
     if (options.tlsCa !== undefined) args.push('--tls-ca', options.tlsCa);
     const chaos = options.chaos?.[index];
     if (chaos) args.push('--chaos', chaos);
     const [command, commandArgs] = workerCommand(args);
-    const child = spawn(command, commandArgs, { stdio: ['pipe', 'ignore', 'pipe'], detached: true });
+    // The token goes in the environment: a command line is visible to every user in ps.
+    const env = options.token === undefined ? process.env : { ...process.env, CONVOY_TOKEN: options.token };
+    const child = spawn(command, commandArgs, { stdio: ['pipe', 'ignore', 'pipe'], detached: true, env });
     let buffered = '';
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (text: string) => {
       buffered += text;
       const lines = buffered.split('\n');
       buffered = lines.pop()!;
-      for (const line of lines) if (line.length > 0) options.log(index + 1, line);
+      for (const line of lines) if (line.length > 0) options.log(name, line);
     });
     children.push(child);
   }

@@ -102,9 +102,8 @@ function toJson(record: MetricsRecord): string {
 
 /** A run's folder; it is the trainer's CheckpointStore. */
 export class RunFolder {
-  constructor(readonly dir: string) {
-    mkdirSync(dir, { recursive: true });
-  }
+  /** NOTE: creates nothing: the folder appears with the first history write (resetHistory). */
+  constructor(readonly dir: string) {}
 
   get checkpointPath(): string {
     return join(this.dir, CHECKPOINT_FILE);
@@ -116,6 +115,7 @@ export class RunFolder {
 
   /** Starts history.jsonl afresh with `records` (a new run: none; a resumed run: the checkpoint's). */
   resetHistory(records: readonly MetricsRecord[]): void {
+    mkdirSync(this.dir, { recursive: true });
     writeFileSync(join(this.dir, HISTORY_FILE), records.map((record) => `${toJson(record)}\n`).join(''));
   }
 

@@ -16,22 +16,34 @@ function kernelsChoice(value: string): 'ts' | 'wasm' | 'auto' {
   return value;
 }
 
+/** Commander's message ("error: ..." then "(Did you mean ...?)") as one line with the way to help. */
+function usageErrorLine(text: string): string {
+  const message = text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '')
+    .join(' ')
+    .replace(/^error: /, '');
+  return `convoy: ${message}; see pnpm worker -- --help`;
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   const program = new Command('convoy-worker')
     .description('Computes gradient sums for a Convoy coordinator')
     .requiredOption('--connect <url>', 'coordinator address, ws://HOST:PORT')
-    .option('--token <secret>', 'shared secret of the coordinator (or CONVOY_TOKEN)')
-    .option('--name <name>', 'name shown on the dashboard', WORKER_DEFAULTS.name)
+    .option('--token <secret>', "shared secret of the coordinator; prefer the CONVOY_TOKEN variable (a flag shows in pnpm's echo of the command and in ps)")
+    // NOTE: no default shown: it would print this machine's hostname into every --help.
+    .option('--name <name>', 'name shown on the dashboard (default: HOSTNAME-PID)')
     .option('--data <dir>', 'folder with the four MNIST IDX files (default: the bundled MNIST)')
     .option('--no-local-data', 'load no dataset; receive it from the coordinator')
     .option('--kernels <name>', 'ts | wasm | auto', kernelsChoice, 'auto')
-    .option('--retry-for <seconds>', 'give up after this long without a coordinator', positiveNumber, WORKER_DEFAULTS.retryForMs / 1000)
-    .option('--exit-with-stdin', 'exit when stdin closes (local workers of `convoy start`)')
+    .option('--retry-for <seconds>', 'give up after this long without a coordinator (never reached, or lost)', positiveNumber, WORKER_DEFAULTS.retryForMs / 1000)
+    .addOption(new Option('--exit-with-stdin', 'exit when stdin closes (local workers of `convoy start`)').hideHelp())
     .addOption(new Option('--chaos-delay <ms>', 'fault injection: block this long before answering each step').argParser(positiveNumber).hideHelp())
     .option('--tls-ca <file>', 'certificate (PEM) to trust for a wss:// coordinator with a self-signed --tls-cert')
     .addOption(new Option('--chaos <plan>', 'fault injection, e.g. kill@step20,pause@step40:5s (see chaos.ts)').hideHelp())
     .exitOverride()
-    .configureOutput({ writeErr: (text) => process.stderr.write(text.split('\n')[0] + '\n') })
+    .configureOutput({ writeErr: (text) => process.stderr.write(`${usageErrorLine(text)}\n`) })
     .showHelpAfterError(false);
   try {
     // NOTE: `pnpm worker -- --connect ...` hands the script a literal "--" first.
@@ -43,7 +55,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const options = program.opts<{
     connect: string;
     token?: string;
-    name: string;
+    name?: string;
     data?: string;
     localData: boolean;
     kernels: 'ts' | 'wasm' | 'auto';
@@ -58,17 +70,19 @@ export async function main(argv: readonly string[]): Promise<number> {
     worker = new Worker({
       url: options.connect,
       token: options.token ?? process.env['CONVOY_TOKEN'],
-      name: options.name,
+      name: options.name ?? WORKER_DEFAULTS.name,
       dataDir: options.data,
       localData: options.localData,
       kernels: options.kernels,
       retryForMs: options.retryFor * 1000,
+      // Local workers of `pnpm start` stay quiet: the coordinator's own progress covers them.
+      progressEveryMs: options.exitWithStdin ? 0 : WORKER_DEFAULTS.progressEveryMs,
       stepDelayMs: options.chaosDelay ?? 0,
       chaos: options.chaos ?? '',
       ...(options.tlsCa === undefined ? {} : { tlsCa: options.tlsCa }),
     });
   } catch (error) {
-    process.stderr.write(`convoy-worker: ${(error as Error).message}\n`);
+    process.stderr.write(`convoy: ${(error as Error).message}\n`);
     return 2;
   }
   process.on('SIGINT', () => worker.leave('Ctrl-C'));
@@ -80,11 +94,11 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   try {
     const exit = await worker.start();
-    if (exit.code !== 0) process.stderr.write(`convoy-worker: ${exit.reason}\n`);
+    if (exit.code !== 0) process.stderr.write(`convoy: ${exit.reason}\n`);
     return exit.code;
   } catch (error) {
     if (error instanceof Error && 'code' in error && typeof error.code === 'string') {
-      process.stderr.write(`convoy-worker: ${error.message}\n`);
+      process.stderr.write(`convoy: ${error.message}\n`);
       return 1;
     }
     throw error;

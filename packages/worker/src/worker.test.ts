@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DEFAULT_LIMITS, decodeMessage } from '@convoy/core';
+import { DEFAULT_LIMITS, createReferenceKernels, decodeMessage, defaultKernels } from '@convoy/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { Worker } from './worker.js';
@@ -69,5 +69,31 @@ describe('the worker on the wire', () => {
     expect(frame.masked).toBe(true); // a client's frame must carry a key (RFC 6455, 5.1)
     expect(frame.key).toEqual([0, 0, 0, 0]);
     expect(decodeMessage(frame.payload, DEFAULT_LIMITS)).toMatchObject({ type: 'hello', name: 'mask-test' });
+  });
+});
+
+describe('hello', () => {
+  /** The hello a worker with `kernels` sends, as the coordinator decodes it. */
+  async function hello(kernels: 'ts' | 'auto'): Promise<Record<string, unknown>> {
+    const http = createServer();
+    const wss = new WebSocketServer({ server: http });
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => http.close(() => resolve())), () => wss.close());
+    const first = new Promise<Record<string, unknown>>((resolve) =>
+      wss.on('connection', (socket) => socket.once('message', (data: Buffer) => resolve(decodeMessage(data, DEFAULT_LIMITS) as unknown as Record<string, unknown>))),
+    );
+    const worker = new Worker({ url: `ws://127.0.0.1:${(http.address() as AddressInfo).port}`, localData: false, name: 'kernels-test', kernels, log: () => {} });
+    void worker.start();
+    cleanups.push(async () => {
+      worker.leave('test over');
+      await worker.exited;
+    });
+    return first;
+  }
+
+  it.each(['ts', 'auto'] as const)('kernels=%s: names the backend in use, not the choice asked for', async (kernels) => {
+    const expected = kernels === 'ts' ? createReferenceKernels().name : defaultKernels().name;
+    expect(await hello(kernels)).toMatchObject({ type: 'hello', kernels: expected });
+    expect(expected).not.toBe('auto');
   });
 });

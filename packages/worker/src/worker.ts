@@ -18,6 +18,7 @@ import {
   FrameWriter,
   selectKernels,
   type DatasetMessage,
+  type Kernels,
   type KernelsChoice,
   type Message,
   type ProtocolLimits,
@@ -27,7 +28,7 @@ import { datasetHash, loadMnist } from '@convoy/core/node';
 import { WebSocket } from 'ws';
 import { ComputeEngine, type WorkerData } from './compute.js';
 import { Chaos, frameHeader, parseChaos, type ChaosIo } from './chaos.js';
-import { WorkerError } from './errors.js';
+import { WorkerError, describeSocketError } from './errors.js';
 
 export interface WorkerOptions {
   /** ws://host:port of the coordinator. */
@@ -39,8 +40,10 @@ export interface WorkerOptions {
   /** false = ask the coordinator for the dataset instead of loading one. */
   readonly localData: boolean;
   readonly kernels: KernelsChoice;
-  /** Give up reconnecting after this long without a coordinator. */
+  /** Give up (re)connecting after this long without a coordinator. */
   readonly retryForMs: number;
+  /** A progress line (steps, images/s) at most this often while working; 0 = none (local workers). */
+  readonly progressEveryMs: number;
   readonly backoffInitialMs: number;
   readonly backoffMaxMs: number;
   /** Largest frame accepted from the coordinator (the dataset message is ~55 MB). */
@@ -60,7 +63,10 @@ export const WORKER_DEFAULTS: WorkerOptions = {
   name: `${hostname()}-${process.pid}`,
   localData: true,
   kernels: 'auto',
-  retryForMs: 300_000,
+  // Long enough for a coordinator restarted with --resume to come back, short enough that
+  // a typo in --connect ends with a message rather than minutes of silence.
+  retryForMs: 60_000,
+  progressEveryMs: 10_000,
   backoffInitialMs: 200,
   backoffMaxMs: 5_000,
   maxPayload: 256 * 1024 * 1024,
@@ -106,6 +112,14 @@ export class Worker {
   private readonly trustedCa: Buffer | null;
   /** Where gradients are encoded: one 4.8 MB buffer reused step after step (codec.ts). */
   private readonly frames = new FrameWriter();
+  /** Whether a connection was ever open: "never connected" and "connection lost" say different things. */
+  private everConnected = false;
+  /** Why the last connection attempt failed ("connection refused", "unknown host ..."). */
+  private lastError = '';
+  /** The backend selected at start, for the first model; its name goes in hello (what runs, not what was asked). */
+  private kernels: Kernels | null = null;
+  private kernelsName = '';
+  private progress = { since: Date.now(), steps: 0, images: 0, epoch: 0 };
 
   constructor(options: Partial<WorkerOptions> & Pick<WorkerOptions, 'url'>) {
     this.options = { ...WORKER_DEFAULTS, ...options };
@@ -122,13 +136,16 @@ export class Worker {
       this.data = { train, test };
       this.localId = datasetId(datasetHash(train), datasetHash(test));
     }
+    this.kernels = selectKernels(this.options.kernels);
+    this.kernelsName = this.kernels.name;
     this.connect();
     return this.exited;
   }
 
   /** Ctrl-C: tell the coordinator, close, exit 0 (training goes on without us). */
   leave(reason: string): void {
-    if (this.state === WorkerState.STOPPED) return;
+    // NOTE: STOPPING too: under pnpm one Ctrl-C arrives twice (the terminal's and pnpm's forward).
+    if (this.state === WorkerState.STOPPING || this.state === WorkerState.STOPPED) return;
     this.send({ type: 'leave', reason });
     this.finish({ code: 0, reason: `left: ${reason}` });
   }
@@ -146,6 +163,8 @@ export class Worker {
     socket.binaryType = 'nodebuffer';
     socket.on('open', () => {
       this.state = WorkerState.HANDSHAKING;
+      this.everConnected = true;
+      this.lastError = '';
       this.attempt = 0;
       this.disconnectedSince = null;
       this.send({
@@ -154,13 +173,14 @@ export class Worker {
         ...(this.options.token === undefined ? {} : { token: this.options.token }),
         name: this.options.name,
         datasetHash: this.localId,
-        kernels: this.options.kernels,
+        kernels: this.kernelsName,
       });
     });
     socket.on('message', (bytes: Buffer, isBinary) => this.onFrame(bytes, isBinary));
     socket.on('ping', () => (this.lastHeard = Date.now()));
     socket.on('error', (error) => {
-      if (this.state !== WorkerState.CONNECTING) this.options.log(`worker: connection error: ${error.message}`);
+      this.lastError = describeSocketError(error);
+      if (this.state !== WorkerState.CONNECTING) this.options.log(`${this.label()}: connection error: ${this.lastError}`);
     });
     socket.on('close', () => {
       this.stopHeartbeat();
@@ -172,14 +192,33 @@ export class Worker {
 
   private reconnectLater(): void {
     this.disconnectedSince ??= Date.now();
-    if (Date.now() - this.disconnectedSince > this.options.retryForMs) {
-      this.finish({ code: 1, reason: `coordinator at ${this.options.url} unreachable for ${Math.round(this.options.retryForMs / 1000)} s` });
+    const { url, retryForMs } = this.options;
+    const seconds = Math.round(retryForMs / 1000);
+    const why = this.lastError === '' ? '' : ` (${this.lastError})`;
+    if (!this.everConnected && this.lastError.startsWith('unknown host')) {
+      // A name that does not resolve will not start resolving by waiting: most likely a typo.
+      this.finish({ code: 1, reason: `coordinator at ${url} unreachable: never connected${why}` });
+      return;
+    }
+    if (Date.now() - this.disconnectedSince > retryForMs) {
+      this.finish({
+        code: 1,
+        reason: this.everConnected
+          ? `coordinator at ${url} unreachable for ${seconds} s after the connection was lost${why}; giving up`
+          : `coordinator at ${url} unreachable: never connected in ${seconds} s${why}; is it running, and is the address right?`,
+      });
       return;
     }
     const base = Math.min(this.options.backoffMaxMs, this.options.backoffInitialMs * 2 ** this.attempt);
     this.attempt++;
     const delay = base * (0.8 + 0.4 * Math.random());
-    if (this.attempt === 1) this.options.log(`worker: connection to ${this.options.url} lost; retrying with backoff`);
+    if (this.attempt === 1) {
+      this.options.log(
+        this.everConnected
+          ? `${this.label()}: connection to ${url} lost${why}; retrying for ${seconds} s`
+          : `worker: cannot reach the coordinator at ${url}${why}; retrying for ${seconds} s (--retry-for)`,
+      );
+    }
     this.state = WorkerState.CONNECTING;
     setTimeout(() => this.state === WorkerState.CONNECTING && this.connect(), delay);
   }
@@ -193,7 +232,7 @@ export class Worker {
       message = decodeMessage(bytes, this.limits);
     } catch (error) {
       const code = error instanceof ProtocolError ? error.code : 'BAD_FRAME';
-      this.options.log(`worker: bad frame from the coordinator (${code}): ${(error as Error).message}`);
+      this.options.log(`${this.label()}: bad frame from the coordinator (${code}): ${(error as Error).message}`);
       this.send({ type: 'error', code, message: (error as Error).message, fatal: false });
       return;
     }
@@ -218,6 +257,7 @@ export class Worker {
         return this.onDataset(message);
       case 'step': {
         const answer = this.requireEngine().step(message, decodeMs);
+        this.countProgress(message.epoch, message.indices.length);
         // NOTE: blocks like a slow computation would (no pong either), on purpose.
         if (this.options.stepDelayMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, this.options.stepDelayMs);
         if (this.chaos.active && this.chaos.answer(answer, encodeMessage, this.chaosIo())) return;
@@ -228,10 +268,10 @@ export class Worker {
         this.send(this.requireEngine().evaluate(message));
         return;
       case 'stop':
-        this.options.log(`worker: stopped by the coordinator: ${message.reason}`);
+        this.options.log(`${this.label()}: stopped by the coordinator: ${message.reason}`);
         return this.finish({ code: 0, reason: message.reason });
       case 'error':
-        this.options.log(`worker: the coordinator reports ${message.code}: ${message.message}`);
+        this.options.log(`${this.label()}: the coordinator reports ${message.code}: ${message.message}`);
         if (message.fatal) this.finish({ code: 1, reason: `refused by the coordinator (${message.code}): ${message.message}` });
         return;
       default:
@@ -249,9 +289,10 @@ export class Worker {
     this.workerId = message.workerId;
     this.limits = { ...this.limits, paramCount: message.paramCount };
     const sameModel = this.engine !== null && JSON.stringify(this.engine.spec) === JSON.stringify(message.spec);
-    if (!sameModel && this.data !== null) this.engine = new ComputeEngine(message.spec, message.paramCount, this.data, selectKernels(this.options.kernels));
+    if (!sameModel && this.data !== null) this.engine = new ComputeEngine(message.spec, message.paramCount, this.data, this.takeKernels());
     if (!sameModel && this.data === null) this.pendingWelcome = message;
     this.startHeartbeat(message.heartbeatMs);
+    this.progress = { since: Date.now(), steps: 0, images: 0, epoch: 0 };
     if (!message.sendingDataset) this.state = WorkerState.READY;
     this.options.log(`worker ${message.workerId}: joined ${this.options.url}${message.sendingDataset ? ' (receiving the dataset)' : ''}`);
   }
@@ -265,9 +306,36 @@ export class Worker {
     this.data = { train, test };
     this.localId = id;
     const welcome = this.pendingWelcome;
-    if (welcome !== null) this.engine = new ComputeEngine(welcome.spec, welcome.paramCount, this.data, selectKernels(this.options.kernels));
+    if (welcome !== null) this.engine = new ComputeEngine(welcome.spec, welcome.paramCount, this.data, this.takeKernels());
     this.pendingWelcome = null;
     this.state = WorkerState.READY;
+  }
+
+  /** Who this worker is in log lines: the coordinator's number once it has one. */
+  private label(): string {
+    return this.workerId === undefined ? 'worker' : `worker ${this.workerId}`;
+  }
+
+  /** The kernels for a new compute engine: the ones selected at start first, then fresh ones (a backend's arrays are its own). */
+  private takeKernels(): Kernels {
+    const kernels = this.kernels ?? selectKernels(this.options.kernels);
+    this.kernels = null;
+    return kernels;
+  }
+
+  /** A line every progressEveryMs while slices arrive: a remote worker's terminal is not silent. */
+  private countProgress(epoch: number, images: number): void {
+    const progress = this.progress;
+    progress.steps++;
+    progress.images += images;
+    progress.epoch = epoch;
+    const elapsed = Date.now() - progress.since;
+    if (this.options.progressEveryMs <= 0 || elapsed < this.options.progressEveryMs) return;
+    this.options.log(
+      `${this.label()}: epoch ${epoch}, ${progress.steps} slices (${progress.images} images) in ${Math.round(elapsed / 1000)} s, ` +
+        `${Math.round((1000 * progress.images) / elapsed)} images/s`,
+    );
+    this.progress = { since: Date.now(), steps: 0, images: 0, epoch };
   }
 
   private requireEngine(): ComputeEngine {
@@ -290,7 +358,7 @@ export class Worker {
       if (now - lastTick > 1_000) this.lastHeard = Math.max(this.lastHeard, now - 1_000);
       lastTick = now;
       if (now - this.lastHeard > heartbeatMs) {
-        this.options.log(`worker: no heartbeat from the coordinator for ${now - this.lastHeard} ms; reconnecting`);
+        this.options.log(`${this.label()}: no heartbeat from the coordinator for ${now - this.lastHeard} ms; reconnecting`);
         this.socket?.terminate();
       }
     }, Math.min(500, heartbeatMs / 4));

@@ -11,4 +11,4 @@ const program = new Command('convoy-coordinator')
   .description('Coordinate training for workers that connect over the network')
   .option('--min-workers <n>', 'workers to wait for before the first step', rangeFlag(OPTION_RANGES.minWorkers), COORDINATOR_DEFAULTS.minWorkers);
 
-runCoordinatorCli({ program, argv: process.argv.slice(2), localWorkers: () => 0 }).then((code) => process.exit(code));
+runCoordinatorCli({ program, argv: process.argv.slice(2), helpCommand: 'pnpm coordinator -- --help', localWorkers: () => 0 }).then((code) => process.exit(code));

@@ -6,26 +6,32 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ADADELTA_DEFAULTS, ADAM_DEFAULTS, MNIST_CNN, MNIST_CNN_DROPOUT, type ModelSpec, type OptimizerConfig } from '@convoy/core';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { COORDINATOR_DEFAULTS, CoordinatorError, OPTION_RANGES, TRAIN_FILE_IMAGES, rangeProblem, type CoordinatorOptions, type OptionRange } from '../defaults.js';
+import { COORDINATOR_DEFAULTS, CoordinatorError, OPTION_RANGES, TRAIN_FILE_IMAGES, rangeProblem, type CoordinatorOptions, type OptionRange, type TrainingOptions } from '../defaults.js';
 
 export const EXIT_BAD_USAGE = 2;
 
 export function integerFlag(min: number, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
     const number = Number(value);
-    if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(number) || number < min || number > max) {
-      throw new InvalidArgumentError(`must be an integer in [${min}, ${max}]`);
-    }
+    const range = rangeText('an integer', min, max, Number.MAX_SAFE_INTEGER);
+    if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(number)) throw new InvalidArgumentError(`'${value}' is not an integer: ${range}`);
+    if (number < min || number > max) throw new InvalidArgumentError(range);
     return number;
   };
+}
+
+/** "must be an integer >= 1" when there is no real upper bound (no 1.7976931348623157e+308 on screen). */
+function rangeText(kind: string, min: number, max: number, unbounded: number): string {
+  return max === unbounded ? `must be ${kind} >= ${min}` : `must be ${kind} in [${min}, ${max}]`;
 }
 
 export function numberFlag(min: number, max = Number.MAX_VALUE) {
   return (value: string): number => {
     const number = Number(value);
-    if (value.trim() === '' || !Number.isFinite(number) || number < min || number > max) {
-      throw new InvalidArgumentError(`must be a number in [${min}, ${max}]`);
+    if (value.trim() === '' || !Number.isFinite(number)) {
+      throw new InvalidArgumentError(`'${value}' is not a number${value.includes(',') ? ' (write decimals with a point: 0.001)' : ''}`);
     }
+    if (number < min || number > max) throw new InvalidArgumentError(rangeText('a number', min, max, Number.MAX_VALUE));
     return number;
   };
 }
@@ -34,9 +40,10 @@ export function numberFlag(min: number, max = Number.MAX_VALUE) {
 export function rangeFlag(range: OptionRange) {
   return (value: string): number => {
     const number = Number(value);
-    const problem = value.trim() === '' || (range.integer && !/^-?\d+$/.test(value.trim())) ? rangeProblem(range, Number.NaN) : rangeProblem(range, number);
-    if (problem !== null) throw new InvalidArgumentError(problem);
-    return number;
+    const malformed = value.trim() === '' || !Number.isFinite(number) || (range.integer && !/^-?\d+$/.test(value.trim()));
+    const problem = rangeProblem(range, malformed ? Number.NaN : number);
+    if (problem === null) return number;
+    throw new InvalidArgumentError(malformed ? `'${value}' is not ${range.integer ? 'an integer' : 'a number'}: ${problem}` : problem);
   };
 }
 
@@ -80,7 +87,7 @@ export function addCoordinatorFlags(program: Command): Command {
     .option('--max-steps <n>', 'stop after this many steps in total (0: all epochs)', rangeFlag(r.maxSteps), d.maxSteps)
     .option('--host <address>', 'address to listen on', d.host)
     .option('--port <n>', 'port for workers and the dashboard (0: any free port)', rangeFlag(r.port), d.port)
-    .option('--token <secret>', 'shared secret workers must present (or CONVOY_TOKEN)')
+    .option('--token <secret>', 'shared secret workers must present; prefer the CONVOY_TOKEN variable (a flag shows in pnpm\'s echo of the command and in ps)')
     .option('--insecure', 'allow a non-loopback --host without --token')
     .option('--tls-cert <file>', 'TLS certificate (PEM): workers connect with wss://')
     .option('--tls-key <file>', 'private key of --tls-cert (PEM)')
@@ -158,7 +165,12 @@ export function defaultRunDir(): string {
   return join('runs', new Date().toISOString().replace(/[:.]/g, '-').replace('T', '_').slice(0, 19));
 }
 
-export function coordinatorOptions(flags: Flags, localWorkers: number): Partial<CoordinatorOptions> {
+/**
+ * `given`: the flags the user set (commander's value source 'cli' or 'env'). On --resume the
+ * run's own settings win; --epochs is passed on only when given (more epochs continue the
+ * run), and the other training flags are checked against the run by checkResumeFlags.
+ */
+export function coordinatorOptions(flags: Flags, localWorkers: number, given: ReadonlySet<string> = new Set()): Partial<CoordinatorOptions> {
   if (flags.momentum !== undefined && flags.optimizer !== 'sgd') throw new CoordinatorError('BAD_OPTION', '--momentum applies to --optimizer sgd only');
   const outDir = flags.out ?? (flags.resume ? newestRun() : defaultRunDir());
   return {
@@ -166,7 +178,7 @@ export function coordinatorOptions(flags: Flags, localWorkers: number): Partial<
     optimizer: optimizerConfig(flags),
     lrDecay: flags.lrDecay,
     lrDecayEvery: flags.lrDecayEvery,
-    epochs: flags.epochs,
+    ...(flags.resume && !given.has('epochs') ? {} : { epochs: flags.epochs }),
     globalBatch: flags.batch,
     seed: flags.seed,
     trainSize: Math.min(flags.trainSize, TRAIN_FILE_IMAGES - flags.validationSize),
@@ -192,14 +204,32 @@ export function coordinatorOptions(flags: Flags, localWorkers: number): Partial<
   };
 }
 
+/** The prefix of every error line of Convoy's command lines. */
+export const ERROR_PREFIX = 'convoy:';
+
+/**
+ * Commander's message ("error: unknown option '--epoch'" then "(Did you mean --epochs?)")
+ * as one line, with the way to the flags: `convoy: unknown option '--epoch' (Did you mean
+ * --epochs?); see pnpm start -- --help`.
+ */
+export function usageErrorLine(text: string, helpCommand: string): string {
+  const message = text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '')
+    .join(' ')
+    .replace(/^error: /, '');
+  return `${ERROR_PREFIX} ${message}; see ${helpCommand}`;
+}
+
 /**
  * Parses argv with `program`; returns its flags, or an exit code (help: 0, bad flag: 2)
  * after commander printed one line.
  */
-export function parseFlags(program: Command, argv: readonly string[]): Flags | number {
+export function parseFlags(program: Command, argv: readonly string[], helpCommand = '--help'): Flags | number {
   program
     .exitOverride()
-    .configureOutput({ writeErr: (text) => process.stderr.write(`${text.trim().split('\n')[0]}\n`) })
+    .configureOutput({ writeErr: (text) => process.stderr.write(`${usageErrorLine(text, helpCommand)}\n`) })
     .showHelpAfterError(false)
     .allowExcessArguments(false);
   // NOTE: `pnpm start -- --epochs 2` hands the script a literal "--" first; commander would
@@ -214,12 +244,69 @@ export function parseFlags(program: Command, argv: readonly string[]): Flags | n
   return program.opts<Flags>();
 }
 
+/** What to do about an error whose message alone does not say it. */
+function hint(error: Error): string {
+  if ((error as { code?: unknown }).code === 'LISTEN_FAILED' && /EADDRINUSE/.test(error.message)) {
+    return ' (another program uses that port: give --port 0 for any free port, or another --port)';
+  }
+  return '';
+}
+
 /** A user error (any error with a string code) is one line; anything else is a bug and keeps its stack. */
-export function reportError(program: string, error: unknown): number {
+export function reportError(error: unknown): number {
   if (error instanceof Error && typeof (error as { code?: unknown }).code === 'string') {
-    process.stderr.write(`${program}: ${error.message}\n`);
+    process.stderr.write(`${ERROR_PREFIX} ${error.message}${hint(error)}\n`);
     return EXIT_BAD_USAGE;
   }
   console.error(error);
   return 1;
+}
+
+/** The flags whose value the user gave (on the command line or through the environment). */
+export function givenFlags(program: Command): Set<string> {
+  const names = Object.keys(program.opts());
+  return new Set(names.filter((name) => ['cli', 'env'].includes(program.getOptionValueSource(name) ?? '')));
+}
+
+type Settings = Partial<TrainingOptions>;
+const optimizerField = (options: Settings, field: 'name' | 'learningRate' | 'momentum') => (options.optimizer as Record<string, unknown> | undefined)?.[field];
+
+/**
+ * Training flags fixed by a run's first start, each with how to read its value from the
+ * run's settings (settingsOf in trainer.ts: the same fields as the options).
+ */
+const FIXED_ON_RESUME: ReadonlyArray<readonly [flag: string, read: (options: Settings) => unknown]> = [
+  ['--batch', (options) => options.globalBatch],
+  ['--seed', (options) => options.seed],
+  ['--model', (options) => options.spec],
+  ['--optimizer', (options) => optimizerField(options, 'name')],
+  ['--lr', (options) => optimizerField(options, 'learningRate')],
+  ['--momentum', (options) => optimizerField(options, 'momentum')],
+  ['--lr-decay', (options) => options.lrDecay],
+  ['--lr-decay-every', (options) => options.lrDecayEvery],
+  ['--train-size', (options) => options.trainSize],
+  ['--validation-size', (options) => options.validationSize],
+  ['--test-size', (options) => options.testSize],
+  ['--max-steps', (options) => options.maxSteps],
+];
+
+const camel = (flag: string) => flag.slice(2).replace(/-(\w)/g, (_, letter: string) => letter.toUpperCase());
+
+/**
+ * --resume continues the same run: a given training flag that differs from the run's own
+ * setting is refused by name ("--batch cannot change on --resume (the run used 256)")
+ * rather than silently ignored. --epochs may grow (like Keras's initial_epoch), never
+ * below the epochs already trained.
+ */
+export function checkResumeFlags(options: Partial<CoordinatorOptions>, given: ReadonlySet<string>, settings: Settings, epochsTrained: number): void {
+  for (const [flag, read] of FIXED_ON_RESUME) {
+    if (!given.has(camel(flag))) continue;
+    const run = read(settings);
+    if (JSON.stringify(run) === JSON.stringify(read(options))) continue;
+    const shown = flag === '--model' ? 'its own model spec' : run === undefined ? 'the default' : String(run);
+    throw new CoordinatorError('BAD_RESUME', `${flag} cannot change on --resume (the run used ${shown})`);
+  }
+  if (options.epochs !== undefined && options.epochs < epochsTrained) {
+    throw new CoordinatorError('BAD_RESUME', `--epochs ${options.epochs}: the run has already trained ${epochsTrained} epochs`);
+  }
 }

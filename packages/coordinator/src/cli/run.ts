@@ -4,48 +4,97 @@
  * 0 finished or stopped cleanly, 1 failure, 2 bad flags, 130 a second Ctrl-C.
  */
 import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import { readCheckpoint } from '@convoy/core';
 import type { Command } from 'commander';
 import { parseChaosPlan, type ChaosPlan } from '../chaos.js';
-import { startCoordinator } from '../coordinator.js';
+import { isLoopback, type TrainingOptions } from '../defaults.js';
+import { startCoordinator, type Coordinator } from '../coordinator.js';
 import { spawnLocalWorkers, waitForExit } from '../local-workers.js';
+import { CHECKPOINT_FILE, MODEL_FILE } from '../persistence.js';
 import { mountDashboard, writeHistoryPlot } from './dashboard.js';
-import { addCoordinatorFlags, coordinatorOptions, parseFlags, reportError } from './options.js';
+import { interruptHandler } from './interrupts.js';
+import { ERROR_PREFIX, addCoordinatorFlags, checkResumeFlags, coordinatorOptions, givenFlags, parseFlags, reportError } from './options.js';
 import { showProgress } from './progress.js';
+import { linkLatest, shownPath, summaryLines } from './summary.js';
 
 export interface CliRun {
   readonly program: Command;
   readonly argv: readonly string[];
+  /** How a user asks for this command's help, e.g. "pnpm start -- --help". */
+  readonly helpCommand: string;
   /** Local worker processes to spawn, from the parsed flags (0 for a bare coordinator). */
   readonly localWorkers: (flags: Record<string, unknown>) => number;
 }
 
-export async function runCoordinatorCli({ program, argv, localWorkers }: CliRun): Promise<number> {
-  const name = program.name();
-  const flags = parseFlags(addCoordinatorFlags(program), argv);
+/** The lines that tell a waiting coordinator's user how workers join (the token never printed). */
+function joinHint(coordinator: Coordinator, localWorkers: number): string {
+  const { options } = coordinator;
+  const waitingFor = options.minWorkers - localWorkers;
+  if (waitingFor <= 0) return '';
+  const host = options.host === '0.0.0.0' || options.host === '::' ? hostname() : options.host.includes(':') ? `[${options.host}]` : options.host;
+  const scheme = options.tlsCert === undefined ? 'ws' : 'wss';
+  const token = options.token === undefined ? '' : 'CONVOY_TOKEN=<the token> ';
+  const tls = options.tlsCert === undefined ? '' : ` --tls-ca ${shownPath(resolve(options.tlsCert))}`;
+  return (
+    `${ERROR_PREFIX} waiting for ${waitingFor} more worker${waitingFor === 1 ? '' : 's'} (--min-workers ${options.minWorkers}); ` +
+    // A loopback --host admits workers of this machine only.
+    `${isLoopback(options.host) ? 'in another terminal' : 'on each machine'} run:\n` +
+    `  ${token}pnpm worker -- --connect ${scheme}://${host}:${coordinator.port}${tls}\n`
+  );
+}
+
+export async function runCoordinatorCli({ program, argv, helpCommand, localWorkers }: CliRun): Promise<number> {
+  const name = 'convoy';
+  const flags = parseFlags(addCoordinatorFlags(program), argv, helpCommand);
   if (typeof flags === 'number') return flags;
+  const given = givenFlags(program);
   let coordinator;
   let workerCount = 0;
   let chaos: ChaosPlan;
   try {
     workerCount = localWorkers(flags as unknown as Record<string, unknown>);
     chaos = parseChaosPlan(flags.chaos ?? '', workerCount);
-    coordinator = await startCoordinator(coordinatorOptions(flags, workerCount));
+    const options = coordinatorOptions(flags, workerCount, given);
+    if (options.resume === true && options.outDir !== undefined && existsSync(join(options.outDir, CHECKPOINT_FILE))) {
+      const checkpoint = readCheckpoint(join(options.outDir, CHECKPOINT_FILE));
+      checkResumeFlags(options, given, checkpoint.settings as Partial<TrainingOptions>, checkpoint.epoch);
+    }
+    coordinator = await startCoordinator(options);
   } catch (error) {
-    return reportError(name, error);
+    return reportError(error);
   }
   const { options, trainer } = coordinator;
+  if (options.resume && trainer.completedSteps >= trainer.totalSteps) {
+    process.stdout.write(
+      `${name}: the run in ${shownPath(coordinator.folder.dir)} has already trained all ${options.epochs} epochs; ` +
+        `give --epochs ${options.epochs + 1} or more to train further\n`,
+    );
+    await coordinator.close('nothing to train');
+    return 0;
+  }
   if (chaos.killCoordinatorAtStep > 0) {
     // NOTE: after step N's record is in history.jsonl, before any checkpoint of step N.
     coordinator.metrics.on('record', (record) => record.kind === 'step' && record.step === chaos.killCoordinatorAtStep && process.kill(process.pid, 'SIGKILL'));
   }
+  const latest = linkLatest(coordinator.folder.dir);
   await mountDashboard(coordinator);
   const httpHost = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
   process.stdout.write(
-    `${name}: ${options.resume ? `resuming at step ${trainer.completedSteps}` : 'training'} in ${coordinator.folder.dir}\n` +
+    `${name}: ${options.resume ? `resuming at step ${trainer.completedSteps}` : 'training'} in ${shownPath(coordinator.folder.dir)}` +
+      `${latest === null ? '' : ` (also ${shownPath(latest)})`}\n` +
       `${name}: listening on ${coordinator.url} (dashboard: ${options.tlsCert === undefined ? 'http' : 'https'}://${httpHost}:${coordinator.port}/)\n` +
-      (workerCount === 0 ? `${name}: workers join with: pnpm worker -- --connect ws://HOST:${coordinator.port}${options.token ? ' --token ...' : ''}\n` : ''),
+      joinHint(coordinator, workerCount),
   );
-  const progress = showProgress(coordinator.metrics, trainer.totalSteps, options.epochs, trainer.completedSteps);
+  const progress = showProgress(coordinator.metrics, {
+    stepsPerEpoch: trainer.stepsPerEpoch,
+    totalSteps: trainer.totalSteps,
+    epochs: options.epochs,
+    validationSize: options.validationSize,
+    ...(process.stdout.isTTY === true ? { columns: process.stdout.columns || 80 } : {}),
+  });
   let children: ChildProcess[] = [];
   if (workerCount > 0) {
     children = spawnLocalWorkers(workerCount, {
@@ -55,31 +104,49 @@ export async function runCoordinatorCli({ program, argv, localWorkers }: CliRun)
       kernels: options.kernels,
       dataDir: options.dataDir,
       chaos: chaos.workers,
-      log: (index, line) => progress.log(`[local worker ${index}] ${line}`),
+      // A local worker's join and stop are the coordinator's own events, already shown; its
+      // other lines say "worker N:" (the coordinator's number) once it joined.
+      log: (workerName, line) => {
+        if (/^worker \d+: (joined |stopped by the coordinator: )/.test(line)) return;
+        progress.log(/^worker \d+:/.test(line) ? line : `[${workerName}] ${line}`);
+      },
     });
   }
-  let interrupts = 0;
-  const onSignal = () => {
-    interrupts++;
-    if (interrupts === 1) {
+  const onSignal = interruptHandler({
+    stop: () => {
       progress.log(`${name}: stopping after the current step (Ctrl-C again to quit at once)`);
       coordinator.requestStop();
-    } else {
+    },
+    quit: () => {
+      progress.stop();
       for (const child of children) child.kill('SIGKILL');
       process.exit(130);
-    }
-  };
+    },
+  });
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const started = performance.now();
+  const firstStep = trainer.completedSteps;
   try {
     const outcome = await coordinator.train();
+    const wallSeconds = (performance.now() - started) / 1000;
     progress.stop();
     await writeHistoryPlot(coordinator).catch((error: Error) => process.stderr.write(`${name}: history plot not written: ${error.message}\n`));
-    process.stdout.write(
-      outcome === 'finished'
-        ? `${name}: finished after ${trainer.completedSteps} steps; run folder ${coordinator.folder.dir}\n`
-        : `${name}: stopped at step ${trainer.completedSteps}; continue with --resume --out ${coordinator.folder.dir}\n`,
-    );
+    if (outcome === 'finished') {
+      const steps = coordinator.metrics.steps.filter((record) => record.step > firstStep);
+      const lines = summaryLines(name, {
+        runDir: coordinator.folder.dir,
+        steps: trainer.completedSteps,
+        epochs: options.epochs,
+        images: steps.reduce((sum, record) => sum + record.images, 0),
+        wallSeconds,
+        test: coordinator.metrics.test ?? null,
+        modelFile: join(coordinator.folder.dir, MODEL_FILE),
+      });
+      process.stdout.write(`${lines.join('\n')}\n`);
+    } else {
+      process.stdout.write(`${name}: stopped at step ${trainer.completedSteps}; continue with --resume --out ${shownPath(coordinator.folder.dir)}\n`);
+    }
     await coordinator.close(outcome === 'finished' ? 'training finished' : 'coordinator stopped');
     await waitForExit(children, 5_000);
     return 0;
@@ -87,6 +154,6 @@ export async function runCoordinatorCli({ program, argv, localWorkers }: CliRun)
     progress.stop();
     await coordinator.close('coordinator failed').catch(() => undefined);
     for (const child of children) child.kill('SIGKILL');
-    return reportError(name, error);
+    return reportError(error);
   }
 }

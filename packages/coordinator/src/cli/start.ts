@@ -14,4 +14,4 @@ const program = new Command('convoy-start')
   .option('--workers <n>', 'local worker processes', integerFlag(0, 1024), availableParallelism())
   .option('--min-workers <n>', 'workers to wait for before the first step (default: --workers)', rangeFlag(OPTION_RANGES.minWorkers));
 
-runCoordinatorCli({ program, argv: process.argv.slice(2), localWorkers: (flags) => flags['workers'] as number }).then((code) => process.exit(code));
+runCoordinatorCli({ program, argv: process.argv.slice(2), helpCommand: 'pnpm start -- --help', localWorkers: (flags) => flags['workers'] as number }).then((code) => process.exit(code));

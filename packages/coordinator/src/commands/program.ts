@@ -78,8 +78,33 @@ export function addModelCommands(program: Command): Command {
   return program;
 }
 
+/** Training has its own scripts (separate processes, tuned node flags): named here so `convoy --help` leads to them. */
+const TRAINING_COMMANDS = `
+The commands above take a run folder (runs/latest is the newest run). Training has its
+own commands, each with its own --help:
+  pnpm start -- [flags]         train with a local coordinator and one worker per core
+  pnpm coordinator -- [flags]   a coordinator alone, for workers on other machines
+  pnpm worker -- --connect URL  a worker that joins a coordinator`;
+
+/** Commander's message ("error: ..." and "(Did you mean ...?)") as one line that says where help is. */
+function usageErrorLine(text: string): string {
+  const message = text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '')
+    .join(' ')
+    .replace(/^error: /, '');
+  return `convoy: ${message}; see pnpm convoy --help`;
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
-  const program = new Command('convoy').description('Convoy: data-parallel CNN training on MNIST').exitOverride();
+  const program = new Command('convoy')
+    .description('Convoy: data-parallel CNN training on MNIST')
+    .usage('<command> [options]')
+    .exitOverride()
+    .configureOutput({ writeErr: (text) => process.stderr.write(`${usageErrorLine(text)}\n`) })
+    .showSuggestionAfterError(true)
+    .addHelpText('after', TRAINING_COMMANDS);
   addModelCommands(program);
   for (const command of program.commands) command.exitOverride();
   try {
