@@ -7,8 +7,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readCheckpoint } from '../../packages/core/src/index.js';
-import { run, tempDir, COORDINATOR_CLI } from '../distributed/helpers.js';
+import { readCheckpoint } from '../../packages/core/src/node.js';
+import { run, tempDir, COORDINATOR_CLI } from '../support/processes.js';
 import { inTerminal, readable, type Terminal } from './terminal.js';
 
 const dir = tempDir('ctrl-c');

@@ -8,7 +8,8 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Worker } from '../../packages/worker/src/worker.js';
-import { COORDINATOR_CLI, readHistory, run, smallRunArgs, startWorker, tempDir, writeSpec, WORKER_CLI, type Proc } from '../distributed/helpers.js';
+import { readHistory, smallRunArgs, writeSpec } from '../distributed/helpers.js';
+import { COORDINATOR_CLI, run, startWorker, tempDir, WORKER_CLI, type Proc } from '../support/processes.js';
 
 const dir = tempDir('starts');
 const spec = writeSpec(dir);

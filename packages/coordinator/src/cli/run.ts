@@ -7,7 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
-import { readCheckpoint } from '@convoy/core';
+import { readCheckpoint } from '@convoy/core/node';
 import type { Command } from 'commander';
 import { parseChaosPlan, type ChaosPlan } from '../chaos.js';
 import { isLoopback, type TrainingOptions } from '../defaults.js';
