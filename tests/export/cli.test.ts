@@ -196,7 +196,7 @@ describe('user errors: one line on stderr, exit code 2, no stack trace', () => {
     ['missing PNG', () => ['predict', run, join(folder, 'nothere.png')], /^convoy: .*nothere\.png: no such file$/],
     ['IDX images of the wrong size', () => ['predict', run, '--idx', join(folder, 'big-idx3-ubyte'), '--index', '0'], /^convoy: .*big-idx3-ubyte: images are 32x30, the model takes 28x28$/],
     ['IDX index out of range', () => ['predict', run, '--idx', TEST_IMAGES, '--index', '10000'], /^convoy: .*t10k-images-idx3-ubyte: index 10000 is outside 0\.\.9999$/],
-    ['export without --onnx', () => ['export', run], /^error: required option '--onnx <file>' not specified$/],
+    ['export without --onnx', () => ['export', run], /^convoy: required option '--onnx <file>' not specified; see pnpm convoy --help$/],
   ] as const)('%s', async (_, args, message) => {
     const result = await runConvoy(args());
     expect(result.stdout).toBe('');

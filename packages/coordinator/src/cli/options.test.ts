@@ -47,7 +47,7 @@ describe('ranges', () => {
     }
     for (const outside of [range.min - 1, range.max + 1]) {
       expect(parse(outside)).toBe(EXIT_BAD_USAGE);
-      expect(() => resolveOptions({ [name]: outside })).toThrow(`${name} must be an integer in [${range.min}, ${range.max}], got ${outside}`);
+      expect(() => resolveOptions({ [name]: outside })).toThrow(`${name} ${rangeProblem(range, outside)}, got ${outside}`);
     }
   });
 });
