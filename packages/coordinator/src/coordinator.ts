@@ -23,6 +23,7 @@ import { CoordinatorError, resolveOptions, type CoordinatorOptions, type Trainin
 import { MetricsHub } from './metrics.js';
 import { RunFolder, withPixels, type RunPosition } from './persistence.js';
 import { StepTimer, type StepTiming } from './step-timing.js';
+import { joinCommand } from './join-command.js';
 import { Trainer, type TrainOutcome } from './trainer.js';
 import { Transport } from './transport.js';
 import { WorkerTable } from './workers.js';
@@ -144,6 +145,8 @@ export async function startCoordinator(partial: Partial<CoordinatorOptions>): Pr
     localWorkers: options.localWorkers,
     resumedFromStep: checkpoint?.step ?? 0,
     outDir: folder.dir,
+    minWorkers: Math.max(1, options.minWorkers),
+    joinCommand: joinCommand(options, port),
   });
   if (checkpoint !== null) {
     metrics.publish({ kind: 'event', event: 'coordinator-restart', step: checkpoint.step, workerId: null, detail: `resumed from step ${checkpoint.step}`, time: Date.now() });

@@ -47,13 +47,6 @@ export function rangeFlag(range: OptionRange) {
   };
 }
 
-function choice<const T extends string>(choices: readonly T[]) {
-  return (value: string): T => {
-    if (!choices.includes(value as T)) throw new InvalidArgumentError(`must be one of ${choices.join(', ')}`);
-    return value as T;
-  };
-}
-
 /** --model: "default" (with Dropout), "plain" (the seed's layers exactly) or a JSON spec file. */
 export function modelFlag(value: string): ModelSpec {
   if (value === 'default') return MNIST_CNN_DROPOUT;

@@ -5,8 +5,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { readCheckpoint } from '@convoy/core/node';
 import type { Command } from 'commander';
 import { parseChaosPlan, type ChaosPlan } from '../chaos.js';
@@ -18,7 +17,8 @@ import { mountDashboard, writeHistoryPlot } from './dashboard.js';
 import { interruptHandler } from './interrupts.js';
 import { ERROR_PREFIX, addCoordinatorFlags, checkResumeFlags, coordinatorOptions, givenFlags, parseFlags, reportError } from './options.js';
 import { showProgress } from './progress.js';
-import { linkLatest, shownPath, summaryLines } from './summary.js';
+import { joinCommand, shownPath } from '../join-command.js';
+import { linkLatest, summaryLines } from './summary.js';
 
 export interface CliRun {
   readonly program: Command;
@@ -34,15 +34,11 @@ function joinHint(coordinator: Coordinator, localWorkers: number): string {
   const { options } = coordinator;
   const waitingFor = options.minWorkers - localWorkers;
   if (waitingFor <= 0) return '';
-  const host = options.host === '0.0.0.0' || options.host === '::' ? hostname() : options.host.includes(':') ? `[${options.host}]` : options.host;
-  const scheme = options.tlsCert === undefined ? 'ws' : 'wss';
-  const token = options.token === undefined ? '' : 'CONVOY_TOKEN=<the token> ';
-  const tls = options.tlsCert === undefined ? '' : ` --tls-ca ${shownPath(resolve(options.tlsCert))}`;
   return (
     `${ERROR_PREFIX} waiting for ${waitingFor} more worker${waitingFor === 1 ? '' : 's'} (--min-workers ${options.minWorkers}); ` +
     // A loopback --host admits workers of this machine only.
     `${isLoopback(options.host) ? 'in another terminal' : 'on each machine'} run:\n` +
-    `  ${token}pnpm worker -- --connect ${scheme}://${host}:${coordinator.port}${tls}\n`
+    `  ${joinCommand(options, coordinator.port)}\n`
   );
 }
 

@@ -4,8 +4,9 @@
  * it; and runs/latest, a link to the newest run folder (the docs' examples use it).
  */
 import { existsSync, lstatSync, renameSync, symlinkSync, unlinkSync } from 'node:fs';
-import { basename, dirname, isAbsolute, join, relative } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { MetricsRecord } from '@convoy/core';
+import { shownPath } from '../join-command.js';
 import { percent, formatDuration } from './progress.js';
 
 type TestRecord = Extract<MetricsRecord, { kind: 'test' }>;
@@ -19,12 +20,6 @@ export interface RunSummary {
   readonly wallSeconds: number;
   readonly test: TestRecord | null;
   readonly modelFile: string;
-}
-
-/** `path` as the user can type it from the current folder (relative when inside it). */
-export function shownPath(path: string, cwd = process.cwd()): string {
-  const fromCwd = relative(cwd, path);
-  return fromCwd !== '' && !fromCwd.startsWith('..') && !isAbsolute(fromCwd) ? fromCwd : path;
 }
 
 export function summaryLines(name: string, summary: RunSummary): string[] {
