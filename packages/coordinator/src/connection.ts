@@ -23,10 +23,17 @@ export class Connection implements LinkCounters {
   /** Where the frames sent to it are encoded (emptied when it closes). */
   readonly frames = new FrameWriter();
   handshakeTimer: NodeJS.Timeout | null = null;
+  /** Bytes received on its TCP socket while handshaking (see MAX_HANDSHAKE_BYTES in transport.ts). */
+  handshakeBytes = 0;
+  /** Ends that count when the handshake is over. */
+  stopCounting: () => void = () => undefined;
 
   constructor(
     readonly socket: WebSocket,
+    /** "address:port", for events and logs. */
     readonly address: string,
+    /** The remote address alone, for the per-address limits. */
+    readonly remoteAddress: string = address,
   ) {}
 }
 

@@ -9,7 +9,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import {
   DEFAULT_LIMITS,
   FIRST_MESSAGE,
@@ -47,6 +47,24 @@ const MAX_BAD_FRAMES = 16;
 const MAX_HANDSHAKING = 256;
 /** Open TCP connections of any kind (workers, dashboards, page loads); beyond this Node closes new sockets at once. */
 const MAX_CONNECTIONS = 2_048;
+/**
+ * Handshaking connections from one address: half of MAX_HANDSHAKING, so one address cannot
+ * hold every slot while a worker from another one is turned away as BUSY.
+ */
+const MAX_HANDSHAKING_PER_ADDRESS = MAX_HANDSHAKING / 2;
+/**
+ * TCP connections from one address that have sent no complete HTTP request (nor upgrade)
+ * yet; beyond this its new sockets are closed at once. Idle sockets from one address would
+ * otherwise fill MAX_CONNECTIONS until the header deadline, and nobody else could connect.
+ */
+const MAX_SILENT_PER_ADDRESS = MAX_CONNECTIONS / 8;
+/**
+ * Bytes a connection may send before its `hello`/`subscribe` is accepted: both are a few
+ * hundred bytes. NOTE: ws's maxPayload is one value per server (a gradient's size), and ws
+ * buffers a frame until it is whole: without this count, 200 unauthenticated connections
+ * could each park a frame just under it (about 1 GB with the default model).
+ */
+const MAX_HANDSHAKE_BYTES = 8 * 1024;
 
 export class Transport {
   /** packages/dashboard plugs its page in here; the default answers /health and a plain page. */
@@ -57,6 +75,11 @@ export class Transport {
   private readonly connections = new Set<Connection>();
   private nextWorkerId = 1;
   private handshaking = 0;
+  /** Per remote address: connections handshaking (see MAX_HANDSHAKING_PER_ADDRESS). */
+  private readonly handshakingByAddress = new Map<string, number>();
+  /** Per remote address: TCP connections without a request yet (see MAX_SILENT_PER_ADDRESS), and which those are ("address:port"). */
+  private readonly silentByAddress = new Map<string, number>();
+  private readonly silentSockets = new Set<string>();
   private heartbeatTimer: NodeJS.Timeout | null = null;
   /** Set by close(): the connections that end now are not deaths. */
   private closing = false;
@@ -75,6 +98,10 @@ export class Transport {
     const handler = (request: IncomingMessage, response: ServerResponse) => this.onHttp(request, response);
     this.http = options.tlsCert !== undefined && options.tlsKey !== undefined ? createTlsServer({ ...httpOptions, ...readTlsFiles(options.tlsCert, options.tlsKey) }, handler) : createServer(httpOptions, handler);
     this.http.maxConnections = MAX_CONNECTIONS;
+    // NOTE: 'connection' is the raw TCP socket on the TLS server too; a socket is named by its
+    // remote address and port, which its TLS socket (request.socket) shares.
+    this.http.on('connection', (socket: Socket) => this.onTcpConnection(socket));
+    this.http.on('upgrade', (request: IncomingMessage) => this.spoke(request.socket));
     // The largest frame a worker sends is a gradient: 4 bytes per parameter plus a few hundred bytes of fields.
     const maxPayload = 4 * run.paramCount + 64 * 1024 + 2 * run.maxSliceLength;
     this.wss = new WebSocketServer({ server: this.http, maxPayload, perMessageDeflate: false });
@@ -142,7 +169,29 @@ export class Transport {
     await new Promise<void>((resolve) => this.http.close(() => resolve()));
   }
 
+  /** A new TCP socket: closed at once when its address already holds MAX_SILENT_PER_ADDRESS silent ones. */
+  private onTcpConnection(socket: Socket): void {
+    const address = socket.remoteAddress ?? '?';
+    const silent = this.silentByAddress.get(address) ?? 0;
+    if (silent >= MAX_SILENT_PER_ADDRESS) {
+      socket.destroy();
+      return;
+    }
+    const key = `${address}:${socket.remotePort ?? '?'}`;
+    this.silentByAddress.set(address, silent + 1);
+    this.silentSockets.add(key);
+    socket.once('close', () => this.spoke(socket));
+  }
+
+  /** The socket sent a whole request (or upgrade), or closed: it no longer counts as silent. */
+  private spoke(socket: Socket): void {
+    const address = socket.remoteAddress ?? '?';
+    if (!this.silentSockets.delete(`${address}:${socket.remotePort ?? '?'}`)) return;
+    adjust(this.silentByAddress, address, -1);
+  }
+
   private onHttp(request: IncomingMessage, response: ServerResponse): void {
+    this.spoke(request.socket);
     if (this.httpHandler?.(request, response)) return;
     if (request.url === '/health') {
       response.writeHead(200, { 'content-type': 'application/json' });
@@ -166,9 +215,25 @@ export class Transport {
       return;
     }
     if (this.handshaking >= MAX_HANDSHAKING) return this.refuse(socket, 'BUSY', `more than ${MAX_HANDSHAKING} connections are handshaking; try again later`);
-    const connection = new Connection(socket, `${request.socket.remoteAddress ?? '?'}:${request.socket.remotePort ?? '?'}`);
+    const remote = request.socket.remoteAddress ?? '?';
+    if ((this.handshakingByAddress.get(remote) ?? 0) >= MAX_HANDSHAKING_PER_ADDRESS) {
+      return this.refuse(socket, 'BUSY', `more than ${MAX_HANDSHAKING_PER_ADDRESS} connections from ${remote} are handshaking; try again later`);
+    }
+    const connection = new Connection(socket, `${remote}:${request.socket.remotePort ?? '?'}`, remote);
     this.connections.add(connection);
     this.handshaking++;
+    adjust(this.handshakingByAddress, remote, 1);
+    // Counted on the TCP socket, so a frame is cut off while ws is still buffering it (see MAX_HANDSHAKE_BYTES).
+    const raw = request.socket;
+    const countBytes = (chunk: Buffer) => {
+      connection.handshakeBytes += chunk.byteLength;
+      if (connection.handshakeBytes <= MAX_HANDSHAKE_BYTES || connection.state !== 'handshaking') return;
+      this.sendError(socket, 'TOO_LARGE', `more than ${MAX_HANDSHAKE_BYTES} bytes before hello or subscribe`, true);
+      // NOTE: terminate, not close: a closing socket still reads (and ws buffers) what the peer sends.
+      socket.terminate();
+    };
+    raw.on('data', countBytes);
+    connection.stopCounting = () => raw.off('data', countBytes);
     connection.handshakeTimer = setTimeout(() => this.refuse(socket, 'HANDSHAKE_TIMEOUT', `no hello within ${this.options.handshakeMs} ms`), this.options.handshakeMs);
     socket.on('message', (data: Buffer, isBinary) => this.onFrame(connection, data, isBinary));
     socket.on('pong', () => {
@@ -189,6 +254,8 @@ export class Transport {
     connection.state = next;
     if (previous === 'handshaking') {
       this.handshaking--;
+      adjust(this.handshakingByAddress, connection.remoteAddress, -1);
+      connection.stopCounting();
       if (connection.handshakeTimer !== null) clearTimeout(connection.handshakeTimer);
       connection.handshakeTimer = null;
     }
@@ -348,4 +415,11 @@ export class Transport {
     }
     for (const socket of this.wss.clients) if (socket.readyState === WebSocket.OPEN) socket.ping();
   }
+}
+
+/** Adds `delta` to a per-address count, forgetting addresses that reach 0 (so the map holds only live ones). */
+function adjust(counts: Map<string, number>, address: string, delta: number): void {
+  const next = (counts.get(address) ?? 0) + delta;
+  if (next <= 0) counts.delete(address);
+  else counts.set(address, next);
 }
