@@ -111,4 +111,36 @@ describe('Transport', () => {
     expect(error).toMatchObject({ type: 'error', code: 'BAD_FRAME', fatal: false });
     expect(calls).toEqual(['joined w as 1', 'rejected 1']);
   });
+
+  it('before hello a connection may send 8 KiB: more is refused TOO_LARGE at once; an admitted worker may send large frames', async () => {
+    const { calls, url } = await start();
+    const early = new WebSocket(url);
+    const received: Message[] = [];
+    early.on('message', (data: Buffer) => received.push(decodeFrame(data) as Message));
+    const closed = new Promise<void>((resolve) => early.once('close', () => resolve()));
+    early.once('open', () => early.send(new Uint8Array(9 * 1024)));
+    await closed;
+    expect(received).toEqual([expect.objectContaining({ type: 'error', code: 'TOO_LARGE', fatal: true })]);
+    const worker = client(url, hello('w'));
+    await worker.next(1);
+    // 20 KiB of garbage after the handshake: a bad frame (told, not disconnected), not a size refusal.
+    worker.socket.send(new Uint8Array(20 * 1024).fill(0xc1));
+    const [, error] = await worker.next(2);
+    expect(error).toMatchObject({ type: 'error', code: 'BAD_FRAME', fatal: false });
+    expect(calls).toEqual(['joined w as 1', 'rejected 1']);
+  });
+
+  it('one address holds at most 128 handshaking connections: the next is BUSY, another address is still admitted', async () => {
+    const { calls, url } = await start();
+    const silent = Array.from({ length: 128 }, () => new WebSocket(url, { localAddress: '127.0.0.2' }));
+    await Promise.all(silent.map((socket) => new Promise((resolve) => socket.once('open', resolve))));
+    const extra = new WebSocket(url, { localAddress: '127.0.0.2' });
+    const refusal = await new Promise<Message>((resolve) => extra.once('message', (data: Buffer) => resolve(decodeFrame(data) as Message)));
+    expect(refusal).toMatchObject({ type: 'error', code: 'BUSY', fatal: true });
+    const worker = client(url, hello('w'));
+    const [welcome] = await worker.next(1);
+    expect(welcome).toMatchObject({ type: 'welcome' });
+    expect(calls).toEqual(['joined w as 1']);
+    silent.forEach((socket) => socket.terminate());
+  });
 });

@@ -223,7 +223,7 @@ export class Transport {
     this.connections.add(connection);
     this.handshaking++;
     adjust(this.handshakingByAddress, remote, 1);
-    // Counted on the TCP socket, so a frame is cut off while ws is still buffering it (see MAX_HANDSHAKE_BYTES).
+    // Counted on the TCP socket before ws reads it (prepended), so a frame is cut off before ws buffers it (see MAX_HANDSHAKE_BYTES).
     const raw = request.socket;
     const countBytes = (chunk: Buffer) => {
       connection.handshakeBytes += chunk.byteLength;
@@ -232,7 +232,7 @@ export class Transport {
       // NOTE: terminate, not close: a closing socket still reads (and ws buffers) what the peer sends.
       socket.terminate();
     };
-    raw.on('data', countBytes);
+    raw.prependListener('data', countBytes);
     connection.stopCounting = () => raw.off('data', countBytes);
     connection.handshakeTimer = setTimeout(() => this.refuse(socket, 'HANDSHAKE_TIMEOUT', `no hello within ${this.options.handshakeMs} ms`), this.options.handshakeMs);
     socket.on('message', (data: Buffer, isBinary) => this.onFrame(connection, data, isBinary));
