@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONTENT_SECURITY_POLICY, DEFAULT_DIST_DIR, createDashboardRequestHandler } from './http.js';
-import { fixtureHistory } from './testing/history-fixture.js';
+import type { History } from './history-export.js';
+import { fixtureHistory, stepRecord } from './testing/history-fixture.js';
 import { fetchRaw, serve } from './testing/raw-http.js';
 
 describe('createDashboardRequestHandler', () => {
@@ -86,4 +87,23 @@ describe('createDashboardRequestHandler', () => {
     const css = readFileSync(join(DEFAULT_DIST_DIR, 'dashboard.css'), 'utf8');
     expect(css).not.toMatch(/@import|url\(\s*['"]?(?:https?:)?\/\//);
   });
+
+  it('20 parallel /history.json requests of a 25,600-step live run share one build', async () => {
+    let history: History = fixtureHistory(25_600, 1_000);
+    const builds: number[] = [];
+    const live = await serve(createDashboardRequestHandler({ distDir: dist, history: () => history, onBuild: (_path, ms) => builds.push(ms) }));
+    // The run goes on while the requests are served: a step every millisecond.
+    let step = 25_600;
+    const training = setInterval(() => (history = { ...history, steps: [...history.steps, stepRecord(++step, 1_000)] }), 1);
+    try {
+      const answers = await Promise.all(Array.from({ length: 20 }, () => fetchRaw(live.port, '/history.json')));
+      const stepsServed = answers.map((answer) => (JSON.parse(answer.body) as { steps: unknown[] }).steps.length);
+      expect(Math.min(...stepsServed)).toBeGreaterThanOrEqual(25_600);
+      expect(builds.length, `builds took ${builds.map((ms) => ms.toFixed(0)).join(', ')} ms`).toBe(1);
+    } finally {
+      clearInterval(training);
+      live.server.close();
+    }
+  });
 });
+

@@ -11,6 +11,7 @@ import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DownloadCache } from './download-cache.js';
 import { historyToCsv, historyToJson, type History } from './history-export.js';
 import { renderHistorySvg } from './history-svg.js';
 import { parseHistoryJsonl } from './past-run.js';
@@ -53,6 +54,8 @@ export interface DashboardHandlerOptions {
   readonly runsDir?: string;
   /** The current run's folder name inside runsDir: /runs/NAME/ of it leads to the live page. */
   readonly currentRun?: string;
+  /** Called after each build of a current-run download (its path, milliseconds); see download-cache.ts. */
+  readonly onBuild?: (path: string, ms: number) => void;
 }
 
 /** What a run's files are served as, under / (the current run) and /runs/NAME/ (a past one). */
@@ -60,14 +63,14 @@ const DOWNLOADS = ['/history.csv', '/history.json', '/history.svg'] as const;
 type Download = (typeof DOWNLOADS)[number];
 const TEXT = 'text/plain; charset=utf-8';
 
-function downloadBody(path: Download, history: History): { type: string; body: string; attachment: boolean } {
+function download(path: Download): { type: string; build: (history: History) => string; attachment: boolean } {
   switch (path) {
     case '/history.csv':
-      return { type: 'text/csv; charset=utf-8', body: historyToCsv(history), attachment: true };
+      return { type: 'text/csv; charset=utf-8', build: historyToCsv, attachment: true };
     case '/history.json':
-      return { type: 'application/json; charset=utf-8', body: historyToJson(history), attachment: true };
+      return { type: 'application/json; charset=utf-8', build: historyToJson, attachment: true };
     case '/history.svg':
-      return { type: 'image/svg+xml; charset=utf-8', body: renderHistorySvg(history), attachment: false };
+      return { type: 'image/svg+xml; charset=utf-8', build: renderHistorySvg, attachment: false };
     default: {
       const unknown: never = path;
       throw new Error(`unknown download ${String(unknown)}`);
@@ -81,6 +84,7 @@ export type DashboardRequestHandler = (request: IncomingMessage, response: Serve
 export function createDashboardRequestHandler(options: DashboardHandlerOptions = {}): DashboardRequestHandler {
   const distDir = options.distDir ?? DEFAULT_DIST_DIR;
   const assets = dashboardAssets();
+  const currentDownloads = new DownloadCache(options.onBuild);
 
   const serveAsset = (request: IncomingMessage, response: ServerResponse, asset: DashboardAsset): void => {
     readFile(`${distDir}/${asset.file}`).then(
@@ -89,8 +93,10 @@ export function createDashboardRequestHandler(options: DashboardHandlerOptions =
     );
   };
 
-  const serveDownload = (request: IncomingMessage, response: ServerResponse, path: Download, history: History): void => {
-    const { type, body, attachment } = downloadBody(path, history);
+  /** `cache`: the current run's (live) history; a past run's is built per request. */
+  const serveDownload = (request: IncomingMessage, response: ServerResponse, path: Download, history: History, cache: DownloadCache | null): void => {
+    const { type, build, attachment } = download(path);
+    const body = cache === null ? build(history) : cache.get(path, history, build);
     const name = `convoy-history-${(history.run?.runId ?? 'run').replace(/[^\w.-]/g, '_')}${path.slice('/history'.length)}`;
     send(request, response, 200, type, body, attachment ? { 'content-disposition': `attachment; filename="${name}"` } : {});
   };
@@ -121,8 +127,8 @@ export function createDashboardRequestHandler(options: DashboardHandlerOptions =
       return;
     }
     const asset = assets.get(rest);
-    const download = DOWNLOADS.find((candidate) => candidate === rest);
-    if (asset === undefined && download === undefined) {
+    const pastDownload = DOWNLOADS.find((candidate) => candidate === rest);
+    if (asset === undefined && pastDownload === undefined) {
       send(request, response, 404, TEXT, 'not found\n');
       return;
     }
@@ -135,7 +141,7 @@ export function createDashboardRequestHandler(options: DashboardHandlerOptions =
       } catch (error) {
         return send(request, response, 500, TEXT, `${name}/${RUN_HISTORY_FILE} cannot be read: ${(error as Error).message}\n`);
       }
-      serveDownload(request, response, download!, history);
+      serveDownload(request, response, pastDownload!, history, null);
     }, (error: Error) => send(request, response, 500, TEXT, `${error.message}\n`));
   };
 
@@ -148,10 +154,10 @@ export function createDashboardRequestHandler(options: DashboardHandlerOptions =
     }
     const path = url.pathname;
     const asset = assets.get(path);
-    const download = DOWNLOADS.find((candidate) => candidate === path);
+    const currentDownload = DOWNLOADS.find((candidate) => candidate === path);
     // /runs, /runs/, /runs/NAME, /runs/NAME/..., with NAME still percent-encoded (one segment).
     const runs = options.runsDir === undefined ? null : /^\/runs(?:\/([^/]+)(\/.*)?)?\/?$/.exec(path);
-    if (asset === undefined && download === undefined && runs === null) return false;
+    if (asset === undefined && currentDownload === undefined && runs === null) return false;
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       send(request, response, 405, TEXT, 'the dashboard is read-only: GET and HEAD only\n', { allow: 'GET, HEAD' });
       return true;
@@ -160,12 +166,12 @@ export function createDashboardRequestHandler(options: DashboardHandlerOptions =
       serveRuns(request, response, options.runsDir!, url, runs[1], runs[2]);
       return true;
     }
-    if (download !== undefined) {
+    if (currentDownload !== undefined) {
       if (options.history === undefined) {
         send(request, response, 404, TEXT, 'this server keeps no history\n');
         return true;
       }
-      serveDownload(request, response, download, options.history());
+      serveDownload(request, response, currentDownload, options.history(), currentDownloads);
       return true;
     }
     serveAsset(request, response, asset!);
