@@ -19,8 +19,29 @@ import {
 } from '@convoy/core';
 import { WebSocket } from 'ws';
 
-/** A dashboard that lets this much pile up unsent is too slow: it is dropped (it reconnects and gets a snapshot). */
+/**
+ * A dashboard that lets this much pile up unsent is too slow: it is dropped (it reconnects
+ * and gets a snapshot). Counted as in memory: bytes queued (ws's bufferedAmount) plus
+ * FRAME_OVERHEAD_BYTES per frame not yet written.
+ */
 const MAX_DASHBOARD_BACKLOG = 16 * 1024 * 1024;
+/** All dashboards' backlogs together; past it the one furthest behind is dropped, until under. */
+const MAX_TOTAL_BACKLOG = 64 * 1024 * 1024;
+/**
+ * Memory a queued frame holds beyond its bytes (Node's write request and buffer entries).
+ * NOTE: a step record is ~200 bytes, and a queued one cost ~350 bytes of RSS on Node 20:
+ * counted by bytes alone, 16 MB of small records held ~2x that.
+ */
+const FRAME_OVERHEAD_BYTES = 256;
+/** Dashboards at once; one more is refused with TOO_MANY_VIEWERS (the load test runs 100). */
+export const MAX_VIEWERS = 128;
+
+/** A subscribed dashboard: its frames handed to ws and not yet written. */
+interface Viewer {
+  queued: number;
+  /** ws's send callback (one per viewer, not one closure per frame). */
+  readonly written: () => void;
+}
 
 export interface MetricsEvents {
   record: [MetricsRecord];
@@ -34,7 +55,7 @@ export class MetricsHub extends EventEmitter<MetricsEvents> {
   workers: readonly WorkerRow[] = [];
   readonly events: EventRecord[] = [];
   end: EndRecord | null = null;
-  private readonly dashboards = new Set<WebSocket>();
+  private readonly dashboards = new Map<WebSocket, Viewer>();
   /** Step records' frames waiting for the end of the current turn (see publish). */
   private readonly pending: Uint8Array[] = [];
 
@@ -57,7 +78,8 @@ export class MetricsHub extends EventEmitter<MetricsEvents> {
   }
 
   private flush(): void {
-    for (const frame of this.pending.splice(0)) for (const socket of this.dashboards) this.sendTo(socket, frame);
+    for (const frame of this.pending.splice(0)) for (const [socket, viewer] of this.dashboards) this.sendTo(socket, viewer, frame);
+    this.limitTotalBacklog();
   }
 
   snapshot(): SnapshotMessage {
@@ -78,22 +100,55 @@ export class MetricsHub extends EventEmitter<MetricsEvents> {
     return [...this.steps, ...this.epochs, ...this.events, ...(this.test ? [this.test] : [])].sort((a, b) => a.time - b.time);
   }
 
-  /** A dashboard connection that has subscribed: it gets the snapshot now, then every record. */
+  /** A dashboard connection that has subscribed: it gets the snapshot now, then every record (beyond MAX_VIEWERS it is refused). */
   addDashboard(socket: WebSocket): void {
-    // NOTE: pending records are in the snapshot already: send them to the others first.
-    this.flush();
-    this.dashboards.add(socket);
-    socket.once('close', () => this.dashboards.delete(socket));
-    this.sendTo(socket, encodeMessage(this.snapshot()));
-  }
-
-  private sendTo(socket: WebSocket, frame: Uint8Array): void {
-    if (socket.readyState !== WebSocket.OPEN) return;
-    if (socket.bufferedAmount > MAX_DASHBOARD_BACKLOG) {
-      socket.terminate();
+    if (this.dashboards.size >= MAX_VIEWERS) {
+      const message = `more than ${MAX_VIEWERS} dashboards are open on this run; close one and reload`;
+      if (socket.readyState === WebSocket.OPEN) socket.send(encodeMessage({ type: 'error', code: 'TOO_MANY_VIEWERS', message, fatal: true }), { binary: true });
+      // 1013: "try again later".
+      socket.close(1013, 'TOO_MANY_VIEWERS');
+      setTimeout(() => socket.terminate(), 1_000).unref();
       return;
     }
-    socket.send(frame, { binary: true });
+    // NOTE: pending records are in the snapshot already: send them to the others first.
+    this.flush();
+    const viewer: Viewer = { queued: 0, written: () => void viewer.queued-- };
+    this.dashboards.set(socket, viewer);
+    socket.once('close', () => this.dashboards.delete(socket));
+    this.sendTo(socket, viewer, encodeMessage(this.snapshot()));
+  }
+
+  /** Bytes a dashboard's unsent frames hold (see MAX_DASHBOARD_BACKLOG). */
+  private static backlog(socket: WebSocket, viewer: Viewer): number {
+    return socket.bufferedAmount + viewer.queued * FRAME_OVERHEAD_BYTES;
+  }
+
+  private sendTo(socket: WebSocket, viewer: Viewer, frame: Uint8Array): void {
+    if (socket.readyState !== WebSocket.OPEN) return;
+    if (MetricsHub.backlog(socket, viewer) > MAX_DASHBOARD_BACKLOG) return this.drop(socket);
+    viewer.queued++;
+    socket.send(frame, { binary: true }, viewer.written);
+  }
+
+  /** Drops the dashboards furthest behind while all backlogs together pass MAX_TOTAL_BACKLOG. */
+  private limitTotalBacklog(): void {
+    let total = 0;
+    let furthest: WebSocket | null = null;
+    let furthestBacklog = 0;
+    for (const [socket, viewer] of this.dashboards) {
+      const backlog = MetricsHub.backlog(socket, viewer);
+      total += backlog;
+      if (backlog > furthestBacklog) [furthest, furthestBacklog] = [socket, backlog];
+    }
+    if (total <= MAX_TOTAL_BACKLOG || furthest === null) return;
+    this.drop(furthest);
+    this.limitTotalBacklog();
+  }
+
+  /** Frees what a dashboard holds now: terminate discards its queued frames (it reconnects and gets a snapshot). */
+  private drop(socket: WebSocket): void {
+    this.dashboards.delete(socket);
+    socket.terminate();
   }
 
   private store(record: MetricsRecord): void {
