@@ -117,9 +117,13 @@ describe('Transport', () => {
     const early = new WebSocket(url);
     const received: Message[] = [];
     early.on('message', (data: Buffer) => received.push(decodeFrame(data) as Message));
-    const closed = new Promise<void>((resolve) => early.once('close', () => resolve()));
-    early.once('open', () => early.send(new Uint8Array(9 * 1024)));
-    await closed;
+    const closed = new Promise<number>((resolve) => early.once('close', (code) => resolve(code)));
+    // Half of a 40 KiB frame (under this transport's maxPayload), written raw: ws would buffer the rest.
+    early.once('open', () => {
+      const header = Buffer.from([0x82, 0x80 | 126, 0xa0, 0x00, 0, 0, 0, 0]);
+      (early as unknown as { _socket: { write(bytes: Buffer): void } })._socket.write(Buffer.concat([header, Buffer.alloc(20 * 1024)]));
+    });
+    expect(await closed).toBe(1009);
     expect(received).toEqual([expect.objectContaining({ type: 'error', code: 'TOO_LARGE', fatal: true })]);
     const worker = client(url, hello('w'));
     await worker.next(1);

@@ -223,16 +223,21 @@ export class Transport {
     this.connections.add(connection);
     this.handshaking++;
     adjust(this.handshakingByAddress, remote, 1);
-    // Counted on the TCP socket before ws reads it (prepended), so a frame is cut off before ws buffers it (see MAX_HANDSHAKE_BYTES).
+    // Counted on the TCP socket, after ws has read each chunk: a frame still being buffered
+    // is cut off at MAX_HANDSHAKE_BYTES, while a hello followed at once by more frames is not
+    // (ws emits the hello during its read, so the state is no longer handshaking).
+    // NOTE: this relies on ws emitting messages synchronously (allowSynchronousEvents, its default).
     const raw = request.socket;
     const countBytes = (chunk: Buffer) => {
       connection.handshakeBytes += chunk.byteLength;
       if (connection.handshakeBytes <= MAX_HANDSHAKE_BYTES || connection.state !== 'handshaking') return;
       this.sendError(socket, 'TOO_LARGE', `more than ${MAX_HANDSHAKE_BYTES} bytes before hello or subscribe`, true);
-      // NOTE: terminate, not close: a closing socket still reads (and ws buffers) what the peer sends.
-      socket.terminate();
+      // NOTE: paused first: a closing socket still reads (and ws buffers) what the peer sends.
+      socket.pause();
+      socket.close(1009, 'TOO_LARGE');
+      setTimeout(() => socket.terminate(), 1_000).unref();
     };
-    raw.prependListener('data', countBytes);
+    raw.on('data', countBytes);
     connection.stopCounting = () => raw.off('data', countBytes);
     connection.handshakeTimer = setTimeout(() => this.refuse(socket, 'HANDSHAKE_TIMEOUT', `no hello within ${this.options.handshakeMs} ms`), this.options.handshakeMs);
     socket.on('message', (data: Buffer, isBinary) => this.onFrame(connection, data, isBinary));
