@@ -104,7 +104,7 @@ export interface FuzzedRun {
 
 /**
  * Starts the honest run with its worker slowed by `chaosDelayMs` a step, waits for its first
- * step, and runs `attack` with a predicate that is true while the run trains.
+ * step, and runs `attack` with a predicate that is true while the run trains (and the coordinator's pid).
  */
 export async function fuzzedRun(
   run: HonestRun,
@@ -112,7 +112,7 @@ export async function fuzzedRun(
   seed: number,
   chaosDelayMs: number,
   track: (proc: Proc) => void,
-  attack: (fuzzer: Fuzzer, running: () => boolean) => Promise<void>,
+  attack: (fuzzer: Fuzzer, running: () => boolean, coordinatorPid: number) => Promise<void>,
 ): Promise<FuzzedRun> {
   const coordinator = await startCoordinator(honestArgs(run, out));
   track(coordinator);
@@ -132,7 +132,7 @@ export async function fuzzedRun(
   const startedAt = Date.now();
   const stepAtStart = stepsDone(out);
   const running = () => !exited && done < steps;
-  const attacking = attack(fuzzer, running);
+  const attacking = attack(fuzzer, running, coordinator.pid);
   // Still serving mid-fuzz and mid-run: asked while the fuzzer's first frames are in flight.
   const healthMidFuzz = await healthy(coordinator.port);
   await attacking;
