@@ -29,13 +29,14 @@ const DEFAULTS = { frames: 100_000, seed: 1, connections: 16, maxSeconds: 1_800 
 /** The honest worker's delay a step, ms: slow enough that the run outlasts the fuzzing. */
 const CHAOS_DELAY_MS = 300;
 /**
- * Frames the campaign sends per epoch of the honest run (13 steps, ~4.5 s with the delay; 500-1,000 frames/s were sent here), low
- * enough that a loaded 2-core machine still finishes the frames before the run ends.
+ * Frames the campaign sends per epoch of the honest run (13 steps, at least 13 x CHAOS_DELAY_MS
+ * plus a validation round): ~250 frames/s, which a loaded 2-core machine exceeds, so the frames
+ * end before the run does (the checks fail otherwise: raise --epochs).
  */
 const FRAMES_PER_EPOCH = 1_000;
 
 function usageError(message: string): never {
-  process.stderr.write(`fuzz: ${message}\nusage: pnpm fuzz -- --frames N [--seed S] [--connections C] [--epochs E] [--max-seconds T] [--unauthenticated]\n`);
+  process.stderr.write(`fuzz: ${message} (usage: pnpm fuzz -- --frames N [--seed S] [--connections C] [--epochs E] [--max-seconds T] [--unauthenticated])\n`);
   process.exit(2);
 }
 
@@ -103,6 +104,13 @@ async function main(): Promise<number> {
   console.log('reference run done; fuzzing the same run');
 
   const deadline = Date.now() + settings.maxSeconds * 1000;
+  // A coordinator that hangs instead of finishing must not hang the fuzzer: a bound on the whole
+  // run, generous (2 s a step) beyond the fuzzing's own.
+  const watchdogMs = settings.maxSeconds * 1000 + totalSteps(run) * 2_000 + 60_000;
+  setTimeout(() => {
+    console.log(`fuzz: FAIL the fuzzed run did not finish within ${(watchdogMs / 1000).toFixed(0)} s (coordinator hung?)`);
+    process.exit(1);
+  }, watchdogMs).unref();
   let progress: NodeJS.Timeout | undefined;
   const result = await fuzzedRun(run, `${dir}/fuzzed`, settings.seed, CHAOS_DELAY_MS, track, async (fuzzer, running, pid) => {
     const startedAt = Date.now();

@@ -13,11 +13,12 @@
  * In both, the coordinator stays up (and answers /health mid-fuzz), its memory stays
  * bounded, and every global batch is counted once. The counts per kind are printed.
  */
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir, writeSpec, type Proc } from '../distributed/helpers.js';
-import { ROLES, UNAUTHENTICATED_ROLES, type Fuzzer, type FuzzCounts } from './fuzzer.js';
+import { Fuzzer, ROLES, UNAUTHENTICATED_ROLES, type FuzzCounts } from './fuzzer.js';
 import { CELLS } from './fuzz-fields.js';
-import { baselineRun, coverageTable, fuzzedRun, runFailures, summary, uncovered, type HonestRun } from './fuzz-run.js';
+import { FUZZ_TOKEN, MAX_PAYLOAD, PARAM_COUNT, baselineRun, coverageTable, fuzzedRun, runFailures, summary, uncovered, type HonestRun } from './fuzz-run.js';
 
 const dir = tempDir('hardening-fuzz');
 const run: HonestRun = { specPath: writeSpec(dir), epochs: 2 };
@@ -29,12 +30,6 @@ let baseline: Float32Array;
 
 const track = (proc: Proc) => void started.push(proc);
 afterAll(() => started.forEach((proc) => proc.child.kill('SIGKILL')));
-
-beforeAll(async () => {
-  const result = await baselineRun(run, `${dir}/baseline`, track);
-  expect(result.exitCode, result.output).toBe(0);
-  baseline = result.params;
-}, 60_000);
 
 async function fuzzed(name: string, attack: (fuzzer: Fuzzer, running: () => boolean) => Promise<void>, bitForBit: boolean) {
   const result = await fuzzedRun(run, `${dir}/${name}`, SEED, CHAOS_DELAY_MS, track, attack);
@@ -49,7 +44,31 @@ async function fuzzed(name: string, attack: (fuzzer: Fuzzer, running: () => bool
   return { counts: result.fuzzer.counts, rssGrowthMb: result.rss.peak - result.rss.before, fuzzer: result.fuzzer };
 }
 
+/** A digest of every frame the campaign's plan would send for `seed` (no socket involved). */
+function planDigest(seed: number, frames: number): string {
+  const fuzzer = new Fuzzer({ host: '127.0.0.1', port: 1, token: FUZZ_TOKEN, datasetId: 'id', paramCount: PARAM_COUNT, seed, maxPayload: MAX_PAYLOAD });
+  const hash = createHash('sha256');
+  for (const session of fuzzer.plan(frames, ROLES)) {
+    hash.update(session.role);
+    for (const [kind, frame] of session.frames) hash.update(kind).update(frame);
+  }
+  return hash.digest('hex');
+}
+
+describe('the campaign is seeded', () => {
+  it('the same seed plans the same frames, another seed others', () => {
+    expect(planDigest(7, 1500)).toBe(planDigest(7, 1500));
+    expect(planDigest(8, 1500)).not.toBe(planDigest(7, 1500));
+  });
+});
+
 describe('fuzzing the coordinator while an honest run trains', () => {
+  beforeAll(async () => {
+    const result = await baselineRun(run, `${dir}/baseline`, track);
+    expect(result.exitCode, result.output).toBe(0);
+    baseline = result.params;
+  }, 60_000);
+
   it('unauthenticated: every frame refused before the handshake; same parameters bit for bit', async () => {
     const { counts, rssGrowthMb, fuzzer } = await fuzzed('unauthenticated', async (fuzzer, running) => {
       await fuzzer.silentFlood(300); // more than MAX_HANDSHAKING (256) at once: the rest are refused as BUSY

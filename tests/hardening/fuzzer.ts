@@ -60,7 +60,7 @@ const WORKER_FRAMES = 18;
 export type FuzzCounts = Record<string, number>;
 
 /** One frame to send: its kind (for the counts), the bytes or text, and its coverage cell if it has one. */
-type Frame = readonly [kind: string, frame: Uint8Array | string, cell?: Cell];
+export type Frame = readonly [kind: string, frame: Uint8Array | string, cell?: Cell];
 
 /** mulberry32: small, seeded, good enough to pick bytes. */
 export function generator(seed: number): () => number {
@@ -311,10 +311,27 @@ export class Fuzzer {
 
   /**
    * The field-level campaign: `frames` frames over sessions of a seeded role, `connections`
-   * sessions at a time. Frame g of the campaign mutates cell order[g % cells] (a seeded order
-   * of every cell), so each cell is hit once per CELLS.length frames.
+   * sessions at a time, as `plan` lays them out.
    */
   async campaign(options: CampaignOptions): Promise<void> {
+    const running = options.running ?? (() => true);
+    const sessions = this.plan(options.frames, options.roles);
+    const lane = async () => {
+      while (Date.now() < options.deadline && running()) {
+        const next = sessions.next();
+        if (next.done === true) return;
+        await this.session(next.value.frames, next.value.role === 'worker' ? 60 : 20);
+      }
+    };
+    await Promise.all(Array.from({ length: options.connections }, lane));
+  }
+
+  /**
+   * The campaign's sessions in order, from the seed alone: session i draws from a generator
+   * seeded by (seed, i), and frame g of the campaign mutates cell order[g % cells] (a seeded
+   * order of every cell), so each cell is hit once per CELLS.length frames.
+   */
+  *plan(frames: number, roles: readonly Role[]): Generator<{ readonly role: Role; readonly frames: readonly Frame[] }> {
     const { paramCount, seed, token, datasetId } = this.target;
     const maxPayload = this.target.maxPayload ?? 4 * paramCount + 64 * 1024;
     const order = [...CELLS];
@@ -323,27 +340,20 @@ export class Fuzzer {
       const j = shuffle.int(i + 1);
       [order[i], order[j]] = [order[j]!, order[i]!];
     }
-    const running = options.running ?? (() => true);
-    let planned = 0;
-    let sessions = 0;
-    const lane = async () => {
-      while (planned < options.frames && Date.now() < options.deadline && running()) {
-        // NOTE: planned synchronously, in session order: the frames of session i depend on i alone.
-        const draw = new Source(mixSeed(seed, sessions++));
-        const role = draw.pick(options.roles);
-        // NOTE: a connection is refused at its first frame unless admitted, and only that frame is answered:
-        // short sessions there, so more of the frames' answers are seen.
-        const count = Math.min(options.frames - planned, 1 + draw.int(role === 'worker' ? WORKER_FRAMES : role === 'dashboard' ? 8 : 3));
-        const sizes: TemplateSizes = { paramCount, sliceLength: 1 + draw.int(96), token: role === 'worker' || role === 'dashboard' ? token : draw.pick(['', 'wrong', `${token}x`]), datasetId, maxPayload };
-        const frames: Frame[] = [];
-        const opening = this.opening(role, sizes.token);
-        if (opening !== null) frames.push(opening);
-        for (let k = 0; k < count; k++) frames.push(this.cellFrame(order[(planned + k) % order.length]!, role, sizes, draw));
-        planned += count;
-        await this.session(frames, role === 'worker' ? 60 : 20);
-      }
-    };
-    await Promise.all(Array.from({ length: options.connections }, lane));
+    for (let planned = 0, session = 0; planned < frames; session++) {
+      const draw = new Source(mixSeed(seed, session));
+      const role = draw.pick(roles);
+      // NOTE: a connection is refused at its first frame unless admitted, and only that frame is answered:
+      // short sessions there, so more of the frames' answers are seen.
+      const count = Math.min(frames - planned, 1 + draw.int(role === 'worker' ? WORKER_FRAMES : role === 'dashboard' ? 8 : 3));
+      const sizes: TemplateSizes = { paramCount, sliceLength: 1 + draw.int(96), token: role === 'worker' || role === 'dashboard' ? token : draw.pick(['', 'wrong', `${token}x`]), datasetId, maxPayload };
+      const list: Frame[] = [];
+      const opening = this.opening(role, sizes.token);
+      if (opening !== null) list.push(opening);
+      for (let k = 0; k < count; k++) list.push(this.cellFrame(order[(planned + k) % order.length]!, role, sizes, draw));
+      planned += count;
+      yield { role, frames: list };
+    }
   }
 
   /** The frame that puts a session in its role (none before the handshake). */
