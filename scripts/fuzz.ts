@@ -10,7 +10,7 @@
  * a check fails. Bounded: it stops at N frames, or at --max-seconds with a failure.
  */
 import { parseArgs } from 'node:util';
-import { tempDir, writeSpec, type Proc } from '../tests/distributed/helpers.js';
+import { finalParams, relativeDifference, stepRecords, tempDir, writeSpec, type Proc } from '../tests/distributed/helpers.js';
 import { CELLS } from '../tests/hardening/fuzz-fields.js';
 import { ROLES, UNAUTHENTICATED_ROLES, type Fuzzer } from '../tests/hardening/fuzzer.js';
 import {
@@ -72,6 +72,12 @@ function options() {
   } catch (error) {
     return usageError((error as Error).message.split('\n')[0]!);
   }
+}
+
+/** Median and largest step time of a run, ms (history.jsonl's stepMs). */
+function stepTimes(out: string): string {
+  const times = stepRecords(out).map((record) => Number(record['stepMs'])).sort((a, b) => a - b);
+  return `median ${times[times.length >> 1]?.toFixed(0)} ms, max ${times.at(-1)?.toFixed(0)} ms`;
 }
 
 /** Replies and closes seen, roles used: the lines of the summary that say what the coordinator did. */
@@ -139,6 +145,9 @@ async function main(): Promise<number> {
   console.log(`\n${summary('campaign', fuzzer.counts, result.seconds, result.rss)}`);
   console.log(roleLines(fuzzer));
   console.log(`\nframes per message type x field x mutation ('.': does not apply)\n${coverageTable(fuzzer)}\n`);
+  if (result.coordinatorExit === 0) {
+    console.log(`honest run: relative parameter difference ${relativeDifference(reference.params, finalParams(result.out)).toExponential(2)}; step time ${stepTimes(result.out)} (without the fuzzer: ${stepTimes(`${dir}/reference`)})`);
+  }
   console.log(`final parameters compared ${admitted ? 'up to summation order (admitted fuzzing workers took slices)' : 'bit for bit (nothing was admitted)'}`);
   if (failures.length === 0) {
     console.log(`fuzz: PASS (${fuzzer.campaignFrames} campaign frames, seed ${settings.seed})`);
