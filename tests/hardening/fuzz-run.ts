@@ -7,7 +7,16 @@
  * so the command can print them all and the test can assert on each.
  */
 import { readFileSync } from 'node:fs';
-import { datasetHash, datasetId, loadMnist } from '../../packages/core/src/index.js';
+import {
+  DEFAULT_LIMITS,
+  FROM_COORDINATOR_TO_DASHBOARD,
+  PROTOCOL_VERSION,
+  datasetHash,
+  datasetId,
+  decodeMessage,
+  encodeMessage,
+  loadMnist,
+} from '../../packages/core/src/index.js';
 import {
   checkEveryImageOnce,
   finalParams,
@@ -17,6 +26,7 @@ import {
   startWorker,
   stepRecords,
   stepsDone,
+  WebSocket,
   type Proc,
 } from '../distributed/helpers.js';
 import { MESSAGE_MUTATIONS, MUTATIONS, CELLS } from './fuzz-fields.js';
@@ -85,6 +95,33 @@ async function healthy(port: number): Promise<boolean> {
   }
 }
 
+/**
+ * What a dashboard opened now sees: null when its snapshot passes the page's parser, the
+ * reason otherwise (a fuzzed frame that left an event the page refuses breaks every page
+ * opened later).
+ */
+function freshDashboard(port: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    const socket = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false, maxPayload: 256 * 1024 * 1024 });
+    const finish = (problem: string | null) => {
+      clearTimeout(timer);
+      socket.terminate();
+      resolve(problem);
+    };
+    const timer = setTimeout(() => finish('no snapshot within 10 s'), 10_000);
+    socket.on('error', (error: Error) => finish(`socket error: ${error.message}`));
+    socket.on('open', () => socket.send(encodeMessage({ type: 'subscribe', protocol: PROTOCOL_VERSION, token: FUZZ_TOKEN })));
+    socket.on('message', (data: Buffer) => {
+      try {
+        const message = decodeMessage(data, { ...DEFAULT_LIMITS, accept: FROM_COORDINATOR_TO_DASHBOARD });
+        finish(message.type === 'snapshot' ? null : `answered ${message.type} instead of a snapshot`);
+      } catch (error) {
+        finish(`snapshot refused: ${(error as Error).message.slice(0, 200)}`);
+      }
+    });
+  });
+}
+
 export interface FuzzedRun {
   readonly out: string;
   readonly fuzzer: Fuzzer;
@@ -93,6 +130,8 @@ export interface FuzzedRun {
   readonly rss: { readonly before: number; readonly peak: number; readonly after: number };
   readonly healthMidFuzz: boolean;
   readonly healthAfterFuzz: boolean;
+  /** A dashboard opened after the fuzzing (while training): null when its snapshot parsed. */
+  readonly dashboardAfterFuzz: string | null;
   readonly stepAtStart: number;
   /** Whether the run was still training when the fuzzer finished. */
   readonly trainingAtEnd: boolean;
@@ -139,6 +178,7 @@ export async function fuzzedRun(
   const seconds = (Date.now() - startedAt) / 1000;
   const trainingAtEnd = running();
   const healthAfterFuzz = trainingAtEnd ? await healthy(coordinator.port) : true;
+  const dashboardAfterFuzz = trainingAtEnd ? await freshDashboard(coordinator.port) : null;
   await new Promise((resolve) => setTimeout(resolve, 2_000));
   const after = rssMb(coordinator.pid);
   const coordinatorExit = await coordinator.exited;
@@ -146,7 +186,7 @@ export async function fuzzedRun(
   clearInterval(sampler);
   clearInterval(poll);
   return {
-    out, fuzzer, seconds, rss: { before, peak, after: after > 0 ? after : Number.NaN }, healthMidFuzz, healthAfterFuzz, stepAtStart, trainingAtEnd,
+    out, fuzzer, seconds, rss: { before, peak, after: after > 0 ? after : Number.NaN }, healthMidFuzz, healthAfterFuzz, dashboardAfterFuzz, stepAtStart, trainingAtEnd,
     coordinatorExit, workerExit, coordinatorOutput: coordinator.output(), workerOutput: worker.output(),
   };
 }
@@ -162,6 +202,7 @@ export function runFailures(result: FuzzedRun, run: HonestRun, baseline: Float32
   fail(result.workerExit === 0, `the honest worker exited with ${result.workerExit}`);
   fail(!STACK_TRACE.test(result.coordinatorOutput), 'the coordinator printed a stack trace');
   fail(result.healthMidFuzz && result.healthAfterFuzz, '/health did not answer ok while fuzzing');
+  fail(result.dashboardAfterFuzz === null, `a dashboard opened after the fuzzing: ${result.dashboardAfterFuzz}`);
   fail(result.stepAtStart < totalSteps(run), 'the fuzzing began after training ended');
   fail(!/reports/.test(result.workerOutput), 'the honest worker heard of the fuzzers\' frames');
   if (result.coordinatorExit !== 0) return failures;
