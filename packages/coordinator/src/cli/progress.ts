@@ -99,8 +99,8 @@ export class EpochAverages {
 
   /**
    * Seconds left in the epoch at this epoch's mean step time. Not cli-progress's {eta}: that
-   * one is a rate over the wall time since the bar's start() (which, for a bar started at an
-   * epoch's first step record, misses that step) and reads 0 until the second update.
+   * one is a rate over the wall time since the bar's start(), which for a bar started at an
+   * epoch's first step record misses that step and has no rate ("0s", "INF") before the next.
    */
   etaSeconds(stepsLeft: number): number {
     return (stepsLeft * this.milliseconds) / this.steps / 1000;
@@ -125,7 +125,7 @@ type BarFigures = ReturnType<typeof barFigures>;
  * the epoch's first figures, less one column for a figure that gains a digit (a longer line is
  * cut at its end by cli-progress, never wrapped); 0 = no bar (FORMAT_WITHOUT_BAR).
  */
-export function barSize(figures: BarFigures, stepsPerEpoch: number, width: number): number {
+function barSize(figures: BarFigures, stepsPerEpoch: number, width: number): number {
   const tokens: Record<string, string | number> = { ...figures, value: stepsPerEpoch, total: stepsPerEpoch, bar: '' };
   const rest = FORMAT.replace(/\{(\w+)\}/g, (_, key: string) => String(tokens[key]));
   const size = width - rest.length - 1;
@@ -183,7 +183,7 @@ export function showProgress(metrics: MetricsHub, setup: ProgressSetup): Progres
       });
       epochBar = { bars, bar: bars.create(setup.stepsPerEpoch, stepInEpoch, figures) };
     }
-    // Drawn by cli-progress's timer, at most `fps` (10) times a second.
+    // cli-progress draws it on its own timer, `fps` (10) times a second.
     epochBar.bar.update(stepInEpoch, figures);
   };
   const onRecord = (record: MetricsRecord) => {
