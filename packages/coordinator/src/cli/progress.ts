@@ -9,7 +9,7 @@
  * (a second Ctrl-C, a crash) would leave the user's terminal that way. The line is kept
  * shorter than the width instead, so it never wraps.
  */
-import type { MetricsRecord } from '@convoy/core';
+import { printable, type MetricsRecord } from '@convoy/core';
 import type { MetricsHub } from '../metrics.js';
 
 /** Without a terminal, a step line at most this often. */
@@ -149,7 +149,9 @@ export function showProgress(metrics: MetricsHub, setup: ProgressSetup): Progres
         log(`test: loss ${record.loss.toFixed(4)} accuracy ${percent(record.accuracy)} on ${record.count} images`);
         return;
       case 'event':
-        log(`[${record.event}] ${record.workerId === null ? '' : `worker ${record.workerId}: `}${record.detail}`);
+        // NOTE: a detail quotes workers (names, reasons, error texts): escaped, it can neither
+        // drive the terminal nor start a forged line.
+        log(`[${record.event}] ${record.workerId === null ? '' : `worker ${record.workerId}: `}${printable(record.detail)}`);
         return;
       default:
         return;

@@ -6,6 +6,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { printable } from '@convoy/core';
 import { readCheckpoint } from '@convoy/core/node';
 import type { Command } from 'commander';
 import { parseChaosPlan, type ChaosPlan } from '../chaos.js';
@@ -104,7 +105,8 @@ export async function runCoordinatorCli({ program, argv, helpCommand, localWorke
       // other lines say "worker N:" (the coordinator's number) once it joined.
       log: (workerName, line) => {
         if (/^worker \d+: (joined |stopped by the coordinator: )/.test(line)) return;
-        progress.log(/^worker \d+:/.test(line) ? line : `[${workerName}] ${line}`);
+        // A worker's line may quote the coordinator's or another peer's text: escaped like events.
+        progress.log(/^worker \d+:/.test(line) ? printable(line) : `[${workerName}] ${printable(line)}`);
       },
     });
   }
