@@ -96,6 +96,7 @@ describe('untrusted text from admitted workers', () => {
     const detail = String(event['detail']);
     expect(detail.length).toBeLessThanOrEqual(MAX_DETAIL);
     expect(detail.endsWith('…')).toBe(true);
+    console.log(`fatal error with ${text.length} characters: socket closed after ${closedAfterMs} ms, event detail ${detail.length} characters`);
 
     // A dashboard opened now: its snapshot must pass the page's own parser.
     const viewer = new WebSocket(coordinator.url);
