@@ -82,7 +82,8 @@ export async function runCoordinatorCli({ program, argv, helpCommand, localWorke
   process.stdout.write(
     `${name}: ${options.resume ? `resuming at step ${trainer.completedSteps}` : 'training'} in ${shownPath(coordinator.folder.dir)}` +
       `${latest === null ? '' : ` (also ${shownPath(latest)})`}\n` +
-      `${name}: listening on ${coordinator.url} (dashboard: ${options.tlsCert === undefined ? 'http' : 'https'}://${httpHost}:${coordinator.port}/)\n` +
+      // The token itself is never printed: the user chose it (CONVOY_TOKEN) and knows it.
+      `${name}: listening on ${coordinator.url} (dashboard: ${options.tlsCert === undefined ? 'http' : 'https'}://${httpHost}:${coordinator.port}/${options.token === undefined ? '' : '?token=<the token>'})\n` +
       joinHint(coordinator, workerCount),
   );
   const progress = showProgress(coordinator.metrics, {
