@@ -138,6 +138,9 @@ describe('browser checks on a loopback coordinator without a token', () => {
     expect(await upgrade(open.port, { origin: `http://attacker.example:${open.port}`, host: `attacker.example:${open.port}` }, subscribe)).toEqual({ status: 403 });
     expect(await upgrade(open.port, { origin: `http://127.0.0.1:${open.port}` }, subscribe)).toMatchObject({ status: 101, type: 'snapshot' });
     expect(await upgrade(open.port, { origin: `http://localhost:${open.port}`, host: `localhost:${open.port}` }, subscribe)).toMatchObject({ status: 101, type: 'snapshot' });
+    // The same host:port under https (a proxy that ends TLS in front of the coordinator) is the same server.
+    expect(await upgrade(open.port, { origin: `https://127.0.0.1:${open.port}` }, subscribe)).toMatchObject({ status: 101, type: 'snapshot' });
+    expect(await upgrade(open.port, { origin: `ftp://127.0.0.1:${open.port}` }, subscribe)).toEqual({ status: 403 });
     expect(await upgrade(open.port, {}, subscribe)).toMatchObject({ status: 101, type: 'snapshot' });
   });
 });

@@ -76,33 +76,34 @@ export function tokenCookie(port: number, token: string, secure: boolean): strin
  *   loopback name. A DNS-rebinding page (attacker.example resolved to 127.0.0.1) is the same
  *   origin as its own Host, so only the Host shows it is not talking to localhost.
  * - Origin (WebSocket upgrades): a page's socket carries its origin, which must be the
- *   coordinator's own (scheme://host:port of the request's Host); a page from any other
- *   origin is refused. Node workers send no Origin, so they pass.
+ *   coordinator's own (the host:port of the request's Host); a page from any other origin is
+ *   refused. Node workers send no Origin, so they pass.
  * Browsers set both headers themselves; a page's script cannot forge them.
  */
-export function browserProblem(request: IncomingMessage, bindHost: string, secure: boolean, checkOrigin: boolean): string | null {
+export function browserProblem(request: IncomingMessage, bindHost: string, checkOrigin: boolean): string | null {
   const host = request.headers.host;
   if (host !== undefined && isLoopback(bindHost)) {
     let hostname: string;
     try {
       hostname = new URL(`http://${host}`).hostname;
     } catch {
-      return `bad Host ${JSON.stringify(host)}`;
+      return 'bad Host header';
     }
     if (!isLoopback(hostname)) return `Host ${JSON.stringify(host)} is not this machine's loopback (the coordinator listens on ${bindHost})`;
   }
   const origin = request.headers.origin;
   if (!checkOrigin || origin === undefined) return null;
-  if (host === undefined) return `Origin ${JSON.stringify(origin)} without a Host`;
-  let own: string;
-  let given: string;
+  const refusal = `Origin ${JSON.stringify(origin)} is not the coordinator's own`;
+  if (host === undefined) return refusal;
   try {
-    own = new URL(`${secure ? 'https' : 'http'}://${host}`).origin;
-    given = new URL(origin).origin;
+    const given = new URL(origin);
+    // NOTE: the scheme is the page's: one host:port is one server whichever scheme reached it,
+    // and behind a proxy that ends TLS the page is https:// while this request is not. URL
+    // drops a default port and lower-cases the host, so equal origins compare equal; an opaque
+    // origin ("null": a file:// page, a sandboxed frame) throws or never matches.
+    if (given.protocol !== 'http:' && given.protocol !== 'https:') return refusal;
+    return given.host === new URL(`${given.protocol}//${host}`).host ? null : refusal;
   } catch {
-    return `Origin ${JSON.stringify(origin)} is not the coordinator's own`;
+    return refusal;
   }
-  // NOTE: URL.origin drops a default port and lower-cases the host, so equal origins compare equal;
-  // an opaque origin ("null": a file:// page, a sandboxed frame) never matches.
-  return given === own && given !== 'null' ? null : `Origin ${JSON.stringify(origin)} is not the coordinator's own (${own})`;
 }

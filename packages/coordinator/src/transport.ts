@@ -83,8 +83,8 @@ export class Transport {
       perMessageDeflate: false,
       // A web page's socket from another origin (or via another host name) is refused before
       // the upgrade: it never gets to send a frame (secrets.ts browserProblem says why).
-      verifyClient: ({ req, secure }, done) => {
-        const problem = browserProblem(req, this.options.host, secure, true);
+      verifyClient: ({ req }, done) => {
+        const problem = browserProblem(req, this.options.host, true);
         if (problem === null) return done(true);
         done(false, 403, `refused: ${problem}\n`, { 'Content-Type': 'text/plain; charset=utf-8' });
       },
@@ -164,7 +164,7 @@ export class Transport {
       response.end(request.method === 'HEAD' ? undefined : body);
     };
     const secure = this.options.tlsCert !== undefined;
-    const problem = browserProblem(request, this.options.host, secure, false);
+    const problem = browserProblem(request, this.options.host, false);
     if (problem !== null) return plain(403, `refused: ${problem}\n`);
     if (request.url === '/health') {
       // NOTE: nothing but "up": no step, no path, no worker (it answers without the token).
