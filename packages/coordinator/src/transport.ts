@@ -160,7 +160,7 @@ export class Transport {
    */
   private onHttp(request: IncomingMessage, response: ServerResponse): void {
     const plain = (status: number, body: string, headers: Record<string, string> = {}) => {
-      response.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...headers });
+      response.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...headers });
       response.end(request.method === 'HEAD' ? undefined : body);
     };
     const secure = this.options.tlsCert !== undefined;
