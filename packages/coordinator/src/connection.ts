@@ -23,6 +23,8 @@ export class Connection implements LinkCounters {
   /** Where the frames sent to it are encoded (emptied when it closes). */
   readonly frames = new FrameWriter();
   handshakeTimer: NodeJS.Timeout | null = null;
+  /** Its upgrade request presented the token (the dashboard's cookie): its first message need not. */
+  tokenInUpgrade = false;
 
   constructor(
     readonly socket: WebSocket,
@@ -42,8 +44,6 @@ export interface TransportHandlers {
   gone(connection: Connection, event: 'death' | 'leave', detail: string): void;
   /** A dashboard subscribed. */
   viewer(socket: WebSocket): void;
-  /** The body of /health. */
-  health(): Record<string, unknown>;
 }
 
 /** Totals for the step breakdown: milliseconds spent encoding and decoding frames, bytes each way. */

@@ -13,7 +13,7 @@
  * neither; the bar is kept narrower than the terminal instead, so it never wraps.
  */
 import cliProgress from 'cli-progress';
-import type { MetricsRecord } from '@convoy/core';
+import { printable, type MetricsRecord } from '@convoy/core';
 import type { MetricsHub } from '../metrics.js';
 
 /** Without a terminal, a step line at most this often. */
@@ -208,7 +208,9 @@ export function showProgress(metrics: MetricsHub, setup: ProgressSetup): Progres
         log(`test: loss ${record.loss.toFixed(4)} accuracy ${percent(record.accuracy)} on ${record.count} images`);
         return;
       case 'event':
-        log(`[${record.event}] ${record.workerId === null ? '' : `worker ${record.workerId}: `}${record.detail}`);
+        // NOTE: a detail quotes workers (names, reasons, error texts): escaped, it can neither
+        // drive the terminal nor start a forged line.
+        log(`[${record.event}] ${record.workerId === null ? '' : `worker ${record.workerId}: `}${printable(record.detail)}`);
         return;
       case 'run':
       case 'workers':
