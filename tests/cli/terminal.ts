@@ -62,11 +62,13 @@ export function inTerminal(command: readonly string[], columns = 80, rows = 24):
   };
 }
 
-/** The screen as lines a person would read: redrawn status lines collapsed, escapes dropped. */
+/**
+ * The screen as lines a person would read: a line redrawn in place (from column 1: CR, or
+ * `CSI 1 G` as cli-progress moves there) shows its last drawing; escapes dropped.
+ */
 export function readable(screen: string): string {
   return screen
     .split(/\r?\n/)
-    .map((line) => line.split('\r\x1b[K').filter((part) => part !== '').at(-1) ?? '')
-    .map((line) => line.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, ''))
+    .map((line) => line.split(/\r|\x1b\[1?G/).map((part) => part.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '')).filter((part) => part !== '').at(-1) ?? '')
     .join('\n');
 }

@@ -9,10 +9,17 @@
  * the handshake) and `authenticated` (the right token: the connection is admitted as a
  * worker, then sends bad answers; the coordinator must tell it why, recompute its slices,
  * and disconnect it after too many).
+ *
+ * `campaign` is the field-level engine (fuzz-fields.ts) behind both the suite's fuzz test and
+ * `pnpm fuzz`: every (message type, field, mutation) cell in turn, sent in a role (before the
+ * handshake, after a wrong token, as an admitted worker, as a dashboard). Each session's
+ * frames come from a generator seeded by (seed, session number), so one seed sends the same
+ * frames whatever the timing of the parallel connections.
  */
 import { connect } from 'node:net';
-import { PROTOCOL_VERSION, decodeFrame, encodeMessage, type Message } from '../../packages/core/src/index.js';
+import { PROTOCOL_VERSION, decodeFrame, encodeMessage, mixSeed, type Message } from '../../packages/core/src/index.js';
 import { WebSocket } from '../distributed/helpers.js';
+import { CELLS, WRONG_VALUES, cellMessage, type Cell, type Draw, type TemplateSizes } from './fuzz-fields.js';
 
 export interface FuzzTarget {
   readonly host: string;
@@ -23,10 +30,37 @@ export interface FuzzTarget {
   readonly datasetId: string;
   readonly paramCount: number;
   readonly seed: number;
+  /** The coordinator's frame limit in bytes (4 * paramCount + 64 KiB + 2 * largest slice). */
+  readonly maxPayload?: number;
 }
+
+/** Who the campaign's connection is when it sends its frames. */
+export const ROLES = ['before handshake', 'bad token', 'worker', 'dashboard'] as const;
+export type Role = (typeof ROLES)[number];
+/** Roles that never pass the token check: the honest run must end bit for bit the same. */
+export const UNAUTHENTICATED_ROLES: readonly Role[] = ['before handshake', 'bad token'];
+
+export interface CampaignOptions {
+  readonly frames: number;
+  /** Connections open at once. */
+  readonly connections: number;
+  readonly roles: readonly Role[];
+  /** Stops early (frames unsent) at this time (Date.now()) or when `running` turns false. */
+  readonly deadline: number;
+  readonly running?: () => boolean;
+}
+
+/** Frames per coverage cell: `type.field` -> mutation -> frames sent. */
+export type Coverage = Map<string, Map<string, number>>;
+
+/** A coordinator drops a worker after this many invalid frames (server.ts MAX_BAD_FRAMES): worker sessions go a little past it. */
+const WORKER_FRAMES = 18;
 
 /** Frames tried per kind, plus replies seen. */
 export type FuzzCounts = Record<string, number>;
+
+/** One frame to send: its kind (for the counts), the bytes or text, and its coverage cell if it has one. */
+export type Frame = readonly [kind: string, frame: Uint8Array | string, cell?: Cell];
 
 /** mulberry32: small, seeded, good enough to pick bytes. */
 export function generator(seed: number): () => number {
@@ -42,18 +76,39 @@ export function generator(seed: number): () => number {
 
 const pack = (value: unknown): Uint8Array => encodeMessage(value as Message);
 
-/** Values of every msgpack family, for putting the wrong type in a field. */
-const WRONG_VALUES: readonly unknown[] = [
-  null, true, -1, 0.5, 2 ** 53, -(2 ** 63), Number.NaN, Number.POSITIVE_INFINITY, '', 'x'.repeat(5000),
-  [], [1, 2, 3], {}, { nested: { deeper: [{}] } }, new Uint8Array(7), new Float32Array(3), new Uint32Array(2), new Float64Array(2),
-];
+/** Seeded draws for one session of the campaign. */
+class Source implements Draw {
+  private readonly random: () => number;
+  constructor(seed: number) {
+    this.random = generator(seed);
+  }
+  int(below: number): number {
+    return Math.floor(this.random() * below);
+  }
+  pick<T>(items: readonly T[]): T {
+    return items[this.int(items.length)]!;
+  }
+  bytes(length: number): Uint8Array {
+    const out = new Uint8Array(length);
+    for (let i = 0; i < length; i++) out[i] = this.int(256);
+    return out;
+  }
+}
 
 export class Fuzzer {
   readonly counts: FuzzCounts = {};
+  readonly coverage: Coverage = new Map();
   private readonly random: () => number;
 
   constructor(private readonly target: FuzzTarget) {
     this.random = generator(target.seed);
+  }
+
+  /** Frames the campaign sent (hellos and subscribes that open a role not included). */
+  get campaignFrames(): number {
+    let total = 0;
+    for (const row of this.coverage.values()) for (const n of row.values()) total += n;
+    return total;
   }
 
   private count(kind: string, n = 1): void {
@@ -86,7 +141,7 @@ export class Fuzzer {
   }
 
   /** Opens a WebSocket, sends `frames` (each tagged with its kind), then closes after `lingerMs`. */
-  private session(frames: readonly [string, Uint8Array | string][], lingerMs = 50): Promise<void> {
+  private session(frames: readonly Frame[], lingerMs = 50): Promise<void> {
     return new Promise((resolve) => {
       const socket = new WebSocket(`ws://${this.target.host}:${this.target.port}`, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
       const finish = () => {
@@ -109,10 +164,11 @@ export class Fuzzer {
         }
       });
       socket.on('open', () => {
-        for (const [kind, frame] of frames) {
+        for (const [kind, frame, cell] of frames) {
           if (socket.readyState !== WebSocket.OPEN) break;
           socket.send(frame, { binary: typeof frame !== 'string' });
           this.count(kind);
+          if (cell !== undefined) this.covered(cell);
         }
         setTimeout(() => socket.close(), lingerMs);
       });
@@ -244,5 +300,85 @@ export class Fuzzer {
       const subscribe = pack({ type: 'subscribe', protocol: PROTOCOL_VERSION, token: this.target.token });
       await this.session([['subscribe (token)', subscribe], ['dashboard sending training messages', pack(this.gradient())]], 100);
     }
+  }
+
+  private covered(cell: Cell): void {
+    const row = `${cell.type}.${cell.field}`;
+    const counts = this.coverage.get(row) ?? new Map<string, number>();
+    counts.set(cell.mutation, (counts.get(cell.mutation) ?? 0) + 1);
+    this.coverage.set(row, counts);
+  }
+
+  /**
+   * The field-level campaign: `frames` frames over sessions of a seeded role, `connections`
+   * sessions at a time, as `plan` lays them out.
+   */
+  async campaign(options: CampaignOptions): Promise<void> {
+    const running = options.running ?? (() => true);
+    const sessions = this.plan(options.frames, options.roles);
+    const lane = async () => {
+      while (Date.now() < options.deadline && running()) {
+        const next = sessions.next();
+        if (next.done === true) return;
+        await this.session(next.value.frames, next.value.role === 'worker' ? 60 : 20);
+      }
+    };
+    await Promise.all(Array.from({ length: options.connections }, lane));
+  }
+
+  /**
+   * The campaign's sessions in order, from the seed alone: session i draws from a generator
+   * seeded by (seed, i), and frame g of the campaign mutates cell order[g % cells] (a seeded
+   * order of every cell), so each cell is hit once per CELLS.length frames.
+   */
+  *plan(frames: number, roles: readonly Role[]): Generator<{ readonly role: Role; readonly frames: readonly Frame[] }> {
+    const { paramCount, seed, token, datasetId } = this.target;
+    const maxPayload = this.target.maxPayload ?? 4 * paramCount + 64 * 1024;
+    const order = [...CELLS];
+    const shuffle = new Source(mixSeed(seed, 0x0ce11));
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = shuffle.int(i + 1);
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+    for (let planned = 0, session = 0; planned < frames; session++) {
+      const draw = new Source(mixSeed(seed, session));
+      const role = draw.pick(roles);
+      // NOTE: a connection is refused at its first frame unless admitted, and only that frame is answered:
+      // short sessions there, so more of the frames' answers are seen.
+      const count = Math.min(frames - planned, 1 + draw.int(role === 'worker' ? WORKER_FRAMES : role === 'dashboard' ? 8 : 3));
+      const sizes: TemplateSizes = { paramCount, sliceLength: 1 + draw.int(96), token: role === 'worker' || role === 'dashboard' ? token : draw.pick(['', 'wrong', `${token}x`]), datasetId, maxPayload };
+      const list: Frame[] = [];
+      const opening = this.opening(role, sizes.token);
+      if (opening !== null) list.push(opening);
+      for (let k = 0; k < count; k++) list.push(this.cellFrame(order[(planned + k) % order.length]!, role, sizes, draw));
+      planned += count;
+      yield { role, frames: list };
+    }
+  }
+
+  /** The frame that puts a session in its role (none before the handshake). */
+  private opening(role: Role, token: string): Frame | null {
+    switch (role) {
+      case 'before handshake':
+        return null;
+      case 'bad token':
+        return ['hello (bad token)', pack(this.hello(token))];
+      case 'worker':
+        return ['hello (token)', pack(this.hello(token))];
+      case 'dashboard':
+        return ['subscribe (token)', pack({ type: 'subscribe', protocol: PROTOCOL_VERSION, token })];
+      default: {
+        const never: never = role;
+        throw new Error(`unknown role ${String(never)}`);
+      }
+    }
+  }
+
+  private cellFrame(cell: Cell, role: Role, sizes: TemplateSizes, draw: Draw): Frame {
+    const message = cellMessage(cell, sizes, draw);
+    const kind = `fuzzed (${role})`;
+    if (typeof message === 'string' || message instanceof Uint8Array) return [kind, message, cell];
+    const bytes = pack(message);
+    return [kind, cell.mutation === 'truncated msgpack' ? bytes.subarray(0, draw.int(bytes.length)) : bytes, cell];
   }
 }

@@ -27,6 +27,8 @@ export class Connection implements LinkCounters {
   handshakeBytes = 0;
   /** Ends that count when the handshake is over. */
   stopCounting: () => void = () => undefined;
+  /** Its upgrade request presented the token (the dashboard's cookie): its first message need not. */
+  tokenInUpgrade = false;
 
   constructor(
     readonly socket: WebSocket,
@@ -49,8 +51,6 @@ export interface TransportHandlers {
   gone(connection: Connection, event: 'death' | 'leave', detail: string): void;
   /** A dashboard subscribed. */
   viewer(socket: WebSocket): void;
-  /** The body of /health. */
-  health(): Record<string, unknown>;
 }
 
 /** Totals for the step breakdown: milliseconds spent encoding and decoding frames, bytes each way. */

@@ -3,7 +3,7 @@
  * (contradictory or impossible options throw a CoordinatorError naming the option).
  */
 import type { KernelsChoice, ModelSpec, OptimizerConfig } from '@convoy/core';
-import { MNIST_CNN_DROPOUT } from '@convoy/core';
+import { MNIST_CNN_DROPOUT, MNIST_TRAIN_IMAGES } from '@convoy/core';
 
 export type CoordinatorErrorCode =
   | 'BAD_OPTION'
@@ -126,7 +126,7 @@ export const COORDINATOR_DEFAULTS: CoordinatorOptions = {
 };
 
 /** Images in the MNIST training file: the training and validation images are cut from it. */
-export const TRAIN_FILE_IMAGES = 60_000;
+export const TRAIN_FILE_IMAGES = MNIST_TRAIN_IMAGES;
 
 /** The accepted values of a numeric option (both ends included). */
 export interface OptionRange {

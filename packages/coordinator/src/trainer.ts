@@ -9,6 +9,7 @@
  */
 import {
   DROPOUT_STREAM,
+  clipDetail,
   Rng,
   createOptimizer,
   mixSeed,
@@ -292,7 +293,7 @@ export class Trainer {
 
   private end(reason: 'finished' | 'stopped' | 'failed', detail: string): void {
     this.ended = true;
-    this.publish({ kind: 'end', reason, step: this.step, detail, time: Date.now() });
+    this.publish({ kind: 'end', reason, step: this.step, detail: clipDetail(detail), time: Date.now() });
   }
 
   private elapsedSeconds(): number {

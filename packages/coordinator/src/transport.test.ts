@@ -21,7 +21,6 @@ function recordingHandlers() {
     rejected: (connection) => calls.push(`rejected ${connection.workerId}`),
     gone: (connection, event, detail) => calls.push(`gone ${connection.workerId} ${event}: ${detail}`),
     viewer: () => calls.push('viewer'),
-    health: () => ({ workers: joined.length }),
   };
   return { calls, joined, handlers };
 }

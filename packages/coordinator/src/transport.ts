@@ -25,7 +25,7 @@ import {
 import { WebSocket, WebSocketServer } from 'ws';
 import { Connection, type ConnectionState, type TransportCounters, type TransportHandlers } from './connection.js';
 import { CoordinatorError, type ServerOptions } from './defaults.js';
-import { readTlsFiles, sameSecret } from './secrets.js';
+import { browserProblem, presentedToken, readTlsFiles, sameSecret, tokenCookie } from './secrets.js';
 
 /** What the transport tells joining workers. */
 export interface RunIdentity {
@@ -67,7 +67,7 @@ const MAX_SILENT_PER_ADDRESS = MAX_CONNECTIONS / 8;
 const MAX_HANDSHAKE_BYTES = 8 * 1024;
 
 export class Transport {
-  /** packages/dashboard plugs its page in here; the default answers /health and a plain page. */
+  /** packages/dashboard plugs its page in here (behind the token check); without it, a plain page. */
   httpHandler: HttpHandler | null = null;
   private readonly http: Server;
   private readonly wss: WebSocketServer;
@@ -104,7 +104,18 @@ export class Transport {
     this.http.on('upgrade', (request: IncomingMessage) => this.spoke(request.socket));
     // The largest frame a worker sends is a gradient: 4 bytes per parameter plus a few hundred bytes of fields.
     const maxPayload = 4 * run.paramCount + 64 * 1024 + 2 * run.maxSliceLength;
-    this.wss = new WebSocketServer({ server: this.http, maxPayload, perMessageDeflate: false });
+    this.wss = new WebSocketServer({
+      server: this.http,
+      maxPayload,
+      perMessageDeflate: false,
+      // A web page's socket from another origin (or via another host name) is refused before
+      // the upgrade: it never gets to send a frame (secrets.ts browserProblem says why).
+      verifyClient: ({ req }, done) => {
+        const problem = browserProblem(req, this.options.host, true);
+        if (problem === null) return done(true);
+        done(false, 403, `refused: ${problem}\n`, { 'Content-Type': 'text/plain; charset=utf-8' });
+      },
+    });
     // NOTE: ws re-emits the http server's errors here, and an unheard 'error' event throws. The
     // one that matters, the port being taken, is reported by listen() as LISTEN_FAILED; after
     // that an accept error (too many open files) costs one connection, not the run.
@@ -190,16 +201,38 @@ export class Transport {
     adjust(this.silentByAddress, address, -1);
   }
 
+  /**
+   * Who may ask what: /health is open and says only that the coordinator is up; with a token,
+   * every other route needs it (?token=, Authorization: Bearer, or the cookie set when the
+   * token came in the address or header). A loopback coordinator answers loopback names only.
+   */
   private onHttp(request: IncomingMessage, response: ServerResponse): void {
     this.spoke(request.socket);
-    if (this.httpHandler?.(request, response)) return;
+    const plain = (status: number, body: string, headers: Record<string, string> = {}) => {
+      response.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...headers });
+      response.end(request.method === 'HEAD' ? undefined : body);
+    };
+    const secure = this.options.tlsCert !== undefined;
+    const problem = browserProblem(request, this.options.host, false);
+    if (problem !== null) return plain(403, `refused: ${problem}\n`);
     if (request.url === '/health') {
-      response.writeHead(200, { 'content-type': 'application/json' });
-      response.end(JSON.stringify({ ok: true, ...this.handlers.health() }));
+      // NOTE: nothing but "up": no step, no path, no worker (it answers without the token).
+      response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      response.end(request.method === 'HEAD' ? undefined : JSON.stringify({ ok: true }));
       return;
     }
-    response.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
-    response.end('Convoy coordinator. Workers and dashboards connect here over WebSocket.\n');
+    const token = this.options.token;
+    if (token !== undefined) {
+      const presented = presentedToken(request, token, this.port);
+      if (presented === null) {
+        return plain(401, 'this coordinator needs its token: open the dashboard as /?token=SECRET, or send Authorization: Bearer SECRET\n', {
+          'www-authenticate': 'Bearer realm="convoy"',
+        });
+      }
+      if (presented !== 'cookie') response.setHeader('set-cookie', tokenCookie(this.port, token, secure));
+    }
+    if (this.httpHandler?.(request, response)) return;
+    plain(200, 'Convoy coordinator. Workers and dashboards connect here over WebSocket.\n');
   }
 
   private onConnection(socket: WebSocket, request: IncomingMessage): void {
@@ -220,6 +253,8 @@ export class Transport {
       return this.refuse(socket, 'BUSY', `more than ${MAX_HANDSHAKING_PER_ADDRESS} connections from ${remote} are handshaking; try again later`);
     }
     const connection = new Connection(socket, `${remote}:${request.socket.remotePort ?? '?'}`, remote);
+    // A dashboard page opened with the token holds its cookie: its upgrade request presents it.
+    connection.tokenInUpgrade = this.options.token !== undefined && presentedToken(request, this.options.token, this.port) !== null;
     this.connections.add(connection);
     this.handshaking++;
     adjust(this.handshakingByAddress, remote, 1);
@@ -304,13 +339,13 @@ export class Transport {
   private handshake(connection: Connection, message: Message): void {
     const socket = connection.socket;
     if (message.type === 'subscribe') {
-      const admitted = this.checkHandshake(socket, message.protocol, message.token);
+      const admitted = this.checkHandshake(connection, message.protocol, message.token);
       this.setState(connection, admitted ? 'dashboard' : 'closed');
       if (admitted) this.handlers.viewer(socket);
       return;
     }
     if (message.type !== 'hello') return;
-    const admitted = this.checkHandshake(socket, message.protocol, message.token) && this.checkDataset(socket, message.datasetHash);
+    const admitted = this.checkHandshake(connection, message.protocol, message.token) && this.checkDataset(socket, message.datasetHash);
     this.setState(connection, admitted ? 'worker' : 'closed');
     if (!admitted) return;
     connection.workerId = this.nextWorkerId++;
@@ -345,7 +380,6 @@ export class Transport {
       }
       case 'leave':
         this.gone(connection, 'leave', message.reason);
-        connection.socket.close(1000, 'bye');
         return;
       case 'error':
         if (message.fatal) this.gone(connection, 'leave', `worker error ${message.code}: ${message.message}`);
@@ -355,9 +389,18 @@ export class Transport {
     }
   }
 
+  /**
+   * The worker is out of the run: its socket is closed now (a worker marked gone must not keep
+   * a connection, nor hear steps it no longer takes part in), then the table is told.
+   */
   private gone(connection: Connection, event: 'death' | 'leave', detail: string): void {
     if (connection.state !== 'worker') return;
     this.setState(connection, 'closed');
+    const socket = connection.socket;
+    if (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING) {
+      socket.close(event === 'leave' ? 1000 : 1008, event === 'leave' ? 'bye' : 'gone');
+      setTimeout(() => socket.terminate(), 1_000).unref();
+    }
     this.handlers.gone(connection, event, detail);
   }
 
@@ -377,12 +420,13 @@ export class Transport {
     if (loseSlice) this.handlers.rejected(connection);
   }
 
-  private checkHandshake(socket: WebSocket, protocol: number, token: string | undefined): boolean {
+  private checkHandshake(connection: Connection, protocol: number, token: string | undefined): boolean {
+    const socket = connection.socket;
     if (protocol !== PROTOCOL_VERSION) {
       this.refuse(socket, 'PROTOCOL_VERSION', `protocol version mismatch: the coordinator speaks ${PROTOCOL_VERSION}, this peer ${protocol}`);
       return false;
     }
-    if (this.options.token !== undefined && !sameSecret(token ?? '', this.options.token)) {
+    if (this.options.token !== undefined && !connection.tokenInUpgrade && !sameSecret(token ?? '', this.options.token)) {
       this.refuse(socket, 'BAD_TOKEN', token === undefined ? 'this coordinator needs --token' : 'wrong token');
       return false;
     }

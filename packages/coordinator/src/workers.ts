@@ -4,7 +4,7 @@
  * join/death/leave events, and lets the trainer wait for enough workers. It writes no
  * work state itself: joins and departures go through the Scheduler.
  */
-import type { EvaluationMessage, GradientMessage, HelloMessage, Message, MetricsRecord, RunEventName } from '@convoy/core';
+import { clipDetail, type EvaluationMessage, type GradientMessage, type HelloMessage, type Message, type MetricsRecord, type RunEventName } from '@convoy/core';
 import type { WebSocket } from 'ws';
 import type { ServerOptions } from './defaults.js';
 import { WorkerPeer } from './peers.js';
@@ -22,7 +22,7 @@ export interface WorkerTableSetup {
   readonly publish: (record: MetricsRecord) => void;
   /** A dashboard subscribed (MetricsHub.addDashboard). */
   readonly viewer: (socket: WebSocket) => void;
-  /** The step in progress, for event records and /health. */
+  /** The step in progress, for event records. */
   readonly currentStep: () => number;
 }
 
@@ -103,10 +103,6 @@ export class WorkerTable implements TransportHandlers, SchedulerHost {
     this.setup.viewer(socket);
   }
 
-  health(): Record<string, unknown> {
-    return { workers: this.liveCount(), step: this.setup.currentStep() };
-  }
-
   // ------------------------------------------------------------- SchedulerHost
 
   *workers(): Iterable<WorkerPeer> {
@@ -119,7 +115,9 @@ export class WorkerTable implements TransportHandlers, SchedulerHost {
   }
 
   event(event: RunEventName, peer: WorkerPeer | null, detail: string): void {
-    this.setup.publish({ kind: 'event', event, step: this.setup.currentStep(), workerId: peer?.id ?? null, detail, time: Date.now() });
+    // The detail often quotes a worker (its name, reason, error text): cut here, where the
+    // event is made, to what every dashboard's parser accepts.
+    this.setup.publish({ kind: 'event', event, step: this.setup.currentStep(), workerId: peer?.id ?? null, detail: clipDetail(detail), time: Date.now() });
   }
 
   /** Batches table updates: many changes within a quarter second make one record. */

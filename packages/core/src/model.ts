@@ -46,8 +46,8 @@ export interface Network<A extends FloatArray> extends Omit<Model, 'kernels' | '
   readonly inputGradient: A | null;
 }
 
-// NOTE: 32, not 64: the same speed with the wasm kernels (505 vs 504 images/s, bench/rss.ts) and
-// ~25 MB less resident memory per worker, which keeps a worker under 200 MB.
+// NOTE: 32, not 64: larger chunks do not run faster with the wasm kernels, and each doubling
+// adds its activations to a worker's resident memory, which must stay under 200 MB (bench/rss.ts).
 const DEFAULT_CHUNK_SIZE = 32;
 
 export function createModel(spec: ModelSpec = MNIST_CNN, options: CreateModelOptions = {}): Model {

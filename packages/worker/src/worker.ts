@@ -16,6 +16,7 @@ import {
   decodeMessage,
   encodeMessage,
   FrameWriter,
+  printable,
   selectKernels,
   type DatasetMessage,
   type Kernels,
@@ -268,12 +269,15 @@ export class Worker {
         this.send(this.requireEngine().evaluate(message));
         return;
       case 'stop':
-        this.options.log(`${this.label()}: stopped by the coordinator: ${message.reason}`);
-        return this.finish({ code: 0, reason: message.reason });
-      case 'error':
-        this.options.log(`${this.label()}: the coordinator reports ${message.code}: ${message.message}`);
-        if (message.fatal) this.finish({ code: 1, reason: `refused by the coordinator (${message.code}): ${message.message}` });
+        // The coordinator's texts reach this terminal: escaped (core's printable), like the coordinator prints workers'.
+        this.options.log(`${this.label()}: stopped by the coordinator: ${printable(message.reason)}`);
+        return this.finish({ code: 0, reason: printable(message.reason) });
+      case 'error': {
+        const [code, text] = [printable(message.code), printable(message.message)];
+        this.options.log(`${this.label()}: the coordinator reports ${code}: ${text}`);
+        if (message.fatal) this.finish({ code: 1, reason: `refused by the coordinator (${code}): ${text}` });
         return;
+      }
       default:
         throw new WorkerError('REFUSED', `unexpected ${message.type} message`);
     }

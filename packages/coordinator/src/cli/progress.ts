@@ -1,22 +1,46 @@
 /**
- * The terminal view of a run. On a terminal: one status line per epoch, redrawn in place
- * (bar, step in the epoch, the epoch's average loss and accuracy so far, images/s, ETA of
- * the epoch), cut to the terminal's width; every other line (epoch results, test, events)
- * is printed above it at once. Without a terminal (logs, CI, tests): a plain step line at
- * most every LINE_INTERVAL_MS. Epoch and test results are always printed as lines.
+ * The terminal view of a run. On a terminal: a cli-progress bar per epoch (step in the epoch,
+ * the epoch's average loss and accuracy so far, images/s, ETA of the epoch) that fits the
+ * terminal's width; every other line (epoch results, test, events) is printed above it at once,
+ * and the finished epoch's bar stays on screen as a line, like Keras's. Without a terminal
+ * (logs, CI, tests): a plain step line at most every LINE_INTERVAL_MS. Epoch and test results
+ * are always printed as lines.
  *
- * NOTE: no cursor hiding and no line-wrap switching: a process that ends without stop()
- * (a second Ctrl-C, a crash) would leave the user's terminal that way. The line is kept
- * shorter than the width instead, so it never wraps.
+ * NOTE: cli-progress's own defaults change the terminal's modes: lib/options.js defaults
+ * `linewrap` to false, so MultiBar.create writes `\e[?7l` (wrap off), and `hideCursor: true`
+ * writes `\e[?25l`; only stop() switches them back, so a process that ends without it (a
+ * second Ctrl-C, a crash) would leave the user's terminal that way. BAR_OPTIONS switches
+ * neither; the bar is kept narrower than the terminal instead, so it never wraps.
  */
-import type { MetricsRecord } from '@convoy/core';
+import cliProgress from 'cli-progress';
+import { printable, type MetricsRecord } from '@convoy/core';
 import type { MetricsHub } from '../metrics.js';
 
 /** Without a terminal, a step line at most this often. */
 const LINE_INTERVAL_MS = 2_000;
-/** Redraw the status line at most this often (a step can take a few milliseconds). */
-const REDRAW_INTERVAL_MS = 100;
-const CLEAR_LINE = '\r\x1b[K';
+/** A bar narrower than this says nothing: the line goes without it. */
+const MIN_BAR_SIZE = 5;
+/** The bar line, in cli-progress's tokens ({bar}, {value}, {total} are its own; the rest is BarFigures). */
+const FORMAT = 'epoch {epoch}/{epochs} [{bar}] {value}/{total} loss {loss} acc {accuracy} {speed} img/s ETA {timeLeft}';
+const FORMAT_WITHOUT_BAR = FORMAT.replace(' [{bar}]', '');
+
+const BAR_OPTIONS = {
+  // Neither is ever switched (see the NOTE above). With `linewrap: true`, lib/terminal.js's
+  // write() cuts every bar line to the stream's `columns` instead.
+  hideCursor: false,
+  linewrap: true,
+  // Its own SIGINT/SIGTERM listener would end the bar at the first Ctrl-C while the run still
+  // finishes its step; interrupts.ts owns the signals. (Its README says this defaults to true,
+  // lib/options.js says false: set either way.)
+  gracefulExit: false,
+  // NOTE: a logged line is written over the bar's line, and GenericBar.render() skips a bar
+  // whose text did not change ("only trigger redraw on change"): without this the bar would
+  // vanish after every logged line until its figures change.
+  forceRedraw: true,
+  clearOnComplete: false,
+  barCompleteChar: '#',
+  barIncompleteChar: '.',
+} satisfies cliProgress.Options;
 
 export interface Progress {
   log(line: string): void;
@@ -73,27 +97,39 @@ export class EpochAverages {
     return (1000 * this.images) / this.milliseconds;
   }
 
-  /** Seconds left in the epoch at this epoch's mean step time. */
+  /**
+   * Seconds left in the epoch at this epoch's mean step time. Not cli-progress's {eta}: that
+   * one is a rate over the wall time since the bar's start(), which for a bar started at an
+   * epoch's first step record misses that step and has no rate ("0s", "INF") before the next.
+   */
   etaSeconds(stepsLeft: number): number {
     return (stepsLeft * this.milliseconds) / this.steps / 1000;
   }
 }
 
+/** The bar's own figures, as the payload of FORMAT's tokens. */
+function barFigures(averages: EpochAverages, setup: Pick<ProgressSetup, 'epochs' | 'stepsPerEpoch'>, stepInEpoch: number) {
+  return {
+    epoch: averages.epoch,
+    epochs: setup.epochs,
+    loss: averages.loss.toFixed(4),
+    accuracy: percent(averages.accuracy),
+    speed: Math.round(averages.imagesPerSecond),
+    timeLeft: formatDuration(averages.etaSeconds(setup.stepsPerEpoch - stepInEpoch)),
+  };
+}
+type BarFigures = ReturnType<typeof barFigures>;
+
 /**
- * The status line, at most `columns - 1` characters (a line as wide as the terminal wraps
- * on some terminals): the bar takes what the figures leave, and disappears below 10.
- *   epoch 2/5 [#######.........] 120/215 loss 0.1234 acc 96.12% 2712 img/s ETA 0:35
+ * The bar's size for an epoch: what the line leaves of the `width` columns it may take, with
+ * the epoch's first figures, less one column for a figure that gains a digit (a longer line is
+ * cut at its end by cli-progress, never wrapped); 0 = no bar (FORMAT_WITHOUT_BAR).
  */
-export function statusLine(averages: EpochAverages, stepInEpoch: number, setup: Pick<ProgressSetup, 'stepsPerEpoch' | 'epochs'>, columns: number): string {
-  const { stepsPerEpoch, epochs } = setup;
-  const head = `epoch ${averages.epoch}/${epochs}`;
-  const tail =
-    ` ${stepInEpoch}/${stepsPerEpoch} loss ${averages.loss.toFixed(4)} acc ${percent(averages.accuracy)}` +
-    ` ${Math.round(averages.imagesPerSecond)} img/s ETA ${formatDuration(averages.etaSeconds(stepsPerEpoch - stepInEpoch))}`;
-  const barWidth = columns - 1 - head.length - tail.length - 3;
-  if (barWidth < 10) return `${head}${tail}`.slice(0, columns - 1);
-  const filled = Math.round((barWidth * stepInEpoch) / stepsPerEpoch);
-  return `${head} [${'#'.repeat(filled)}${'.'.repeat(barWidth - filled)}]${tail}`;
+function barSize(figures: BarFigures, stepsPerEpoch: number, width: number): number {
+  const tokens: Record<string, string | number> = { ...figures, value: stepsPerEpoch, total: stepsPerEpoch, bar: '' };
+  const rest = FORMAT.replace(/\{(\w+)\}/g, (_, key: string) => String(tokens[key]));
+  const size = width - rest.length - 1;
+  return size >= MIN_BAR_SIZE ? size : 0;
 }
 
 export function epochLine(record: Extract<MetricsRecord, { kind: 'epoch' }>, validationSize: number): string {
@@ -103,34 +139,59 @@ export function epochLine(record: Extract<MetricsRecord, { kind: 'epoch' }>, val
   return `epoch ${record.epoch}: train loss ${record.trainLoss.toFixed(4)} acc ${percent(record.trainAccuracy)} | ${validation} | ${record.elapsedSeconds.toFixed(0)} s`;
 }
 
+/**
+ * What cli-progress writes to: lib/terminal.js reads `isTTY` and `columns` (the width it cuts
+ * bar lines to) and calls write(); readline's cursor moves go through write() too.
+ */
+function barStream(write: (text: string) => void, lineWidth: number): NodeJS.WritableStream {
+  const stream = { isTTY: true, columns: lineWidth, write: (text: string) => (write(text), true) };
+  return stream as unknown as NodeJS.WritableStream;
+}
+
 export function showProgress(metrics: MetricsHub, setup: ProgressSetup): Progress {
   const write = setup.write ?? ((text: string) => process.stdout.write(text));
-  const columns = setup.columns;
+  // NOTE: one column less than the terminal: a line as wide as the terminal wraps on some terminals.
+  const lineWidth = setup.columns === undefined ? undefined : setup.columns - 1;
   const averages = new EpochAverages();
-  let status = '';
-  let lastDraw = 0;
+  /** The epoch in progress's bar; null between epochs (lines are then written directly). */
+  let epochBar: { bars: cliProgress.MultiBar; bar: cliProgress.SingleBar } | null = null;
   let lastLine = 0;
   let stopped = false;
-  const draw = () => {
-    if (columns === undefined || status === '') return;
-    lastDraw = Date.now();
-    write(`${CLEAR_LINE}${status}`);
+  const endBar = () => {
+    // Renders the bar a last time and ends its line: it stays on screen.
+    epochBar?.bars.stop();
+    epochBar = null;
   };
   const log = (line: string) => {
-    // NOTE: written at once, never buffered behind the status line, so the last lines
-    // before stop() (the test result, "stopping after this step") always reach the screen.
-    if (columns === undefined || stopped || status === '') return write(`${line}\n`);
-    write(`${CLEAR_LINE}${line}\n${status}`);
+    if (epochBar === null) return write(`${line}\n`);
+    // NOTE: MultiBar.log() only buffers until the next redraw (up to 1/fps later), and its
+    // stop() never writes that buffer; redrawing now prints the line at once, so the last
+    // lines before stop() (the test result, "stopping after this step") always reach the screen.
+    epochBar.bars.log(`${line}\n`);
+    epochBar.bars.update();
+  };
+  const onStep = (record: Extract<MetricsRecord, { kind: 'step' }>, width: number) => {
+    const stepInEpoch = record.step - (record.epoch - 1) * setup.stepsPerEpoch;
+    const figures = barFigures(averages, setup, stepInEpoch);
+    if (epochBar === null) {
+      const size = barSize(figures, setup.stepsPerEpoch, width);
+      const bars = new cliProgress.MultiBar({
+        ...BAR_OPTIONS,
+        stream: barStream(write, width),
+        format: size === 0 ? FORMAT_WITHOUT_BAR : FORMAT,
+        barsize: size,
+      });
+      epochBar = { bars, bar: bars.create(setup.stepsPerEpoch, stepInEpoch, figures) };
+    }
+    // cli-progress draws it on its own timer, `fps` (10) times a second.
+    epochBar.bar.update(stepInEpoch, figures);
   };
   const onRecord = (record: MetricsRecord) => {
     switch (record.kind) {
       case 'step': {
         averages.add(record);
-        const stepInEpoch = record.step - (record.epoch - 1) * setup.stepsPerEpoch;
-        if (columns !== undefined) {
-          status = statusLine(averages, stepInEpoch, setup, columns);
-          if (Date.now() - lastDraw >= REDRAW_INTERVAL_MS || stepInEpoch === setup.stepsPerEpoch) draw();
-        } else if (Date.now() - lastLine > LINE_INTERVAL_MS || record.step === setup.totalSteps) {
+        if (lineWidth !== undefined) onStep(record, lineWidth);
+        else if (Date.now() - lastLine > LINE_INTERVAL_MS || record.step === setup.totalSteps) {
           lastLine = Date.now();
           log(
             `step ${record.step}/${setup.totalSteps} epoch ${record.epoch}/${setup.epochs} loss ${averages.loss.toFixed(4)} acc ${percent(averages.accuracy)} ` +
@@ -140,19 +201,26 @@ export function showProgress(metrics: MetricsHub, setup: ProgressSetup): Progres
         return;
       }
       case 'epoch':
-        // The finished epoch's bar stays on screen as a line of its own, like Keras's.
-        if (columns !== undefined && status !== '') write(`${CLEAR_LINE}${status}\n`);
-        status = '';
+        endBar();
         log(epochLine(record, setup.validationSize));
         return;
       case 'test':
         log(`test: loss ${record.loss.toFixed(4)} accuracy ${percent(record.accuracy)} on ${record.count} images`);
         return;
       case 'event':
-        log(`[${record.event}] ${record.workerId === null ? '' : `worker ${record.workerId}: `}${record.detail}`);
+        // NOTE: a detail quotes workers (names, reasons, error texts): escaped, it can neither
+        // drive the terminal nor start a forged line.
+        log(`[${record.event}] ${record.workerId === null ? '' : `worker ${record.workerId}: `}${printable(record.detail)}`);
         return;
-      default:
+      case 'run':
+      case 'workers':
+      case 'end':
+        // The run's start and end are printed by run.ts; the workers table is the dashboard's.
         return;
+      default: {
+        const unknown: never = record;
+        throw new Error(`unknown record kind ${(unknown as { kind: string }).kind}`);
+      }
     }
   };
   metrics.on('record', onRecord);
@@ -162,8 +230,7 @@ export function showProgress(metrics: MetricsHub, setup: ProgressSetup): Progres
       if (stopped) return;
       stopped = true;
       metrics.off('record', onRecord);
-      if (columns !== undefined && status !== '') write(`${CLEAR_LINE}${status}\n`);
-      status = '';
+      endBar();
     },
   };
 }

@@ -6,6 +6,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { printable } from '@convoy/core';
 import { readCheckpoint } from '@convoy/core/node';
 import type { Command } from 'commander';
 import { parseChaosPlan, type ChaosPlan } from '../chaos.js';
@@ -81,7 +82,8 @@ export async function runCoordinatorCli({ program, argv, helpCommand, localWorke
   process.stdout.write(
     `${name}: ${options.resume ? `resuming at step ${trainer.completedSteps}` : 'training'} in ${shownPath(coordinator.folder.dir)}` +
       `${latest === null ? '' : ` (also ${shownPath(latest)})`}\n` +
-      `${name}: listening on ${coordinator.url} (dashboard: ${options.tlsCert === undefined ? 'http' : 'https'}://${httpHost}:${coordinator.port}/)\n` +
+      // The token itself is never printed: the user chose it (CONVOY_TOKEN) and knows it.
+      `${name}: listening on ${coordinator.url} (dashboard: ${options.tlsCert === undefined ? 'http' : 'https'}://${httpHost}:${coordinator.port}/${options.token === undefined ? '' : '?token=<the token>'})\n` +
       joinHint(coordinator, workerCount),
   );
   const progress = showProgress(coordinator.metrics, {
@@ -104,7 +106,8 @@ export async function runCoordinatorCli({ program, argv, helpCommand, localWorke
       // other lines say "worker N:" (the coordinator's number) once it joined.
       log: (workerName, line) => {
         if (/^worker \d+: (joined |stopped by the coordinator: )/.test(line)) return;
-        progress.log(/^worker \d+:/.test(line) ? line : `[${workerName}] ${line}`);
+        // A worker's line may quote the coordinator's or another peer's text: escaped like events.
+        progress.log(/^worker \d+:/.test(line) ? printable(line) : `[${workerName}] ${printable(line)}`);
       },
     });
   }

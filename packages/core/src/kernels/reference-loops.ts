@@ -59,7 +59,7 @@ export function col2imAdd(g: Conv2DGeometry, columns: FloatArray, dInput: FloatA
  * target[targetOffset + p] += sum_r coefficients[coefficientOffset + r*coefficientStride] * rows[rowOffset + r*rowStride + p]
  * for p < length, r < count: a linear combination of `count` rows added to one row.
  * NOTE: four rows per pass, so each target element is loaded and stored once per four rows;
- * V8 runs this about 4x faster than the one-row loop (measured: 0.35 -> 1.4 GMAC/s).
+ * V8 keeps the partial sums in registers instead of reloading the target for every row.
  */
 export function addLinearCombination(
   target: FloatArray, targetOffset: number, length: number,

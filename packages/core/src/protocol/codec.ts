@@ -4,9 +4,9 @@
  * of parameters travels as its raw little-endian bytes and comes back a Float32Array.
  *
  * A step's parameters and a gradient are 4.8 MB each, and a fresh buffer of that size costs
- * 3-15 ms of page faults on the 2-core VM measured, against 0.1-0.3 ms for a copy into memory
- * already touched. So the large arrays are neither copied out of a received frame nor packed
- * into a new one each time:
+ * far more in page faults than a copy into memory already touched (bench/README.md, "Fresh
+ * memory"). So the large arrays are neither copied out of a received frame nor packed into a
+ * new one each time:
  * - a frame's one large Float32Array field goes first, its bytes at an offset that is a
  *   multiple of 4 (see `layout`), and the decoder returns typed arrays as views of the
  *   frame where they lie when aligned (a copy otherwise, as msgpackr does);

@@ -22,6 +22,9 @@ export const PROTOCOL_VERSION = 1;
 
 export type Split = 'train' | 'test';
 
+/** Images in the MNIST training file, which `split: 'train'` indexes (training and validation images are cut from it). */
+export const MNIST_TRAIN_IMAGES = 60_000;
+
 // ---------------------------------------------------------------- worker -> coordinator
 
 /** A worker's first message. */

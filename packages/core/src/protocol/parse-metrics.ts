@@ -5,6 +5,7 @@
 import { LAYER_TYPES } from '../layers/registry.js';
 import type { ModelSpec } from '../spec.js';
 import { Fields, MAX_COUNTER, ProtocolError } from './fields.js';
+import { MAX_DETAIL } from './text.js';
 import type { MetricsRecord, MisclassifiedSample, RunEventName, WorkerRow, WorkerState } from './messages.js';
 
 // Keys checked against the union by `satisfies`: a new record kind cannot be forgotten here.
@@ -167,7 +168,7 @@ export function checkMetricsRecord(value: unknown, where: string): MetricsRecord
         event: fields.oneOf('event', EVENTS),
         step: fields.integer('step', 0, MAX_COUNTER),
         workerId: fields.nullable('workerId', () => fields.integer('workerId', 0, MAX_COUNTER)),
-        detail: fields.string('detail', 1024),
+        detail: fields.string('detail', MAX_DETAIL),
         time,
       };
     case 'end':
@@ -175,7 +176,7 @@ export function checkMetricsRecord(value: unknown, where: string): MetricsRecord
         kind,
         reason: fields.oneOf('reason', ['finished', 'stopped', 'failed'] as const),
         step: fields.integer('step', 0, MAX_COUNTER),
-        detail: fields.string('detail', 1024),
+        detail: fields.string('detail', MAX_DETAIL),
         time,
       };
     default: {

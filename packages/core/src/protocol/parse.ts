@@ -16,7 +16,7 @@ import type {
   StepRecord,
   TestRecord,
 } from './messages.js';
-import { isMessageType } from './messages.js';
+import { MNIST_TRAIN_IMAGES, isMessageType } from './messages.js';
 import { Fields, MAX_COUNTER, ProtocolError } from './fields.js';
 
 export { ProtocolError } from './fields.js';
@@ -38,7 +38,7 @@ export interface ProtocolLimits {
 
 export const DEFAULT_LIMITS: ProtocolLimits = {
   maxSliceLength: 65_536,
-  trainCount: 60_000,
+  trainCount: MNIST_TRAIN_IMAGES,
   testCount: 10_000,
   maxDatasetBytes: 70_000 * 28 * 28,
 };
