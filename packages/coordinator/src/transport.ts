@@ -23,6 +23,7 @@ import {
   type ProtocolLimits,
 } from '@convoy/core';
 import { WebSocket, WebSocketServer } from 'ws';
+import { AddressLimits, MAX_CONNECTIONS, MAX_HANDSHAKING, MAX_HANDSHAKING_PER_ADDRESS } from './admission.js';
 import { Connection, type ConnectionState, type TransportCounters, type TransportHandlers } from './connection.js';
 import { CoordinatorError, type ServerOptions } from './defaults.js';
 import { browserProblem, presentedToken, readTlsFiles, sameSecret, tokenCookie } from './secrets.js';
@@ -43,21 +44,6 @@ export type HttpHandler = (request: IncomingMessage, response: ServerResponse) =
 
 /** A worker whose frames fail validation more often than this is disconnected (an honest one sends none). */
 const MAX_BAD_FRAMES = 16;
-/** Connections that have not said hello/subscribe yet; beyond this new ones are refused at once, so a connection flood holds no memory. */
-const MAX_HANDSHAKING = 256;
-/** Open TCP connections of any kind (workers, dashboards, page loads); beyond this Node closes new sockets at once. */
-const MAX_CONNECTIONS = 2_048;
-/**
- * Handshaking connections from one address: half of MAX_HANDSHAKING, so one address cannot
- * hold every slot while a worker from another one is turned away as BUSY.
- */
-const MAX_HANDSHAKING_PER_ADDRESS = MAX_HANDSHAKING / 2;
-/**
- * TCP connections from one address that have sent no complete HTTP request (nor upgrade)
- * yet; beyond this its new sockets are closed at once. Idle sockets from one address would
- * otherwise fill MAX_CONNECTIONS until the header deadline, and nobody else could connect.
- */
-const MAX_SILENT_PER_ADDRESS = MAX_CONNECTIONS / 8;
 /**
  * Bytes a connection may send before its `hello`/`subscribe` is accepted: both are a few
  * hundred bytes. NOTE: ws's maxPayload is one value per server (a gradient's size), and ws
@@ -75,11 +61,8 @@ export class Transport {
   private readonly connections = new Set<Connection>();
   private nextWorkerId = 1;
   private handshaking = 0;
-  /** Per remote address: connections handshaking (see MAX_HANDSHAKING_PER_ADDRESS). */
-  private readonly handshakingByAddress = new Map<string, number>();
-  /** Per remote address: TCP connections without a request yet (see MAX_SILENT_PER_ADDRESS), and which those are ("address:port"). */
-  private readonly silentByAddress = new Map<string, number>();
-  private readonly silentSockets = new Set<string>();
+  /** Per remote address: silent and handshaking connections (admission.ts). */
+  private readonly addresses = new AddressLimits();
   private heartbeatTimer: NodeJS.Timeout | null = null;
   /** Set by close(): the connections that end now are not deaths. */
   private closing = false;
@@ -100,8 +83,10 @@ export class Transport {
     this.http.maxConnections = MAX_CONNECTIONS;
     // NOTE: 'connection' is the raw TCP socket on the TLS server too; a socket is named by its
     // remote address and port, which its TLS socket (request.socket) shares.
-    this.http.on('connection', (socket: Socket) => this.onTcpConnection(socket));
-    this.http.on('upgrade', (request: IncomingMessage) => this.spoke(request.socket));
+    this.http.on('connection', (socket: Socket) => {
+      if (!this.addresses.acceptSocket(socket)) socket.destroy();
+    });
+    this.http.on('upgrade', (request: IncomingMessage) => this.addresses.spoke(request.socket));
     // The largest frame a worker sends is a gradient: 4 bytes per parameter plus a few hundred bytes of fields.
     const maxPayload = 4 * run.paramCount + 64 * 1024 + 2 * run.maxSliceLength;
     this.wss = new WebSocketServer({
@@ -180,34 +165,13 @@ export class Transport {
     await new Promise<void>((resolve) => this.http.close(() => resolve()));
   }
 
-  /** A new TCP socket: closed at once when its address already holds MAX_SILENT_PER_ADDRESS silent ones. */
-  private onTcpConnection(socket: Socket): void {
-    const address = socket.remoteAddress ?? '?';
-    const silent = this.silentByAddress.get(address) ?? 0;
-    if (silent >= MAX_SILENT_PER_ADDRESS) {
-      socket.destroy();
-      return;
-    }
-    const key = `${address}:${socket.remotePort ?? '?'}`;
-    this.silentByAddress.set(address, silent + 1);
-    this.silentSockets.add(key);
-    socket.once('close', () => this.spoke(socket));
-  }
-
-  /** The socket sent a whole request (or upgrade), or closed: it no longer counts as silent. */
-  private spoke(socket: Socket): void {
-    const address = socket.remoteAddress ?? '?';
-    if (!this.silentSockets.delete(`${address}:${socket.remotePort ?? '?'}`)) return;
-    adjust(this.silentByAddress, address, -1);
-  }
-
   /**
    * Who may ask what: /health is open and says only that the coordinator is up; with a token,
    * every other route needs it (?token=, Authorization: Bearer, or the cookie set when the
    * token came in the address or header). A loopback coordinator answers loopback names only.
    */
   private onHttp(request: IncomingMessage, response: ServerResponse): void {
-    this.spoke(request.socket);
+    this.addresses.spoke(request.socket);
     const plain = (status: number, body: string, headers: Record<string, string> = {}) => {
       response.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...headers });
       response.end(request.method === 'HEAD' ? undefined : body);
@@ -249,7 +213,7 @@ export class Transport {
     }
     if (this.handshaking >= MAX_HANDSHAKING) return this.refuse(socket, 'BUSY', `more than ${MAX_HANDSHAKING} connections are handshaking; try again later`);
     const remote = request.socket.remoteAddress ?? '?';
-    if ((this.handshakingByAddress.get(remote) ?? 0) >= MAX_HANDSHAKING_PER_ADDRESS) {
+    if (!this.addresses.startHandshake(remote)) {
       return this.refuse(socket, 'BUSY', `more than ${MAX_HANDSHAKING_PER_ADDRESS} connections from ${remote} are handshaking; try again later`);
     }
     const connection = new Connection(socket, `${remote}:${request.socket.remotePort ?? '?'}`, remote);
@@ -257,7 +221,6 @@ export class Transport {
     connection.tokenInUpgrade = this.options.token !== undefined && presentedToken(request, this.options.token, this.port) !== null;
     this.connections.add(connection);
     this.handshaking++;
-    adjust(this.handshakingByAddress, remote, 1);
     // Counted on the TCP socket, after ws has read each chunk: a frame still being buffered
     // is cut off at MAX_HANDSHAKE_BYTES, while a hello followed at once by more frames is not
     // (ws emits the hello during its read, so the state is no longer handshaking).
@@ -294,7 +257,7 @@ export class Transport {
     connection.state = next;
     if (previous === 'handshaking') {
       this.handshaking--;
-      adjust(this.handshakingByAddress, connection.remoteAddress, -1);
+      this.addresses.endHandshake(connection.remoteAddress);
       connection.stopCounting();
       if (connection.handshakeTimer !== null) clearTimeout(connection.handshakeTimer);
       connection.handshakeTimer = null;
@@ -464,11 +427,4 @@ export class Transport {
     }
     for (const socket of this.wss.clients) if (socket.readyState === WebSocket.OPEN) socket.ping();
   }
-}
-
-/** Adds `delta` to a per-address count, forgetting addresses that reach 0 (so the map holds only live ones). */
-function adjust(counts: Map<string, number>, address: string, delta: number): void {
-  const next = (counts.get(address) ?? 0) + delta;
-  if (next <= 0) counts.delete(address);
-  else counts.set(address, next);
 }
