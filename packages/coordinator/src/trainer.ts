@@ -43,8 +43,11 @@ export interface WorkerPool {
 
 /** Where checkpoints go (RunFolder; an in-memory store in tests). */
 export interface CheckpointStore {
-  writeCheckpoint(checkpoint: Checkpoint): void;
-  writeFinalModel(checkpoint: Checkpoint): void;
+  /** The position in the run's history a checkpoint taken now records (bytes of history.jsonl). */
+  readonly historyBytes: number;
+  /** Rejects when the checkpoint could not be written (the run then fails; the previous one stays). */
+  writeCheckpoint(checkpoint: Checkpoint): Promise<void>;
+  writeFinalModel(checkpoint: Checkpoint): Promise<void>;
 }
 
 export interface TrainerSetup {
@@ -79,6 +82,11 @@ export class Trainer {
   private readonly rateOf: (epoch: number) => number;
   /** An `end` record went out (a failure after it must not publish a second one). */
   private ended = false;
+  /** Why the run must end at the next step boundary (a failed write: a full disk), set once. */
+  private failure: Error | null = null;
+  /** The checkpoint write in progress (never two at once), and the newest one waiting for it. */
+  private writing: Promise<void> | null = null;
+  private waitingCheckpoint: Checkpoint | null = null;
 
   constructor(private readonly setup: TrainerSetup) {
     const position = setup.position;
@@ -101,6 +109,16 @@ export class Trainer {
 
   /** Ctrl-C: finish the current step, checkpoint, stop. */
   requestStop(): void {
+    this.stopper.abort();
+  }
+
+  /**
+   * Something the run cannot go on without failed (e.g. history.jsonl hit ENOSPC): finish the
+   * current step, write no further checkpoint (the last good one stays), and make run() reject
+   * with `error` (end record 'failed' where it can still be written).
+   */
+  fail(error: Error): void {
+    this.failure ??= error;
     this.stopper.abort();
   }
 
@@ -157,7 +175,7 @@ export class Trainer {
         if (record === null) return this.stop();
         epochSteps.push(record);
         this.batchInEpoch++;
-        if (options.checkpointEvery > 0 && this.step % options.checkpointEvery === 0) this.writeCheckpoint();
+        if (options.checkpointEvery > 0 && this.step % options.checkpointEvery === 0) this.saveCheckpoint();
       }
       if (!(await this.endEpoch(epochSteps))) return this.stop();
       if (this.batchInEpoch === this.stepsPerEpoch) {
@@ -165,7 +183,7 @@ export class Trainer {
         this.batchInEpoch = 0;
         this.rngAtEpochStart = rng.state();
       }
-      this.writeCheckpoint();
+      this.saveCheckpoint();
     }
     return this.finish();
   }
@@ -278,15 +296,20 @@ export class Trainer {
       if (result === null) return this.stop();
       this.publish({ kind: 'test', step: this.step, loss: result.loss, accuracy: result.accuracy, count, time: Date.now() });
     }
+    if (this.failure !== null) throw this.failure;
+    // Taken before the end record, so a resumed run's history.jsonl is cut back to before it.
+    const checkpoint = this.checkpoint();
     this.end('finished', `${this.step} steps`);
-    this.writeCheckpoint();
-    store.writeFinalModel(this.checkpoint());
+    await this.writeLastCheckpoint(checkpoint);
+    await store.writeFinalModel(checkpoint);
     return 'finished';
   }
 
-  private stop(): TrainOutcome {
+  private async stop(): Promise<TrainOutcome> {
+    if (this.failure !== null) throw this.failure;
+    const checkpoint = this.checkpoint();
     this.end('stopped', 'stopped by request; resume with --resume');
-    this.writeCheckpoint();
+    await this.writeLastCheckpoint(checkpoint);
     return 'stopped';
   }
 
@@ -303,15 +326,45 @@ export class Trainer {
     this.setup.metrics.publish(record);
   }
 
-  /** The run as it stands, at a step boundary, in core's checkpoint format. */
+  /** The run as it stands, at a step boundary, in core's checkpoint format (a copy: later steps do not change it). */
   checkpoint(): Checkpoint {
-    const { options, model, optimizer, datasetId, metrics } = this.setup;
+    const { options, model, optimizer, datasetId, store } = this.setup;
     const position = { epoch: this.epoch, batchInEpoch: this.batchInEpoch, step: this.step, rngState: this.rngAtEpochStart };
-    return checkpointOf({ options, model, optimizer, datasetId, history: metrics.history(), elapsedSeconds: this.elapsedSeconds() }, position);
+    return checkpointOf({ options, model, optimizer, datasetId, historyBytes: store.historyBytes, elapsedSeconds: this.elapsedSeconds() }, position);
   }
 
-  private writeCheckpoint(): void {
-    this.setup.store.writeCheckpoint(this.checkpoint());
+  /**
+   * Takes a checkpoint now, at the step boundary, and writes it off the step's path: the
+   * encoding and the write run while the workers compute the next steps. Never two writes at
+   * once: one due while another is in flight waits, and a newer one replaces it.
+   */
+  private saveCheckpoint(): void {
+    if (this.failure !== null) return;
+    this.waitingCheckpoint = this.checkpoint();
+    this.writing ??= this.writeWaitingCheckpoints();
+  }
+
+  private async writeWaitingCheckpoints(): Promise<void> {
+    // NOTE: one turn later, so the next step's slices are sent before the encoding starts.
+    await new Promise((resolve) => setImmediate(resolve));
+    try {
+      for (let checkpoint = this.waitingCheckpoint; checkpoint !== null; checkpoint = this.waitingCheckpoint) {
+        this.waitingCheckpoint = null;
+        await this.setup.store.writeCheckpoint(checkpoint);
+      }
+    } catch (error) {
+      this.waitingCheckpoint = null;
+      this.fail(error as Error);
+    } finally {
+      this.writing = null;
+    }
+  }
+
+  /** The stop or finish checkpoint: waits for any write in flight, then writes `checkpoint` and waits for it. */
+  private async writeLastCheckpoint(checkpoint: Checkpoint): Promise<void> {
+    while (this.writing !== null) await this.writing;
+    if (this.failure !== null) throw this.failure;
+    await this.setup.store.writeCheckpoint(checkpoint);
   }
 }
 
