@@ -4,7 +4,7 @@
  * coordinator without the dashboard still runs (it then serves a plain page). The runs
  * folder the dashboard lists past runs from is the run folder's parent (runs/ by default).
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { SnapshotMessage } from '@convoy/core';
 import type { Coordinator } from '../coordinator.js';
@@ -15,6 +15,7 @@ type History = Omit<SnapshotMessage, 'type'>;
 interface DashboardModule {
   createDashboardRequestHandler?: (options: { history?: () => History; runsDir?: string; currentRun?: string }) => HttpHandler;
   renderHistorySvg?: (history: History) => string;
+  parseHistoryJsonl?: (text: string) => History;
 }
 
 async function loadDashboard(): Promise<DashboardModule> {
@@ -25,9 +26,20 @@ async function loadDashboard(): Promise<DashboardModule> {
   }
 }
 
-function history(coordinator: Coordinator): History {
-  const { type: _type, ...rest } = coordinator.metrics.snapshot();
-  return rest;
+/**
+ * The run's whole history: the steps and events from history.jsonl (the metrics hub keeps a
+ * bounded, thinned copy), the rest (the run as it stands, workers, end) from the hub.
+ */
+function history(coordinator: Coordinator, dashboard: DashboardModule): History {
+  const { type: _type, ...live } = coordinator.metrics.snapshot();
+  if (dashboard.parseHistoryJsonl === undefined) return live;
+  let saved: History;
+  try {
+    saved = dashboard.parseHistoryJsonl(readFileSync(coordinator.folder.historyPath, 'utf8'));
+  } catch {
+    return live;
+  }
+  return { ...live, steps: saved.steps, epochs: saved.epochs, events: saved.events };
 }
 
 export async function mountDashboard(coordinator: Coordinator): Promise<boolean> {
@@ -35,7 +47,7 @@ export async function mountDashboard(coordinator: Coordinator): Promise<boolean>
   if (dashboard.createDashboardRequestHandler === undefined) return false;
   const folder = coordinator.folder.dir;
   coordinator.transport.httpHandler = dashboard.createDashboardRequestHandler({
-    history: () => history(coordinator),
+    history: () => history(coordinator, dashboard),
     runsDir: dirname(folder),
     currentRun: basename(folder),
   });
@@ -47,6 +59,6 @@ export async function writeHistoryPlot(coordinator: Coordinator): Promise<string
   const dashboard = await loadDashboard();
   if (dashboard.renderHistorySvg === undefined) return null;
   const path = join(coordinator.folder.dir, 'history.svg');
-  writeFileSync(path, dashboard.renderHistorySvg(history(coordinator)));
+  writeFileSync(path, dashboard.renderHistorySvg(history(coordinator, dashboard)));
   return path;
 }
