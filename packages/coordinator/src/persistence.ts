@@ -11,7 +11,7 @@
  * boundary continues exactly.
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import {
   type Dataset,
   type EpochRecord,
@@ -155,6 +155,25 @@ function processAlive(pid: number): boolean {
   }
 }
 
+/**
+ * mkdir -p: makes `dir` and its missing parents, returning the topmost one it made.
+ * NOTE: not mkdirSync's { recursive: true }: on a path like /proc/convoy (the parent exists,
+ * the kernel answers ENOENT) Node 20's recursive mkdir loops forever.
+ */
+function makeFolders(dir: string): string | undefined {
+  const missing: string[] = [];
+  for (let path = dir; !existsSync(path) && dirname(path) !== path; path = dirname(path)) missing.unshift(path);
+  for (const path of missing) {
+    try {
+      mkdirSync(path);
+    } catch (error) {
+      // Made meanwhile by someone else: fine when it is a folder.
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || !statSync(path).isDirectory()) throw error;
+    }
+  }
+  return missing[0];
+}
+
 /** A run's folder; it is the trainer's CheckpointStore. */
 export class RunFolder {
   /** Bytes of history.jsonl written so far (whole lines): what a checkpoint records. */
@@ -195,7 +214,7 @@ export class RunFolder {
    */
   create(): string | undefined {
     try {
-      const created = mkdirSync(this.dir, { recursive: true });
+      const created = makeFolders(this.dir);
       const probe = join(this.dir, `.convoy-probe.${process.pid}`);
       writeFileSync(probe, '', { flag: 'w' });
       rmSync(probe);
