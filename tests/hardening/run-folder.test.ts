@@ -1,12 +1,17 @@
 /**
+ * The run folder under stress, through the real command line.
+ *
  * A full disk never loses the run: --out on a small tmpfs, filled until the coordinator
  * hits ENOSPC (in history.jsonl or a checkpoint while training; in history.jsonl from a
  * worker's leave while waiting). The coordinator stops with one line saying why, a non-zero
  * exit and no stack trace; the last checkpoint it wrote stays good, and the run resumes from
- * it once there is room. Mounting needs root: elsewhere these skip (and fail in CI).
+ * it once there is room (checkpoint temporaries of a dead coordinator are removed then).
+ * Mounting needs root: elsewhere these skip (and fail in CI).
+ *
+ * A folder that cannot be made (--out /proc/convoy) fails at once with one line.
  */
-import { execFileSync } from 'node:child_process';
-import { appendFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { appendFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { once } from 'node:events';
@@ -14,7 +19,7 @@ import { PROTOCOL_VERSION, datasetId, encodeMessage } from '../../packages/core/
 import { datasetHash, loadMnist, readCheckpoint } from '../../packages/core/src/node.js';
 import { WebSocket, smallRunArgs, writeSpec } from '../distributed/helpers.js';
 import { requirement } from '../support/requirements.js';
-import { startCoordinator, startWorker, tempDir, type Proc } from '../support/processes.js';
+import { COORDINATOR_CLI, run, startCoordinator, startWorker, tempDir, type Proc } from '../support/processes.js';
 
 const root = requirement('the full-disk tests', process.getuid?.() === 0 ? null : 'mounting a tmpfs needs root');
 const dir = tempDir('full-disk');
@@ -34,6 +39,11 @@ function smallDisk(name: string, size: string): string {
   execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', mount]);
   mounts.push(mount);
   return mount;
+}
+
+/** A pid no process has: one that has just exited. */
+function deadPid(): number {
+  return Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
 }
 
 /** Writes into `path` until the disk is full. */
@@ -98,11 +108,14 @@ describe.skipIf(root.skip)('a full disk under --out', () => {
     // With room again (a copy on the big disk) the run continues from that checkpoint through one more epoch.
     const roomy = join(dir, 'roomy');
     cpSync(out, roomy, { recursive: true });
+    const stale = `.checkpoint.ckpt.${deadPid()}.0123456789ab.tmp`;
+    writeFileSync(join(roomy, stale), 'half a checkpoint of a coordinator killed mid-write');
     const resumeArgs = smallRunArgs(spec, roomy, ['--test-size', '0', '--checkpoint-every', '5', '--epochs', String(checkpoint.epoch + 2), '--resume']);
     const resumed = await startCoordinator(resumeArgs);
     started.push(resumed, startWorker(resumed.url));
     expect(await resumed.exited, resumed.output()).toBe(0);
     expect(resumed.output()).toContain(`resuming at step ${checkpoint.step}`);
+    expect(existsSync(join(roomy, stale))).toBe(false);
     const steps = readFileSync(join(roomy, 'history.jsonl'), 'utf8')
       .trim()
       .split('\n')
@@ -128,4 +141,16 @@ describe.skipIf(root.skip)('a full disk under --out', () => {
     expectOneLineFailure(code, coordinator, /^convoy: cannot write .*\/run\/history\.jsonl: no space left on device \(ENOSPC\): stopped at step 0$/);
     expect(existsSync(join(out, 'checkpoint.ckpt'))).toBe(false);
   }, 60_000);
+});
+
+describe('--out', () => {
+  it('a folder that cannot be made (/proc/convoy) fails at once: one line, exit 2, no stack trace, nothing left', async () => {
+    const started = performance.now();
+    const proc = run(COORDINATOR_CLI, ['--port', '0', '--model', spec, '--out', '/proc/convoy']);
+    const code = await Promise.race([proc.exited, new Promise<number>((resolve) => setTimeout(() => resolve(-1), 20_000))]);
+    if (code === -1) await proc.kill();
+    expect(code, `still running after 20 s\n${proc.output()}`).toBe(2);
+    expect(proc.output().trim()).toBe('convoy: cannot write the run folder /proc/convoy: no such file or directory (ENOENT)');
+    expect(performance.now() - started).toBeLessThan(20_000);
+  }, 30_000);
 });
