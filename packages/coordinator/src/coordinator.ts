@@ -22,7 +22,8 @@ import {
 import { datasetHash, loadMnist, type Checkpoint } from '@convoy/core/node';
 import { CoordinatorError, resolveOptions, type CoordinatorOptions, type TrainingOptions } from './defaults.js';
 import { MetricsHub } from './metrics.js';
-import { RunFolder, withPixels, type RunPosition } from './persistence.js';
+import { withPixels, type RunPosition } from './persistence.js';
+import { RunFolder } from './run-folder.js';
 import { StepTimer, type StepTiming } from './step-timing.js';
 import { joinCommand } from './join-command.js';
 import { Trainer, type TrainOutcome } from './trainer.js';

@@ -22,6 +22,7 @@ import {
 } from '@convoy/core';
 import type { Checkpoint } from '@convoy/core/node';
 import type { CoordinatorOptions, TrainingOptions } from './defaults.js';
+import { CheckpointWriter } from './checkpoint-writer.js';
 import { evaluateOnWorkers } from './evaluation.js';
 import { sumInSliceOrder } from './gradient-sum.js';
 import type { MetricsHub } from './metrics.js';
@@ -84,9 +85,7 @@ export class Trainer {
   private ended = false;
   /** Why the run must end at the next step boundary (a failed write: a full disk), set once. */
   private failure: Error | null = null;
-  /** The checkpoint write in progress (never two at once), and the newest one waiting for it. */
-  private writing: Promise<void> | null = null;
-  private waitingCheckpoint: Checkpoint | null = null;
+  private readonly checkpoints: CheckpointWriter;
 
   constructor(private readonly setup: TrainerSetup) {
     const position = setup.position;
@@ -95,6 +94,7 @@ export class Trainer {
     this.epoch = position?.epoch ?? 0;
     this.batchInEpoch = position?.batchInEpoch ?? 0;
     this.rngAtEpochStart = position?.rngState ?? new Rng(mixSeed(setup.options.seed, SHUFFLE_STREAM)).state();
+    this.checkpoints = new CheckpointWriter(setup.store, (error) => this.fail(error));
     this.gradient = setup.model.kernels.allocate(setup.model.paramCount);
     this.imagesSeen = setup.metrics.steps.at(-1)?.imagesSeen ?? 0;
     // NOTE: the optimizer is always built from the run's initial config (also on resume), so this is the initial rate.
@@ -333,36 +333,14 @@ export class Trainer {
     return checkpointOf({ options, model, optimizer, datasetId, historyBytes: store.historyBytes, elapsedSeconds: this.elapsedSeconds() }, position);
   }
 
-  /**
-   * Takes a checkpoint now, at the step boundary, and writes it off the step's path: the
-   * encoding and the write run while the workers compute the next steps. Never two writes at
-   * once: one due while another is in flight waits, and a newer one replaces it.
-   */
+  /** A checkpoint taken now, at the step boundary, written off the step's path (checkpoint-writer.ts); none after a failure. */
   private saveCheckpoint(): void {
-    if (this.failure !== null) return;
-    this.waitingCheckpoint = this.checkpoint();
-    this.writing ??= this.writeWaitingCheckpoints();
-  }
-
-  private async writeWaitingCheckpoints(): Promise<void> {
-    // NOTE: one turn later, so the next step's slices are sent before the encoding starts.
-    await new Promise((resolve) => setImmediate(resolve));
-    try {
-      for (let checkpoint = this.waitingCheckpoint; checkpoint !== null; checkpoint = this.waitingCheckpoint) {
-        this.waitingCheckpoint = null;
-        await this.setup.store.writeCheckpoint(checkpoint);
-      }
-    } catch (error) {
-      this.waitingCheckpoint = null;
-      this.fail(error as Error);
-    } finally {
-      this.writing = null;
-    }
+    if (this.failure === null) this.checkpoints.save(this.checkpoint());
   }
 
   /** The stop or finish checkpoint: waits for any write in flight, then writes `checkpoint` and waits for it. */
   private async writeLastCheckpoint(checkpoint: Checkpoint): Promise<void> {
-    while (this.writing !== null) await this.writing;
+    await this.checkpoints.idle();
     if (this.failure !== null) throw this.failure;
     await this.setup.store.writeCheckpoint(checkpoint);
   }

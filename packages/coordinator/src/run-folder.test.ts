@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EventRecord, StepRecord } from '@convoy/core';
 import { describe, expect, it } from 'vitest';
-import { RunFolder, RunFolderError } from './persistence.js';
+import { RunFolder, RunFolderError } from './run-folder.js';
 
 const temp = mkdtempSync(join(tmpdir(), 'convoy-persistence-'));
 
