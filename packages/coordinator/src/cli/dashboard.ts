@@ -8,6 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { SnapshotMessage } from '@convoy/core';
 import type { Coordinator } from '../coordinator.js';
+import type { MetricsHub } from '../metrics.js';
 import type { HttpHandler } from '../transport.js';
 
 type History = Omit<SnapshotMessage, 'type'>;
@@ -27,19 +28,24 @@ async function loadDashboard(): Promise<DashboardModule> {
 }
 
 /**
- * The run's whole history: the steps and events from history.jsonl (the metrics hub keeps a
- * bounded, thinned copy), the rest (the run as it stands, workers, end) from the hub.
+ * The run's whole history: steps, epochs and events from history.jsonl (the metrics hub
+ * keeps a bounded, thinned copy), the rest (the run as it stands, workers, end) from the hub.
+ * Without a parser, or with a file it cannot read, the hub's copy.
  */
-function history(coordinator: Coordinator, dashboard: DashboardModule): History {
-  const { type: _type, ...live } = coordinator.metrics.snapshot();
-  if (dashboard.parseHistoryJsonl === undefined) return live;
+export function fullHistory(metrics: MetricsHub, historyPath: string, parse: ((text: string) => History) | undefined): History {
+  const { type: _type, ...live } = metrics.snapshot();
+  if (parse === undefined) return live;
   let saved: History;
   try {
-    saved = dashboard.parseHistoryJsonl(readFileSync(coordinator.folder.historyPath, 'utf8'));
+    saved = parse(readFileSync(historyPath, 'utf8'));
   } catch {
     return live;
   }
   return { ...live, steps: saved.steps, epochs: saved.epochs, events: saved.events };
+}
+
+function history(coordinator: Coordinator, dashboard: DashboardModule): History {
+  return fullHistory(coordinator.metrics, coordinator.folder.historyPath, dashboard.parseHistoryJsonl);
 }
 
 export async function mountDashboard(coordinator: Coordinator): Promise<boolean> {
