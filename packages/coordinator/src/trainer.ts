@@ -96,7 +96,7 @@ export class Trainer {
     this.rngAtEpochStart = position?.rngState ?? new Rng(mixSeed(setup.options.seed, SHUFFLE_STREAM)).state();
     this.checkpoints = new CheckpointWriter(setup.store, (error) => this.fail(error));
     this.gradient = setup.model.kernels.allocate(setup.model.paramCount);
-    this.imagesSeen = setup.metrics.steps.at(-1)?.imagesSeen ?? 0;
+    this.imagesSeen = setup.metrics.lastStep?.imagesSeen ?? 0;
     // NOTE: the optimizer is always built from the run's initial config (also on resume), so this is the initial rate.
     this.rateOf = stepDecay(setup.optimizer.config.learningRate, setup.options.lrDecay, setup.options.lrDecayEvery);
     // Stopping with no worker left: the step in progress cannot finish, so it is abandoned.
