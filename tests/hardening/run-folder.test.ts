@@ -8,7 +8,8 @@
  * it once there is room (checkpoint temporaries of a dead coordinator are removed then).
  * Mounting needs root: elsewhere these skip (and fail in CI).
  *
- * A folder that cannot be made (--out /proc/convoy) fails at once with one line.
+ * A folder that cannot be made (--out /proc/convoy) fails at once with one line. A
+ * checkpoint of an older Convoy, which carried the history itself, still resumes.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { appendFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -16,7 +17,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { once } from 'node:events';
 import { PROTOCOL_VERSION, datasetId, encodeMessage } from '../../packages/core/src/index.js';
-import { datasetHash, loadMnist, readCheckpoint } from '../../packages/core/src/node.js';
+import { datasetHash, loadMnist, readCheckpoint, writeCheckpointAtomicSync } from '../../packages/core/src/node.js';
 import { WebSocket, smallRunArgs, writeSpec } from '../distributed/helpers.js';
 import { requirement } from '../support/requirements.js';
 import { COORDINATOR_CLI, run, startCoordinator, startWorker, tempDir, type Proc } from '../support/processes.js';
@@ -153,4 +154,30 @@ describe('--out', () => {
     expect(proc.output().trim()).toBe('convoy: cannot write the run folder /proc/convoy: no such file or directory (ENOENT)');
     expect(performance.now() - started).toBeLessThan(20_000);
   }, 30_000);
+
+  it('--resume of a checkpoint written by an older Convoy (the history inside it) starts history.jsonl afresh from it', async () => {
+    const out = join(dir, 'older');
+    const first = await startCoordinator(smallRunArgs(spec, out, ['--test-size', '0']));
+    started.push(first, startWorker(first.url));
+    expect(await first.exited, first.output()).toBe(0);
+    const records = readFileSync(join(out, 'history.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { kind: string; step?: number })
+      .filter((record) => record.kind !== 'run' && record.kind !== 'end');
+    const checkpoint = readCheckpoint(join(out, 'checkpoint.ckpt'));
+    writeCheckpointAtomicSync(join(out, 'checkpoint.ckpt'), { ...checkpoint, historyBytes: 0, history: records });
+    writeFileSync(join(out, 'history.jsonl'), 'not this run\n');
+
+    const resumed = await startCoordinator(smallRunArgs(spec, out, ['--test-size', '0', '--epochs', '3', '--resume']));
+    started.push(resumed, startWorker(resumed.url));
+    expect(await resumed.exited, resumed.output()).toBe(0);
+    const steps = readFileSync(join(out, 'history.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { kind: string; step?: number })
+      .filter((record) => record.kind === 'step')
+      .map((record) => record.step);
+    expect(steps).toEqual(Array.from({ length: 39 }, (_, i) => i + 1));
+  }, 60_000);
 });
