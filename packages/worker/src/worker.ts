@@ -11,8 +11,6 @@ import {
   FROM_COORDINATOR_TO_WORKER,
   PROTOCOL_VERSION,
   ProtocolError,
-  createDataset,
-  datasetId,
   decodeMessage,
   encodeMessage,
   printable,
@@ -23,10 +21,10 @@ import {
   type ProtocolLimits,
   type WelcomeMessage,
 } from '@convoy/core';
-import { datasetHash, loadMnist } from '@convoy/core/node';
 import { ComputeEngine, type WorkerData } from './compute.js';
 import { Chaos, parseChaos, type ChaosIo } from './chaos.js';
 import { Connection, WorkerState, type WorkerExit, type WorkerStateName } from './connection.js';
+import { loadLocalData, receivedData } from './dataset.js';
 import { WorkerError } from './errors.js';
 import { WORKER_DEFAULTS, type WorkerOptions } from './options.js';
 import { countSlice, type ProgressCount } from './progress.js';
@@ -82,9 +80,9 @@ export class Worker {
   /** Loads the local dataset (when it has one) and connects. Resolves `exited` when done. */
   start(): Promise<WorkerExit> {
     if (this.options.localData) {
-      const { train, test } = loadMnist(this.options.dataDir);
-      this.data = { train, test };
-      this.localId = datasetId(datasetHash(train), datasetHash(test));
+      const { data, id } = loadLocalData(this.options.dataDir);
+      this.data = data;
+      this.localId = id;
     }
     this.kernels = selectKernels(this.options.kernels);
     this.kernelsName = this.kernels.name;
@@ -190,12 +188,8 @@ export class Worker {
   }
 
   private onDataset(message: DatasetMessage): void {
-    const common = { channels: 1, height: message.height, width: message.width, classes: 10 };
-    const train = createDataset({ name: 'received-train', pixels: message.trainPixels, labels: message.trainLabels, ...common });
-    const test = createDataset({ name: 'received-test', pixels: message.testPixels, labels: message.testLabels, ...common });
-    const id = datasetId(datasetHash(train), datasetHash(test));
-    if (id !== message.hash) throw new WorkerError('DATASET_MISMATCH', `received dataset hashes to ${id}, the coordinator announced ${message.hash}`);
-    this.data = { train, test };
+    const { data, id } = receivedData(message);
+    this.data = data;
     this.localId = id;
     const welcome = this.pendingWelcome;
     if (welcome !== null) this.engine = new ComputeEngine(welcome.spec, welcome.paramCount, this.data, this.takeKernels());
