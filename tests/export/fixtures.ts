@@ -87,6 +87,7 @@ export function writeTrainedCheckpoint(path: string, trained: Trained): void {
     globalBatchSize: training.batchSize,
     datasetHash: datasetHash(train),
     settings: { source: 'tests/export' },
+    historyBytes: 0,
     history: [],
   });
 }

@@ -1,7 +1,7 @@
 /**
  * The number of dashboard viewers on a real coordinator is capped: one more than
  * MAX_VIEWERS is refused with an error code (the page shows it) and closed, and a place
- * freed is taken again. (Viewers that never read: packages/coordinator/src/metrics.test.ts.)
+ * freed is taken again. (Viewers that never read: packages/coordinator/src/metrics-viewers.test.ts.)
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { MAX_VIEWERS } from '../../packages/coordinator/src/metrics.js';

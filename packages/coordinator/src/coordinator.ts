@@ -9,6 +9,7 @@
  *   const outcome = await coordinator.train();               // 'finished' | 'stopped'
  *   await coordinator.close();
  */
+import { rmSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import {
   createModel,
@@ -21,7 +22,8 @@ import {
 import { datasetHash, loadMnist, type Checkpoint } from '@convoy/core/node';
 import { CoordinatorError, resolveOptions, type CoordinatorOptions, type TrainingOptions } from './defaults.js';
 import { MetricsHub } from './metrics.js';
-import { RunFolder, withPixels, type RunPosition } from './persistence.js';
+import { withPixels, type RunPosition } from './persistence.js';
+import { RunFolder } from './run-folder.js';
 import { StepTimer, type StepTiming } from './step-timing.js';
 import { joinCommand } from './join-command.js';
 import { Trainer, type TrainOutcome } from './trainer.js';
@@ -49,11 +51,27 @@ export interface Coordinator {
 }
 
 export async function startCoordinator(partial: Partial<CoordinatorOptions>): Promise<Coordinator> {
-  let options = resolveOptions(partial);
+  const options = resolveOptions(partial);
   const folder = new RunFolder(resolve(options.outDir));
+  if (options.resume && !folder.hasCheckpoint()) throw new CoordinatorError('NO_CHECKPOINT', `--resume: no checkpoint in ${folder.dir}`);
+  // NOTE: made (and proved writable) first, so a bad --out fails at once; a start that fails
+  // later removes what it made, so a failed start leaves no folder behind.
+  const created = folder.create();
+  folder.removeStaleTemporaries();
+  const started: { transport?: Transport } = {};
+  try {
+    return await assemble(partial, options, folder, started);
+  } catch (error) {
+    await started.transport?.close('the coordinator could not start').catch(() => undefined);
+    if (created !== undefined) rmSync(created, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+async function assemble(partial: Partial<CoordinatorOptions>, resolved: CoordinatorOptions, folder: RunFolder, started: { transport?: Transport }): Promise<Coordinator> {
+  let options = resolved;
   let checkpoint: Checkpoint | null = null;
   if (options.resume) {
-    if (!folder.hasCheckpoint()) throw new CoordinatorError('NO_CHECKPOINT', `--resume: no checkpoint in ${folder.dir}`);
     checkpoint = folder.readCheckpoint();
     // The run's own settings win: a resumed run must be the same run. Except epochs, when
     // given: more epochs continue training (Keras's initial_epoch).
@@ -78,7 +96,9 @@ export async function startCoordinator(partial: Partial<CoordinatorOptions>): Pr
     model.params.set(checkpoint.parameters);
     optimizer.restore(checkpoint.optimizer.iterations, checkpoint.optimizer.state);
     position = { epoch: checkpoint.epoch, batchInEpoch: checkpoint.batchInEpoch, step: checkpoint.step, rngState: checkpoint.rngState };
-    metrics.restore((checkpoint.history as MetricsRecord[]).map((record) => withPixels(record, train)));
+    // A checkpoint of an older Convoy carries the history itself; one of now, its length in history.jsonl.
+    const history = checkpoint.history.length > 0 ? checkpoint.history : folder.cutHistory(checkpoint.historyBytes);
+    metrics.restore((history as MetricsRecord[]).map((record) => withPixels(record, train)));
   }
 
   let datasetFrame: Uint8Array | null = null;
@@ -115,12 +135,13 @@ export async function startCoordinator(partial: Partial<CoordinatorOptions>): Pr
     },
     workers,
   );
+  started.transport = transport;
   const elapsedBefore = Number((checkpoint?.settings as { elapsedSeconds?: number } | undefined)?.elapsedSeconds ?? 0);
   trainer = new Trainer({ options, model, optimizer, train, test, datasetId: id, scheduler: workers.scheduler, workers, metrics, store: folder, position, elapsedBefore });
   const port = await transport.listen();
-  // NOTE: the run folder is created only now, when nothing can fail any more (data, spec,
-  // optimizer, port): a failed start leaves no folder behind.
-  folder.resetHistory(checkpoint === null ? [] : (checkpoint.history as MetricsRecord[]));
+  if (checkpoint === null || checkpoint.history.length > 0) folder.resetHistory((checkpoint?.history ?? []) as MetricsRecord[]);
+  // A failed write (a full disk) ends the run at the next step boundary, with the last good checkpoint.
+  folder.onFailure = (error) => trainer.fail(error);
   metrics.on('record', (record) => {
     if (record.kind !== 'workers') folder.appendHistory(record);
   });

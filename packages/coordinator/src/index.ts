@@ -21,6 +21,7 @@ export {
 export { StepTimer, type StepObserver, type StepReport, type StepTiming } from './step-timing.js';
 export { spawnLocalWorkers, waitForExit, workerCommand, type LocalWorkerOptions } from './local-workers.js';
 export { parseChaosPlan, type ChaosPlan } from './chaos.js';
-export { HISTORY_FILE, CHECKPOINT_FILE, MODEL_FILE, RunFolder } from './persistence.js';
+export { HISTORY_FILE, CHECKPOINT_FILE, MODEL_FILE } from './persistence.js';
+export { RunFolder, RunFolderError } from './run-folder.js';
 export type { TrainOutcome } from './trainer.js';
 export type { HttpHandler } from './transport.js';

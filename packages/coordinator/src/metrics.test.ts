@@ -1,88 +1,73 @@
 /**
- * MetricsHub's sending side on real sockets (127.0.0.1, port 0): dashboards that never read
- * while records stream are dropped once what they hold in memory (bytes queued plus a
- * per-frame cost, each and all together) passes the caps, so the process's RSS stays
- * bounded; honest dashboards get every record.
+ * The metrics hub's memory is bounded however long the run: every epoch, the newest steps
+ * in full, older steps thinned to an even stride, the newest events; the snapshot a new
+ * dashboard gets still parses, and the summary's image count still covers every step.
  */
-import { decodeFrame, type StepRecord } from '@convoy/core';
-import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
-import { WebSocket, WebSocketServer } from 'ws';
-import { MetricsHub } from './metrics.js';
+import { DEFAULT_LIMITS, parseMessage, type EpochRecord, type EventRecord, type StepRecord } from '@convoy/core';
+import { describe, expect, it } from 'vitest';
+import { METRICS_MEMORY, MetricsHub } from './metrics.js';
 
-const closers: (() => void)[] = [];
-afterEach(() => closers.splice(0).forEach((close) => close()));
-
-function stepRecord(step: number): StepRecord {
-  return { kind: 'step', step, epoch: 1, loss: 2 / (1 + step), accuracy: 0.5, images: 96, imagesSeen: 96 * step, imagesPerSecond: 9_600, learningRate: 0.01, stepMs: 10, workers: 2, time: 1_700_000_000_000 + step };
+function step(step: number): StepRecord {
+  return { kind: 'step', step, epoch: 1, loss: 2.3, accuracy: 0.1, images: 3, imagesSeen: 3 * step, imagesPerSecond: 100, learningRate: 0.1, stepMs: 1, workers: 1, time: step };
 }
 
-const rssMb = () => process.memoryUsage().rss / 2 ** 20;
-const tick = () => new Promise((resolve) => setImmediate(resolve));
-
-interface Dashboard {
-  readonly socket: WebSocket;
-  readonly steps: number[];
+function event(index: number): EventRecord {
+  return { kind: 'event', event: 'join', step: index, workerId: index, detail: `worker ${index}`, time: index };
 }
 
-/**
- * A fresh hub streams `total` step records to 2 honest dashboards and `stalledCount` that
- * never read; resolves with the RSS growth (MB) over the stream and what each dashboard got.
- */
-async function stream(total: number, stalledCount: number) {
-  const hub = new MetricsHub();
-  const server = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });
-  closers.push(() => server.close());
-  server.on('connection', (socket) => hub.addDashboard(socket));
-  await new Promise((resolve) => server.once('listening', resolve));
-  const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const open = (stalled: boolean) =>
-    new Promise<Dashboard>((resolve) => {
-      const socket = new WebSocket(url, { perMessageDeflate: false });
-      closers.push(() => socket.terminate());
-      const steps: number[] = [];
-      socket.on('message', (data: Buffer) => {
-        const message = decodeFrame(data) as { type: string; record?: StepRecord };
-        if (message.record !== undefined) steps.push(message.record.step);
-      });
-      socket.on('error', () => undefined);
-      socket.once('open', () => {
-        // Reads nothing: its TCP socket is never read, so the hub's frames pile up.
-        if (stalled) (socket as unknown as { _socket: { pause(): void } })._socket.pause();
-        resolve({ socket, steps });
-      });
-    });
-  const honest = [await open(false), await open(false)];
-  const stalled = await Promise.all(Array.from({ length: stalledCount }, () => open(true)));
-  while (server.clients.size < 2 + stalledCount) await tick();
-  const before = rssMb();
-  let peak = before;
-  for (let step = 1; step <= total; step++) {
-    hub.publish(stepRecord(step));
-    // Batches of 500 a turn, never more than 2,000 ahead of the honest dashboards (this
-    // process reads for them too): what piles up is the stalled ones' alone.
-    if (step % 500 === 0) {
-      await tick();
-      while (honest.some((viewer) => viewer.steps.length < step - 2_000)) await tick();
-      peak = Math.max(peak, rssMb());
+function epoch(index: number): EpochRecord {
+  return {
+    kind: 'epoch', epoch: index, step: index, trainLoss: 1, trainAccuracy: 0.5, validationLoss: 1, validationAccuracy: 0.5,
+    confusion: [], misclassified: [], elapsedSeconds: index, time: index,
+  };
+}
+
+describe('MetricsHub memory', () => {
+  it.each([1_000, 10_000, 100_000])('after %i steps: the newest in full, older ones thinned evenly, no more than the bound', (count) => {
+    const hub = new MetricsHub();
+    for (let i = 1; i <= count; i++) hub.publish(step(i));
+    const kept = hub.steps.map((record) => record.step);
+    expect(kept.length).toBeLessThanOrEqual(2 * METRICS_MEMORY.recentSteps + METRICS_MEMORY.olderSteps);
+    // In order, ending at the newest, and the newest recentSteps all there.
+    expect(kept).toEqual([...kept].sort((a, b) => a - b));
+    expect(kept.at(-1)).toBe(count);
+    const newest = Math.min(count, METRICS_MEMORY.recentSteps);
+    expect(kept.slice(-newest)).toEqual(Array.from({ length: newest }, (_, i) => count - newest + i + 1));
+    // Before those, one stride (a power of two) apart.
+    const older = kept.filter((value) => value <= count - 2 * METRICS_MEMORY.recentSteps);
+    if (older.length > 1) {
+      const stride = older[1]! - older[0]!;
+      expect(Math.log2(stride) % 1).toBe(0);
+      for (const [i, value] of older.entries()) expect(value).toBe(older[0]! + i * stride);
+      // Spread over the run, not bunched at its end.
+      expect(older[0]!).toBeLessThanOrEqual(stride);
     }
-  }
-  while (honest.some((viewer) => viewer.steps.length < total)) await tick();
-  return { growthMb: peak - before, honest, stalled, connected: () => server.clients.size };
-}
+    expect(hub.lastStep?.step).toBe(count);
+    expect(hub.stepImages).toBe(3 * count);
+  });
 
-describe('MetricsHub sending to dashboards', () => {
-  it('20 dashboards that never read while 60,000 step records stream: they add under 100 MB of RSS, are dropped, honest ones get every record', async () => {
-    const total = 60_000;
-    // The same stream without them first: the hub's own records and this process's reading are the baseline.
-    const control = await stream(total, 0);
-    const attacked = await stream(total, 20);
-    console.log(`metrics: ${total} step records to 2 honest dashboards: RSS +${control.growthMb.toFixed(0)} MB; with 20 stalled ones too: +${attacked.growthMb.toFixed(0)} MB, ${attacked.connected()} dashboards still connected`);
-    expect(attacked.growthMb - control.growthMb).toBeLessThan(100);
-    for (const viewer of attacked.honest) expect(viewer.steps).toEqual(Array.from({ length: total }, (_, i) => i + 1));
-    // Only the honest two are still connected: every stalled one was dropped.
-    while (attacked.connected() > 2) await tick();
-    expect(attacked.connected()).toBe(2);
-    expect(attacked.stalled.length).toBe(20);
-  }, 120_000);
+  it('keeps the newest events up to the cap, and every epoch', () => {
+    const hub = new MetricsHub();
+    for (let i = 1; i <= 3 * METRICS_MEMORY.events; i++) hub.publish(event(i));
+    for (let i = 1; i <= 500; i++) hub.publish(epoch(i));
+    expect(hub.events).toHaveLength(METRICS_MEMORY.events);
+    expect(hub.events[0]!.step).toBe(2 * METRICS_MEMORY.events + 1);
+    expect(hub.events.at(-1)!.step).toBe(3 * METRICS_MEMORY.events);
+    expect(hub.epochs).toHaveLength(500);
+  });
+
+  it('a long run\'s snapshot parses as the page parses it', () => {
+    const hub = new MetricsHub();
+    for (let i = 1; i <= 50_000; i++) hub.publish(step(i));
+    const snapshot = parseMessage(hub.snapshot(), DEFAULT_LIMITS);
+    expect(snapshot.type === 'snapshot' && snapshot.steps.length).toBe(hub.steps.length);
+  });
+
+  it('restore() leaves out the run and end records (a resumed run publishes its own, and has not ended)', () => {
+    const hub = new MetricsHub();
+    hub.restore([step(1), { kind: 'end', reason: 'stopped', step: 1, detail: 'stopped', time: 2 }, event(1)]);
+    expect(hub.end).toBeNull();
+    expect(hub.steps).toHaveLength(1);
+    expect(hub.events).toHaveLength(1);
+  });
 });

@@ -1,8 +1,12 @@
 /**
- * The run's metrics: every record the trainer and the server publish is kept (so a
- * dashboard that connects mid-run gets a `snapshot` of everything so far), emitted as a
- * 'record' event (for in-process listeners such as the CLI's progress bar or
- * packages/dashboard), and pushed to subscribed dashboard sockets as `metrics` messages.
+ * The run's metrics: what a dashboard that connects mid-run needs is kept in memory (its
+ * `snapshot`), every record is emitted as a 'record' event (for in-process listeners such as
+ * the CLI's progress bar, history.jsonl or packages/dashboard), and pushed to subscribed
+ * dashboard sockets as `metrics` messages.
+ *
+ * Memory stays bounded however long the run: every epoch, the newest steps at full
+ * resolution, older steps thinned to an even stride, the newest events (METRICS_MEMORY).
+ * The whole history is in the run folder's history.jsonl (the downloads read it there).
  */
 import { EventEmitter } from 'node:events';
 import {
@@ -43,25 +47,53 @@ interface Viewer {
   readonly written: () => void;
 }
 
+/** What the hub keeps in memory. */
+export const METRICS_MEMORY = {
+  /** The newest steps, every one (the dashboard's live charts zoom into these). */
+  recentSteps: 2_000,
+  /** Older steps, thinned: every `stride`-th step, the stride doubling when they exceed this. */
+  olderSteps: 2_000,
+  /** The newest events (joins, leaves, deadline misses, ...). */
+  events: 1_000,
+} as const;
+
 export interface MetricsEvents {
   record: [MetricsRecord];
 }
 
 export class MetricsHub extends EventEmitter<MetricsEvents> {
   run: RunRecord | null = null;
-  readonly steps: StepRecord[] = [];
   readonly epochs: EpochRecord[] = [];
   test: TestRecord | null = null;
   workers: readonly WorkerRow[] = [];
   readonly events: EventRecord[] = [];
   end: EndRecord | null = null;
+  /** The images of every step stored so far (restored ones included): the CLI's summary counts from it. */
+  stepImages = 0;
+  /** The newest steps; between recentSteps and twice that many (moved to olderSteps in halves). */
+  private recentSteps: StepRecord[] = [];
+  /** Steps before those, every `olderStride`-th (by step number). */
+  private olderSteps: StepRecord[] = [];
+  private olderStride = 1;
   private readonly dashboards = new Map<WebSocket, Viewer>();
   /** Step records' frames waiting for the end of the current turn (see publish). */
   private readonly pending: Uint8Array[] = [];
 
-  /** Restores the records of a resumed run (from its checkpoint), without re-emitting them. */
+  /** The steps kept in memory, oldest first (thinned before the newest METRICS_MEMORY.recentSteps). */
+  get steps(): StepRecord[] {
+    return [...this.olderSteps, ...this.recentSteps];
+  }
+
+  get lastStep(): StepRecord | undefined {
+    return this.recentSteps.at(-1);
+  }
+
+  /**
+   * Restores the records of a resumed run (from history.jsonl), without re-emitting them. The
+   * run and end records are left out: the resumed run publishes its own, and has not ended.
+   */
   restore(records: readonly MetricsRecord[]): void {
-    for (const record of records) this.store(record);
+    for (const record of records) if (record.kind !== 'run' && record.kind !== 'end') this.store(record);
   }
 
   publish(record: MetricsRecord): void {
@@ -93,11 +125,6 @@ export class MetricsHub extends EventEmitter<MetricsEvents> {
       events: this.events,
       end: this.end,
     };
-  }
-
-  /** What a checkpoint keeps of the run so far: steps, epochs, events and the test, by time. */
-  history(): MetricsRecord[] {
-    return [...this.steps, ...this.epochs, ...this.events, ...(this.test ? [this.test] : [])].sort((a, b) => a.time - b.time);
   }
 
   /** A dashboard connection that has subscribed: it gets the snapshot now, then every record (beyond MAX_VIEWERS it is refused). */
@@ -157,7 +184,7 @@ export class MetricsHub extends EventEmitter<MetricsEvents> {
         this.run = record;
         break;
       case 'step':
-        this.steps.push(record);
+        this.storeStep(record);
         break;
       case 'epoch':
         this.epochs.push(record);
@@ -170,6 +197,7 @@ export class MetricsHub extends EventEmitter<MetricsEvents> {
         break;
       case 'event':
         this.events.push(record);
+        if (this.events.length > METRICS_MEMORY.events) this.events.shift();
         break;
       case 'end':
         this.end = record;
@@ -178,6 +206,20 @@ export class MetricsHub extends EventEmitter<MetricsEvents> {
         const unknown: never = record;
         throw new Error(`unknown record kind ${(unknown as { kind: string }).kind}`);
       }
+    }
+  }
+
+  private storeStep(record: StepRecord): void {
+    this.stepImages += record.images;
+    this.recentSteps.push(record);
+    const { recentSteps, olderSteps } = METRICS_MEMORY;
+    if (this.recentSteps.length < 2 * recentSteps) return;
+    // NOTE: moved in halves, so the cost per step stays constant (no shift() per step).
+    const moved = this.recentSteps.splice(0, recentSteps);
+    for (const step of moved) if (step.step % this.olderStride === 0) this.olderSteps.push(step);
+    while (this.olderSteps.length > olderSteps) {
+      this.olderStride *= 2;
+      this.olderSteps = this.olderSteps.filter((step) => step.step % this.olderStride === 0);
     }
   }
 }

@@ -1,15 +1,15 @@
 /**
  * What a run leaves in its folder: history.jsonl (one record per line), checkpoint.ckpt
- * (the newest checkpoint, replaced atomically) and, at the end, model.ckpt (the final
- * parameters in the same protobuf format).
+ * (the newest checkpoint, replaced atomically; it records how many bytes of history.jsonl
+ * belong to it, not the history itself) and, at the end, model.ckpt (the final parameters
+ * in the same protobuf format). This module maps the run to those records and formats;
+ * run-folder.ts reads and writes the files.
  *
  * NOTE on the RNG: the checkpoint's rng_state is the shuffling RNG's state at the START
  * of the epoch in progress; on resume the epoch's permutation is drawn again from it and
  * batch_in_epoch says where in it to continue. So a checkpoint written at any step
  * boundary continues exactly.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import {
   type Dataset,
   type EpochRecord,
@@ -19,7 +19,7 @@ import {
   type Optimizer,
   type RngState,
 } from '@convoy/core';
-import { readCheckpoint, writeCheckpointAtomicSync, type Checkpoint } from '@convoy/core/node';
+import type { Checkpoint } from '@convoy/core/node';
 import { settingsOf, type TrainingOptions } from './defaults.js';
 
 export const HISTORY_FILE = 'history.jsonl';
@@ -43,20 +43,28 @@ export interface RunState {
   readonly model: Model;
   readonly optimizer: Optimizer;
   readonly datasetId: string;
-  /** The records so far (MetricsHub.history()). */
-  readonly history: readonly MetricsRecord[];
+  /** Bytes of history.jsonl that belong to the run so far (RunFolder.historyBytes). */
+  readonly historyBytes: number;
   /** Training time so far, over every resumed part of the run. */
   readonly elapsedSeconds: number;
 }
 
-/** The run at `position` in core's checkpoint format (the parameters and optimizer state are not copied). */
+/**
+ * The run at `position` in core's checkpoint format. The parameters and optimizer state are
+ * copied: the copy is written while the next steps change the originals.
+ */
 export function checkpointOf(run: RunState, position: RunPosition): Checkpoint {
   const { options, model, optimizer } = run;
   return {
     createdAt: new Date().toISOString(),
     modelSpec: options.spec,
-    parameters: model.params,
-    optimizer: { name: optimizer.name, config: optimizer.config, iterations: optimizer.iterations, state: optimizer.state },
+    parameters: model.params.slice(),
+    optimizer: {
+      name: optimizer.name,
+      config: { ...optimizer.config },
+      iterations: optimizer.iterations,
+      state: Object.fromEntries(Object.entries(optimizer.state).map(([name, array]) => [name, array.slice()])),
+    },
     epoch: position.epoch,
     step: position.step,
     batchInEpoch: position.batchInEpoch,
@@ -66,7 +74,8 @@ export function checkpointOf(run: RunState, position: RunPosition): Checkpoint {
     globalBatchSize: options.globalBatch,
     datasetHash: run.datasetId,
     settings: { ...settingsOf(options), elapsedSeconds: run.elapsedSeconds },
-    history: run.history.map(storableRecord),
+    historyBytes: run.historyBytes,
+    history: [],
   };
 }
 
@@ -94,54 +103,4 @@ export function withPixels(record: MetricsRecord, train: Dataset): MetricsRecord
       .filter(({ index }) => Number.isInteger(index) && index >= 0 && index < train.count)
       .map(({ index, label, predicted }) => ({ index, label, predicted, pixels: train.pixels.slice(index * imageSize, (index + 1) * imageSize) })),
   };
-}
-
-function toJson(record: MetricsRecord): string {
-  return JSON.stringify(storableRecord(record));
-}
-
-/** A run's folder; it is the trainer's CheckpointStore. */
-export class RunFolder {
-  /** NOTE: creates nothing: the folder appears with the first history write (resetHistory). */
-  constructor(readonly dir: string) {}
-
-  get checkpointPath(): string {
-    return join(this.dir, CHECKPOINT_FILE);
-  }
-
-  hasCheckpoint(): boolean {
-    return existsSync(this.checkpointPath);
-  }
-
-  /** Starts history.jsonl afresh with `records` (a new run: none; a resumed run: the checkpoint's). */
-  resetHistory(records: readonly MetricsRecord[]): void {
-    mkdirSync(this.dir, { recursive: true });
-    writeFileSync(join(this.dir, HISTORY_FILE), records.map((record) => `${toJson(record)}\n`).join(''));
-  }
-
-  appendHistory(record: MetricsRecord): void {
-    appendFileSync(join(this.dir, HISTORY_FILE), `${toJson(record)}\n`);
-  }
-
-  writeCheckpoint(checkpoint: Checkpoint, path = this.checkpointPath): void {
-    // Sync on purpose: a checkpoint is taken between steps, when nothing else is in flight.
-    writeCheckpointAtomicSync(path, checkpoint);
-  }
-
-  writeFinalModel(checkpoint: Checkpoint): void {
-    this.writeCheckpoint(checkpoint, join(this.dir, MODEL_FILE));
-  }
-
-  readCheckpoint(): Checkpoint {
-    return readCheckpoint(this.checkpointPath);
-  }
-
-  readHistory(): unknown[] {
-    const path = join(this.dir, HISTORY_FILE);
-    if (!existsSync(path)) return [];
-    return readFileSync(path, 'utf8')
-      .split('\n')
-      .filter((line) => line.length > 0)
-      .map((line) => JSON.parse(line) as unknown);
-  }
 }

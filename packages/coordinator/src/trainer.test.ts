@@ -8,6 +8,8 @@ import type { Checkpoint } from '@convoy/core/node';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { resolveOptions, type CoordinatorOptions } from './defaults.js';
 import { MemoryNetwork, contribution } from './memory-network.js';
+import type { MetricsHub } from './metrics.js';
+import { storableRecord } from './persistence.js';
 import { Trainer, type CheckpointStore } from './trainer.js';
 
 /** 4 pixels -> 3 classes: 15 parameters. */
@@ -26,13 +28,34 @@ function memoryDataset(count: number): Dataset {
   };
 }
 
+/** A run folder in memory: history lines as RunFolder stores them, checkpoints as written. */
 class MemoryStore implements CheckpointStore {
   readonly checkpoints: Checkpoint[] = [];
+  readonly historyLines: string[] = [];
+  historyBytes = 0;
   finalModel: Checkpoint | null = null;
-  writeCheckpoint(checkpoint: Checkpoint): void {
-    this.checkpoints.push(checkpoint);
+  /** Set by a test: each write waits for this (a slow disk), or fails with it. */
+  writeDelay: (() => Promise<void>) | null = null;
+  writesInFlight = 0;
+  maxWritesInFlight = 0;
+  constructor(metrics: MetricsHub) {
+    metrics.on('record', (record) => {
+      if (record.kind === 'workers') return;
+      const line = `${JSON.stringify(storableRecord(record))}\n`;
+      this.historyLines.push(line);
+      this.historyBytes += Buffer.byteLength(line);
+    });
   }
-  writeFinalModel(checkpoint: Checkpoint): void {
+  async writeCheckpoint(checkpoint: Checkpoint): Promise<void> {
+    this.maxWritesInFlight = Math.max(this.maxWritesInFlight, ++this.writesInFlight);
+    try {
+      await this.writeDelay?.();
+      this.checkpoints.push(checkpoint);
+    } finally {
+      this.writesInFlight--;
+    }
+  }
+  async writeFinalModel(checkpoint: Checkpoint): Promise<void> {
     this.finalModel = checkpoint;
   }
 }
@@ -55,9 +78,9 @@ function setup(overrides: Partial<CoordinatorOptions>, workers: number) {
   });
   const model = createModel(SPEC, { seed: options.seed, kernels: selectKernels('ts') });
   const initial = Float32Array.from(model.params);
-  const store = new MemoryStore();
   let trainer: Trainer | null = null;
   const network = new MemoryNetwork(options, model.paramCount, () => trainer?.currentStep ?? 0);
+  const store = new MemoryStore(network.metrics);
   const train = memoryDataset(options.trainSize + options.validationSize);
   trainer = new Trainer({
     options,
@@ -80,6 +103,12 @@ function setup(overrides: Partial<CoordinatorOptions>, workers: number) {
 /** Lets the trainer's awaits and the network's setImmediate run. */
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** Settles turns until `condition` holds (at most 1,000). */
+async function until(condition: () => boolean): Promise<void> {
+  for (let turn = 0; turn < 1_000 && !condition(); turn++) await settle();
+  expect(condition()).toBe(true);
+}
+
 /** params after one SGD step (lr 0.5) over images 0..11: p0 - 0.5 * (sum of contributions) / 12. */
 function expectedAfterOneStep(initial: Float32Array): Float32Array {
   return initial.map((value, j) => {
@@ -101,7 +130,9 @@ describe('Trainer over in-memory workers', () => {
     expect(record).toMatchObject({ step: 1, images: 12, workers: 3 });
     expect(network.metrics.end).toMatchObject({ reason: 'finished', step: 1 });
     expect(store.finalModel?.step).toBe(1);
-    expect(store.finalModel?.parameters).toBe(model.params);
+    // A copy taken at the step boundary (the next steps go on changing model.params).
+    expect(store.finalModel?.parameters).not.toBe(model.params);
+    expect(store.finalModel?.parameters).toEqual(model.params);
   });
 
   it('recomputes the slice of a worker lost mid-step once, without resending parameters to a worker that has them', async () => {
@@ -191,19 +222,73 @@ describe('Trainer over in-memory workers', () => {
     expect(store.checkpoints).toHaveLength(0);
   });
 
-  it('builds core\'s Checkpoint: position, optimizer, and a history whose misclassified samples carry no pixels', async () => {
+  it('builds core\'s Checkpoint: position, optimizer, the history\'s length (whose misclassified samples carry no pixels)', async () => {
     const { network, trainer, store, model } = setup({}, 2);
     network.auto = true;
     await trainer.run();
     const checkpoint = store.checkpoints.at(-1)!;
     expect(checkpoint).toMatchObject({ step: 1, epoch: 1, batchInEpoch: 0, seed: 1, globalBatchSize: 12, datasetHash: 'memory', modelSpec: SPEC });
     expect(checkpoint.optimizer).toMatchObject({ name: 'sgd', iterations: 1 });
-    expect(checkpoint.parameters).toBe(model.params);
+    expect(checkpoint.parameters).toEqual(model.params);
     expect(checkpoint.rngState.every((word) => Number.isInteger(word) && word >= 0 && word < 2 ** 32)).toBe(true);
-    const epoch = checkpoint.history.find((record) => (record as { kind: string }).kind === 'epoch') as { misclassified: object[] };
+    // The history is not in the checkpoint: its length in history.jsonl is, taken before the end record.
+    expect(checkpoint.history).toEqual([]);
+    const kept = store.historyLines.slice(0, -1);
+    expect(JSON.parse(store.historyLines.at(-1)!)).toMatchObject({ kind: 'end', reason: 'finished' });
+    expect(checkpoint.historyBytes).toBe(Buffer.byteLength(kept.join('')));
+    const epoch = kept.map((line) => JSON.parse(line) as { kind: string; misclassified: object[] }).find((record) => record.kind === 'epoch')!;
     expect(epoch.misclassified.length).toBeGreaterThan(0);
     for (const sample of epoch.misclassified) expect(Object.keys(sample).sort()).toEqual(['index', 'label', 'predicted']);
     // The live record keeps its pixels (the dashboard shows them).
     expect(network.metrics.epochs[0]!.misclassified[0]!.pixels).toHaveLength(4);
+  });
+
+  it('writes checkpoints off the step\'s path: steps go on during a slow write, never two writes at once, each a copy of its own step', async () => {
+    const { network, trainer, store } = setup({ trainSize: 24, globalBatch: 2, checkpointEvery: 1, validationSize: 0 }, 2);
+    network.auto = true;
+    const releases: (() => void)[] = [];
+    store.writeDelay = () => new Promise((resolve) => releases.push(resolve));
+    const parametersAt = new Map<number, Float32Array>();
+    network.metrics.on('record', (record) => record.kind === 'step' && parametersAt.set(record.step, Float32Array.from(trainer.checkpoint().parameters)));
+    const outcome = trainer.run();
+    await until(() => trainer.completedSteps >= 6);
+    // Step 1's write is still waiting for the disk, and the steps went on.
+    expect(store.checkpoints).toHaveLength(0);
+    expect(releases).toHaveLength(1);
+    store.writeDelay = null;
+    releases[0]!();
+    await expect(outcome).resolves.toBe('finished');
+    expect(store.maxWritesInFlight).toBe(1);
+    // The first write held step 1; the ones due while it waited were replaced by newer ones; the last is the final step's.
+    expect(store.checkpoints[0]!.step).toBe(1);
+    expect(store.checkpoints.length).toBeLessThan(12);
+    expect(store.checkpoints.at(-1)!.step).toBe(12);
+    for (const checkpoint of store.checkpoints) expect(checkpoint.parameters).toEqual(parametersAt.get(checkpoint.step));
+  });
+
+  it('fails the run when a checkpoint write fails: the run rejects with that error, end "failed", no write after it', async () => {
+    const { network, trainer, store } = setup({ trainSize: 24, globalBatch: 2, checkpointEvery: 3, validationSize: 0 }, 2);
+    network.auto = true;
+    const full = Object.assign(new Error('cannot write checkpoint.ckpt: no space left on device (ENOSPC)'), { code: 'RUN_FOLDER' });
+    let writes = 0;
+    store.writeDelay = async () => {
+      if (++writes === 2) throw full;
+    };
+    await expect(trainer.run()).rejects.toBe(full);
+    expect(network.metrics.end).toMatchObject({ reason: 'failed', detail: full.message });
+    expect(store.checkpoints.map((checkpoint) => checkpoint.step)).toEqual([3]);
+    expect(writes).toBe(2);
+    expect(trainer.completedSteps).toBeLessThan(12);
+  });
+
+  it('fail() from elsewhere (history.jsonl full) ends the run after the step in progress, writing no checkpoint', async () => {
+    const { network, trainer, store } = setup({ trainSize: 24, globalBatch: 2, checkpointEvery: 0, validationSize: 0 }, 2);
+    network.auto = true;
+    const full = new Error('cannot write history.jsonl: no space left on device (ENOSPC)');
+    network.metrics.on('record', (record) => record.kind === 'step' && record.step === 4 && trainer.fail(full));
+    await expect(trainer.run()).rejects.toBe(full);
+    expect(trainer.completedSteps).toBe(4);
+    expect(network.metrics.end).toMatchObject({ reason: 'failed', step: 4 });
+    expect(store.checkpoints).toHaveLength(0);
   });
 });

@@ -23,6 +23,7 @@ import {
 } from '@convoy/core';
 import type { Checkpoint } from '@convoy/core/node';
 import type { CoordinatorOptions, TrainingOptions } from './defaults.js';
+import { CheckpointWriter } from './checkpoint-writer.js';
 import { evaluateOnWorkers } from './evaluation.js';
 import { sumInSliceOrder } from './gradient-sum.js';
 import type { MetricsHub } from './metrics.js';
@@ -44,8 +45,11 @@ export interface WorkerPool {
 
 /** Where checkpoints go (RunFolder; an in-memory store in tests). */
 export interface CheckpointStore {
-  writeCheckpoint(checkpoint: Checkpoint): void;
-  writeFinalModel(checkpoint: Checkpoint): void;
+  /** The position in the run's history a checkpoint taken now records (bytes of history.jsonl). */
+  readonly historyBytes: number;
+  /** Rejects when the checkpoint could not be written (the run then fails; the previous one stays). */
+  writeCheckpoint(checkpoint: Checkpoint): Promise<void>;
+  writeFinalModel(checkpoint: Checkpoint): Promise<void>;
 }
 
 export interface TrainerSetup {
@@ -80,6 +84,9 @@ export class Trainer {
   private readonly rateOf: (epoch: number) => number;
   /** An `end` record went out (a failure after it must not publish a second one). */
   private ended = false;
+  /** Why the run must end at the next step boundary (a failed write: a full disk), set once. */
+  private failure: Error | null = null;
+  private readonly checkpoints: CheckpointWriter;
 
   constructor(private readonly setup: TrainerSetup) {
     const position = setup.position;
@@ -88,8 +95,9 @@ export class Trainer {
     this.epoch = position?.epoch ?? 0;
     this.batchInEpoch = position?.batchInEpoch ?? 0;
     this.rngAtEpochStart = position?.rngState ?? new Rng(mixSeed(setup.options.seed, SHUFFLE_STREAM)).state();
+    this.checkpoints = new CheckpointWriter(setup.store, (error) => this.fail(error));
     this.gradient = setup.model.kernels.allocate(setup.model.paramCount);
-    this.imagesSeen = setup.metrics.steps.at(-1)?.imagesSeen ?? 0;
+    this.imagesSeen = setup.metrics.lastStep?.imagesSeen ?? 0;
     // NOTE: the optimizer is always built from the run's initial config (also on resume), so this is the initial rate.
     this.rateOf = stepDecay(setup.optimizer.config.learningRate, setup.options.lrDecay, setup.options.lrDecayEvery);
     // Stopping with no worker left: the step in progress cannot finish, so it is abandoned.
@@ -102,6 +110,16 @@ export class Trainer {
 
   /** Ctrl-C: finish the current step, checkpoint, stop. */
   requestStop(): void {
+    this.stopper.abort();
+  }
+
+  /**
+   * Something the run cannot go on without failed (e.g. history.jsonl hit ENOSPC): finish the
+   * current step, write no further checkpoint (the last good one stays), and make run() reject
+   * with `error` (end record 'failed' where it can still be written).
+   */
+  fail(error: Error): void {
+    this.failure ??= error;
     this.stopper.abort();
   }
 
@@ -158,7 +176,7 @@ export class Trainer {
         if (record === null) return this.stop();
         epochSteps.push(record);
         this.batchInEpoch++;
-        if (options.checkpointEvery > 0 && this.step % options.checkpointEvery === 0) this.writeCheckpoint();
+        if (options.checkpointEvery > 0 && this.step % options.checkpointEvery === 0) this.saveCheckpoint();
       }
       if (!(await this.endEpoch(epochSteps))) return this.stop();
       if (this.batchInEpoch === this.stepsPerEpoch) {
@@ -166,7 +184,7 @@ export class Trainer {
         this.batchInEpoch = 0;
         this.rngAtEpochStart = rng.state();
       }
-      this.writeCheckpoint();
+      this.saveCheckpoint();
     }
     return this.finish();
   }
@@ -279,15 +297,20 @@ export class Trainer {
       if (result === null) return this.stop();
       this.publish({ kind: 'test', step: this.step, loss: result.loss, accuracy: result.accuracy, count, time: Date.now() });
     }
+    if (this.failure !== null) throw this.failure;
+    // Taken before the end record, so a resumed run's history.jsonl is cut back to before it.
+    const checkpoint = this.checkpoint();
     this.end('finished', `${this.step} steps`);
-    this.writeCheckpoint();
-    store.writeFinalModel(this.checkpoint());
+    await this.writeLastCheckpoint(checkpoint);
+    await store.writeFinalModel(checkpoint);
     return 'finished';
   }
 
-  private stop(): TrainOutcome {
+  private async stop(): Promise<TrainOutcome> {
+    if (this.failure !== null) throw this.failure;
+    const checkpoint = this.checkpoint();
     this.end('stopped', 'stopped by request; resume with --resume');
-    this.writeCheckpoint();
+    await this.writeLastCheckpoint(checkpoint);
     return 'stopped';
   }
 
@@ -304,15 +327,23 @@ export class Trainer {
     this.setup.metrics.publish(record);
   }
 
-  /** The run as it stands, at a step boundary, in core's checkpoint format. */
+  /** The run as it stands, at a step boundary, in core's checkpoint format (a copy: later steps do not change it). */
   checkpoint(): Checkpoint {
-    const { options, model, optimizer, datasetId, metrics } = this.setup;
+    const { options, model, optimizer, datasetId, store } = this.setup;
     const position = { epoch: this.epoch, batchInEpoch: this.batchInEpoch, step: this.step, rngState: this.rngAtEpochStart };
-    return checkpointOf({ options, model, optimizer, datasetId, history: metrics.history(), elapsedSeconds: this.elapsedSeconds() }, position);
+    return checkpointOf({ options, model, optimizer, datasetId, historyBytes: store.historyBytes, elapsedSeconds: this.elapsedSeconds() }, position);
   }
 
-  private writeCheckpoint(): void {
-    this.setup.store.writeCheckpoint(this.checkpoint());
+  /** A checkpoint taken now, at the step boundary, written off the step's path (checkpoint-writer.ts); none after a failure. */
+  private saveCheckpoint(): void {
+    if (this.failure === null) this.checkpoints.save(this.checkpoint());
+  }
+
+  /** The stop or finish checkpoint: waits for any write in flight, then writes `checkpoint` and waits for it. */
+  private async writeLastCheckpoint(checkpoint: Checkpoint): Promise<void> {
+    await this.checkpoints.idle();
+    if (this.failure !== null) throw this.failure;
+    await this.setup.store.writeCheckpoint(checkpoint);
   }
 }
 

@@ -3,7 +3,8 @@
  * Exit codes: 0 stopped by the coordinator or Ctrl-C, 1 refused/unreachable, 2 bad flags.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { WORKER_DEFAULTS, Worker } from './worker.js';
+import { WORKER_DEFAULTS } from './options.js';
+import { Worker } from './worker.js';
 
 function positiveNumber(value: string): number {
   const number = Number(value);

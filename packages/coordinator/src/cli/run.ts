@@ -14,6 +14,7 @@ import { isLoopback, type TrainingOptions } from '../defaults.js';
 import { startCoordinator, type Coordinator } from '../coordinator.js';
 import { spawnLocalWorkers, waitForExit } from '../local-workers.js';
 import { CHECKPOINT_FILE, MODEL_FILE } from '../persistence.js';
+import { RunFolderError } from '../run-folder.js';
 import { mountDashboard, writeHistoryPlot } from './dashboard.js';
 import { interruptHandler } from './interrupts.js';
 import { ERROR_PREFIX, addCoordinatorFlags, checkResumeFlags, coordinatorOptions, givenFlags, parseFlags, reportError } from './options.js';
@@ -125,19 +126,18 @@ export async function runCoordinatorCli({ program, argv, helpCommand, localWorke
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const started = performance.now();
-  const firstStep = trainer.completedSteps;
+  const imagesBefore = coordinator.metrics.stepImages;
   try {
     const outcome = await coordinator.train();
     const wallSeconds = (performance.now() - started) / 1000;
     progress.stop();
     await writeHistoryPlot(coordinator).catch((error: Error) => process.stderr.write(`${name}: history plot not written: ${error.message}\n`));
     if (outcome === 'finished') {
-      const steps = coordinator.metrics.steps.filter((record) => record.step > firstStep);
       const lines = summaryLines(name, {
         runDir: coordinator.folder.dir,
         steps: trainer.completedSteps,
         epochs: options.epochs,
-        images: steps.reduce((sum, record) => sum + record.images, 0),
+        images: coordinator.metrics.stepImages - imagesBefore,
         wallSeconds,
         test: coordinator.metrics.test ?? null,
         modelFile: join(coordinator.folder.dir, MODEL_FILE),
@@ -153,6 +153,12 @@ export async function runCoordinatorCli({ program, argv, helpCommand, localWorke
     progress.stop();
     await coordinator.close('coordinator failed').catch(() => undefined);
     for (const child of children) child.kill('SIGKILL');
+    if (error instanceof RunFolderError) {
+      // A full disk: one line, and where the run can continue from.
+      const resume = coordinator.folder.hasCheckpoint() ? `; the last checkpoint stays: continue with --resume --out ${shownPath(coordinator.folder.dir)}` : '';
+      process.stderr.write(`${ERROR_PREFIX} ${error.message}: stopped at step ${trainer.completedSteps}${resume}\n`);
+      return 1;
+    }
     return reportError(error);
   }
 }

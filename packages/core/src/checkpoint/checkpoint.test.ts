@@ -32,6 +32,7 @@ function sampleCheckpoint(paramCount = 6): Checkpoint {
     globalBatchSize: 256,
     datasetHash: 'ab'.repeat(32),
     settings: { workers: 2, optimizer: 'adadelta', lr: 1 },
+    historyBytes: 2 ** 33 + 5, // more than uint32 (the field is uint64)
     history: [{ type: 'step', step: 1, loss: 2.3 }, { type: 'epoch', epoch: 0, validationAccuracy: 0.98 }],
   };
 }
@@ -209,6 +210,7 @@ describe('checkpoint errors', () => {
   it('a minimal hand-made checkpoint decodes (empty history and settings)', () => {
     const decoded = decodeCheckpoint(seal(goodMessage()));
     expect(decoded.history).toEqual([]);
+    expect(decoded.historyBytes).toBe(0);
     expect(decoded.settings).toEqual({});
     expect(Array.from(decoded.parameters)).toEqual([0, 0]);
   });

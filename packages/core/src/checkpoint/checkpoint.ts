@@ -58,7 +58,16 @@ export interface Checkpoint {
   readonly datasetHash: string;
   /** The run's settings, JSON-serialisable. */
   readonly settings: Readonly<Record<string, unknown>>;
-  /** The history records so far (stored as JSON lines), JSON-serialisable objects. */
+  /**
+   * Length in bytes of the run's history.jsonl at this checkpoint (whole lines): on resume the
+   * file is cut back to it. The history lives in that file only, so a checkpoint's size does not
+   * grow with the run.
+   */
+  readonly historyBytes: number;
+  /**
+   * Only in checkpoints written by older Convoys, which carried the whole history (JSON-serialisable
+   * records); a resumed run then starts history.jsonl afresh from it. Empty when written now.
+   */
   readonly history: readonly unknown[];
 }
 
@@ -81,6 +90,7 @@ interface CheckpointMessage {
   datasetHash: string;
   settingsJson: string;
   historyJsonl: string;
+  historyBytes: number | protobuf.Long;
   contentSha256?: Uint8Array;
 }
 
@@ -135,7 +145,7 @@ export function encodeCheckpoint(checkpoint: Checkpoint): Uint8Array {
   ] as const) {
     checkUint32(what, value);
   }
-  for (const [what, value] of [['step', checkpoint.step], ['optimizer.iterations', optimizer.iterations]] as const) {
+  for (const [what, value] of [['step', checkpoint.step], ['optimizer.iterations', optimizer.iterations], ['historyBytes', checkpoint.historyBytes]] as const) {
     if (!(Number.isSafeInteger(value) && value >= 0)) throw new CheckpointError(`checkpoint: ${what} must be a non-negative integer, got ${value}`);
   }
   if (checkpoint.rngState.length !== 4) throw new CheckpointError(`checkpoint: rngState must hold 4 words, got ${checkpoint.rngState.length}`);
@@ -166,6 +176,7 @@ export function encodeCheckpoint(checkpoint: Checkpoint): Uint8Array {
     datasetHash: checkpoint.datasetHash,
     settingsJson: JSON.stringify(checkpoint.settings),
     historyJsonl: checkpoint.history.map((record) => JSON.stringify(record)).join('\n'),
+    historyBytes: checkpoint.historyBytes,
   };
   const body = checkpointMessageType().encode(message).finish();
   const digest = createHash('sha256').update(body).digest();
@@ -281,6 +292,7 @@ export function decodeCheckpoint(bytes: Uint8Array, source = 'checkpoint'): Chec
     globalBatchSize: message.globalBatchSize,
     datasetHash: message.datasetHash,
     settings: settings as Record<string, unknown>,
+    historyBytes: toSafeInteger(message.historyBytes, 'history_bytes', source),
     history,
   };
 }

@@ -1,0 +1,141 @@
+/**
+ * The metrics records: what a run publishes about itself, one record per fact (the run's
+ * settings, each step, each epoch, the test, the worker table, events, the end). The
+ * coordinator writes them to history.jsonl and sends them to dashboards inside `metrics`
+ * and `snapshot` messages (messages.ts), so they are wire types too: parse-metrics.ts
+ * checks every field before a dashboard trusts one.
+ */
+import type { ModelSpec } from '../spec.js';
+
+export interface RunRecord {
+  readonly kind: 'run';
+  readonly runId: string;
+  readonly startTime: number;
+  readonly spec: ModelSpec;
+  readonly paramCount: number;
+  /** The optimizer config with defaults filled in, e.g. {name:'adadelta', learningRate:1, rho:0.95, epsilon:1e-7}. */
+  readonly optimizer: Readonly<Record<string, string | number | boolean>>;
+  readonly globalBatch: number;
+  readonly epochs: number;
+  readonly stepsPerEpoch: number;
+  readonly totalSteps: number;
+  readonly seed: number;
+  readonly trainSize: number;
+  readonly validationSize: number;
+  readonly testSize: number;
+  readonly kernels: string;
+  /** Local worker processes started by `convoy start` (0 for a bare coordinator). */
+  readonly localWorkers: number;
+  /** Step the run resumed from (0 for a fresh run). */
+  readonly resumedFromStep: number;
+  readonly outDir: string;
+  /** Workers training waits for (the dashboard's waiting page says so); absent from older records. */
+  readonly minWorkers?: number;
+  /** The command a worker joins with, as the coordinator prints it (e.g. `pnpm worker -- --connect ws://host:port`). */
+  readonly joinCommand?: string;
+}
+
+export interface StepRecord {
+  readonly kind: 'step';
+  readonly step: number;
+  readonly epoch: number;
+  /** Mean loss and accuracy of this step's global batch (before the update). */
+  readonly loss: number;
+  readonly accuracy: number;
+  /** Images in this step's global batch (every image counted once). */
+  readonly images: number;
+  /** Images seen since the start of the run, this step included. */
+  readonly imagesSeen: number;
+  readonly imagesPerSecond: number;
+  readonly learningRate: number;
+  /** Wall time of the step, from sending the slices to applying the update. */
+  readonly stepMs: number;
+  /** Workers that contributed. */
+  readonly workers: number;
+  readonly time: number;
+}
+
+export interface MisclassifiedSample {
+  /** Index into the training split (validation images are its last images). */
+  readonly index: number;
+  readonly label: number;
+  readonly predicted: number;
+  /** 28*28 grey levels, row-major. */
+  readonly pixels: Uint8Array;
+}
+
+export interface EpochRecord {
+  readonly kind: 'epoch';
+  readonly epoch: number;
+  readonly step: number;
+  /** Mean over the epoch's steps (training mode, so with dropout when the model has it). */
+  readonly trainLoss: number;
+  readonly trainAccuracy: number;
+  readonly validationLoss: number;
+  readonly validationAccuracy: number;
+  /** classes*classes counts, row = true label, column = predicted label. */
+  readonly confusion: readonly number[];
+  /** A few misclassified validation images (at most 16). */
+  readonly misclassified: readonly MisclassifiedSample[];
+  /** Seconds since the run started (this process's run, plus the checkpoint's elapsed time on resume). */
+  readonly elapsedSeconds: number;
+  readonly time: number;
+}
+
+export interface TestRecord {
+  readonly kind: 'test';
+  readonly step: number;
+  readonly loss: number;
+  readonly accuracy: number;
+  readonly count: number;
+  readonly time: number;
+}
+
+export type WorkerState = 'joining' | 'computing' | 'idle' | 'gone';
+
+export interface WorkerRow {
+  readonly id: number;
+  readonly name: string;
+  /** Remote address:port as the coordinator sees it. */
+  readonly address: string;
+  readonly state: WorkerState;
+  readonly kernels: string;
+  /** Measured throughput (exponential moving average), 0 until measured. */
+  readonly imagesPerSecond: number;
+  /** Round trip of its last slice, milliseconds (0 before the first). */
+  readonly lastStepMs: number;
+  readonly sliceSize: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  /** Milliseconds since the last frame or pong from it. */
+  readonly heartbeatAgeMs: number;
+}
+
+export interface WorkersRecord {
+  readonly kind: 'workers';
+  readonly workers: readonly WorkerRow[];
+  readonly time: number;
+}
+
+export type RunEventName = 'join' | 'leave' | 'death' | 'deadline-miss' | 'coordinator-restart';
+
+export interface EventRecord {
+  readonly kind: 'event';
+  readonly event: RunEventName;
+  /** The step in progress (or about to start) when it happened. */
+  readonly step: number;
+  readonly workerId: number | null;
+  readonly detail: string;
+  readonly time: number;
+}
+
+export interface EndRecord {
+  readonly kind: 'end';
+  /** 'finished' (all epochs), 'stopped' (Ctrl-C, resumable) or 'failed'. */
+  readonly reason: 'finished' | 'stopped' | 'failed';
+  readonly step: number;
+  readonly detail: string;
+  readonly time: number;
+}
+
+export type MetricsRecord = RunRecord | StepRecord | EpochRecord | TestRecord | WorkersRecord | EventRecord | EndRecord;
