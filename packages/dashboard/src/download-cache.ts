@@ -4,7 +4,9 @@
  * noticeable fraction of a second to build, on the thread that also trains: unauthenticated
  * requests must not be able to buy that time in a loop.
  *
- * Contract of `get(name, history, build)`:
+ * Contract of `get(name, current, build)`, where `current` is a cheap view of the history
+ * (the records in memory) that changes whenever the history does, and `build` makes the
+ * download from the whole history (which may mean reading it from disk):
  * - the same history (same records: see `fingerprint`) is never built twice: every request gets
  *   the bytes built for it;
  * - while the run goes on, a history that changed is rebuilt only once the last build is
@@ -40,23 +42,23 @@ export class DownloadCache {
     private readonly now: () => number = () => performance.now(),
   ) {}
 
-  get(name: string, history: History, build: (history: History) => string): Buffer {
-    const fingerprint = this.fingerprint(history);
+  get(name: string, current: History, build: () => string): Buffer {
+    const fingerprint = this.fingerprint(current);
     const previous = this.built.get(name);
     if (previous !== undefined) {
       if (previous.fingerprint === fingerprint) return previous.bytes;
       const age = this.now() - previous.builtAt;
-      if (history.end === null && age < Math.max(MIN_REUSE_MS, REUSE_FACTOR * previous.buildMs)) return previous.bytes;
+      if (current.end === null && age < Math.max(MIN_REUSE_MS, REUSE_FACTOR * previous.buildMs)) return previous.bytes;
     }
     const started = this.now();
-    const bytes = Buffer.from(build(history), 'utf8');
+    const bytes = Buffer.from(build(), 'utf8');
     const buildMs = this.now() - started;
     this.built.set(name, { fingerprint, bytes, builtAt: this.now(), buildMs });
     this.onBuild(name, buildMs);
     return bytes;
   }
 
-  /** Changes whenever a record is added (or the kept lists are rewritten): lengths, the last step, the workers table's identity. */
+  /** Changes whenever a record is added (also to bounded lists): lengths, the last step and event, the workers table's identity. */
   private fingerprint(history: History): string {
     let table = this.tables.get(history.workers);
     if (table === undefined) this.tables.set(history.workers, (table = this.nextTable++));
@@ -68,6 +70,7 @@ export class DownloadCache {
       lastStep?.time ?? 0,
       history.epochs.length,
       history.events.length,
+      history.events.at(-1)?.time ?? 0,
       history.test?.time ?? '',
       history.end?.time ?? '',
       table,

@@ -88,10 +88,13 @@ describe('createDashboardRequestHandler', () => {
     expect(css).not.toMatch(/@import|url\(\s*['"]?(?:https?:)?\/\//);
   });
 
-  it('20 parallel /history.json requests of a 25,600-step live run share one build', async () => {
+  it('20 parallel /history.json requests of a 25,600-step live run share one build, and one read of the whole history', async () => {
     let history: History = fixtureHistory(25_600, 1_000);
     const builds: number[] = [];
-    const live = await serve(createDashboardRequestHandler({ distDir: dist, history: () => history, onBuild: (_path, ms) => builds.push(ms) }));
+    let wholeReads = 0;
+    const live = await serve(
+      createDashboardRequestHandler({ distDir: dist, history: () => (wholeReads++, history), liveHistory: () => history, onBuild: (_path, ms) => builds.push(ms) }),
+    );
     // The run goes on while the requests are served: a step every millisecond.
     let step = 25_600;
     const training = setInterval(() => (history = { ...history, steps: [...history.steps, stepRecord(++step, 1_000)] }), 1);
@@ -100,6 +103,7 @@ describe('createDashboardRequestHandler', () => {
       const stepsServed = answers.map((answer) => (JSON.parse(answer.body) as { steps: unknown[] }).steps.length);
       expect(Math.min(...stepsServed)).toBeGreaterThanOrEqual(25_600);
       expect(builds.length, `builds took ${builds.map((ms) => ms.toFixed(0)).join(', ')} ms`).toBe(1);
+      expect(wholeReads).toBe(1);
     } finally {
       clearInterval(training);
       live.server.close();

@@ -54,6 +54,12 @@ export interface DashboardHandlerOptions {
   readonly runsDir?: string;
   /** The current run's folder name inside runsDir: /runs/NAME/ of it leads to the live page. */
   readonly currentRun?: string;
+  /**
+   * A cheap view of the current run (the records kept in memory) that changes whenever
+   * `history` does: the downloads' cache compares it, so `history` (which may read the run's
+   * file) is called only for a build. Default: `history`.
+   */
+  readonly liveHistory?: () => History;
   /** Called after each build of a current-run download (its path, milliseconds); see download-cache.ts. */
   readonly onBuild?: (path: string, ms: number) => void;
 }
@@ -93,10 +99,10 @@ export function createDashboardRequestHandler(options: DashboardHandlerOptions =
     );
   };
 
-  /** `cache`: the current run's (live) history; a past run's is built per request. */
-  const serveDownload = (request: IncomingMessage, response: ServerResponse, path: Download, history: History, cache: DownloadCache | null): void => {
+  /** A past run's download, built per request, or the current run's through the cache (`full` gives its whole history). */
+  const serveDownload = (request: IncomingMessage, response: ServerResponse, path: Download, history: History, full: (() => History) | null): void => {
     const { type, build, attachment } = download(path);
-    const body = cache === null ? build(history) : cache.get(path, history, build);
+    const body = full === null ? build(history) : currentDownloads.get(path, history, () => build(full()));
     const name = `convoy-history-${(history.run?.runId ?? 'run').replace(/[^\w.-]/g, '_')}${path.slice('/history'.length)}`;
     send(request, response, 200, type, body, attachment ? { 'content-disposition': `attachment; filename="${name}"` } : {});
   };
@@ -171,7 +177,8 @@ export function createDashboardRequestHandler(options: DashboardHandlerOptions =
         send(request, response, 404, TEXT, 'this server keeps no history\n');
         return true;
       }
-      serveDownload(request, response, currentDownload, options.history(), currentDownloads);
+      const full = options.history;
+      serveDownload(request, response, currentDownload, (options.liveHistory ?? full)(), full);
       return true;
     }
     serveAsset(request, response, asset!);

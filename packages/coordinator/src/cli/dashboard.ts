@@ -14,7 +14,7 @@ import type { HttpHandler } from '../transport.js';
 type History = Omit<SnapshotMessage, 'type'>;
 
 interface DashboardModule {
-  createDashboardRequestHandler?: (options: { history?: () => History; runsDir?: string; currentRun?: string }) => HttpHandler;
+  createDashboardRequestHandler?: (options: { history?: () => History; liveHistory?: () => History; runsDir?: string; currentRun?: string }) => HttpHandler;
   renderHistorySvg?: (history: History) => string;
   parseHistoryJsonl?: (text: string) => History;
 }
@@ -54,6 +54,11 @@ export async function mountDashboard(coordinator: Coordinator): Promise<boolean>
   const folder = coordinator.folder.dir;
   coordinator.transport.httpHandler = dashboard.createDashboardRequestHandler({
     history: () => history(coordinator, dashboard),
+    // The hub's bounded copy: the downloads' cache compares it, reading history.jsonl only to build.
+    liveHistory: () => {
+      const { type: _type, ...live } = coordinator.metrics.snapshot();
+      return live;
+    },
     runsDir: dirname(folder),
     currentRun: basename(folder),
   });
