@@ -71,7 +71,9 @@ describe('Scheduler', () => {
       const { sent, events, scheduler, job, answer, peers } = setup(2);
       const done = scheduler.run(job);
       scheduler.answer(peers[0]!, answer(sent[0]!));
-      vi.advanceTimersByTime(5001); // worker 2 is unmeasured: deadlineFirstMs
+      // Worker 2 is unmeasured (deadlineFirstMs, 5000), but worker 1 answered at once: its first
+      // deadline shrank to what worker 1's speed allows, here the floor, deadlineMinMs.
+      vi.advanceTimersByTime(1001);
       expect(events).toEqual(['deadline-miss:2']);
       expect(sent[2]!.peer.id).toBe(1);
       expect(sent[2]!.message.indices[0]).toBe(6);
@@ -148,8 +150,8 @@ describe('Scheduler', () => {
 
   it('sizes slices by measured throughput', async () => {
     const { sent, scheduler, job, answer, peers } = setup(2);
-    peers[0]!.computeRate = 300;
-    peers[1]!.computeRate = 100;
+    peers[0]!.rate = 300;
+    peers[1]!.rate = 100;
     const done = scheduler.run(job);
     expect(sent.map((entry) => entry.message.indices.length)).toEqual([9, 3]);
     sent.forEach((entry, i) => scheduler.answer(peers[i]!, answer(entry)));
