@@ -14,7 +14,7 @@ import { COORDINATOR_CLI, run, tempDir } from '../support/processes.js';
 const dir = tempDir('settings');
 
 /** SMALL_SPEC with another input shape or another softmax width. */
-function specWith(name: string, change: { input?: number[]; units?: number }): string {
+function specWith(name: string, change: { readonly input?: readonly number[]; readonly units?: number }): string {
   const layers = SMALL_SPEC.layers.map((layer) => (layer.type === 'dense' && change.units !== undefined ? { ...layer, units: change.units } : layer));
   return writeSpec(tempDir(`settings-${name}`), { ...SMALL_SPEC, input: change.input ?? SMALL_SPEC.input, layers });
 }

@@ -40,15 +40,15 @@ export function lowerMedian(values: readonly number[]): number {
 }
 
 /**
- * Indices of the slices whose gradient scale is more than OUTLIER_RATIO times the reference:
- * the lower median of the step's scales together with `recent` (the lower median of earlier
- * steps, NaN when there are none). With one slice and no history nothing is refused:
- * there is nothing to compare with.
+ * The slices whose gradient scale is more than OUTLIER_RATIO times the reference: the lower
+ * median of the step's scales together with `recent` (the lower median of earlier steps, NaN
+ * when there are none). With one slice and no history nothing is refused: there is nothing
+ * to compare with.
  */
-export function gradientOutliers(scales: readonly number[], recent: number): number[] {
+export function gradientOutliers(scales: readonly number[], recent: number): { readonly outliers: number[]; readonly reference: number } {
   const reference = lowerMedian(Number.isNaN(recent) ? scales : [...scales, recent]);
-  if (!(reference > 0)) return [];
-  return scales.flatMap((scale, i) => (scale > OUTLIER_RATIO * reference ? [i] : []));
+  if (!(reference > 0)) return { outliers: [], reference };
+  return { outliers: scales.flatMap((scale, i) => (scale > OUTLIER_RATIO * reference ? [i] : [])), reference };
 }
 
 /** Indices of the answers much slower than the step's others (see SLOW_RATIO); none with fewer than two answers. */

@@ -301,9 +301,8 @@ export class Scheduler {
    */
   private vetStep(active: ActiveJob): boolean {
     const pieces = active.pieces;
-    const outliers = gradientOutliers(pieces.map((piece) => piece.scale), this.recentScales.reference);
+    const { outliers, reference } = gradientOutliers(pieces.map((piece) => piece.scale), this.recentScales.reference);
     if (outliers.length > 0) {
-      const reference = Math.min(...pieces.filter((_, i) => !outliers.includes(i)).map((piece) => piece.scale), this.recentScales.reference);
       for (const i of [...outliers].reverse()) {
         const [piece] = pieces.splice(i, 1) as [Piece];
         const peer = this.peer(piece.workerId);
