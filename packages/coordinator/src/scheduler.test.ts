@@ -6,7 +6,7 @@
 import type { GradientMessage, Message, StepMessage } from '@convoy/core';
 import { describe, expect, it, vi } from 'vitest';
 import { WorkerPeer } from './peers.js';
-import { Scheduler, type Job, type SchedulerHost } from './scheduler.js';
+import { EXCLUSION_FIRST_MS, STRIKES_TO_EXCLUDE, Scheduler, type Job, type SchedulerHost } from './scheduler.js';
 
 function setup(workerCount: number) {
   const link = { bytesIn: 0, bytesOut: 0, lastHeard: 0 };
@@ -156,5 +156,60 @@ describe('Scheduler', () => {
     expect(sent.map((entry) => entry.message.indices.length)).toEqual([9, 3]);
     sent.forEach((entry, i) => scheduler.answer(peers[i]!, answer(entry)));
     await done;
+  });
+
+  it('a worker missing deadlines again and again gets smaller slices, then no work for EXCLUSION_FIRST_MS (a demotion event)', async () => {
+    vi.useFakeTimers();
+    try {
+      const { sent, events, scheduler, job, answer, peers } = setup(2);
+      peers[0]!.rate = 1000;
+      peers[1]!.rate = 1000;
+      const shares: number[] = [];
+      for (let step = 0; step < STRIKES_TO_EXCLUDE; step++) {
+        peers[0]!.rate = 1000; // (fake time: its measured round trips are 0 ms)
+        const from = sent.length;
+        const done = scheduler.run(job);
+        shares.push(sent.slice(from).find((entry) => entry.peer === peers[1])!.message.indices.length);
+        scheduler.answer(peers[0]!, answer(sent[from]!));
+        vi.advanceTimersByTime(1001); // worker 2 misses (deadlineMinMs); worker 1 takes its range
+        for (const entry of sent.slice(from + 2)) scheduler.answer(entry.peer, answer(entry));
+        // Worker 2's late answer frees it for the next step.
+        scheduler.answer(peers[1]!, answer(sent[from + 1]!));
+        await done;
+      }
+      // Each miss halved worker 2's share: 6, then 4, then 2 images of 12.
+      expect(shares).toEqual([6, 4, 2]);
+      expect(events.filter((event) => event === 'demotion:2')).toHaveLength(1);
+      expect(peers[1]!.free).toBe(false);
+      const from = sent.length;
+      const done = scheduler.run(job);
+      expect(sent.slice(from).map((entry) => [entry.peer.id, entry.message.indices.length])).toEqual([[1, 12]]);
+      scheduler.answer(peers[0]!, answer(sent[from]!));
+      await done;
+      vi.advanceTimersByTime(EXCLUSION_FIRST_MS);
+      expect(peers[1]!.free).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('never excludes the last worker that could compute', async () => {
+    vi.useFakeTimers();
+    try {
+      const { sent, events, scheduler, job, answer, peers } = setup(1);
+      peers[0]!.rate = 1000;
+      for (let step = 0; step < STRIKES_TO_EXCLUDE + 1; step++) {
+        const from = sent.length;
+        const done = scheduler.run(job);
+        vi.advanceTimersByTime(60_000); // misses every deadline
+        scheduler.answer(peers[0]!, answer(sent[from]!)); // late: dropped, the range goes to it again
+        scheduler.answer(peers[0]!, answer(sent.at(-1)!));
+        await done;
+      }
+      expect(events.filter((event) => event === 'demotion:1')).toHaveLength(0);
+      expect(peers[0]!.free).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
