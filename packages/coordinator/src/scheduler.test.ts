@@ -6,7 +6,8 @@
 import type { GradientMessage, Message, StepMessage } from '@convoy/core';
 import { describe, expect, it, vi } from 'vitest';
 import { WorkerPeer } from './peers.js';
-import { EXCLUSION_FIRST_MS, STRIKES_TO_EXCLUDE, Scheduler, type Job, type SchedulerHost } from './scheduler.js';
+import { EXCLUSION_FIRST_MS, STRIKES_TO_EXCLUDE } from './demotion.js';
+import { Scheduler, type Job, type SchedulerHost } from './scheduler.js';
 
 function setup(workerCount: number) {
   const link = { bytesIn: 0, bytesOut: 0, lastHeard: 0 };

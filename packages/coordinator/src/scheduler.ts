@@ -24,6 +24,7 @@ import type { EvaluationMessage, GradientMessage, Message, RunEventName } from '
 import { CoordinatorError, type ServerOptions } from './defaults.js';
 import type { Assignment, WorkerPeer } from './peers.js';
 import { RecentScales, gradientOutliers, gradientScale, slowAnswers, OUTLIER_RATIO } from './answer-checks.js';
+import { strike } from './demotion.js';
 import { proportionalSlices } from './slices.js';
 
 export type Answer = GradientMessage | EvaluationMessage;
@@ -75,11 +76,6 @@ interface ActiveJob {
 
 /** Refused answers tolerated per job before it fails (a diverged model sends NaN from every worker, forever). */
 const MAX_REJECTIONS = 3;
-/** Strikes in a row (missed deadline, refused gradient, slow answer) that exclude a worker for a while. */
-export const STRIKES_TO_EXCLUDE = 3;
-/** The first exclusion lasts this long (ms); each next one twice the one before, up to EXCLUSION_MAX_MS. */
-export const EXCLUSION_FIRST_MS = 10_000;
-const EXCLUSION_MAX_MS = 600_000;
 
 type Timing = Pick<ServerOptions, 'deadlineMinMs' | 'deadlineFactor' | 'deadlineFirstMs' | 'evaluateChunk'>;
 
@@ -339,28 +335,8 @@ export class Scheduler {
     return true;
   }
 
-  /**
-   * A missed deadline, a refused gradient or a slow answer: the worker's slices halve; at
-   * STRIKES_TO_EXCLUDE in a row it gets no work for a while (doubling each time), unless it is
-   * the last worker that could compute.
-   */
   private strike(peer: WorkerPeer, what: string): void {
-    peer.penalise();
-    peer.strikes++;
-    if (peer.strikes < STRIKES_TO_EXCLUDE) return;
-    const others = [...this.host.workers()].some((other) => other !== peer && other.live && !other.excluded);
-    if (!others) return;
-    // One more strike after it comes back excludes it again (for twice as long).
-    peer.strikes = STRIKES_TO_EXCLUDE - 1;
-    const ms = Math.min(EXCLUSION_MAX_MS, EXCLUSION_FIRST_MS * 2 ** peer.exclusions++);
-    peer.excluded = true;
-    this.host.event('demotion', peer, `${what}, ${STRIKES_TO_EXCLUDE} strikes in a row: given no work for ${ms / 1000} s`);
-    this.host.changed();
-    setTimeout(() => {
-      peer.excluded = false;
-      this.host.changed();
-      this.dispatch();
-    }, ms).unref();
+    strike(peer, what, this.host, () => this.dispatch());
   }
 
   private peer(id: number): WorkerPeer | null {
