@@ -17,6 +17,8 @@ export const OUTLIER_RATIO = 1_000;
 export const SLOW_RATIO = 4;
 /** Jitter allowance (ms) so that fast steps (a few ms) on a loaded machine do not count as slow. */
 export const SLOW_SLACK_MS = 100;
+/** An answer after this fraction of its deadline nearly missed it: slow too, whatever the others did. */
+export const NEAR_MISS_FRACTION = 0.75;
 
 /**
  * The size of a slice's gradient sum per image: its Euclidean norm over sqrt(images), the

@@ -213,4 +213,29 @@ describe('Scheduler', () => {
       vi.useRealTimers();
     }
   });
+
+  it('answers after 3/4 of the deadline are near misses: three in a row demote the worker', async () => {
+    vi.useFakeTimers();
+    try {
+      const { sent, events, scheduler, job, answer, peers } = setup(2);
+      for (let step = 0; step < STRIKES_TO_EXCLUDE; step++) {
+        peers[0]!.rate = 1000;
+        peers[1]!.rate = 1000;
+        const from = sent.length;
+        const done = scheduler.run(job);
+        // Worker 1 after 300 ms, worker 2 after 900 ms: not 4x slower than worker 1 (+100 ms),
+        // but past 3/4 of its 1000 ms deadline (deadlineMinMs).
+        vi.advanceTimersByTime(300);
+        scheduler.answer(peers[0]!, answer(sent[from]!));
+        vi.advanceTimersByTime(600);
+        scheduler.answer(peers[1]!, answer(sent[from + 1]!));
+        expect(events.filter((event) => event.startsWith('deadline-miss'))).toEqual([]);
+        await done;
+      }
+      expect(events).toEqual(['demotion:2']);
+      expect(peers[1]!.free).toBe(false);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });

@@ -13,7 +13,8 @@
  *   from the median measured speed, not only the worker's own, so a worker cannot stretch
  *   them by answering late. A step's answers are vetted when all are in (answer-checks.ts):
  *   a gradient out of all proportion to the others' is refused and recomputed by others; an
- *   answer far slower than the others' is a strike, as is a missed deadline. Strikes halve a
+ *   answer far slower than the others' or after 3/4 of its deadline is a strike, as is a
+ *   missed deadline. Strikes halve a
  *   worker's slices; STRIKES_TO_EXCLUDE in a row exclude it for a while (a `demotion` event).
  *
  * The scheduler is the only writer of a worker's work state (WorkerPeer: state, assignment,
@@ -23,7 +24,7 @@
 import type { EvaluationMessage, GradientMessage, Message, RunEventName } from '@convoy/core';
 import { CoordinatorError, type ServerOptions } from './defaults.js';
 import type { Assignment, WorkerPeer } from './peers.js';
-import { RecentScales, gradientOutliers, gradientScale, slowAnswers, OUTLIER_RATIO } from './answer-checks.js';
+import { NEAR_MISS_FRACTION, OUTLIER_RATIO, RecentScales, gradientOutliers, gradientScale, slowAnswers } from './answer-checks.js';
 import { strike } from './demotion.js';
 import { proportionalSlices } from './slices.js';
 
@@ -70,6 +71,8 @@ interface ActiveJob {
   readonly refusedWorkers: Set<number>;
   /** Workers whose gradient was refused as out of proportion: they compute nothing more of this job while another can. */
   readonly outlierWorkers: Set<number>;
+  /** Pieces answered after NEAR_MISS_FRACTION of their deadline. */
+  readonly nearMisses: Set<Piece>;
   readonly resolve: (pieces: Piece[] | null) => void;
   readonly reject: (error: Error) => void;
 }
@@ -104,7 +107,7 @@ export class Scheduler {
     if (this.active !== null) throw new Error('Scheduler.run: a job is already running');
     return new Promise((resolve, reject) => {
       if (job.length === 0) return resolve([]);
-      this.active = { job, pending: [[0, job.length]], pieces: [], done: 0, rejections: 0, refusedWorkers: new Set(), outlierWorkers: new Set(), resolve, reject };
+      this.active = { job, pending: [[0, job.length]], pieces: [], done: 0, rejections: 0, refusedWorkers: new Set(), outlierWorkers: new Set(), nearMisses: new Set(), resolve, reject };
       this.dispatch();
     });
   }
@@ -236,7 +239,9 @@ export class Scheduler {
       this.shortenFirstDeadlines();
     }
     const scale = answer.type === 'gradient' ? gradientScale(answer.gradient, count) : 0;
-    active.pieces.push({ start: assignment.start, end: assignment.end, workerId: peer.id, answer, roundTripMs, scale });
+    const piece: Piece = { start: assignment.start, end: assignment.end, workerId: peer.id, answer, roundTripMs, scale };
+    active.pieces.push(piece);
+    if (roundTripMs > NEAR_MISS_FRACTION * assignment.deadlineMs) active.nearMisses.add(piece);
     active.done += count;
     if (active.done === active.job.length) {
       if (active.job.kind === 'step' && !this.vetStep(active)) return null;
@@ -319,6 +324,7 @@ export class Scheduler {
       return false;
     }
     const slow = new Set(slowAnswers(pieces.map((piece) => piece.roundTripMs)));
+    pieces.forEach((piece, i) => active.nearMisses.has(piece) && slow.add(i));
     const struck = new Set<number>();
     pieces.forEach((piece, i) => {
       const peer = this.peer(piece.workerId);
