@@ -77,6 +77,14 @@ interface ActiveJob {
   readonly reject: (error: Error) => void;
 }
 
+/**
+ * A measured worker's rate counts as at least this fraction of the fastest free worker's when
+ * a step is cut: a slow first answer (a joiner's start-up) or a strike must not starve it of
+ * work for good, or it would never be measured again. A worker that stays slow is excluded by
+ * its strikes instead (demotion.ts).
+ */
+const SMALLEST_SHARE = 1 / 16;
+
 /** Refused answers tolerated per job before it fails (a diverged model sends NaN from every worker, forever). */
 const MAX_REJECTIONS = 3;
 
@@ -135,7 +143,7 @@ export class Scheduler {
       if (free.length === 0) break;
       const [start, end] = active.pending.shift()!;
       if (active.job.kind === 'step') {
-        for (const slice of proportionalSlices(start, end, free.map((peer) => peer.rate))) {
+        for (const slice of proportionalSlices(start, end, shareRates(free))) {
           this.assign(active, free[slice.worker]!, slice.start, slice.end);
         }
       } else {
@@ -376,4 +384,10 @@ export class Scheduler {
     active.pending.push([range.start, range.end]);
     active.pending.sort((a, b) => a[0] - b[0]);
   }
+}
+
+/** The rates a step is cut by: each measured one at least SMALLEST_SHARE of the fastest (0 = unmeasured stays 0). */
+function shareRates(peers: readonly WorkerPeer[]): number[] {
+  const fastest = Math.max(0, ...peers.map((peer) => peer.rate));
+  return peers.map((peer) => (peer.rate > 0 ? Math.max(peer.rate, SMALLEST_SHARE * fastest) : 0));
 }
