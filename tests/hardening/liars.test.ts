@@ -4,7 +4,7 @@
  *
  * - one that reports computeMs 0 gets slices by its measured speed, not most of the batch;
  * - one that answers later and later stretches a few steps at most, each within its
- *   deadline: its measured speed (or strikes) then leave it no work;
+ *   deadline, then is demoted (no work for a while);
  * - one that joins and never answers delays the first step by a deadline taken from the
  *   honest worker's measured speed (a few seconds here), not by deadlineFirstMs (120 s);
  * - one that sends finite gradients of 1e30 is refused, its slices recomputed by the honest
@@ -77,16 +77,18 @@ describe('liars among the workers', () => {
     expect(steps.every((step) => step.images === BATCH)).toBe(true);
   }, 60_000);
 
-  it('a worker answering later and later stretches a few steps at most, each within its deadline, then gets no work', async () => {
+  it('a worker answering later and later stretches a few steps at most, each within its deadline, then is demoted', async () => {
     // 300 ms, 600 ms, 1.2 s, 2.4 s, then 4 s for every answer: always under the default 5 s deadline floor.
     const lies: Lies = { delayMs: (answer) => Math.min(4_000, 300 * 2 ** answer) };
-    const { liar, steps, trained } = await runWithLiar('slow', lies, { maxSteps: 40 });
+    const { liar, steps, events, trained } = await runWithLiar('slow', lies, { maxSteps: 40 });
     await trained;
     expect(steps).toHaveLength(40);
     const times = `step times (ms): ${steps.map((step) => Math.round(step.stepMs)).join(' ')}; liar's slices: ${liar.slices.join(' ')}`;
-    // Its measured speed shrinks its share to nothing (or strikes exclude it): from step 10 on it stretches nothing.
+    // Strikes exclude it (or its measured speed leaves it almost nothing): from step 10 on it stretches nothing.
     expect(steps.slice(9).every((step) => step.stepMs < 1_000), times).toBe(true);
     expect(liar.slices.length, times).toBeLessThanOrEqual(9);
+    const demotion = events.find((event) => event.event === 'demotion' && event.workerId === liar.workerId());
+    expect(demotion?.detail, times).toMatch(/, 3 strikes in a row: given no work for 10 s/);
     // Before that, each stretched step is within its deadline (deadlineMinMs, 5 s, here).
     expect(steps.every((step) => step.stepMs < 5_000 + 1_000), times).toBe(true);
     expect(steps.every((step) => step.images === BATCH)).toBe(true);
