@@ -16,6 +16,7 @@ import {
   datasetId,
   encodeMessage,
   selectKernels,
+  type Dataset,
   type MetricsRecord,
   type Model,
 } from '@convoy/core';
@@ -86,6 +87,7 @@ async function assemble(partial: Partial<CoordinatorOptions>, resolved: Coordina
   }
   const kernels = selectKernels(options.kernels);
   const model = createModel(options.spec, { seed: options.seed, kernels });
+  checkModelFitsData(model, train);
   const optimizer = Trainer.createOptimizer(options, model);
   let position: RunPosition | null = null;
   const metrics = new MetricsHub();
@@ -195,4 +197,22 @@ async function assemble(partial: Partial<CoordinatorOptions>, resolved: Coordina
       await transport.close(reason);
     },
   };
+}
+
+/**
+ * A model that cannot take the dataset's images or name its labels never trains: every
+ * worker would refuse it (BAD_MODEL / BAD_INPUT) and the run would wait forever. Refused
+ * here, before anything is opened, with the shapes that disagree.
+ */
+export function checkModelFitsData(model: Model, data: Dataset): void {
+  const [channels, height, width] = model.inputShape;
+  if (channels !== data.channels || height !== data.height || width !== data.width) {
+    throw new CoordinatorError(
+      'BAD_OPTION',
+      `--model: the input is [${channels},${height},${width}], the dataset's images are [${data.channels},${data.height},${data.width}] (channels, height, width)`,
+    );
+  }
+  if (model.classes !== data.classes) {
+    throw new CoordinatorError('BAD_OPTION', `--model: the softmax has ${model.classes} units, the dataset has ${data.classes} classes`);
+  }
 }

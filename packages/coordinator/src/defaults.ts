@@ -3,7 +3,7 @@
  * (contradictory or impossible options throw a CoordinatorError naming the option).
  */
 import type { KernelsChoice, ModelSpec, OptimizerConfig } from '@convoy/core';
-import { MNIST_CNN_DROPOUT, MNIST_TRAIN_IMAGES } from '@convoy/core';
+import { HEARTBEAT_MS_LIMITS, MNIST_CNN_DROPOUT, MNIST_TRAIN_IMAGES } from '@convoy/core';
 
 export type CoordinatorErrorCode =
   | 'BAD_OPTION'
@@ -158,7 +158,8 @@ export const OPTION_RANGES = {
   lrDecayEvery: integers(1),
   // NOTE: 0 is excluded in the check below (a factor of 0 would zero the rate for good).
   lrDecay: { min: 0, max: 1, integer: false },
-  heartbeatMs: milliseconds,
+  // The workers' own range (core's protocol): a heartbeat they would refuse is refused here, at start.
+  heartbeatMs: { ...HEARTBEAT_MS_LIMITS, integer: true },
   handshakeMs: milliseconds,
   deadlineMinMs: milliseconds,
   deadlineFirstMs: milliseconds,

@@ -7,7 +7,7 @@
  */
 import type { WorkerRow, WorkerState } from '@convoy/core';
 
-/** Smoothing of the throughput estimates: new = (1 - ALPHA) old + ALPHA measured. */
+/** Smoothing of the throughput estimate: new = (1 - ALPHA) old + ALPHA measured. */
 const ALPHA = 0.3;
 
 /** What the transport counts for one connection (read here for the dashboard's row). */
@@ -24,6 +24,10 @@ export interface Assignment {
   readonly start: number;
   readonly end: number;
   readonly sentAt: number;
+  /** Milliseconds from sentAt; shortened once another worker is measured when it was a first (unmeasured) deadline. */
+  deadlineMs: number;
+  /** The deadline was given while nothing was measured (deadlineFirstMs). */
+  readonly firstDeadline: boolean;
   /** Set when the deadline passed: the range went to others, a late answer is ignored. */
   abandoned: boolean;
   timer: NodeJS.Timeout | null;
@@ -34,11 +38,20 @@ export class WorkerPeer {
   /** The parameter version this worker holds (-1: none). */
   version = -1;
   assignment: Assignment | null = null;
-  /** Images per second of compute alone (slicing), and of the whole round trip (deadlines); 0 = unmeasured. */
-  computeRate = 0;
-  roundTripRate = 0;
+  /**
+   * Images per second over the whole round trip (send to answer), as the coordinator
+   * measures it; 0 = unmeasured. Slices and deadlines use it. NOTE: the worker's own
+   * `computeMs` is never used here: a worker reporting 0 would get every image.
+   */
+  rate = 0;
   lastStepMs = 0;
   sliceSize = 0;
+  /** Missed deadlines, refused gradients and slow answers in a row (the Scheduler demotes at STRIKES_TO_EXCLUDE). */
+  strikes = 0;
+  /** Times excluded so far: each exclusion lasts twice as long as the one before. */
+  exclusions = 0;
+  /** Excluded for a while after repeated strikes: live, but given no work. */
+  excluded = false;
 
   constructor(
     readonly id: number,
@@ -52,23 +65,20 @@ export class WorkerPeer {
     return this.state === 'idle' || this.state === 'computing';
   }
 
-  /** Free for a new assignment: live, and not still owing an answer (even an abandoned one). */
+  /** Free for a new assignment: live, not excluded, and not still owing an answer (even an abandoned one). */
   get free(): boolean {
-    return this.live && this.assignment === null;
+    return this.live && !this.excluded && this.assignment === null;
   }
 
-  measured(count: number, computeMs: number, roundTripMs: number): void {
-    const computeRate = (1000 * count) / Math.max(computeMs, 0.01);
-    const roundTripRate = (1000 * count) / Math.max(roundTripMs, 0.01);
-    this.computeRate = this.computeRate === 0 ? computeRate : (1 - ALPHA) * this.computeRate + ALPHA * computeRate;
-    this.roundTripRate = this.roundTripRate === 0 ? roundTripRate : (1 - ALPHA) * this.roundTripRate + ALPHA * roundTripRate;
+  measured(count: number, roundTripMs: number): void {
+    const rate = (1000 * count) / Math.max(roundTripMs, 0.01);
+    this.rate = this.rate === 0 ? rate : (1 - ALPHA) * this.rate + ALPHA * rate;
     this.lastStepMs = roundTripMs;
   }
 
-  /** A missed deadline halves the estimates, so the next slices shrink. */
+  /** A strike halves the estimate, so the next slices shrink. */
   penalise(): void {
-    this.computeRate /= 2;
-    this.roundTripRate /= 2;
+    this.rate /= 2;
   }
 
   row(now: number): WorkerRow {
@@ -78,7 +88,7 @@ export class WorkerPeer {
       address: this.address,
       state: this.state,
       kernels: this.kernels,
-      imagesPerSecond: this.roundTripRate,
+      imagesPerSecond: this.rate,
       lastStepMs: this.lastStepMs,
       sliceSize: this.sliceSize,
       bytesIn: this.link.bytesIn,

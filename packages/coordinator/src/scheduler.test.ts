@@ -6,6 +6,7 @@
 import type { GradientMessage, Message, StepMessage } from '@convoy/core';
 import { describe, expect, it, vi } from 'vitest';
 import { WorkerPeer } from './peers.js';
+import { EXCLUSION_FIRST_MS, STRIKES_TO_EXCLUDE } from './demotion.js';
 import { Scheduler, type Job, type SchedulerHost } from './scheduler.js';
 
 function setup(workerCount: number) {
@@ -71,7 +72,9 @@ describe('Scheduler', () => {
       const { sent, events, scheduler, job, answer, peers } = setup(2);
       const done = scheduler.run(job);
       scheduler.answer(peers[0]!, answer(sent[0]!));
-      vi.advanceTimersByTime(5001); // worker 2 is unmeasured: deadlineFirstMs
+      // Worker 2 is unmeasured (deadlineFirstMs, 5000), but worker 1 answered at once: its first
+      // deadline shrank to what worker 1's speed allows, here the floor, deadlineMinMs.
+      vi.advanceTimersByTime(1001);
       expect(events).toEqual(['deadline-miss:2']);
       expect(sent[2]!.peer.id).toBe(1);
       expect(sent[2]!.message.indices[0]).toBe(6);
@@ -148,11 +151,91 @@ describe('Scheduler', () => {
 
   it('sizes slices by measured throughput', async () => {
     const { sent, scheduler, job, answer, peers } = setup(2);
-    peers[0]!.computeRate = 300;
-    peers[1]!.computeRate = 100;
+    peers[0]!.rate = 300;
+    peers[1]!.rate = 100;
     const done = scheduler.run(job);
     expect(sent.map((entry) => entry.message.indices.length)).toEqual([9, 3]);
     sent.forEach((entry, i) => scheduler.answer(peers[i]!, answer(entry)));
     await done;
+  });
+
+  it('a worker missing deadlines again and again gets smaller slices, then no work for EXCLUSION_FIRST_MS (a demotion event)', async () => {
+    vi.useFakeTimers();
+    try {
+      const { sent, events, scheduler, job, answer, peers } = setup(2);
+      peers[0]!.rate = 1000;
+      peers[1]!.rate = 1000;
+      const shares: number[] = [];
+      for (let step = 0; step < STRIKES_TO_EXCLUDE; step++) {
+        peers[0]!.rate = 1000; // (fake time: its measured round trips are 0 ms)
+        const from = sent.length;
+        const done = scheduler.run(job);
+        shares.push(sent.slice(from).find((entry) => entry.peer === peers[1])!.message.indices.length);
+        scheduler.answer(peers[0]!, answer(sent[from]!));
+        vi.advanceTimersByTime(1001); // worker 2 misses (deadlineMinMs); worker 1 takes its range
+        for (const entry of sent.slice(from + 2)) scheduler.answer(entry.peer, answer(entry));
+        // Worker 2's late answer frees it for the next step.
+        scheduler.answer(peers[1]!, answer(sent[from + 1]!));
+        await done;
+      }
+      // Each miss halved worker 2's share: 6, then 4, then 2 images of 12.
+      expect(shares).toEqual([6, 4, 2]);
+      expect(events.filter((event) => event === 'demotion:2')).toHaveLength(1);
+      expect(peers[1]!.free).toBe(false);
+      const from = sent.length;
+      const done = scheduler.run(job);
+      expect(sent.slice(from).map((entry) => [entry.peer.id, entry.message.indices.length])).toEqual([[1, 12]]);
+      scheduler.answer(peers[0]!, answer(sent[from]!));
+      await done;
+      vi.advanceTimersByTime(EXCLUSION_FIRST_MS);
+      expect(peers[1]!.free).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('never excludes the last worker that could compute', async () => {
+    vi.useFakeTimers();
+    try {
+      const { sent, events, scheduler, job, answer, peers } = setup(1);
+      peers[0]!.rate = 1000;
+      for (let step = 0; step < STRIKES_TO_EXCLUDE + 1; step++) {
+        const from = sent.length;
+        const done = scheduler.run(job);
+        vi.advanceTimersByTime(60_000); // misses every deadline
+        scheduler.answer(peers[0]!, answer(sent[from]!)); // late: dropped, the range goes to it again
+        scheduler.answer(peers[0]!, answer(sent.at(-1)!));
+        await done;
+      }
+      expect(events.filter((event) => event === 'demotion:1')).toHaveLength(0);
+      expect(peers[0]!.free).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('answers after 3/4 of the deadline are near misses: three in a row demote the worker', async () => {
+    vi.useFakeTimers();
+    try {
+      const { sent, events, scheduler, job, answer, peers } = setup(2);
+      for (let step = 0; step < STRIKES_TO_EXCLUDE; step++) {
+        peers[0]!.rate = 1000;
+        peers[1]!.rate = 1000;
+        const from = sent.length;
+        const done = scheduler.run(job);
+        // Worker 1 after 300 ms, worker 2 after 900 ms: not 4x slower than worker 1 (+100 ms),
+        // but past 3/4 of its 1000 ms deadline (deadlineMinMs).
+        vi.advanceTimersByTime(300);
+        scheduler.answer(peers[0]!, answer(sent[from]!));
+        vi.advanceTimersByTime(600);
+        scheduler.answer(peers[1]!, answer(sent[from + 1]!));
+        expect(events.filter((event) => event.startsWith('deadline-miss'))).toEqual([]);
+        await done;
+      }
+      expect(events).toEqual(['demotion:2']);
+      expect(peers[1]!.free).toBe(false);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

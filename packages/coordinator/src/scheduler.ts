@@ -9,6 +9,13 @@
  *   same job: every image is computed and counted exactly once.
  * - Answers are returned sorted by position, so the caller sums them in slice order
  *   (never arrival order) and the result does not depend on timing.
+ * - Speeds are measured here (send to answer), never taken from the worker. Deadlines come
+ *   from the median measured speed, not only the worker's own, so a worker cannot stretch
+ *   them by answering late. A step's answers are vetted when all are in (answer-checks.ts):
+ *   a gradient out of all proportion to the others' is refused and recomputed by others; an
+ *   answer far slower than the others' or after 3/4 of its deadline is a strike, as is a
+ *   missed deadline. Strikes halve a
+ *   worker's slices; STRIKES_TO_EXCLUDE in a row exclude it for a while (a `demotion` event).
  *
  * The scheduler is the only writer of a worker's work state (WorkerPeer: state, assignment,
  * slice size, rates) and of the parameter version it holds: a job's message carries the
@@ -17,6 +24,8 @@
 import type { EvaluationMessage, GradientMessage, Message, RunEventName } from '@convoy/core';
 import { CoordinatorError, type ServerOptions } from './defaults.js';
 import type { Assignment, WorkerPeer } from './peers.js';
+import { NEAR_MISS_FRACTION, OUTLIER_RATIO, RecentScales, gradientOutliers, gradientScale, slowAnswers } from './answer-checks.js';
+import { strike } from './demotion.js';
 import { proportionalSlices } from './slices.js';
 
 export type Answer = GradientMessage | EvaluationMessage;
@@ -39,6 +48,8 @@ export interface Piece {
   readonly workerId: number;
   readonly answer: Answer;
   readonly roundTripMs: number;
+  /** gradientScale of a gradient answer (0 for evaluation). */
+  readonly scale: number;
 }
 
 export interface SchedulerHost {
@@ -58,9 +69,21 @@ interface ActiveJob {
   /** Answers refused in this job (bad frame, NaN, wrong count); too many fail the job. */
   rejections: number;
   readonly refusedWorkers: Set<number>;
+  /** Workers whose gradient was refused as out of proportion: they compute nothing more of this job while another can. */
+  readonly outlierWorkers: Set<number>;
+  /** Pieces answered after NEAR_MISS_FRACTION of their deadline. */
+  readonly nearMisses: Set<Piece>;
   readonly resolve: (pieces: Piece[] | null) => void;
   readonly reject: (error: Error) => void;
 }
+
+/**
+ * A measured worker's rate counts as at least this fraction of the fastest free worker's when
+ * a step is cut: a slow first answer (a joiner's start-up) or a strike must not starve it of
+ * work for good, or it would never be measured again. A worker that stays slow is excluded by
+ * its strikes instead (demotion.ts).
+ */
+const SMALLEST_SHARE = 1 / 16;
 
 /** Refused answers tolerated per job before it fails (a diverged model sends NaN from every worker, forever). */
 const MAX_REJECTIONS = 3;
@@ -72,6 +95,8 @@ export class Scheduler {
   private nextRound = 1;
   /** Answers that arrived for an abandoned assignment (too late) and were ignored. */
   lateAnswers = 0;
+  /** The gradient scale of recent steps: the reference for refusing an outlier when a step has too few slices to compare. */
+  private readonly recentScales = new RecentScales();
 
   constructor(
     private readonly host: SchedulerHost,
@@ -90,7 +115,7 @@ export class Scheduler {
     if (this.active !== null) throw new Error('Scheduler.run: a job is already running');
     return new Promise((resolve, reject) => {
       if (job.length === 0) return resolve([]);
-      this.active = { job, pending: [[0, job.length]], pieces: [], done: 0, rejections: 0, refusedWorkers: new Set(), resolve, reject };
+      this.active = { job, pending: [[0, job.length]], pieces: [], done: 0, rejections: 0, refusedWorkers: new Set(), outlierWorkers: new Set(), nearMisses: new Set(), resolve, reject };
       this.dispatch();
     });
   }
@@ -111,12 +136,14 @@ export class Scheduler {
   dispatch(): void {
     const active = this.active;
     if (active === null) return;
+    // A worker whose gradient was refused as an outlier computes none of this job again, while another can.
+    const others = [...this.host.workers()].some((peer) => peer.live && !peer.excluded && !active.outlierWorkers.has(peer.id));
     while (active.pending.length > 0) {
-      const free = [...this.host.workers()].filter((peer) => peer.free);
+      const free = [...this.host.workers()].filter((peer) => peer.free && !(others && active.outlierWorkers.has(peer.id)));
       if (free.length === 0) break;
       const [start, end] = active.pending.shift()!;
       if (active.job.kind === 'step') {
-        for (const slice of proportionalSlices(start, end, free.map((peer) => peer.computeRate))) {
+        for (const slice of proportionalSlices(start, end, shareRates(free))) {
           this.assign(active, free[slice.worker]!, slice.start, slice.end);
         }
       } else {
@@ -135,19 +162,55 @@ export class Scheduler {
 
   private assign(active: ActiveJob, peer: WorkerPeer, start: number, end: number): void {
     const round = this.nextRound++;
-    const assignment: Assignment = { round, start, end, sentAt: performance.now(), abandoned: false, timer: null };
+    const count = end - start;
+    const deadlineMs = this.deadline(peer, count);
+    const firstDeadline = deadlineMs === this.timing.deadlineFirstMs && peer.rate === 0;
+    const assignment: Assignment = { round, start, end, sentAt: performance.now(), deadlineMs, firstDeadline, abandoned: false, timer: null };
     peer.assignment = assignment;
     peer.state = 'computing';
-    peer.sliceSize = end - start;
+    peer.sliceSize = count;
     const withParams = peer.version !== active.job.version;
     peer.version = active.job.version;
-    const count = end - start;
-    const deadlineMs =
-      peer.roundTripRate > 0
-        ? Math.max(this.timing.deadlineMinMs, (this.timing.deadlineFactor * 1000 * count) / peer.roundTripRate)
-        : this.timing.deadlineFirstMs;
-    assignment.timer = setTimeout(() => this.missed(peer, assignment, deadlineMs), deadlineMs);
+    this.arm(peer, assignment);
     this.host.send(peer, active.job.message(start, end, round, withParams));
+  }
+
+  /**
+   * The time `peer` gets for `count` images: deadlineFactor times what it should take at the
+   * faster of its own measured rate and the median of the live workers' (so answering late
+   * does not lengthen its next deadline), never below deadlineMinMs nor above deadlineFirstMs.
+   * deadlineFirstMs while no worker is measured.
+   */
+  private deadline(peer: WorkerPeer, count: number): number {
+    const rates = [...this.host.workers()].filter((other) => other.live && other.rate > 0).map((other) => other.rate);
+    rates.sort((a, b) => a - b);
+    const median = rates.length === 0 ? 0 : rates[Math.floor(rates.length / 2)]!;
+    const rate = Math.max(peer.rate, median);
+    if (rate === 0) return this.timing.deadlineFirstMs;
+    const expected = (this.timing.deadlineFactor * 1000 * count) / rate;
+    return Math.max(this.timing.deadlineMinMs, Math.min(this.timing.deadlineFirstMs, expected));
+  }
+
+  private arm(peer: WorkerPeer, assignment: Assignment): void {
+    if (assignment.timer !== null) clearTimeout(assignment.timer);
+    const left = Math.max(0, assignment.sentAt + assignment.deadlineMs - performance.now());
+    assignment.timer = setTimeout(() => this.missed(peer, assignment), left);
+  }
+
+  /**
+   * A worker was just measured: outstanding first deadlines (given while nothing was measured,
+   * deadlineFirstMs) shrink to what the measured speeds allow, so a worker that joined and
+   * never answers delays the first step by at most that, not by deadlineFirstMs.
+   */
+  private shortenFirstDeadlines(): void {
+    for (const peer of this.host.workers()) {
+      const assignment = peer.assignment;
+      if (assignment === null || !assignment.firstDeadline || assignment.abandoned) continue;
+      const deadlineMs = this.deadline(peer, assignment.end - assignment.start);
+      if (deadlineMs >= assignment.deadlineMs) continue;
+      assignment.deadlineMs = deadlineMs;
+      this.arm(peer, assignment);
+    }
   }
 
   /** An answer from `peer`. Returns an error text when the answer does not fit its assignment. */
@@ -179,10 +242,17 @@ export class Scheduler {
     }
     const roundTripMs = performance.now() - assignment.sentAt;
     // Throughput is measured on training slices only: forward-only evaluation runs ~3x faster and would inflate it.
-    if (active.job.kind === 'step') peer.measured(count, answer.computeMs, roundTripMs);
-    active.pieces.push({ start: assignment.start, end: assignment.end, workerId: peer.id, answer, roundTripMs });
+    if (active.job.kind === 'step') {
+      peer.measured(count, roundTripMs);
+      this.shortenFirstDeadlines();
+    }
+    const scale = answer.type === 'gradient' ? gradientScale(answer.gradient, count) : 0;
+    const piece: Piece = { start: assignment.start, end: assignment.end, workerId: peer.id, answer, roundTripMs, scale };
+    active.pieces.push(piece);
+    if (roundTripMs > NEAR_MISS_FRACTION * assignment.deadlineMs) active.nearMisses.add(piece);
     active.done += count;
     if (active.done === active.job.length) {
+      if (active.job.kind === 'step' && !this.vetStep(active)) return null;
       this.active = null;
       active.pieces.sort((a, b) => a.start - b.start);
       active.resolve(active.pieces);
@@ -233,6 +303,61 @@ export class Scheduler {
     );
   }
 
+  /**
+   * A step's answers are all in: refuses gradients out of proportion to the others' (their
+   * ranges go back to pending, for other workers; false: the step goes on), then counts a
+   * strike for each answer far slower than the others' and clears the strikes of the rest.
+   */
+  private vetStep(active: ActiveJob): boolean {
+    const pieces = active.pieces;
+    const { outliers, reference } = gradientOutliers(pieces.map((piece) => piece.scale), this.recentScales.reference);
+    if (outliers.length > 0) {
+      for (const i of [...outliers].reverse()) {
+        const [piece] = pieces.splice(i, 1) as [Piece];
+        const peer = this.peer(piece.workerId);
+        active.done -= piece.end - piece.start;
+        this.requeue(active, piece);
+        const detail =
+          `gradient for ${piece.end - piece.start} images refused: its size ${piece.scale.toExponential(2)} per image is over ` +
+          `${OUTLIER_RATIO}x the others' (${reference.toExponential(2)}); recomputed by other workers`;
+        this.host.event('refused-answer', peer, detail);
+        if (peer !== null) {
+          active.outlierWorkers.add(peer.id);
+          this.strike(peer, 'refused gradients');
+          this.countRejection(active, peer, 'a gradient out of proportion to the others');
+        } else this.dispatch();
+        // countRejection may have failed the job (every live worker refused): stop here.
+        if (this.active !== active) return false;
+      }
+      return false;
+    }
+    const slow = new Set(slowAnswers(pieces.map((piece) => piece.roundTripMs)));
+    pieces.forEach((piece, i) => active.nearMisses.has(piece) && slow.add(i));
+    const struck = new Set<number>();
+    pieces.forEach((piece, i) => {
+      const peer = this.peer(piece.workerId);
+      if (peer === null || !slow.has(i) || struck.has(peer.id)) return;
+      struck.add(peer.id);
+      this.strike(peer, 'slow answers');
+    });
+    for (const piece of pieces) {
+      const peer = this.peer(piece.workerId);
+      if (peer !== null && !struck.has(peer.id)) peer.strikes = 0;
+    }
+    const scales = pieces.map((piece) => piece.scale);
+    this.recentScales.push([...scales].sort((a, b) => a - b)[Math.floor((scales.length - 1) / 2)]!);
+    return true;
+  }
+
+  private strike(peer: WorkerPeer, what: string): void {
+    strike(peer, what, this.host, () => this.dispatch());
+  }
+
+  private peer(id: number): WorkerPeer | null {
+    for (const peer of this.host.workers()) if (peer.id === id) return peer;
+    return null;
+  }
+
   /** The peer is gone (closed, died, left): its range, if any, goes to the others. */
   lost(peer: WorkerPeer): void {
     peer.state = 'gone';
@@ -245,18 +370,24 @@ export class Scheduler {
     this.dispatch();
   }
 
-  private missed(peer: WorkerPeer, assignment: Assignment, deadlineMs: number): void {
+  private missed(peer: WorkerPeer, assignment: Assignment): void {
     assignment.timer = null;
     if (peer.assignment !== assignment || this.active === null) return;
     assignment.abandoned = true;
-    peer.penalise();
-    this.host.event('deadline-miss', peer, `no answer for ${assignment.end - assignment.start} images within ${Math.round(deadlineMs)} ms`);
+    this.host.event('deadline-miss', peer, `no answer for ${assignment.end - assignment.start} images within ${Math.round(assignment.deadlineMs)} ms`);
     this.requeue(this.active, assignment);
+    this.strike(peer, 'missed deadlines');
     this.dispatch();
   }
 
-  private requeue(active: ActiveJob, assignment: Assignment): void {
-    active.pending.push([assignment.start, assignment.end]);
+  private requeue(active: ActiveJob, range: { readonly start: number; readonly end: number }): void {
+    active.pending.push([range.start, range.end]);
     active.pending.sort((a, b) => a[0] - b[0]);
   }
+}
+
+/** The rates a step is cut by: each measured one at least SMALLEST_SHARE of the fastest (0 = unmeasured stays 0). */
+function shareRates(peers: readonly WorkerPeer[]): number[] {
+  const fastest = Math.max(0, ...peers.map((peer) => peer.rate));
+  return peers.map((peer) => (peer.rate > 0 ? Math.max(peer.rate, SMALLEST_SHARE * fastest) : 0));
 }

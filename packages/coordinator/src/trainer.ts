@@ -31,6 +31,13 @@ import { checkpointOf, type RunPosition } from './persistence.js';
 import type { Job, Scheduler } from './scheduler.js';
 import type { StepObserver } from './step-timing.js';
 
+/**
+ * How long a requested stop waits for the step (or evaluation) in progress, in ms. Past it the
+ * job is abandoned and the run stops at the last completed step: a silent or SIGSTOPped
+ * worker must not hold Ctrl-C or SIGTERM hostage until its deadline.
+ */
+export const STOP_WAIT_MS = 3_000;
+
 /** Where the shuffling stream branches off the run's seed. */
 const SHUFFLE_STREAM = 0x73687566; // "shuf"
 
@@ -100,15 +107,19 @@ export class Trainer {
     this.imagesSeen = setup.metrics.lastStep?.imagesSeen ?? 0;
     // NOTE: the optimizer is always built from the run's initial config (also on resume), so this is the initial rate.
     this.rateOf = stepDecay(setup.optimizer.config.learningRate, setup.options.lrDecay, setup.options.lrDecayEvery);
-    // Stopping with no worker left: the step in progress cannot finish, so it is abandoned.
-    this.stopper.signal.addEventListener('abort', () => setup.workers.liveCount() === 0 && setup.scheduler.cancel());
+    // Stopping with no worker left: the step in progress cannot finish, so it is abandoned at
+    // once; otherwise it gets STOP_WAIT_MS to finish (cancel() is a no-op between jobs).
+    this.stopper.signal.addEventListener('abort', () => {
+      if (setup.workers.liveCount() === 0) setup.scheduler.cancel();
+      else setTimeout(() => setup.scheduler.cancel(), STOP_WAIT_MS).unref();
+    });
   }
 
   static createOptimizer(options: TrainingOptions, model: Model): Optimizer {
     return createOptimizer(options.optimizer, model.kernels, model.paramCount);
   }
 
-  /** Ctrl-C: finish the current step, checkpoint, stop. */
+  /** Ctrl-C: finish the current step (within STOP_WAIT_MS, else abandon it), checkpoint, stop. */
   requestStop(): void {
     this.stopper.abort();
   }

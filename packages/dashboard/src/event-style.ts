@@ -6,5 +6,7 @@ export const EVENT_STYLE: Readonly<Record<RunEventName, { color: string; dash: n
   leave: { color: '#868e96', dash: [4, 3], label: 'leave' },
   death: { color: '#c92a2a', dash: [], label: 'death' },
   'deadline-miss': { color: '#e67700', dash: [2, 3], label: 'deadline miss' },
+  'refused-answer': { color: '#d6336c', dash: [1, 2], label: 'refused answer' },
+  demotion: { color: '#5c940d', dash: [3, 2], label: 'demotion' },
   'coordinator-restart': { color: '#7048e8', dash: [6, 3], label: 'coordinator restart' },
 };

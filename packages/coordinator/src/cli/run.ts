@@ -21,6 +21,7 @@ import { ERROR_PREFIX, addCoordinatorFlags, checkResumeFlags, coordinatorOptions
 import { showProgress } from './progress.js';
 import { joinCommand, shownPath } from '../join-command.js';
 import { linkLatest, summaryLines } from './summary.js';
+import { STOP_WAIT_MS } from '../trainer.js';
 
 export interface CliRun {
   readonly program: Command;
@@ -114,7 +115,7 @@ export async function runCoordinatorCli({ program, argv, helpCommand, localWorke
   }
   const onSignal = interruptHandler({
     stop: () => {
-      progress.log(`${name}: stopping after the current step (Ctrl-C again to quit at once)`);
+      progress.log(`${name}: stopping after the current step (abandoned after ${STOP_WAIT_MS / 1000} s; Ctrl-C again to quit at once)`);
       coordinator.requestStop();
     },
     quit: () => {

@@ -86,6 +86,13 @@ export interface LeaveMessage {
 
 // ---------------------------------------------------------------- coordinator -> worker
 
+/**
+ * The accepted heartbeat (welcome.heartbeatMs, the coordinator's --heartbeat), in ms, both ends
+ * included: one range, so a coordinator never announces what its workers refuse. Below 100 ms
+ * a worker busy computing a slice misses the pings of a live coordinator.
+ */
+export const HEARTBEAT_MS_LIMITS = { min: 100, max: 3_600_000 } as const;
+
 /** The coordinator's answer to an accepted `hello`. */
 export interface WelcomeMessage {
   readonly type: 'welcome';

@@ -16,7 +16,7 @@ import type {
   StepRecord,
   TestRecord,
 } from './messages.js';
-import { MNIST_TRAIN_IMAGES, isMessageType } from './messages.js';
+import { HEARTBEAT_MS_LIMITS, MNIST_TRAIN_IMAGES, isMessageType } from './messages.js';
 import { Fields, MAX_COUNTER, ProtocolError } from './fields.js';
 
 export { ProtocolError } from './fields.js';
@@ -122,7 +122,7 @@ export function parseMessage(value: unknown, limits: ProtocolLimits): Message {
         paramCount: fields.integer('paramCount', 1, 2 ** 31 - 1),
         datasetHash: fields.string('datasetHash', 128),
         sendingDataset: fields.boolean('sendingDataset'),
-        heartbeatMs: fields.integer('heartbeatMs', 100, 3_600_000),
+        heartbeatMs: fields.integer('heartbeatMs', HEARTBEAT_MS_LIMITS.min, HEARTBEAT_MS_LIMITS.max),
       };
     case 'dataset': {
       const height = fields.integer('height', 1, 1024);

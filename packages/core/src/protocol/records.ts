@@ -117,7 +117,11 @@ export interface WorkersRecord {
   readonly time: number;
 }
 
-export type RunEventName = 'join' | 'leave' | 'death' | 'deadline-miss' | 'coordinator-restart';
+/**
+ * `refused-answer`: a gradient out of all proportion to the others' was refused (its slice
+ * recomputed elsewhere); `demotion`: a worker with repeated strikes gets no work for a while.
+ */
+export type RunEventName = 'join' | 'leave' | 'death' | 'deadline-miss' | 'refused-answer' | 'demotion' | 'coordinator-restart';
 
 export interface EventRecord {
   readonly kind: 'event';
