@@ -23,10 +23,6 @@ export class Connection implements LinkCounters {
   /** Where the frames sent to it are encoded (emptied when it closes). */
   readonly frames = new FrameWriter();
   handshakeTimer: NodeJS.Timeout | null = null;
-  /** Bytes received on its TCP socket while handshaking (see MAX_HANDSHAKE_BYTES in transport.ts). */
-  handshakeBytes = 0;
-  /** Ends that count when the handshake is over. */
-  stopCounting: () => void = () => undefined;
   /** Its upgrade request presented the token (the dashboard's cookie): its first message need not. */
   tokenInUpgrade = false;
 

@@ -45,10 +45,10 @@ export type HttpHandler = (request: IncomingMessage, response: ServerResponse) =
 /** A worker whose frames fail validation more often than this is disconnected (an honest one sends none). */
 const MAX_BAD_FRAMES = 16;
 /**
- * Bytes a connection may send before its `hello`/`subscribe` is accepted: both are a few
- * hundred bytes. NOTE: ws's maxPayload is one value per server (a gradient's size), and ws
- * buffers a frame until it is whole: without this count, 200 unauthenticated connections
- * could each park a frame just under it (about 1 GB with the default model).
+ * The largest frame a connection may send before its `hello`/`subscribe` is accepted: both are
+ * a few hundred bytes. ws refuses a larger frame at its header (close 1009) without buffering
+ * it; without this limit, 200 unauthenticated connections could each park a frame just under
+ * a gradient's size (about 1 GB with the default model). Admitted workers get the full limit.
  */
 const MAX_HANDSHAKE_BYTES = 8 * 1024;
 
@@ -57,6 +57,8 @@ export class Transport {
   httpHandler: HttpHandler | null = null;
   private readonly http: Server;
   private readonly wss: WebSocketServer;
+  /** The largest frame an admitted worker may send: a gradient plus its fields. */
+  private readonly workerMaxPayload: number;
   private readonly limits: ProtocolLimits;
   private readonly connections = new Set<Connection>();
   private nextWorkerId = 1;
@@ -88,10 +90,11 @@ export class Transport {
     });
     this.http.on('upgrade', (request: IncomingMessage) => this.addresses.spoke(request.socket));
     // The largest frame a worker sends is a gradient: 4 bytes per parameter plus a few hundred bytes of fields.
-    const maxPayload = 4 * run.paramCount + 64 * 1024 + 2 * run.maxSliceLength;
+    this.workerMaxPayload = 4 * run.paramCount + 64 * 1024 + 2 * run.maxSliceLength;
     this.wss = new WebSocketServer({
       server: this.http,
-      maxPayload,
+      // Every connection starts handshaking; setState raises the limit of an admitted worker.
+      maxPayload: MAX_HANDSHAKE_BYTES,
       perMessageDeflate: false,
       // A web page's socket from another origin (or via another host name) is refused before
       // the upgrade: it never gets to send a frame (secrets.ts browserProblem says why).
@@ -221,22 +224,6 @@ export class Transport {
     connection.tokenInUpgrade = this.options.token !== undefined && presentedToken(request, this.options.token, this.port) !== null;
     this.connections.add(connection);
     this.handshaking++;
-    // Counted on the TCP socket, after ws has read each chunk: a frame still being buffered
-    // is cut off at MAX_HANDSHAKE_BYTES, while a hello followed at once by more frames is not
-    // (ws emits the hello during its read, so the state is no longer handshaking).
-    // NOTE: this relies on ws emitting messages synchronously (allowSynchronousEvents, its default).
-    const raw = request.socket;
-    const countBytes = (chunk: Buffer) => {
-      connection.handshakeBytes += chunk.byteLength;
-      if (connection.handshakeBytes <= MAX_HANDSHAKE_BYTES || connection.state !== 'handshaking') return;
-      this.sendError(socket, 'TOO_LARGE', `more than ${MAX_HANDSHAKE_BYTES} bytes before hello or subscribe`, true);
-      // NOTE: paused first: a closing socket still reads (and ws buffers) what the peer sends.
-      socket.pause();
-      socket.close(1009, 'TOO_LARGE');
-      setTimeout(() => socket.terminate(), 1_000).unref();
-    };
-    raw.on('data', countBytes);
-    connection.stopCounting = () => raw.off('data', countBytes);
     connection.handshakeTimer = setTimeout(() => this.refuse(socket, 'HANDSHAKE_TIMEOUT', `no hello within ${this.options.handshakeMs} ms`), this.options.handshakeMs);
     socket.on('message', (data: Buffer, isBinary) => this.onFrame(connection, data, isBinary));
     socket.on('pong', () => {
@@ -258,10 +245,10 @@ export class Transport {
     if (previous === 'handshaking') {
       this.handshaking--;
       this.addresses.endHandshake(connection.remoteAddress);
-      connection.stopCounting();
       if (connection.handshakeTimer !== null) clearTimeout(connection.handshakeTimer);
       connection.handshakeTimer = null;
     }
+    if (next === 'worker') raiseFrameLimit(connection.socket, this.workerMaxPayload);
     // Its frame buffer (4.8 MB with the default model) is not kept for a departed worker.
     if (next === 'closed') connection.frames.clear();
   }
@@ -427,4 +414,16 @@ export class Transport {
     }
     for (const socket of this.wss.clients) if (socket.readyState === WebSocket.OPEN) socket.ping();
   }
+}
+
+/**
+ * Lets an admitted worker send frames up to `bytes` (a gradient). NOTE: ws has one maxPayload
+ * per server, read by each socket's receiver at every frame header; raising the receiver's
+ * copy lifts the handshake's small limit from the worker's next frame on. The field is ws's
+ * own (lib/receiver.js `_maxPayload`): transport.test.ts sends an admitted worker a frame over
+ * the handshake limit, so a ws without it fails there, not in a run.
+ */
+function raiseFrameLimit(socket: WebSocket, bytes: number): void {
+  const receiver = (socket as unknown as { _receiver?: { _maxPayload?: unknown } })._receiver;
+  if (receiver !== undefined && typeof receiver._maxPayload === 'number') receiver._maxPayload = bytes;
 }
