@@ -66,14 +66,19 @@ const hello = { type: 'hello', protocol: PROTOCOL_VERSION, name: 'short-lived', 
 /** A worker that joins (hello, welcome: a join event) and leaves at once (a leave event); false when the coordinator is gone. */
 async function joinAndLeave(url: string): Promise<boolean> {
   const socket = new WebSocket(url);
+  // NOTE: `once` rejects on 'error' only: a coordinator that exits mid-cycle (the disk is full)
+  // may just close the socket, and the cycle must end then too.
+  const closed = once(socket, 'close').then(() => Promise.reject(new Error('closed')));
+  closed.catch(() => undefined);
   try {
-    await once(socket, 'open');
+    await Promise.race([once(socket, 'open'), closed]);
     socket.send(encodeMessage(hello));
-    await once(socket, 'message');
+    await Promise.race([once(socket, 'message'), closed]);
     socket.close();
     await once(socket, 'close');
     return true;
   } catch {
+    socket.terminate();
     return false;
   }
 }
