@@ -2,6 +2,7 @@
  * `pnpm worker -- --connect ws://HOST:PORT [--token SECRET] [--data DIR | --no-local-data]`
  * Exit codes: 0 stopped by the coordinator or Ctrl-C, 1 refused/unreachable, 2 bad flags.
  */
+import { usageErrorLine } from '@convoy/core';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { WORKER_DEFAULTS } from './options.js';
 import { Worker } from './worker.js';
@@ -15,17 +16,6 @@ function positiveNumber(value: string): number {
 function kernelsChoice(value: string): 'ts' | 'wasm' | 'auto' {
   if (value !== 'ts' && value !== 'wasm' && value !== 'auto') throw new InvalidArgumentError('must be ts, wasm or auto');
   return value;
-}
-
-/** Commander's message ("error: ..." then "(Did you mean ...?)") as one line with the way to help. */
-function usageErrorLine(text: string): string {
-  const message = text
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line !== '')
-    .join(' ')
-    .replace(/^error: /, '');
-  return `convoy: ${message}; see pnpm worker -- --help`;
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -44,7 +34,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--tls-ca <file>', 'certificate (PEM) to trust for a wss:// coordinator with a self-signed --tls-cert')
     .addOption(new Option('--chaos <plan>', 'fault injection, e.g. kill@step20,pause@step40:5s (see chaos.ts)').hideHelp())
     .exitOverride()
-    .configureOutput({ writeErr: (text) => process.stderr.write(`${usageErrorLine(text)}\n`) })
+    .configureOutput({ writeErr: (text) => process.stderr.write(`${usageErrorLine(text, 'pnpm worker -- --help')}\n`) })
     .showHelpAfterError(false);
   try {
     // NOTE: `pnpm worker -- --connect ...` hands the script a literal "--" first.

@@ -4,7 +4,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ADADELTA_DEFAULTS, ADAM_DEFAULTS, MNIST_CNN, MNIST_CNN_DROPOUT, type ModelSpec, type OptimizerConfig } from '@convoy/core';
+import { ADADELTA_DEFAULTS, ADAM_DEFAULTS, ERROR_PREFIX, MNIST_CNN, MNIST_CNN_DROPOUT, usageErrorLine, type ModelSpec, type OptimizerConfig } from '@convoy/core';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { COORDINATOR_DEFAULTS, CoordinatorError, OPTION_RANGES, TRAIN_FILE_IMAGES, rangeProblem, type CoordinatorOptions, type OptionRange, type TrainingOptions } from '../defaults.js';
 
@@ -197,23 +197,7 @@ export function coordinatorOptions(flags: Flags, localWorkers: number, given: Re
   };
 }
 
-/** The prefix of every error line of Convoy's command lines. */
-export const ERROR_PREFIX = 'convoy:';
-
-/**
- * Commander's message ("error: unknown option '--epoch'" then "(Did you mean --epochs?)")
- * as one line, with the way to the flags: `convoy: unknown option '--epoch' (Did you mean
- * --epochs?); see pnpm start -- --help`.
- */
-export function usageErrorLine(text: string, helpCommand: string): string {
-  const message = text
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line !== '')
-    .join(' ')
-    .replace(/^error: /, '');
-  return `${ERROR_PREFIX} ${message}; see ${helpCommand}`;
-}
+export { ERROR_PREFIX, usageErrorLine };
 
 /**
  * Parses argv with `program`; returns its flags, or an exit code (help: 0, bad flag: 2)

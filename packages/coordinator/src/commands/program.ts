@@ -9,6 +9,7 @@
  * User errors (missing file, not a checkpoint, undecodable PNG, wrong image size, bad
  * option) print one line on stderr and exit 2; anything else is a bug and keeps its stack.
  */
+import { usageErrorLine } from '@convoy/core';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { USER_ERROR_EXIT_CODE, errorCode } from './errors.js';
 import { runEval } from './eval.js';
@@ -86,23 +87,12 @@ own commands, each with its own --help:
   pnpm coordinator -- [flags]   a coordinator alone, for workers on other machines
   pnpm worker -- --connect URL  a worker that joins a coordinator`;
 
-/** Commander's message ("error: ..." and "(Did you mean ...?)") as one line that says where help is. */
-function usageErrorLine(text: string): string {
-  const message = text
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line !== '')
-    .join(' ')
-    .replace(/^error: /, '');
-  return `convoy: ${message}; see pnpm convoy --help`;
-}
-
 export async function main(argv: readonly string[]): Promise<number> {
   const program = new Command('convoy')
     .description('Convoy: data-parallel CNN training on MNIST')
     .usage('<command> [options]')
     .exitOverride()
-    .configureOutput({ writeErr: (text) => process.stderr.write(`${usageErrorLine(text)}\n`) })
+    .configureOutput({ writeErr: (text) => process.stderr.write(`${usageErrorLine(text, 'pnpm convoy --help')}\n`) })
     .showSuggestionAfterError(true)
     .addHelpText('after', TRAINING_COMMANDS);
   addModelCommands(program);

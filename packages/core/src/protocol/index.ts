@@ -5,6 +5,6 @@ export { float32View } from '../bytes.js';
 export { parseMessage, decodeMessage, DEFAULT_LIMITS, ProtocolError } from './parse.js';
 export type { ProtocolLimits, ProtocolErrorCode } from './parse.js';
 export { datasetId } from './dataset-id.js';
-export { MAX_DETAIL, clipDetail, printable } from './text.js';
+export { ERROR_PREFIX, MAX_DETAIL, clipDetail, printable, usageErrorLine } from './text.js';
 // A spec's layers as the dashboard names them: the page reaches core through this entry.
 export { describeLayer, LAYER_TYPES, type LayerType } from '../layers/registry.js';

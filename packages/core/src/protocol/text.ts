@@ -46,3 +46,22 @@ export function printable(text: string): string {
     }
   });
 }
+
+/** The prefix of every error line of Convoy's command lines (coordinator, worker, convoy). */
+export const ERROR_PREFIX = 'convoy:';
+
+/**
+ * Commander's message ("error: unknown option '--epoch'" then "(Did you mean --epochs?)")
+ * as one line, with the way to the flags: `convoy: unknown option '--epoch' (Did you mean
+ * --epochs?); see pnpm start -- --help`.
+ */
+export function usageErrorLine(text: string, helpCommand: string): string {
+  const message = text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '')
+    .join(' ')
+    .replace(/^error: /, '');
+  return `${ERROR_PREFIX} ${message}; see ${helpCommand}`;
+}
+
