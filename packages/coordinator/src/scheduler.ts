@@ -23,6 +23,7 @@
  */
 import type { EvaluationMessage, GradientMessage, Message, RunEventName } from '@convoy/core';
 import { CoordinatorError, type ServerOptions } from './defaults.js';
+import { sliceDeadlineMs } from './deadlines.js';
 import type { Assignment, WorkerPeer } from './peers.js';
 import { NEAR_MISS_FRACTION, OUTLIER_RATIO, RecentScales, gradientOutliers, gradientScale, slowAnswers } from './answer-checks.js';
 import { strike } from './demotion.js';
@@ -175,20 +176,9 @@ export class Scheduler {
     this.host.send(peer, active.job.message(start, end, round, withParams));
   }
 
-  /**
-   * The time `peer` gets for `count` images: deadlineFactor times what it should take at the
-   * faster of its own measured rate and the median of the live workers' (so answering late
-   * does not lengthen its next deadline), never below deadlineMinMs nor above deadlineFirstMs.
-   * deadlineFirstMs while no worker is measured.
-   */
+  /** The deadline rule lives in deadlines.ts; here it reads the live workers. */
   private deadline(peer: WorkerPeer, count: number): number {
-    const rates = [...this.host.workers()].filter((other) => other.live && other.rate > 0).map((other) => other.rate);
-    rates.sort((a, b) => a - b);
-    const median = rates.length === 0 ? 0 : rates[Math.floor(rates.length / 2)]!;
-    const rate = Math.max(peer.rate, median);
-    if (rate === 0) return this.timing.deadlineFirstMs;
-    const expected = (this.timing.deadlineFactor * 1000 * count) / rate;
-    return Math.max(this.timing.deadlineMinMs, Math.min(this.timing.deadlineFirstMs, expected));
+    return sliceDeadlineMs(this.timing, this.host.workers(), peer, count);
   }
 
   private arm(peer: WorkerPeer, assignment: Assignment): void {
