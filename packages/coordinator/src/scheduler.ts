@@ -23,10 +23,11 @@
  */
 import type { EvaluationMessage, GradientMessage, Message, RunEventName } from '@convoy/core';
 import { CoordinatorError, type ServerOptions } from './defaults.js';
+import { sliceDeadlineMs } from './deadlines.js';
 import type { Assignment, WorkerPeer } from './peers.js';
 import { NEAR_MISS_FRACTION, OUTLIER_RATIO, RecentScales, gradientOutliers, gradientScale, slowAnswers } from './answer-checks.js';
 import { strike } from './demotion.js';
-import { proportionalSlices } from './slices.js';
+import { evaluationCuts, stepCuts } from './work-cuts.js';
 
 export type Answer = GradientMessage | EvaluationMessage;
 
@@ -76,14 +77,6 @@ interface ActiveJob {
   readonly resolve: (pieces: Piece[] | null) => void;
   readonly reject: (error: Error) => void;
 }
-
-/**
- * A measured worker's rate counts as at least this fraction of the fastest free worker's when
- * a step is cut: a slow first answer (a joiner's start-up) or a strike must not starve it of
- * work for good, or it would never be measured again. A worker that stays slow is excluded by
- * its strikes instead (demotion.ts).
- */
-const SMALLEST_SHARE = 1 / 16;
 
 /** Refused answers tolerated per job before it fails (a diverged model sends NaN from every worker, forever). */
 const MAX_REJECTIONS = 3;
@@ -143,17 +136,11 @@ export class Scheduler {
       if (free.length === 0) break;
       const [start, end] = active.pending.shift()!;
       if (active.job.kind === 'step') {
-        for (const slice of proportionalSlices(start, end, shareRates(free))) {
-          this.assign(active, free[slice.worker]!, slice.start, slice.end);
-        }
+        for (const cut of stepCuts(start, end, free)) this.assign(active, cut.peer, cut.start, cut.end);
       } else {
-        let position = start;
-        for (const peer of free) {
-          if (position === end) break;
-          const chunkEnd = Math.min(end, position + this.timing.evaluateChunk);
-          this.assign(active, peer, position, chunkEnd);
-          position = chunkEnd;
-        }
+        const cuts = evaluationCuts(start, end, free, this.timing.evaluateChunk);
+        for (const cut of cuts) this.assign(active, cut.peer, cut.start, cut.end);
+        const position = cuts.length === 0 ? start : cuts[cuts.length - 1]!.end;
         if (position < end) active.pending.unshift([position, end]);
       }
     }
@@ -175,20 +162,9 @@ export class Scheduler {
     this.host.send(peer, active.job.message(start, end, round, withParams));
   }
 
-  /**
-   * The time `peer` gets for `count` images: deadlineFactor times what it should take at the
-   * faster of its own measured rate and the median of the live workers' (so answering late
-   * does not lengthen its next deadline), never below deadlineMinMs nor above deadlineFirstMs.
-   * deadlineFirstMs while no worker is measured.
-   */
+  /** The deadline rule lives in deadlines.ts; here it reads the live workers. */
   private deadline(peer: WorkerPeer, count: number): number {
-    const rates = [...this.host.workers()].filter((other) => other.live && other.rate > 0).map((other) => other.rate);
-    rates.sort((a, b) => a - b);
-    const median = rates.length === 0 ? 0 : rates[Math.floor(rates.length / 2)]!;
-    const rate = Math.max(peer.rate, median);
-    if (rate === 0) return this.timing.deadlineFirstMs;
-    const expected = (this.timing.deadlineFactor * 1000 * count) / rate;
-    return Math.max(this.timing.deadlineMinMs, Math.min(this.timing.deadlineFirstMs, expected));
+    return sliceDeadlineMs(this.timing, this.host.workers(), peer, count);
   }
 
   private arm(peer: WorkerPeer, assignment: Assignment): void {
@@ -384,10 +360,4 @@ export class Scheduler {
     active.pending.push([range.start, range.end]);
     active.pending.sort((a, b) => a[0] - b[0]);
   }
-}
-
-/** The rates a step is cut by: each measured one at least SMALLEST_SHARE of the fastest (0 = unmeasured stays 0). */
-function shareRates(peers: readonly WorkerPeer[]): number[] {
-  const fastest = Math.max(0, ...peers.map((peer) => peer.rate));
-  return peers.map((peer) => (peer.rate > 0 ? Math.max(peer.rate, SMALLEST_SHARE * fastest) : 0));
 }

@@ -8,7 +8,6 @@
  * and touches no socket; step timing is left to observers (step-timing.ts).
  */
 import {
-  DROPOUT_STREAM,
   clipDetail,
   Rng,
   createOptimizer,
@@ -24,11 +23,12 @@ import {
 import type { Checkpoint } from '@convoy/core/node';
 import type { CoordinatorOptions, TrainingOptions } from './defaults.js';
 import { CheckpointWriter } from './checkpoint-writer.js';
-import { evaluateOnWorkers } from './evaluation.js';
+import { epochRecord, testRecord, validate, type ModelVersion } from './evaluation-rounds.js';
 import { sumInSliceOrder } from './gradient-sum.js';
 import type { MetricsHub } from './metrics.js';
 import { checkpointOf, type RunPosition } from './persistence.js';
-import type { Job, Scheduler } from './scheduler.js';
+import type { Scheduler } from './scheduler.js';
+import { dropoutSeedsOf, stepJob } from './step-job.js';
 import type { StepObserver } from './step-timing.js';
 
 /**
@@ -205,10 +205,10 @@ export class Trainer {
     const { model, optimizer, scheduler } = this.setup;
     const step = this.step + 1;
     this.stepInProgress = step;
-    const dropoutSeeds = this.dropoutSeeds(step, indices.length);
+    const dropoutSeeds = dropoutSeedsOf(this.setup.options.seed, step, indices.length);
     for (const observer of this.observers) observer.stepStarted(step);
     const startedAt = performance.now();
-    const pieces = await scheduler.run(this.stepJob(step, indices, dropoutSeeds));
+    const pieces = await scheduler.run(stepJob(step, this.epoch + 1, this.setup.model.params, indices, dropoutSeeds));
     if (pieces === null) return null;
     const gatheredAt = performance.now();
     const totals = sumInSliceOrder(pieces, this.gradient, step);
@@ -240,73 +240,21 @@ export class Trainer {
     return record;
   }
 
-  /** One dropout seed per image of the step, so a mask does not depend on which worker draws it. */
-  private dropoutSeeds(step: number, count: number): Uint32Array {
-    const seeds = new Uint32Array(count);
-    const base = mixSeed(this.setup.options.seed, DROPOUT_STREAM, step);
-    for (let i = 0; i < count; i++) seeds[i] = mixSeed(base, i);
-    return seeds;
-  }
-
-  /** The step's job: the parameters of version `step - 1`, slices of the batch's indices and seeds. */
-  private stepJob(step: number, indices: Uint32Array, dropoutSeeds: Uint32Array): Job {
-    const version = step - 1;
-    const epoch = this.epoch + 1;
-    const params = this.setup.model.params;
-    return {
-      kind: 'step',
-      length: indices.length,
-      step,
-      version,
-      message: (start, end, round, withParams) => ({
-        type: 'step',
-        step,
-        round,
-        epoch,
-        version,
-        ...(withParams ? { params } : {}),
-        indices: indices.subarray(start, end),
-        dropoutSeeds: dropoutSeeds.subarray(start, end),
-      }),
-    };
-  }
-
   /** Validation of the epoch just ended (or cut short by maxSteps). False when stopping midway. */
   private async endEpoch(steps: readonly StepRecord[]): Promise<boolean> {
-    const { options, train } = this.setup;
     if (steps.length === 0) return true;
-    const validationStart = train.count - options.validationSize;
-    const indices = Uint32Array.from({ length: options.validationSize }, (_, i) => validationStart + i);
-    const result =
-      indices.length === 0
-        ? { count: 0, loss: 0, accuracy: 0, confusion: [], misclassified: [] }
-        : await evaluateOnWorkers(this.setup.scheduler, { split: 'train', indices, dataset: train, version: this.step, params: this.setup.model.params });
+    const result = await validate(this.modelVersion(), this.setup.options, this.setup.train);
     if (result === null) return false;
-    const images = steps.reduce((sum, record) => sum + record.images, 0);
-    this.publish({
-      kind: 'epoch',
-      epoch: this.epoch + 1,
-      step: this.step,
-      trainLoss: steps.reduce((sum, record) => sum + record.loss * record.images, 0) / images,
-      trainAccuracy: steps.reduce((sum, record) => sum + record.accuracy * record.images, 0) / images,
-      validationLoss: result.loss,
-      validationAccuracy: result.accuracy,
-      confusion: result.confusion,
-      misclassified: result.misclassified,
-      elapsedSeconds: this.elapsedSeconds(),
-      time: Date.now(),
-    });
+    this.publish(epochRecord(this.epoch + 1, this.step, steps, result, this.elapsedSeconds()));
     return true;
   }
 
   private async finish(): Promise<TrainOutcome> {
-    const { options, test, scheduler, store } = this.setup;
+    const { options, test, store } = this.setup;
     if (options.testSize > 0) {
-      const count = Math.min(options.testSize, test.count);
-      const indices = Uint32Array.from({ length: count }, (_, i) => i);
-      const result = await evaluateOnWorkers(scheduler, { split: 'test', indices, dataset: test, version: this.step, params: this.setup.model.params });
-      if (result === null) return this.stop();
-      this.publish({ kind: 'test', step: this.step, loss: result.loss, accuracy: result.accuracy, count, time: Date.now() });
+      const record = await testRecord(this.modelVersion(), options, test);
+      if (record === null) return this.stop();
+      this.publish(record);
     }
     if (this.failure !== null) throw this.failure;
     // Taken before the end record, so a resumed run's history.jsonl is cut back to before it.
@@ -315,6 +263,10 @@ export class Trainer {
     await this.writeLastCheckpoint(checkpoint);
     await store.writeFinalModel(checkpoint);
     return 'finished';
+  }
+
+  private modelVersion(): ModelVersion {
+    return { scheduler: this.setup.scheduler, version: this.step, params: this.setup.model.params };
   }
 
   private async stop(): Promise<TrainOutcome> {

@@ -1,14 +1,13 @@
 /**
- * The coordinator's network side: one HTTP server (for the dashboard, through a handler
- * slot) with a WebSocket server on the same port. It owns the sockets, the handshake, the
- * limits, heartbeats and the dashboard viewers, and holds no training state: what a worker
- * says after its handshake goes to the TransportHandlers (workers.ts).
+ * The coordinator's WebSocket side, on the port of the HTTP server from http-gate.ts (which
+ * also gates plain requests and hands dashboard pages to a handler slot). It owns the sockets,
+ * the handshake, the limits, heartbeats and the dashboard viewers, and holds no training
+ * state: what a worker says after its handshake goes to the TransportHandlers (workers.ts).
  *
  * Connection states (connection.ts): handshaking -> worker | dashboard -> closed. A
  * connection must send `hello` (a worker) or `subscribe` (a dashboard) within handshakeMs.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createTlsServer } from 'node:https';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import {
   DEFAULT_LIMITS,
@@ -26,7 +25,8 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { AddressLimits, MAX_CONNECTIONS, MAX_HANDSHAKING, MAX_HANDSHAKING_PER_ADDRESS } from './admission.js';
 import { Connection, type ConnectionState, type TransportCounters, type TransportHandlers } from './connection.js';
 import { CoordinatorError, type ServerOptions } from './defaults.js';
-import { browserProblem, presentedToken, readTlsFiles, sameSecret, tokenCookie } from './secrets.js';
+import { answerHttp, createHttpServer, type HttpHandler } from './http-gate.js';
+import { browserProblem, presentedToken, sameSecret } from './secrets.js';
 
 /** What the transport tells joining workers. */
 export interface RunIdentity {
@@ -39,8 +39,7 @@ export interface RunIdentity {
   readonly maxSliceLength: number;
 }
 
-/** Returns true when it handled the request. */
-export type HttpHandler = (request: IncomingMessage, response: ServerResponse) => boolean;
+export type { HttpHandler } from './http-gate.js';
 
 /** A worker whose frames fail validation more often than this is disconnected (an honest one sends none). */
 const MAX_BAD_FRAMES = 16;
@@ -76,12 +75,7 @@ export class Transport {
     private readonly handlers: TransportHandlers,
   ) {
     this.limits = { ...DEFAULT_LIMITS, paramCount: run.paramCount, maxSliceLength: run.maxSliceLength };
-    // NOTE: Node waits 60 s for the headers of a request (and checks only every 30 s): a peer
-    // sending garbage or nothing would hold its socket that long. Here it gets the handshake deadline.
-    const requestMs = Math.max(1_000, options.handshakeMs);
-    const httpOptions = { headersTimeout: requestMs, requestTimeout: 4 * requestMs, connectionsCheckingInterval: Math.min(1_000, requestMs) };
-    const handler = (request: IncomingMessage, response: ServerResponse) => this.onHttp(request, response);
-    this.http = options.tlsCert !== undefined && options.tlsKey !== undefined ? createTlsServer({ ...httpOptions, ...readTlsFiles(options.tlsCert, options.tlsKey) }, handler) : createServer(httpOptions, handler);
+    this.http = createHttpServer(options, (request, response) => this.onHttp(request, response));
     this.http.maxConnections = MAX_CONNECTIONS;
     // NOTE: 'connection' is the raw TCP socket on the TLS server too; a socket is named by its
     // remote address and port, which its TLS socket (request.socket) shares.
@@ -168,38 +162,9 @@ export class Transport {
     await new Promise<void>((resolve) => this.http.close(() => resolve()));
   }
 
-  /**
-   * Who may ask what: /health is open and says only that the coordinator is up; with a token,
-   * every other route needs it (?token=, Authorization: Bearer, or the cookie set when the
-   * token came in the address or header). A loopback coordinator answers loopback names only.
-   */
   private onHttp(request: IncomingMessage, response: ServerResponse): void {
     this.addresses.spoke(request.socket);
-    const plain = (status: number, body: string, headers: Record<string, string> = {}) => {
-      response.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...headers });
-      response.end(request.method === 'HEAD' ? undefined : body);
-    };
-    const secure = this.options.tlsCert !== undefined;
-    const problem = browserProblem(request, this.options.host, false);
-    if (problem !== null) return plain(403, `refused: ${problem}\n`);
-    if (request.url === '/health') {
-      // NOTE: nothing but "up": no step, no path, no worker (it answers without the token).
-      response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-      response.end(request.method === 'HEAD' ? undefined : JSON.stringify({ ok: true }));
-      return;
-    }
-    const token = this.options.token;
-    if (token !== undefined) {
-      const presented = presentedToken(request, token, this.port);
-      if (presented === null) {
-        return plain(401, 'this coordinator needs its token: open the dashboard as /?token=SECRET, or send Authorization: Bearer SECRET\n', {
-          'www-authenticate': 'Bearer realm="convoy"',
-        });
-      }
-      if (presented !== 'cookie') response.setHeader('set-cookie', tokenCookie(this.port, token, secure));
-    }
-    if (this.httpHandler?.(request, response)) return;
-    plain(200, 'Convoy coordinator. Workers and dashboards connect here over WebSocket.\n');
+    answerHttp(request, response, this.options, this.port, this.httpHandler);
   }
 
   private onConnection(socket: WebSocket, request: IncomingMessage): void {
