@@ -159,7 +159,11 @@ export class Transport {
     await Promise.all(closed);
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
     for (const socket of this.wss.clients) socket.terminate();
-    await new Promise<void>((resolve) => this.http.close(() => resolve()));
+    // NOTE: close() waits for every open HTTP connection, and one still in its request (a
+    // client whose upgrade has not arrived) would hold the exit until a timeout: end them.
+    const httpClosed = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    this.http.closeAllConnections();
+    await httpClosed;
   }
 
   private onHttp(request: IncomingMessage, response: ServerResponse): void {
