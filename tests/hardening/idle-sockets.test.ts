@@ -59,7 +59,18 @@ describe('admission: idle sockets from one address', () => {
     expect(first.type).toBe('welcome');
     expect(healthMs).toBeLessThan(2_000);
     expect(joinMs).toBeLessThan(2_000);
-    // The address held exactly its share while /health and the worker were served.
-    expect(open).toBe(256);
+    // The address is at its share: one more socket from it is closed by the coordinator at once.
+    // (The client's own count of open sockets, printed above, is not asserted exactly: under
+    // load some closes have not reached this process yet.)
+    const extra = connect({ port: coordinator.port, host: '127.0.0.1', localAddress: '127.0.0.2' });
+    sockets.push(extra);
+    extra.on('error', () => undefined);
+    const extraClosed = await Promise.race([
+      new Promise<boolean>((resolve) => extra.once('close', () => resolve(true))),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 3_000)),
+    ]);
+    expect(extraClosed, 'a socket beyond the address\'s share stays open').toBe(true);
+    expect(open).toBeGreaterThanOrEqual(256);
+    expect(open).toBeLessThan(2_048);
   }, 120_000);
 });
