@@ -22,7 +22,9 @@ afterAll(() => {
 describe('admission: idle sockets from one address', () => {
   it('2,100 idle TCP connections from 127.0.0.2: a worker from 127.0.0.1 is welcomed and /health answers promptly', async () => {
     const dir = tempDir('admission-idle');
-    const coordinator = await startCoordinator(smallRunArgs(writeSpec(dir), `${dir}/run`));
+    // The handshake deadline outlasts the test: the address's share must stay held by the
+    // flood's sockets, not be freed by the deadline while a slow machine is still counting.
+    const coordinator = await startCoordinator(smallRunArgs(writeSpec(dir), `${dir}/run`, ['--handshake', '120000']));
     started.push(coordinator);
     const { train, test } = loadMnist();
     const id = datasetId(datasetHash(train), datasetHash(test));

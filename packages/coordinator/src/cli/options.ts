@@ -90,6 +90,7 @@ export function addCoordinatorFlags(program: Command): Command {
     .addOption(new Option('--kernels <name>', 'kernel backend').choices(['ts', 'wasm', 'auto']).default(d.kernels))
     .option('--data <dir>', 'folder with the four MNIST IDX files (default: the bundled MNIST)')
     .option('--heartbeat <ms>', 'a peer silent this long is dead', rangeFlag(r.heartbeatMs), d.heartbeatMs)
+    .option('--handshake <ms>', 'a connection that has not said hello (or sent its HTTP request) this long is closed', rangeFlag(r.handshakeMs), d.handshakeMs)
     .option('--deadline-min <ms>', 'shortest deadline of a slice', rangeFlag(r.deadlineMinMs), d.deadlineMinMs)
     .option('--deadline-first <ms>', 'deadline of a worker whose speed is not yet measured', rangeFlag(r.deadlineFirstMs), d.deadlineFirstMs)
     .addOption(new Option('--chaos <plan>', 'fault injection, e.g. kill:worker1@step20,pause:worker2@step40:5s,kill:coordinator@step8 (chaos.ts)').hideHelp());
@@ -121,6 +122,7 @@ interface Flags {
   kernels: 'ts' | 'wasm' | 'auto';
   data?: string;
   heartbeat: number;
+  handshake: number;
   deadlineMin: number;
   deadlineFirst: number;
   chaos?: string;
@@ -190,6 +192,7 @@ export function coordinatorOptions(flags: Flags, localWorkers: number, given: Re
     kernels: flags.kernels,
     ...(flags.data === undefined ? {} : { dataDir: flags.data }),
     heartbeatMs: flags.heartbeat,
+    handshakeMs: flags.handshake,
     deadlineMinMs: flags.deadlineMin,
     deadlineFirstMs: flags.deadlineFirst,
     minWorkers: flags.minWorkers ?? Math.max(1, localWorkers),
