@@ -1,5 +1,5 @@
 /**
- * `pnpm worker -- --connect ws://HOST:PORT [--token SECRET] [--data DIR | --no-local-data]`
+ * `pnpm worker -- --connect ws://HOST:PORT [--token SECRET] [--data DIR | --no-local-data] [--ready-file PATH]`
  * Exit codes: 0 stopped by the coordinator or Ctrl-C, 1 refused/unreachable, 2 bad flags.
  */
 import { usageErrorLine } from '@convoy/core';
@@ -31,6 +31,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--retry-for <seconds>', 'give up after this long without a coordinator (never reached, or lost)', positiveNumber, WORKER_DEFAULTS.retryForMs / 1000)
     .addOption(new Option('--exit-with-stdin', 'exit when stdin closes (local workers of `convoy start`)').hideHelp())
     .addOption(new Option('--chaos-delay <ms>', 'fault injection: block this long before answering each step').argParser(positiveNumber).hideHelp())
+    .option('--ready-file <path>', 'a file that exists while joined (holding this process id), for a readiness probe: test -f PATH')
     .option('--tls-ca <file>', 'certificate (PEM) to trust for a wss:// coordinator with a self-signed --tls-cert')
     .addOption(new Option('--chaos <plan>', 'fault injection, e.g. kill@step20,pause@step40:5s (see chaos.ts)').hideHelp())
     .exitOverride()
@@ -55,6 +56,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     chaosDelay?: number;
     chaos?: string;
     tlsCa?: string;
+    readyFile?: string;
   }>();
   let worker: Worker;
   try {
@@ -71,6 +73,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       stepDelayMs: options.chaosDelay ?? 0,
       chaos: options.chaos ?? '',
       ...(options.tlsCa === undefined ? {} : { tlsCa: options.tlsCa }),
+      ...(options.readyFile === undefined ? {} : { readyFile: options.readyFile }),
     });
   } catch (error) {
     process.stderr.write(`convoy: ${(error as Error).message}\n`);

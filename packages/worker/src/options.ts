@@ -30,6 +30,8 @@ export interface WorkerOptions {
   readonly chaos: string;
   /** PEM file of a certificate (or CA) to trust for wss://, e.g. the coordinator's self-signed --tls-cert. */
   readonly tlsCa?: string;
+  /** A file that exists exactly while joined (an orchestrator's readiness probe); undefined = none. */
+  readonly readyFile?: string;
   /** Log lines go here (stderr by default). */
   readonly log: (line: string) => void;
 }

@@ -28,6 +28,7 @@ import { loadLocalData, receivedData } from './dataset.js';
 import { WorkerError } from './errors.js';
 import { WORKER_DEFAULTS, type WorkerOptions } from './options.js';
 import { countSlice, type ProgressCount } from './progress.js';
+import { ReadyFile } from './ready-file.js';
 
 // Names this module exported before the connection and the options had files of their own.
 export { WorkerState, zeroMask, type WorkerExit, type WorkerStateName } from './connection.js';
@@ -53,17 +54,23 @@ export class Worker {
   private kernels: Kernels | null = null;
   private kernelsName = '';
   private progress: ProgressCount = { since: Date.now(), steps: 0, images: 0, epoch: 0 };
+  /** --ready-file: exists exactly while joined and able to take work (ready-file.ts). */
+  private readonly readyFile: ReadyFile | null;
 
   constructor(options: Partial<WorkerOptions> & Pick<WorkerOptions, 'url'>) {
     this.options = { ...WORKER_DEFAULTS, ...options };
     if (!/^wss?:\/\//.test(this.options.url)) throw new WorkerError('BAD_OPTION', `--connect must be a ws:// or wss:// URL, got "${this.options.url}"`);
     this.exited = new Promise((resolve) => (this.resolveExit = resolve));
     this.chaos = new Chaos(parseChaos(this.options.chaos));
+    this.readyFile = this.options.readyFile === undefined ? null : new ReadyFile(this.options.readyFile, this.options.log);
     this.link = new Connection(this.options, {
       opened: () => this.hello(),
       frame: (bytes, isBinary) => this.onFrame(bytes, isBinary),
       pinged: () => (this.lastHeard = Date.now()),
-      closed: () => this.stopHeartbeat(),
+      closed: () => {
+        this.stopHeartbeat();
+        this.readyFile?.clear();
+      },
       gaveUp: (exit) => this.finish(exit),
       label: () => this.label(),
     });
@@ -75,6 +82,7 @@ export class Worker {
 
   set state(state: WorkerStateName) {
     this.link.state = state;
+    if (state === WorkerState.READY) this.readyFile?.mark();
   }
 
   /** Loads the local dataset (when it has one) and connects. Resolves `exited` when done. */
@@ -258,6 +266,7 @@ export class Worker {
   private finish(exit: WorkerExit): void {
     if (this.state === WorkerState.STOPPED) return;
     this.state = WorkerState.STOPPING;
+    this.readyFile?.clear();
     this.stopHeartbeat();
     this.link.close(exit.reason, () => this.resolveExit(exit));
   }
