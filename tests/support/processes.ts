@@ -66,7 +66,12 @@ function exitStatus(code: number | null, signal: NodeJS.Signals | null): number 
 export function run(script: string, args: readonly string[] = [], options: RunOptions = {}): Proc {
   const nodeArgs = [...(script.endsWith('.ts') ? ['--import', LOADER] : []), script, ...args];
   const [command, ...commandArgs] = [...(options.prefix ?? []), process.execPath, ...nodeArgs] as [string, ...string[]];
-  const child = spawn(command, commandArgs, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', ...options.env } });
+  return spawnProc(command, commandArgs, { ...process.env, NO_COLOR: '1', ...options.env });
+}
+
+/** Any command (not only node), from the repository root, with exactly the environment `env`. */
+export function spawnProc(command: string, commandArgs: readonly string[], env: NodeJS.ProcessEnv): Proc {
+  const child = spawn(command, commandArgs, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'], env });
   const text = { all: '', stdout: '', stderr: '' };
   const listeners = new Set<() => void>();
   const collect = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => {
