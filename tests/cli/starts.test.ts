@@ -74,6 +74,8 @@ describe('--resume with flags', () => {
     const again = track(run(COORDINATOR_CLI, [...smallRunArgs(spec, out, ['--epochs', '1']), '--resume', '--port', '0']));
     expect(await again.exited, again.output()).toBe(0);
     expect(again.output()).toMatch(/already trained all 1 epochs; give --epochs 2 or more/);
+    // Nothing was reopened: the finished run's history still ends with its end record.
+    expect(readHistory(out).at(-1)).toEqual(firstEnd);
 
     for (const [flag, value, used] of [['--batch', '64', '96'], ['--seed', '8', '7']] as const) {
       const refused = track(run(COORDINATOR_CLI, ['--resume', '--out', out, '--port', '0', flag, value]));

@@ -59,21 +59,21 @@ export async function runCoordinatorCli({ program, argv, helpCommand, localWorke
     const options = coordinatorOptions(flags, workerCount, given);
     if (options.resume === true && options.outDir !== undefined && existsSync(join(options.outDir, CHECKPOINT_FILE))) {
       const checkpoint = readCheckpoint(join(options.outDir, CHECKPOINT_FILE));
-      checkResumeFlags(options, given, checkpoint.settings as Partial<TrainingOptions>, checkpoint.epoch);
+      const settings = checkpoint.settings as Partial<TrainingOptions>;
+      checkResumeFlags(options, given, settings, checkpoint.epoch);
+      // NOTE: before startCoordinator, which reopens the run's history (cut back to the
+      // checkpoint, a restart event appended): a finished run must be left as it is.
+      const epochs = options.epochs ?? settings.epochs ?? 0;
+      if (checkpoint.step >= plannedSteps({ ...settings, epochs })) {
+        process.stdout.write(`${name}: the run in ${shownPath(options.outDir)} has already trained all ${epochs} epochs; give --epochs ${epochs + 1} or more to train further\n`);
+        return 0;
+      }
     }
     coordinator = await startCoordinator(options);
   } catch (error) {
     return reportError(error);
   }
   const { options, trainer } = coordinator;
-  if (options.resume && trainer.completedSteps >= trainer.totalSteps) {
-    process.stdout.write(
-      `${name}: the run in ${shownPath(coordinator.folder.dir)} has already trained all ${options.epochs} epochs; ` +
-        `give --epochs ${options.epochs + 1} or more to train further\n`,
-    );
-    await coordinator.close('nothing to train');
-    return 0;
-  }
   if (chaos.killCoordinatorAtStep > 0) {
     // NOTE: after step N's record is in history.jsonl, before any checkpoint of step N.
     coordinator.metrics.on('record', (record) => record.kind === 'step' && record.step === chaos.killCoordinatorAtStep && process.kill(process.pid, 'SIGKILL'));
@@ -162,4 +162,11 @@ export async function runCoordinatorCli({ program, argv, helpCommand, localWorke
     }
     return reportError(error);
   }
+}
+
+/** The steps a run with these settings trains in all (the trainer's totalSteps). */
+function plannedSteps(settings: Partial<TrainingOptions> & { readonly epochs: number }): number {
+  const stepsPerEpoch = Math.ceil((settings.trainSize ?? 0) / (settings.globalBatch ?? 1));
+  const all = stepsPerEpoch * settings.epochs;
+  return (settings.maxSteps ?? 0) > 0 ? Math.min(all, settings.maxSteps ?? 0) : all;
 }
