@@ -1,0 +1,204 @@
+// Goto/BLIS-style GEMM (see gemm.h for the contract):
+//   for each block of NC columns
+//     for each block of KC depths:  pack B[KC][NC] into NR-wide panels   [panel][k][NR]
+//       for each block of MC rows:  pack A[MC][KC] into MR-row panels    [panel][k][MR]
+//         for each B panel (stays in L1), for each A panel (streams from L2):
+//           MR x NR register tile of FMAs
+// Packing pads ragged edges with zeros, so the micro-kernel always runs a full tile; only an
+// edge tile (or a C with column stride != 1) is stored through a small scratch tile.
+#include "gemm.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "simd.h"
+
+namespace {
+
+// Register tile: MR rows x NR columns = MR * NR/LANES vector accumulators.
+// AVX-512: 8 x 32 = 16 zmm accumulators + 2 B vectors + broadcasts (of 32 registers); 8 rows
+// divide every channel and batch count of the default model (32, 64, 128) without padding.
+// 8 lanes (AVX2, 16 registers): 6 x 16 = 12 accumulators + 2 B + 1 broadcast.
+#if defined(__AVX512F__)
+constexpr int MR = 8;
+#else
+constexpr int MR = 6;
+#endif
+constexpr int NR = 2 * LANES;
+
+// Blocking: a B panel (KC*NR*4 = 32 KiB with AVX-512) stays in L1 while the A panels of one
+// MC block (MC*KC*4 <= 384 KiB) stream from L2; a packed B block (KC*NC*4 <= 1 MiB) is
+// reused by every A block.
+constexpr int KC = 256;
+constexpr int NC = 1024;
+constexpr int MC = 384;
+
+/** Splits `total` into equal blocks of at most `limit`, rounded up to a multiple of `unit`. */
+int blockSize(int total, int limit, int unit) {
+  const int blocks = (total + limit - 1) / limit;
+  const int size = (total + blocks - 1) / blocks;
+  return std::min(limit, (size + unit - 1) / unit * unit);
+}
+
+/** Per-thread workspace (a worker may run kernels on several threads). */
+struct Workspace {
+  std::vector<float> packedA, packedB;
+  alignas(64) float tile[MR * NR];
+  Workspace() : packedA(MC * KC + 64), packedB(static_cast<size_t>(KC) * NC + 64) {}
+};
+thread_local Workspace workspace;
+
+float* aligned64(std::vector<float>& v) {
+  auto address = reinterpret_cast<uintptr_t>(v.data());
+  return reinterpret_cast<float*>((address + 63) & ~uintptr_t(63));
+}
+
+/** The MR x NR micro-kernel: C (row stride ldc, contiguous rows) (+)= packed A panel x packed B panel. */
+inline void microKernel(int kc, const float* __restrict ap, const float* __restrict bp, float* __restrict c, long ldc, bool accumulate) {
+  Vec c0[MR], c1[MR];
+  for (int i = 0; i < MR; i++) c0[i] = c1[i] = Vec{};
+  for (int k = 0; k < kc; k++) {
+    const Vec b0 = load(bp);
+    const Vec b1 = load(bp + LANES);
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; i++) {
+      const Vec a = splat(ap[i]);
+      c0[i] += a * b0;
+      c1[i] += a * b1;
+    }
+    ap += MR;
+    bp += NR;
+  }
+  for (int i = 0; i < MR; i++) {
+    float* row = c + i * ldc;
+    if (accumulate) {
+      c0[i] += load(row);
+      c1[i] += load(row + LANES);
+    }
+    store(row, c0[i]);
+    store(row + LANES, c1[i]);
+  }
+}
+
+/** Packs B[k][j] (k < kc, j < nc) into NR-wide panels [panel][k][NR], zero-padding the last panel. */
+void packB(int kc, int nc, const float* b, long rowStride, long colStride, float* dst) {
+  for (int j0 = 0; j0 < nc; j0 += NR) {
+    const int nr = std::min(NR, nc - j0);
+    const float* panel = b + j0 * colStride;
+    if (nr == NR && colStride == 1) {
+      for (int k = 0; k < kc; k++) {
+        const float* src = panel + k * rowStride;
+        store(dst, load(src));
+        store(dst + LANES, load(src + LANES));
+        dst += NR;
+      }
+    } else if (colStride != 1 && rowStride == 1) {
+      // Columns of B are contiguous (a transposed operand): read along k, write across the panel.
+      for (int j = 0; j < NR; j++) {
+        const float* src = panel + j * colStride;
+        if (j < nr) {
+          for (int k = 0; k < kc; k++) dst[k * NR + j] = src[k];
+        } else {
+          for (int k = 0; k < kc; k++) dst[k * NR + j] = 0;
+        }
+      }
+      dst += kc * NR;
+    } else {
+      for (int k = 0; k < kc; k++) {
+        for (int j = 0; j < NR; j++) dst[j] = j < nr ? panel[k * rowStride + j * colStride] : 0.0f;
+        dst += NR;
+      }
+    }
+  }
+}
+
+/** Packs A[i][k] (i < mc, k < kc) into MR-row panels [panel][k][MR], zero-padding missing rows. */
+void packA(int kc, int mc, const float* a, long rowStride, long colStride, float* dst) {
+  for (int i0 = 0; i0 < mc; i0 += MR) {
+    const int mr = std::min(MR, mc - i0);
+    const float* panel = a + i0 * rowStride;
+    if (mr == MR && rowStride == 1) {
+      // A is transposed: the MR rows of one depth are contiguous.
+      for (int k = 0; k < kc; k++) {
+        for (int i = 0; i < MR; i++) dst[i] = panel[k * colStride + i];
+        dst += MR;
+      }
+    } else {
+      for (int i = 0; i < MR; i++) {
+        const float* src = panel + i * rowStride;
+        if (i < mr) {
+          for (int k = 0; k < kc; k++) dst[k * MR + i] = src[k * colStride];
+        } else {
+          for (int k = 0; k < kc; k++) dst[k * MR + i] = 0;
+        }
+      }
+      dst += kc * MR;
+    }
+  }
+}
+
+void gemmOriented(int m, int n, int depth, const float* a, long aRow, long aCol, const float* b, long bRow, long bCol, float* c, long cRow,
+                  long cCol, bool accumulate) {
+  Workspace& w = workspace;
+  float* packedA = aligned64(w.packedA);
+  float* packedB = aligned64(w.packedB);
+  const int ncStep = blockSize(n, NC, NR);
+  const int kcStep = blockSize(depth, KC, 8);
+  const int mcStep = blockSize(m, MC, MR);
+  for (int jc = 0; jc < n; jc += ncStep) {
+    const int nc = std::min(ncStep, n - jc);
+    for (int pc = 0; pc < depth; pc += kcStep) {
+      const int kc = std::min(kcStep, depth - pc);
+      const bool add = accumulate || pc > 0;  // later depth blocks add to what the first one wrote
+      packB(kc, nc, b + pc * bRow + jc * bCol, bRow, bCol, packedB);
+      for (int ic = 0; ic < m; ic += mcStep) {
+        const int mc = std::min(mcStep, m - ic);
+        packA(kc, mc, a + ic * aRow + pc * aCol, aRow, aCol, packedA);
+        for (int jr = 0; jr < nc; jr += NR) {
+          const int nr = std::min(NR, nc - jr);
+          const float* bp = packedB + static_cast<long>(jr) * kc;
+          for (int ir = 0; ir < mc; ir += MR) {
+            const int mr = std::min(MR, mc - ir);
+            const float* ap = packedA + static_cast<long>(ir) * kc;
+            float* cp = c + (ic + ir) * cRow + (jc + jr) * cCol;
+            if (mr == MR && nr == NR && cCol == 1) {
+              microKernel(kc, ap, bp, cp, cRow, add);
+            } else {
+              microKernel(kc, ap, bp, w.tile, NR, false);
+              for (int i = 0; i < mr; i++) {
+                for (int j = 0; j < nr; j++) {
+                  float& out = cp[i * cRow + j * cCol];
+                  out = add ? out + w.tile[i * NR + j] : w.tile[i * NR + j];
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void gemm(int m, int n, int depth, const float* a, long aRow, long aCol, const float* b, long bRow, long bCol, float* c, long cRow,
+          long cCol, bool accumulate) {
+  if (m <= 0 || n <= 0) return;
+  if (depth <= 0) {
+    if (!accumulate) {
+      for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) c[i * cRow + j * cCol] = 0;
+    }
+    return;
+  }
+  // C^T = B^T A^T when that wastes fewer padded lanes (e.g. n = 10 or n = 9 against m = 32).
+  // NOTE: the transposed run stores C through the strided edge path, so it must save a
+  // quarter of the padded lanes to pay off.
+  const long direct = static_cast<long>((m + MR - 1) / MR) * ((n + NR - 1) / NR);
+  const long transposed = static_cast<long>((n + MR - 1) / MR) * ((m + NR - 1) / NR);
+  if (transposed * 4 <= direct * 3) {
+    gemmOriented(n, m, depth, b, bCol, bRow, a, aCol, aRow, c, cCol, cRow, accumulate);
+  } else {
+    gemmOriented(m, n, depth, a, aRow, aCol, b, bRow, bCol, c, cRow, cCol, accumulate);
+  }
+}

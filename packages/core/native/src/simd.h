@@ -1,0 +1,35 @@
+// Vector types for the native kernels, written once with GCC/Clang vector extensions so the
+// same source compiles to AVX-512 (16 lanes), AVX2+FMA or NEON (8 lanes, split by the
+// compiler) by flags alone (-march=native at install). Multiply-adds contract to FMA
+// (-ffp-contract=fast, GCC's default in GNU mode).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#if defined(__AVX512F__)
+constexpr int LANES = 16;
+#else
+constexpr int LANES = 8;
+#endif
+
+typedef float Vec __attribute__((vector_size(LANES * 4)));
+/** The same vector, loadable from any float address (4-byte alignment). */
+typedef float UnalignedVec __attribute__((vector_size(LANES * 4), aligned(4)));
+
+inline Vec load(const float* p) { return *reinterpret_cast<const UnalignedVec*>(p); }
+inline void store(float* p, Vec v) { *reinterpret_cast<UnalignedVec*>(p) = v; }
+inline Vec splat(float x) { return Vec{} + x; }
+
+/** What the build targets, for the backend's description. */
+inline const char* simdName() {
+#if defined(__AVX512F__)
+  return "AVX-512";
+#elif defined(__AVX2__) && defined(__FMA__)
+  return "AVX2+FMA";
+#elif defined(__ARM_NEON)
+  return "NEON";
+#else
+  return "generic vectors";
+#endif
+}
