@@ -38,7 +38,8 @@ const sources = readdirSync(sourceDir).filter((name) => name.endsWith('.cc')).ma
 const inputs = readdirSync(sourceDir).map((name) => join(sourceDir, name)).concat(join(here, 'build.mjs'));
 const march = process.env.CONVOY_NATIVE_MARCH || 'native';
 const stampPath = join(buildDir, 'convoy-native.flags.txt');
-const flags = ['-O3', `-march=${march}`, '-std=c++17', '-shared', '-fPIC', '-fvisibility=hidden', '-Wall', '-Wextra'];
+// -fno-math-errno: sqrt may then vectorize (the optimizers); no kernel reads errno.
+const flags = ['-O3', `-march=${march}`, '-fno-math-errno', '-std=c++17', '-shared', '-fPIC', '-fvisibility=hidden', '-Wall', '-Wextra'];
 
 // Up to date: the addon is newer than every input and was built with the same flags.
 if (existsSync(addonPath) && existsSync(stampPath)) {

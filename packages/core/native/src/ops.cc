@@ -28,7 +28,58 @@ void denseBackward(int batch, int inFeatures, int outFeatures, const float* inpu
   gemm(batch, inFeatures, outFeatures, dOutput, outFeatures, 1, weight, inFeatures, 1, dInput, inFeatures, 1, false);
 }
 
+namespace {
+
+bool isPool2x2(const PoolGeometry& g) { return g.poolHeight == 2 && g.poolWidth == 2 && g.strideY == 2 && g.strideX == 2; }
+
+/** The common 2x2 stride-2 pooling: branch-free, so the compiler vectorizes it. */
+void maxPool2x2Forward(const PoolGeometry& g, const float* input, float* output) {
+  const long planes = static_cast<long>(g.batch) * g.channels;
+  for (long plane = 0; plane < planes; plane++) {
+    const float* inPlane = input + plane * g.inHeight * g.inWidth;
+    float* outPlane = output + plane * g.outHeight * g.outWidth;
+    for (int y = 0; y < g.outHeight; y++) {
+      const float* row0 = inPlane + 2 * y * g.inWidth;
+      const float* row1 = row0 + g.inWidth;
+      float* out = outPlane + y * g.outWidth;
+      for (int x = 0; x < g.outWidth; x++) {
+        out[x] = std::max(std::max(row0[2 * x], row0[2 * x + 1]), std::max(row1[2 * x], row1[2 * x + 1]));
+      }
+    }
+  }
+}
+
+/** Backward of maxPool2x2Forward: the gradient goes to the first (row-major) lane equal to the max, zeros to the other three. */
+void maxPool2x2Backward(const PoolGeometry& g, const float* input, const float* output, const float* dOutput, float* dInput) {
+  const long planes = static_cast<long>(g.batch) * g.channels;
+  for (long plane = 0; plane < planes; plane++) {
+    const long inOffset = plane * g.inHeight * g.inWidth;
+    const long outOffset = plane * g.outHeight * g.outWidth;
+    for (int y = 0; y < g.outHeight; y++) {
+      const long top = inOffset + 2 * y * g.inWidth, bottom = top + g.inWidth;
+      const long row = outOffset + y * g.outWidth;
+      for (int x = 0; x < g.outWidth; x++) {
+        const float best = output[row + x], gradient = dOutput[row + x];
+        const bool take00 = input[top + 2 * x] == best;
+        const bool take01 = !take00 && input[top + 2 * x + 1] == best;
+        const bool take10 = !take00 && !take01 && input[bottom + 2 * x] == best;
+        const bool take11 = !take00 && !take01 && !take10 && input[bottom + 2 * x + 1] == best;
+        dInput[top + 2 * x] = take00 ? gradient : 0.0f;
+        dInput[top + 2 * x + 1] = take01 ? gradient : 0.0f;
+        dInput[bottom + 2 * x] = take10 ? gradient : 0.0f;
+        dInput[bottom + 2 * x + 1] = take11 ? gradient : 0.0f;
+      }
+    }
+  }
+}
+
+}  // namespace
+
 void maxPool2dForward(const PoolGeometry& g, const float* input, float* output) {
+  if (isPool2x2(g)) {
+    maxPool2x2Forward(g, input, output);
+    return;
+  }
   const long planes = static_cast<long>(g.batch) * g.channels;
   float* out = output;
   for (long plane = 0; plane < planes; plane++) {
@@ -48,6 +99,12 @@ void maxPool2dForward(const PoolGeometry& g, const float* input, float* output) 
 
 void maxPool2dBackward(const PoolGeometry& g, const float* input, const float* output, const float* dOutput, float* dInput) {
   const long planes = static_cast<long>(g.batch) * g.channels;
+  if (isPool2x2(g)) {
+    // The windows write every cell they cover; only a leftover odd row or column needs zeros first.
+    if (g.inHeight != 2 * g.outHeight || g.inWidth != 2 * g.outWidth) std::fill(dInput, dInput + g.inputSize(), 0.0f);
+    maxPool2x2Backward(g, input, output, dOutput, dInput);
+    return;
+  }
   std::fill(dInput, dInput + g.inputSize(), 0.0f);
   long index = 0;
   for (long plane = 0; plane < planes; plane++) {

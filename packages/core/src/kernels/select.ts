@@ -8,8 +8,9 @@ import type { Kernels } from './kernels.js';
 import { createReferenceKernels } from './reference.js';
 import { WasmKernelsError, bestWasmVariant, createWasmKernels, wasmKernelsBuilt } from './wasm/index.js';
 
-/** 'native' is served by selectNodeKernels (@convoy/core/node); here it is a clear error. */
-export type KernelsChoice = 'ts' | 'wasm' | 'native' | 'auto';
+/** The names a user may pick (command-line choices). 'native' is served by selectNodeKernels (@convoy/core/node); here it is a clear error. */
+export const KERNELS_CHOICES = ['ts', 'wasm', 'native', 'auto'] as const;
+export type KernelsChoice = (typeof KERNELS_CHOICES)[number];
 
 /** The fastest backend available here. */
 export function defaultKernels(): Kernels {
