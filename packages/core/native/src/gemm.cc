@@ -13,6 +13,10 @@
 
 #include "simd.h"
 
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
+
 namespace {
 
 // Register tile: MR rows x NR columns = MR * NR/LANES vector accumulators.
@@ -80,6 +84,38 @@ inline void microKernel(int kc, const float* __restrict ap, const float* __restr
   }
 }
 
+/**
+ * dst[c*dstStride + r] = src[r*srcStride + c] for r, c < 8. Packing a transposed operand is
+ * made of these: element by element it cost more than the FMAs of the product it fed.
+ */
+inline void transpose8x8(const float* src, long srcStride, float* dst, long dstStride) {
+#if defined(__AVX__)
+  const __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + srcStride);
+  const __m256 r2 = _mm256_loadu_ps(src + 2 * srcStride), r3 = _mm256_loadu_ps(src + 3 * srcStride);
+  const __m256 r4 = _mm256_loadu_ps(src + 4 * srcStride), r5 = _mm256_loadu_ps(src + 5 * srcStride);
+  const __m256 r6 = _mm256_loadu_ps(src + 6 * srcStride), r7 = _mm256_loadu_ps(src + 7 * srcStride);
+  const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+  const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+  const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+  const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
+  _mm256_storeu_ps(dst + dstStride, _mm256_permute2f128_ps(u1, u5, 0x20));
+  _mm256_storeu_ps(dst + 2 * dstStride, _mm256_permute2f128_ps(u2, u6, 0x20));
+  _mm256_storeu_ps(dst + 3 * dstStride, _mm256_permute2f128_ps(u3, u7, 0x20));
+  _mm256_storeu_ps(dst + 4 * dstStride, _mm256_permute2f128_ps(u0, u4, 0x31));
+  _mm256_storeu_ps(dst + 5 * dstStride, _mm256_permute2f128_ps(u1, u5, 0x31));
+  _mm256_storeu_ps(dst + 6 * dstStride, _mm256_permute2f128_ps(u2, u6, 0x31));
+  _mm256_storeu_ps(dst + 7 * dstStride, _mm256_permute2f128_ps(u3, u7, 0x31));
+#else
+  for (int r = 0; r < 8; r++)
+    for (int c = 0; c < 8; c++) dst[c * dstStride + r] = src[r * srcStride + c];
+#endif
+}
+
 /** Packs B[k][j] (k < kc, j < nc) into NR-wide panels [panel][k][NR], zero-padding the last panel. */
 void packB(int kc, int nc, const float* b, long rowStride, long colStride, float* dst) {
   for (int j0 = 0; j0 < nc; j0 += NR) {
@@ -92,8 +128,17 @@ void packB(int kc, int nc, const float* b, long rowStride, long colStride, float
         store(dst + LANES, load(src + LANES));
         dst += NR;
       }
+    } else if (nr == NR && rowStride == 1) {
+      // Columns of B are contiguous (a transposed operand): 8x8 transposes, then the ragged depths.
+      const int k8 = kc & ~7;
+      for (int k = 0; k < k8; k += 8) {
+        for (int j = 0; j < NR; j += 8) transpose8x8(panel + j * colStride + k, colStride, dst + k * NR + j, NR);
+      }
+      for (int j = 0; j < NR; j++)
+        for (int k = k8; k < kc; k++) dst[k * NR + j] = panel[j * colStride + k];
+      dst += kc * NR;
     } else if (colStride != 1 && rowStride == 1) {
-      // Columns of B are contiguous (a transposed operand): read along k, write across the panel.
+      // The last, partial panel of a transposed operand: read along k, write across the panel.
       for (int j = 0; j < NR; j++) {
         const float* src = panel + j * colStride;
         if (j < nr) {
@@ -123,6 +168,13 @@ void packA(int kc, int mc, const float* a, long rowStride, long colStride, float
         for (int i = 0; i < MR; i++) dst[i] = panel[k * colStride + i];
         dst += MR;
       }
+    } else if (mr == MR && MR == 8 && colStride == 1) {
+      // Rows of A are contiguous: 8x8 transposes, then the ragged depths.
+      const int k8 = kc & ~7;
+      for (int k = 0; k < k8; k += 8) transpose8x8(panel + k, rowStride, dst + k * MR, MR);
+      for (int i = 0; i < MR; i++)
+        for (int k = k8; k < kc; k++) dst[k * MR + i] = panel[i * rowStride + k];
+      dst += kc * MR;
     } else {
       for (int i = 0; i < MR; i++) {
         const float* src = panel + i * rowStride;
