@@ -41,16 +41,18 @@ const stampPath = join(buildDir, 'convoy-native.flags.txt');
 // -fno-math-errno: sqrt may then vectorize (the optimizers); no kernel reads errno.
 const flags = ['-O3', `-march=${march}`, '-fno-math-errno', '-std=c++17', '-shared', '-fPIC', '-fvisibility=hidden', '-Wall', '-Wextra'];
 
-// Up to date: the addon is newer than every input and was built with the same flags.
+const compiler = process.env.CXX || 'g++';
+const stamp = [compiler, ...flags].join(' ');
+
+// Up to date: the addon is newer than every input and was built by the same command.
 if (existsSync(addonPath) && existsSync(stampPath)) {
   const built = statSync(addonPath).mtimeMs;
-  const sameFlags = readFileSync(stampPath, 'utf8') === flags.join(' ');
+  const sameFlags = readFileSync(stampPath, 'utf8') === stamp;
   if (sameFlags && inputs.every((file) => statSync(file).mtimeMs <= built)) process.exit(0);
 }
 
 const include = nodeIncludeDir();
 if (include === null) fail(`Node's headers (node_api.h) were not found next to ${process.execPath}`);
-const compiler = process.env.CXX || 'g++';
 const probe = spawnSync(compiler, ['--version'], { encoding: 'utf8' });
 if (probe.error !== undefined || probe.status !== 0) fail(`no C++ compiler: '${compiler} --version' failed`);
 
@@ -63,6 +65,6 @@ if (compile.error !== undefined || compile.status !== 0) {
   fail(`${compiler} failed: ${firstError.trim()}`);
 }
 renameSync(temporary, addonPath);
-writeFileSync(stampPath, flags.join(' '));
+writeFileSync(stampPath, stamp);
 rmSync(failurePath, { force: true });
 console.log(`convoy: native kernels built (${compiler} -march=${march})`);
