@@ -12,7 +12,8 @@
  * Parameter-gradient kernels accumulate (dW += ...), so they start from non-zero dW.
  */
 import { describe, expect, it } from 'vitest';
-import { createModel } from '../model.js';
+import { createModel, createNetwork } from '../model.js';
+import type { ModelSpec } from '../spec.js';
 import { Rng } from '../rng.js';
 import { MNIST_CNN } from '../spec.js';
 import { windowExtent } from '../shapes.js';
@@ -486,5 +487,37 @@ describe('kernel selection', () => {
     }
     expect(selectNodeKernels('wasm').name).toBe('wasm');
     expect(selectNodeKernels('ts').name).toBe('ts');
+  });
+});
+
+// The float64 reference network is the one model.gradient-check.test.ts verifies by central
+// differences; a fast backend's gradient equal to it (float32 tolerance) passes that check
+// by transitivity, on layers the default model lacks: 'same' padding, stride 2, pool stride 1.
+const CHECKED_SPEC: ModelSpec = {
+  input: [2, 9, 8],
+  layers: [
+    { type: 'conv2d', filters: 4, kernelSize: 3, padding: 'same', activation: 'relu' },
+    { type: 'maxpool2d', poolSize: 2 },
+    { type: 'conv2d', filters: 5, kernelSize: [2, 3], stride: [1, 2], padding: 'same', activation: 'relu' },
+    { type: 'maxpool2d', poolSize: 2, stride: 1 },
+    { type: 'flatten' },
+    { type: 'dense', units: 6, activation: 'relu' },
+    { type: 'dense', units: 4, activation: 'softmax' },
+  ],
+};
+describe.each(backends.filter(([name]) => name !== 'ts'))('model gradient on %s against the gradient-checked float64 reference', (_, kernels) => {
+  it('two conv blocks, 5 images: same loss, gradient and input gradient (relative 1e-4)', () => {
+    const want = createNetwork(CHECKED_SPEC, { kernels: gold, seed: 11, inputGradient: true });
+    const got = createNetwork(CHECKED_SPEC, { kernels, seed: 11, inputGradient: true });
+    const params = randomValues(71, want.params.length, -0.5, 0.5);
+    want.params.set(params);
+    got.params.set(params);
+    const images = randomValues(72, 5 * 2 * 9 * 8, 0, 1);
+    const labels = Uint8Array.from([0, 3, 1, 2, 3]);
+    const wanted = want.lossAndGradient(Float64Array.from(images), labels);
+    const result = got.lossAndGradient(Float32Array.from(images), labels);
+    expect(Math.abs(result.loss - wanted.loss) / wanted.loss).toBeLessThan(GEMM_TOLERANCE);
+    expectClose(result.gradient, wanted.gradient, GEMM_TOLERANCE);
+    expectClose(got.inputGradient!, want.inputGradient!, GEMM_TOLERANCE);
   });
 });
