@@ -6,6 +6,7 @@
 
 #include "gemm.h"
 #include "kernels.h"
+#include "simd.h"
 
 namespace {
 
@@ -98,12 +99,7 @@ void conv2dBackwardFilter(const ConvGeometry& g, const float* input, const float
     im2col(g, image, columns);
     // dWeight[o, k] += sum_p dOut[o, p] * columns[k, p]: B[p][k] = columns[k*positions + p] (transposed operand).
     gemm(g.outChannels, depth, static_cast<int>(positions), dOut, positions, 1, columns, 1, positions, dWeight, depth, 1, true);
-    for (int o = 0; o < g.outChannels; o++) {
-      float sum = 0;
-      const float* row = dOut + o * positions;
-      for (long p = 0; p < positions; p++) sum += row[p];
-      dBias[o] += sum;
-    }
+    for (int o = 0; o < g.outChannels; o++) dBias[o] += sumFloats(dOut + o * positions, positions);
   }
 }
 
