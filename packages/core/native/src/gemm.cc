@@ -57,8 +57,12 @@ float* aligned64(std::vector<float>& v) {
   return reinterpret_cast<float*>((address + 63) & ~uintptr_t(63));
 }
 
-/** The MR x NR micro-kernel: C (row stride ldc, contiguous rows) (+)= packed A panel x packed B panel. */
-inline void microKernel(int kc, const float* __restrict ap, const float* __restrict bp, float* __restrict c, long ldc, bool accumulate) {
+/**
+ * The MR x NR micro-kernel: C (row stride ldc, contiguous rows) (+)= A panel x packed B panel.
+ * A is packed ([k][MR], `Packed`) or read in place: MR rows `lda` apart, contiguous in k.
+ */
+template <bool Packed>
+inline void microKernel(int kc, const float* __restrict ap, long lda, const float* __restrict bp, float* __restrict c, long ldc, bool accumulate) {
   Vec c0[MR], c1[MR];
   for (int i = 0; i < MR; i++) c0[i] = c1[i] = Vec{};
   for (int k = 0; k < kc; k++) {
@@ -66,11 +70,11 @@ inline void microKernel(int kc, const float* __restrict ap, const float* __restr
     const Vec b1 = load(bp + LANES);
 #pragma GCC unroll 8
     for (int i = 0; i < MR; i++) {
-      const Vec a = splat(ap[i]);
+      const Vec a = splat(Packed ? ap[i] : ap[i * lda]);
       c0[i] += a * b0;
       c1[i] += a * b1;
     }
-    ap += MR;
+    ap += Packed ? MR : 1;
     bp += NR;
   }
   for (int i = 0; i < MR; i++) {
@@ -205,23 +209,33 @@ void gemmOriented(int m, int n, int depth, const float* a, long aRow, long aCol,
       packB(kc, nc, b + pc * bRow + jc * bCol, bRow, bCol, packedB);
       for (int ic = 0; ic < m; ic += mcStep) {
         const int mc = std::min(mcStep, m - ic);
-        packA(kc, mc, a + ic * aRow + pc * aCol, aRow, aCol, packedA);
+        const float* aBlock = a + ic * aRow + pc * aCol;
+        // A panel used by one or two B panels: packing it would cost about what reading it
+        // costs, so rows contiguous in k are read in place (the dense layer's 4.7 MB weight
+        // as C^T = W x^T). Only a ragged last panel is packed (zero rows past m).
+        const bool inPlace = aCol == 1 && nc <= 2 * NR;
+        const int fullRows = inPlace ? mc / MR * MR : 0;
+        if (fullRows < mc) packA(kc, mc - fullRows, aBlock + fullRows * aRow, aRow, aCol, packedA);
         for (int jr = 0; jr < nc; jr += NR) {
           const int nr = std::min(NR, nc - jr);
           const float* bp = packedB + static_cast<long>(jr) * kc;
           for (int ir = 0; ir < mc; ir += MR) {
             const int mr = std::min(MR, mc - ir);
-            const float* ap = packedA + static_cast<long>(ir) * kc;
             float* cp = c + (ic + ir) * cRow + (jc + jr) * cCol;
-            if (mr == MR && nr == NR && cCol == 1) {
-              microKernel(kc, ap, bp, cp, cRow, add);
+            // A full tile of a row-major C is written in place; an edge tile (or a strided C) goes through `tile`.
+            const bool inC = mr == MR && nr == NR && cCol == 1;
+            float* target = inC ? cp : w.tile;
+            const long ldc = inC ? cRow : NR;
+            if (ir < fullRows) {
+              microKernel<false>(kc, aBlock + ir * aRow, aRow, bp, target, ldc, inC && add);
             } else {
-              microKernel(kc, ap, bp, w.tile, NR, false);
-              for (int i = 0; i < mr; i++) {
-                for (int j = 0; j < nr; j++) {
-                  float& out = cp[i * cRow + j * cCol];
-                  out = add ? out + w.tile[i * NR + j] : w.tile[i * NR + j];
-                }
+              microKernel<true>(kc, packedA + static_cast<long>(ir - fullRows) * kc, MR, bp, target, ldc, inC && add);
+            }
+            if (inC) continue;
+            for (int i = 0; i < mr; i++) {
+              for (int j = 0; j < nr; j++) {
+                float& out = cp[i * cRow + j * cCol];
+                out = add ? out + w.tile[i * NR + j] : w.tile[i * NR + j];
               }
             }
           }
