@@ -14,6 +14,18 @@ export interface KernelTiming {
   readonly label: string;
   milliseconds: number;
   calls: number;
+  /** Multiply-adds x 2 of the matrix products behind the calls (conv and dense); 0 for the rest. */
+  flops: number;
+}
+
+/** FLOPs (2 per multiply-add) of one conv/dense kernel call: every one is a matrix product (or two). */
+function flopsOf(method: string, args: unknown[]): number {
+  const g = args[0] as { batch: number; inChannels: number; outChannels: number; outHeight: number; outWidth: number; kernelHeight: number; kernelWidth: number };
+  if (method.startsWith('conv2d') && method !== 'conv2dScratchLength') return 2 * g.batch * g.outChannels * g.outHeight * g.outWidth * g.inChannels * g.kernelHeight * g.kernelWidth;
+  if (method === 'denseForward') return 2 * (args[0] as number) * (args[1] as number) * (args[2] as number);
+  // dWeight, plus dInput unless it is skipped (null, the 9th argument)
+  if (method === 'denseBackward') return 2 * (args[0] as number) * (args[1] as number) * (args[2] as number) * (args[8] === null ? 1 : 2);
+  return 0;
 }
 
 export function timedKernels(inner: Kernels): { kernels: Kernels; timings: Map<string, KernelTiming>; reset(): void } {
@@ -35,9 +47,10 @@ export function timedKernels(inner: Kernels): { kernels: Kernels; timings: Map<s
         const start = cpuMilliseconds();
         const result = (value as (...a: unknown[]) => unknown).apply(target, args);
         const label = labelOf(String(property), args);
-        const timing = timings.get(label) ?? { label, milliseconds: 0, calls: 0 };
+        const timing = timings.get(label) ?? { label, milliseconds: 0, calls: 0, flops: 0 };
         timing.milliseconds += cpuMilliseconds() - start;
         timing.calls++;
+        timing.flops += flopsOf(String(property), args);
         timings.set(label, timing);
         return result;
       };
@@ -53,7 +66,7 @@ export function profileStep(model: Model, timings: Map<string, KernelTiming>, re
   const start = cpuMilliseconds();
   for (let i = 0; i < steps; i++) step();
   const totalMilliseconds = (cpuMilliseconds() - start) / steps;
-  const rows = [...timings.values()].map((t) => ({ ...t, milliseconds: t.milliseconds / steps, calls: t.calls / steps }));
+  const rows = [...timings.values()].map((t) => ({ ...t, milliseconds: t.milliseconds / steps, calls: t.calls / steps, flops: t.flops / steps }));
   void model;
   return { rows, totalMilliseconds };
 }

@@ -1,8 +1,9 @@
 /**
  * `pnpm bench`: images/s of one training step (forward + backward + Adadelta update) and
- * of inference for the default model on one core, for Convoy's kernels and for TF.js and
- * PyTorch on the identical model in the same run, with each figure's ratio to Convoy-wasm.
- * Also a per-layer time breakdown of one Convoy-wasm step and a worker's resident memory.
+ * of inference for the default model on one core, for Convoy's kernels and for TF.js,
+ * PyTorch and onnxruntime-node (inference) on the identical model in the same run, with each
+ * figure's ratio to Convoy-wasm. Also a per-layer time breakdown (with the GFLOP/s of the
+ * matrix products) of one step on the native and wasm kernels, and a worker's resident memory.
  * Writes bench/results/<time>.json. `--quick` shortens every measurement (smoke test).
  *
  * NOTE: the figures depend on the machine's load (printed with them): on a shared
@@ -12,7 +13,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createModel, createOptimizer, createWasmKernels, selectKernels, MNIST_CNN, type Kernels } from '../packages/core/src/index.js';
-import { profileStep, timedKernels } from './profile.js';
+import { createNativeKernels, nativeKernelsStatus } from '../packages/core/src/node.js';
+import { benchOnnxRuntime } from './onnxruntime.js';
+import { profileStep, timedKernels, type KernelTiming } from './profile.js';
 import { imagesPerSecond, loadAverage, machine as describeMachine, type Rate } from './measure.js';
 import { benchTfjs } from './tfjs.js';
 
@@ -55,13 +58,31 @@ function benchConvoy(name: string, kernels: Kernels, seconds: number, maxSteps: 
   return { name, train, inference, note };
 }
 
-function breakdown(): { rows: Array<{ label: string; milliseconds: number; calls: number }>; stepMilliseconds: number } {
-  const timed = timedKernels(selectKernels('wasm'));
+interface Breakdown {
+  readonly kernels: string;
+  readonly rows: KernelTiming[];
+  readonly stepMilliseconds: number;
+}
+
+function breakdown(kernels: Kernels): Breakdown {
+  const timed = timedKernels(kernels);
   const model = createModel(MNIST_CNN, { seed: 1, kernels: timed.kernels });
   const optimizer = createOptimizer({ name: 'adadelta' }, timed.kernels, model.paramCount);
   const { images, labels } = randomBatch(64);
   const { rows, totalMilliseconds } = profileStep(model, timed.timings, timed.reset, () => optimizer.apply(model.params, model.lossAndGradient(images, labels).gradient), quick ? 2 : 10);
-  return { rows, stepMilliseconds: totalMilliseconds };
+  return { kernels: kernels.description, rows, stepMilliseconds: totalMilliseconds };
+}
+
+function breakdownLines(steps: Breakdown): string[] {
+  const gflops = (r: KernelTiming): string => (r.flops > 0 && r.milliseconds > 0 ? `${(r.flops / r.milliseconds / 1e6).toFixed(1).padStart(6)} GFLOP/s` : '');
+  const matrix = steps.rows.filter((r) => r.flops > 0);
+  const matrixMs = matrix.reduce((sum, r) => sum + r.milliseconds, 0);
+  const matrixFlops = matrix.reduce((sum, r) => sum + r.flops, 0);
+  return [
+    `Convoy ${steps.kernels}, one training step at batch 64 (${steps.stepMilliseconds.toFixed(1)} ms of CPU time), time per kernel call site:`,
+    ...steps.rows.map((r) => `  ${r.label.padEnd(34)} ${r.milliseconds.toFixed(2).padStart(8)} ms  ${((100 * r.milliseconds) / steps.stepMilliseconds).toFixed(1).padStart(5)}%  ${gflops(r)}`),
+    `  conv + dense (matrix products): ${((100 * matrixMs) / steps.stepMilliseconds).toFixed(1)}% of the step at ${(matrixFlops / matrixMs / 1e6).toFixed(1)} GFLOP/s`,
+  ];
 }
 
 interface RssResult {
@@ -73,10 +94,10 @@ interface RssResult {
 }
 
 /** bench/rss.ts in a fresh process, with the model processing `chunkSize` images at a time. */
-function workerRss(chunkSize: number): RssResult | null {
+function workerRss(chunkSize: number, kernels: 'auto' | 'wasm' = 'auto'): RssResult | null {
   const result = spawnSync(process.execPath, ['--import', 'tsx', `${here}rss.ts`], {
     encoding: 'utf8',
-    env: { ...process.env, CONVOY_BENCH_CHUNK: String(chunkSize) },
+    env: { ...process.env, CONVOY_BENCH_CHUNK: String(chunkSize), CONVOY_BENCH_KERNELS: kernels },
   });
   if (result.status !== 0) {
     log(`worker RSS measurement failed: ${result.stderr.trim().split('\n').pop() ?? ''}`);
@@ -93,11 +114,11 @@ function findTorchPython(): string | null {
   return null;
 }
 
-function benchTorch(python: string, libraryPath: string, name: string, note: string): Row | null {
+function benchTorch(python: string, libraryPath: string, name: string, note: string, extraEnv: Record<string, string> = {}): Row | null {
   const batches = BATCHES.map(String);
   const result = spawnSync(python, [`${here}torch_bench.py`, String(SECONDS), ...batches], {
     encoding: 'utf8',
-    env: { ...process.env, LD_LIBRARY_PATH: libraryPath, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' },
+    env: { ...process.env, LD_LIBRARY_PATH: libraryPath, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', ...extraEnv },
   });
   if (result.status !== 0) {
     log(`${name} failed: ${result.stderr.trim().split('\n').pop() ?? ''}`);
@@ -133,6 +154,13 @@ async function main(): Promise<void> {
     const plain = createWasmKernels({ variant: 'simd' });
     rows.push(benchConvoy('Convoy wasm (plain SIMD)', plain, SECONDS, 10_000, true, `${plain.description}: the fallback where relaxed SIMD is not available`));
   }
+  const nativeStatus = nativeKernelsStatus();
+  const native = nativeStatus.available ? createNativeKernels() : null;
+  if (native === null) log(`Convoy native: unavailable (${nativeStatus.available ? '' : nativeStatus.reason})`);
+  else rows.push(benchConvoy('Convoy native', native, SECONDS, 10_000, true, `${native.description}: C++ addon built for this CPU at install`));
+  const onnx = await benchOnnxRuntime(INFERENCE_BATCH, SECONDS).catch((error: unknown) => ({ inference: null, note: `failed: ${String(error)}` }));
+  rows.push({ name: 'onnxruntime-node', train: {}, inference: onnx.inference, note: `${onnx.note}; inference only` });
+  log(`onnxruntime-node: ${JSON.stringify(onnx)}`);
   // The reference is slow (a few images/s): one timed step per batch after one warm-up at batch 1.
   rows.push(benchConvoy('Convoy ts', selectKernels('ts'), 0, 1, false, 'TypeScript reference kernels, one timed step per batch (no warm-up beyond batch 1)'));
   const tfWasm = await benchTfjs('wasm', BATCHES, SECONDS, 50).catch((error: unknown) => ({ backend: 'wasm', train: {}, inference: null, note: `failed: ${String(error)}` }));
@@ -148,11 +176,18 @@ async function main(): Promise<void> {
   } else {
     const reference = benchTorch(python, '/usr/lib/x86_64-linux-gnu/blas:/usr/lib/x86_64-linux-gnu/lapack', 'PyTorch (reference BLAS)', "Debian's python3-torch with libblas3 (LD_LIBRARY_PATH)");
     if (reference !== null) rows.push(reference);
-    const openblas = benchTorch(python, '/usr/lib/x86_64-linux-gnu/openblas-openmp', 'PyTorch (OpenBLAS)', "Debian's python3-torch with libopenblas0-openmp (LD_LIBRARY_PATH)");
+    // NOTE: OPENBLAS_CORETYPE=Haswell: the fastest core type that computes correctly on this AVX-512 EPYC (SkylakeX is slower; see bench/README.md).
+    const openblas = benchTorch(
+      python,
+      '/usr/lib/x86_64-linux-gnu/openblas-openmp',
+      'PyTorch (OpenBLAS)',
+      "Debian's python3-torch with libopenblas0-openmp (LD_LIBRARY_PATH), OPENBLAS_CORETYPE=Haswell",
+      { OPENBLAS_CORETYPE: 'Haswell' },
+    );
     if (openblas !== null) rows.push(openblas);
   }
-  const steps = breakdown();
-  const rss = [workerRss(64), workerRss(32)].filter((r): r is RssResult => r !== null);
+  const profiles = [...(native === null ? [] : [breakdown(createNativeKernels())]), breakdown(selectKernels('wasm'))];
+  const rss = [workerRss(64), workerRss(32), ...(native === null ? [] : [workerRss(64, 'wasm')])].filter((r): r is RssResult => r !== null);
   const machineAfter = loadAverage();
 
   const convoy = rows[0]!;
@@ -169,9 +204,9 @@ async function main(): Promise<void> {
     '',
     ...rows.map((row) => `${row.name}: ${row.note}`),
     '',
-    `Convoy wasm, one training step at batch 64 (${steps.stepMilliseconds.toFixed(1)} ms of CPU time), time per kernel call site:`,
-    ...steps.rows.map((r) => `  ${r.label.padEnd(34)} ${r.milliseconds.toFixed(2).padStart(8)} ms  ${((100 * r.milliseconds) / steps.stepMilliseconds).toFixed(1).padStart(5)}%`),
+    ...nativeRatios(rows),
     '',
+    ...profiles.flatMap((steps) => [...breakdownLines(steps), '']),
     ...rss.map(
       (r) =>
         `worker RSS, MNIST train+test loaded, default model (${r.kernels}) in chunks of ${r.chunkSize}, batch-64 gradient sums and evaluation: ` +
@@ -182,9 +217,22 @@ async function main(): Promise<void> {
   const directory = `${here}results/`;
   mkdirSync(directory, { recursive: true });
   const file = `${directory}${started.toISOString().replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`;
-  writeFileSync(file, `${JSON.stringify({ date: started.toISOString(), quick, machine: { ...machine, loadAfter: machineAfter }, rows, breakdown: steps, workerRss: rss, table: lines }, null, 2)}\n`);
+  writeFileSync(file, `${JSON.stringify({ date: started.toISOString(), quick, machine: { ...machine, loadAfter: machineAfter }, rows, breakdown: profiles, workerRss: rss, table: lines }, null, 2)}\n`);
   log(`wrote ${file}`);
   if (!quick) updateReadme(lines);
+}
+
+/** Convoy native against the yardsticks of issue 21 (CPU-time figures of this run). */
+function nativeRatios(rows: readonly Row[]): string[] {
+  const find = (name: string): Row | undefined => rows.find((row) => row.name === name);
+  const native = find('Convoy native');
+  if (native === undefined) return [];
+  const lines: string[] = [];
+  const ratio = (a: Rate | null | undefined, b: Rate | null | undefined): string => (a && b ? `${(a.cpu / b.cpu).toFixed(2)}x` : 'n/a');
+  const torch = find('PyTorch (OpenBLAS)');
+  lines.push(`Convoy native / PyTorch (OpenBLAS): training b=64 ${ratio(native.train[64], torch?.train[64])}, inference ${ratio(native.inference, torch?.inference)}`);
+  lines.push(`Convoy native / onnxruntime-node: inference ${ratio(native.inference, find('onnxruntime-node')?.inference)}`);
+  return lines;
 }
 
 /** Puts the table between the markers of bench/README.md (the README shows the latest full run). */

@@ -15,12 +15,11 @@ import {
   createModel,
   datasetId,
   encodeMessage,
-  selectKernels,
   type Dataset,
   type MetricsRecord,
   type Model,
 } from '@convoy/core';
-import { datasetHash, loadMnist, type Checkpoint } from '@convoy/core/node';
+import { datasetHash, loadMnist, selectNodeKernels, type Checkpoint } from '@convoy/core/node';
 import { CoordinatorError, resolveOptions, type CoordinatorOptions, type TrainingOptions } from './defaults.js';
 import { MetricsHub } from './metrics.js';
 import { withPixels, type RunPosition } from './persistence.js';
@@ -85,7 +84,7 @@ async function assemble(partial: Partial<CoordinatorOptions>, resolved: Coordina
   if (checkpoint !== null && checkpoint.datasetHash !== id) {
     throw new CoordinatorError('BAD_RESUME', `--resume: the checkpoint was made with dataset ${checkpoint.datasetHash}, this data is ${id}`);
   }
-  const kernels = selectKernels(options.kernels);
+  const kernels = selectNodeKernels(options.kernels);
   const model = createModel(options.spec, { seed: options.seed, kernels });
   checkModelFitsData(model, train);
   const optimizer = Trainer.createOptimizer(options, model);

@@ -22,7 +22,7 @@ export type { Layer, ForwardContext } from './layers/layer.js';
 // --- kernels (backends and selection)
 export { createReferenceKernels } from './kernels/reference.js';
 export type { ReferenceKernelsOptions } from './kernels/reference.js';
-export { defaultKernels, selectKernels } from './kernels/select.js';
+export { defaultKernels, KERNELS_CHOICES, selectKernels } from './kernels/select.js';
 export type { KernelsChoice } from './kernels/select.js';
 export { createWasmKernels, WasmKernels, WasmKernelsError, bestWasmVariant, wasmKernelsBuilt } from './kernels/wasm/index.js';
 export type { WasmKernelsOptions, WasmVariant } from './kernels/wasm/index.js';

@@ -14,6 +14,18 @@ export { defaultMnistDir, loadIdxDataset, loadMnist, MNIST_FILES } from './data/
 // --- WebAssembly kernels: where this package's builds are
 export { wasmPath } from './kernels/wasm/build-files.node.js';
 
+// --- native kernels (an addon built for this CPU at install; 'auto' here prefers it)
+export {
+  createNativeKernels,
+  defaultNodeKernels,
+  nativeKernelsStatus,
+  NativeKernels,
+  NativeKernelsError,
+  NATIVE_ADDON_PATH,
+  selectNodeKernels,
+} from './kernels/native/index.js';
+export type { NativeStatus } from './kernels/native/index.js';
+
 // --- checkpoint
 export {
   CHECKPOINT_FORMAT_VERSION,

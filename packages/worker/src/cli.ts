@@ -2,7 +2,7 @@
  * `pnpm worker -- --connect ws://HOST:PORT [--token SECRET] [--data DIR | --no-local-data] [--ready-file PATH]`
  * Exit codes: 0 stopped by the coordinator or Ctrl-C, 1 refused/unreachable, 2 bad flags.
  */
-import { usageErrorLine } from '@convoy/core';
+import { KERNELS_CHOICES, usageErrorLine, type KernelsChoice } from '@convoy/core';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { WORKER_DEFAULTS } from './options.js';
 import { Worker } from './worker.js';
@@ -13,9 +13,10 @@ function positiveNumber(value: string): number {
   return number;
 }
 
-function kernelsChoice(value: string): 'ts' | 'wasm' | 'auto' {
-  if (value !== 'ts' && value !== 'wasm' && value !== 'auto') throw new InvalidArgumentError('must be ts, wasm or auto');
-  return value;
+function kernelsChoice(value: string): KernelsChoice {
+  const choice = KERNELS_CHOICES.find((name) => name === value);
+  if (choice === undefined) throw new InvalidArgumentError(`must be ${KERNELS_CHOICES.join(', ')}`);
+  return choice;
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -27,7 +28,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--name <name>', 'name shown on the dashboard (default: HOSTNAME-PID)')
     .option('--data <dir>', 'folder with the four MNIST IDX files (default: the bundled MNIST)')
     .option('--no-local-data', 'load no dataset; receive it from the coordinator')
-    .option('--kernels <name>', 'ts | wasm | auto', kernelsChoice, 'auto')
+    .option('--kernels <name>', `${KERNELS_CHOICES.join(' | ')} (auto: native > wasm > ts)`, kernelsChoice, 'auto')
     .option('--retry-for <seconds>', 'give up after this long without a coordinator (never reached, or lost)', positiveNumber, WORKER_DEFAULTS.retryForMs / 1000)
     .addOption(new Option('--exit-with-stdin', 'exit when stdin closes (local workers of `convoy start`)').hideHelp())
     .addOption(new Option('--chaos-delay <ms>', 'fault injection: block this long before answering each step').argParser(positiveNumber).hideHelp())
@@ -50,7 +51,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     name?: string;
     data?: string;
     localData: boolean;
-    kernels: 'ts' | 'wasm' | 'auto';
+    kernels: KernelsChoice;
     retryFor: number;
     exitWithStdin?: boolean;
     chaosDelay?: number;

@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DEFAULT_LIMITS, createReferenceKernels, decodeMessage, defaultKernels } from '@convoy/core';
+import { DEFAULT_LIMITS, createReferenceKernels, decodeMessage } from '@convoy/core';
+import { defaultNodeKernels } from '@convoy/core/node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { Worker } from './worker.js';
@@ -92,7 +93,7 @@ describe('hello', () => {
   }
 
   it.each(['ts', 'auto'] as const)('kernels=%s: names the backend in use, not the choice asked for', async (kernels) => {
-    const expected = kernels === 'ts' ? createReferenceKernels().name : defaultKernels().name;
+    const expected = kernels === 'ts' ? createReferenceKernels().name : defaultNodeKernels().name;
     expect(await hello(kernels)).toMatchObject({ type: 'hello', kernels: expected });
     expect(expected).not.toBe('auto');
   });

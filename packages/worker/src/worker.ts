@@ -14,13 +14,13 @@ import {
   decodeMessage,
   encodeMessage,
   printable,
-  selectKernels,
   type DatasetMessage,
   type Kernels,
   type Message,
   type ProtocolLimits,
   type WelcomeMessage,
 } from '@convoy/core';
+import { selectNodeKernels } from '@convoy/core/node';
 import { ComputeEngine, type WorkerData } from './compute.js';
 import { Chaos, parseChaos, type ChaosIo } from './chaos.js';
 import { Connection, WorkerState, type WorkerExit, type WorkerStateName } from './connection.js';
@@ -92,7 +92,7 @@ export class Worker {
       this.data = data;
       this.localId = id;
     }
-    this.kernels = selectKernels(this.options.kernels);
+    this.kernels = selectNodeKernels(this.options.kernels);
     this.kernelsName = this.kernels.name;
     this.link.connect();
     return this.exited;
@@ -212,7 +212,7 @@ export class Worker {
 
   /** The kernels for a new compute engine: the ones selected at start first, then fresh ones (a backend's arrays are its own). */
   private takeKernels(): Kernels {
-    const kernels = this.kernels ?? selectKernels(this.options.kernels);
+    const kernels = this.kernels ?? selectNodeKernels(this.options.kernels);
     this.kernels = null;
     return kernels;
   }

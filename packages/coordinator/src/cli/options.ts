@@ -4,7 +4,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ADADELTA_DEFAULTS, ADAM_DEFAULTS, ERROR_PREFIX, MNIST_CNN, MNIST_CNN_DROPOUT, usageErrorLine, type ModelSpec, type OptimizerConfig } from '@convoy/core';
+import { ADADELTA_DEFAULTS, ADAM_DEFAULTS, ERROR_PREFIX, MNIST_CNN, MNIST_CNN_DROPOUT, KERNELS_CHOICES, usageErrorLine, type ModelSpec, type OptimizerConfig } from '@convoy/core';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { COORDINATOR_DEFAULTS, CoordinatorError, OPTION_RANGES, TRAIN_FILE_IMAGES, rangeProblem, type CoordinatorOptions, type OptionRange, type TrainingOptions } from '../defaults.js';
 
@@ -87,7 +87,7 @@ export function addCoordinatorFlags(program: Command): Command {
     .option('--out <dir>', 'run folder (default: runs/<date-time>)')
     .option('--resume', 'continue the run in --out (default: the newest in runs/) from its checkpoint')
     .option('--checkpoint-every <steps>', 'also checkpoint every this many steps (0: epoch ends only)', rangeFlag(r.checkpointEvery), d.checkpointEvery)
-    .addOption(new Option('--kernels <name>', 'kernel backend').choices(['ts', 'wasm', 'auto']).default(d.kernels))
+    .addOption(new Option('--kernels <name>', 'kernel backend (auto: native > wasm > ts)').choices(KERNELS_CHOICES).default(d.kernels))
     .option('--data <dir>', 'folder with the four MNIST IDX files (default: the bundled MNIST)')
     .option('--heartbeat <ms>', 'a peer silent this long is dead', rangeFlag(r.heartbeatMs), d.heartbeatMs)
     .option('--handshake <ms>', 'a connection that has not said hello (or sent its HTTP request) this long is closed', rangeFlag(r.handshakeMs), d.handshakeMs)

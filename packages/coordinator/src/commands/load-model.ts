@@ -5,12 +5,12 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { countParameters, createModel, selectKernels, type Model, type ModelSpec } from '@convoy/core';
-import { readCheckpoint } from '@convoy/core/node';
+import { countParameters, createModel, type KernelsChoice, type Model, type ModelSpec } from '@convoy/core';
+import { readCheckpoint, selectNodeKernels } from '@convoy/core/node';
 import { CHECKPOINT_FILE, MODEL_FILE } from '../persistence.js';
 import { CliError, errorCode } from './errors.js';
 
-export type KernelsOption = 'ts' | 'wasm' | 'auto';
+export type KernelsOption = KernelsChoice;
 
 export interface LoadedCheckpoint {
   /** The checkpoint file actually read. */
@@ -63,8 +63,8 @@ export function loadCheckpointFile(target: string): LoadedCheckpoint {
 /** A model built from the checkpoint's spec, holding its parameters. */
 export function loadModel(target: string, kernels: KernelsOption = 'auto'): { model: Model; path: string } {
   const checkpoint = loadCheckpointFile(target);
-  // A backend that cannot load (WASM_NOT_BUILT) is a coded user error of its own.
-  const backend = selectKernels(kernels);
+  // A backend that cannot load (WASM_NOT_BUILT, NATIVE_UNAVAILABLE) is a coded user error of its own.
+  const backend = selectNodeKernels(kernels);
   const model = createModel(checkpoint.spec, { kernels: backend });
   model.params.set(checkpoint.params);
   return { model, path: checkpoint.path };

@@ -9,7 +9,7 @@
  * User errors (missing file, not a checkpoint, undecodable PNG, wrong image size, bad
  * option) print one line on stderr and exit 2; anything else is a bug and keeps its stack.
  */
-import { usageErrorLine } from '@convoy/core';
+import { KERNELS_CHOICES, usageErrorLine } from '@convoy/core';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { USER_ERROR_EXIT_CODE, errorCode } from './errors.js';
 import { runEval } from './eval.js';
@@ -39,7 +39,7 @@ function indexList(value: string, previous: number[] = []): number[] {
 }
 
 function kernelsOption(): Option {
-  return new Option('--kernels <backend>', 'kernel backend').choices(['ts', 'wasm', 'auto']).default('auto');
+  return new Option('--kernels <backend>', 'kernel backend (auto: native > wasm > ts)').choices(KERNELS_CHOICES).default('auto');
 }
 
 /** Adds eval, predict and export to `program` (kept separate so other commands can share the program). */

@@ -1,7 +1,8 @@
 /**
  * One conformance suite for every kernel of every backend: the float32 TypeScript
- * reference, the WebAssembly SIMD build and (when the engine accepts it) the relaxed-SIMD
- * build, each against the reference kernels run in float64 on the same inputs.
+ * reference, the WebAssembly SIMD build, (when the engine accepts it) the relaxed-SIMD
+ * build and the native addon (built at install; required in CI), each against the
+ * reference kernels run in float64 on the same inputs.
  *
  * Tolerances (max-norm relative: max|got - want| / max|want|):
  * - GEMM-based kernels (conv2d x3, dense): 1e-4. float32 sums of up to ~1000 terms in a
@@ -11,7 +12,8 @@
  * Parameter-gradient kernels accumulate (dW += ...), so they start from non-zero dW.
  */
 import { describe, expect, it } from 'vitest';
-import { createModel } from '../model.js';
+import { createModel, createNetwork } from '../model.js';
+import type { ModelSpec } from '../spec.js';
 import { Rng } from '../rng.js';
 import { MNIST_CNN } from '../spec.js';
 import { windowExtent } from '../shapes.js';
@@ -19,6 +21,8 @@ import type { AvgPool2DGeometry, Conv2DGeometry, Kernels, Pool2DGeometry } from 
 import { createReferenceKernels } from './reference.js';
 import { defaultKernels, selectKernels } from './select.js';
 import { WasmKernelsError, bestWasmVariant, createWasmKernels } from './wasm/index.js';
+import { createNativeKernels, nativeKernelsStatus, selectNodeKernels } from './native/index.js';
+import { requirement } from '../../../../tests/support/requirements.js';
 
 const GEMM_TOLERANCE = 1e-4;
 const ELEMENTWISE_TOLERANCE = 1e-5;
@@ -30,6 +34,9 @@ const backends: Array<[string, Kernels]> = [
 ];
 // Node 20 runs relaxed SIMD behind a flag that the loader sets; an engine without it only has plain SIMD.
 if (bestWasmVariant() === 'relaxed') backends.push(['wasm-relaxed', createWasmKernels({ variant: 'relaxed', memoryBytes: 256 << 20 })]);
+const nativeStatus = nativeKernelsStatus();
+const native = requirement('the native kernels', nativeStatus.available ? null : nativeStatus.reason);
+if (nativeStatus.available) backends.push(['native', createNativeKernels()]);
 
 function randomValues(seed: number, length: number, low = -1, high = 1): Float64Array {
   const rng = new Rng(seed);
@@ -228,6 +235,8 @@ describe.each(backends)('kernels on %s', (_, kernels) => {
     [64, 300, 128],
     [3, 9216, 10],
     [2, 128, 13],
+    [33, 300, 17], // every GEMM tile ragged, two depth blocks
+    [64, 1200, 128], // batch 64 against 128 outputs, five depth blocks
   ];
   describe.each(denseCases)('dense batch=%i in=%i out=%i', (batch, inFeatures, outFeatures) => {
     const input = randomValues(21, batch * inFeatures);
@@ -333,7 +342,7 @@ describe.each(backends)('kernels on %s', (_, kernels) => {
   });
 });
 
-describe.each(backends.filter(([name]) => name !== 'ts'))('GEMM on %s (C = A B row-major, against float64 sums)', (_, kernels) => {
+describe.each(backends.filter(([name]) => name.startsWith('wasm')))('GEMM on %s (C = A B row-major, against float64 sums)', (_, kernels) => {
   const wasm = kernels as ReturnType<typeof createWasmKernels>;
   it.each([
     [1, 1, 1],
@@ -358,6 +367,36 @@ describe.each(backends.filter(([name]) => name !== 'ts'))('GEMM on %s (C = A B r
     expectClose(c, want, GEMM_TOLERANCE);
     wasm.matmul(m, n, k, put(kernels, a), put(kernels, b), c, true);
     expectClose(c, want.map((v) => 2 * v), GEMM_TOLERANCE);
+  });
+});
+
+describe.skipIf(native.skip)('native backend boundaries', () => {
+  const kernels = nativeStatus.available ? createNativeKernels() : null;
+
+  it('rejects arrays shorter than the call needs, naming the argument, with a code', () => {
+    native.check();
+    expect(() => kernels!.reluForward(9, kernels!.allocate(9), kernels!.allocate(8))).toThrow(/'output' has 8 elements, needs 9/);
+    const g = convGeometry([2, 3, 8, 8], 4, [3, 3], [1, 1], 'valid');
+    const short = () => kernels!.conv2dForward(g, kernels!.allocate(2 * 3 * 64), kernels!.allocate(4 * 27), kernels!.allocate(4), kernels!.allocate(10), kernels!.allocate(1000));
+    expect(short).toThrow(expect.objectContaining({ code: 'ARRAY_TOO_SHORT', message: "native kernels: 'output' has 10 elements, needs 288" }));
+  });
+
+  it('rejects other typed arrays and impossible geometry instead of touching memory', () => {
+    native.check();
+    expect(() => kernels!.scale(4, new Float64Array(4) as unknown as Float32Array, 2)).toThrow(/'x' must be a Float32Array/);
+    const pool = { batch: 1, channels: 1, inHeight: 4, inWidth: 4, outHeight: 3, outWidth: 2, poolHeight: 2, poolWidth: 2, strideY: 2, strideX: 2 };
+    expect(() => kernels!.maxPool2dForward(pool, kernels!.allocate(16), kernels!.allocate(6))).toThrow(/windows reach outside the input/);
+    const labels = Float32Array.of(10);
+    expect(() => kernels!.softmaxCrossEntropy(1, 10, kernels!.allocate(10), labels, kernels!.allocate(10), kernels!.allocate(10), 1, kernels!.allocate(2))).toThrow(/label 10/);
+  });
+
+  it('hands out zeroed arrays of the length asked for', () => {
+    native.check();
+    for (const length of [1, 3, 1000]) {
+      const array = kernels!.allocate(length);
+      expect(array.length).toBe(length);
+      expect(Array.from(array).every((value) => value === 0)).toBe(true);
+    }
   });
 });
 
@@ -396,7 +435,7 @@ describe('wasm backend boundaries', () => {
   });
 });
 
-// The float32 reference model is slow (~1 image/s): run it once and compare every wasm variant with it.
+// The float32 reference model is slow (~1 image/s): run it once and compare every fast backend with it.
 const modelBatch = 3;
 const modelImages = Float32Array.from(randomValues(51, modelBatch * 28 * 28, 0, 1));
 const modelLabels = Uint8Array.from([3, 0, 7]);
@@ -435,6 +474,50 @@ describe('kernel selection', () => {
 
   it("'ts' is the float32 reference; an unknown name is a one-line error with a code", () => {
     expect(selectKernels('ts').description).toBe('ts (reference, float32)');
-    expect(() => selectKernels('gpu' as 'ts')).toThrow("unknown kernels 'gpu': expected 'ts', 'wasm' or 'auto'");
+    expect(() => selectKernels('gpu' as 'ts')).toThrow("unknown kernels 'gpu': expected 'ts', 'wasm', 'native' or 'auto'");
+    expect(() => selectNodeKernels('gpu' as 'ts')).toThrow("unknown kernels 'gpu': expected 'ts', 'wasm', 'native' or 'auto'");
+    expect(() => selectKernels('native')).toThrow(/native kernels run only in Node/);
+  });
+
+  it.skipIf(native.skip)("in Node, 'native' is the addon and 'auto' prefers it (built at install; required in CI)", () => {
+    native.check();
+    for (const kernels of [selectNodeKernels('native'), selectNodeKernels('auto')]) {
+      expect(kernels.name).toBe('native');
+      expect(kernels.description).toMatch(/^native \((AVX-512|AVX2\+FMA|NEON|generic vectors)\)$/);
+    }
+    expect(selectNodeKernels('wasm').name).toBe('wasm');
+    expect(selectNodeKernels('ts').name).toBe('ts');
+  });
+});
+
+// The float64 reference network is the one model.gradient-check.test.ts verifies by central
+// differences; a fast backend's gradient equal to it (float32 tolerance) passes that check
+// by transitivity, on layers the default model lacks: 'same' padding, stride 2, pool stride 1.
+const CHECKED_SPEC: ModelSpec = {
+  input: [2, 9, 8],
+  layers: [
+    { type: 'conv2d', filters: 4, kernelSize: 3, padding: 'same', activation: 'relu' },
+    { type: 'maxpool2d', poolSize: 2 },
+    { type: 'conv2d', filters: 5, kernelSize: [2, 3], stride: [1, 2], padding: 'same', activation: 'relu' },
+    { type: 'maxpool2d', poolSize: 2, stride: 1 },
+    { type: 'flatten' },
+    { type: 'dense', units: 6, activation: 'relu' },
+    { type: 'dense', units: 4, activation: 'softmax' },
+  ],
+};
+describe.each(backends.filter(([name]) => name !== 'ts'))('model gradient on %s against the gradient-checked float64 reference', (_, kernels) => {
+  it('two conv blocks, 5 images: same loss, gradient and input gradient (relative 1e-4)', () => {
+    const want = createNetwork(CHECKED_SPEC, { kernels: gold, seed: 11, inputGradient: true });
+    const got = createNetwork(CHECKED_SPEC, { kernels, seed: 11, inputGradient: true });
+    const params = randomValues(71, want.params.length, -0.5, 0.5);
+    want.params.set(params);
+    got.params.set(params);
+    const images = randomValues(72, 5 * 2 * 9 * 8, 0, 1);
+    const labels = Uint8Array.from([0, 3, 1, 2, 3]);
+    const wanted = want.lossAndGradient(Float64Array.from(images), labels);
+    const result = got.lossAndGradient(Float32Array.from(images), labels);
+    expect(Math.abs(result.loss - wanted.loss) / wanted.loss).toBeLessThan(GEMM_TOLERANCE);
+    expectClose(result.gradient, wanted.gradient, GEMM_TOLERANCE);
+    expectClose(got.inputGradient!, want.inputGradient!, GEMM_TOLERANCE);
   });
 });

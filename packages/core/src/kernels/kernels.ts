@@ -1,9 +1,10 @@
 /**
  * The kernel interface: every numerical loop of a training step goes through it.
  *
- * Two backends implement it: the TypeScript reference (`reference.ts`, the readable
- * specification) and a WebAssembly SIMD build (`wasm/`), and one conformance suite
- * runs every kernel of every backend against the reference.
+ * Three backends implement it: the TypeScript reference (`reference.ts`, the readable
+ * specification), a WebAssembly SIMD build (`wasm/`) and, in Node, native code compiled for
+ * the CPU (`native/`, through @convoy/core/node); one conformance suite runs every kernel
+ * of every backend against the reference.
  *
  * Conventions (PyTorch's layout, see DESIGN.md):
  * - activations are NCHW, contiguous; a dense input is [batch, features];
@@ -18,7 +19,7 @@
 /** Float32Array for every backend; the reference can also run in float64 (gradient checks). */
 export type FloatArray = Float32Array | Float64Array;
 
-export type KernelsName = 'ts' | 'wasm';
+export type KernelsName = 'ts' | 'wasm' | 'native';
 
 export interface Conv2DGeometry {
   readonly batch: number;

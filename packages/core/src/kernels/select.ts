@@ -8,7 +8,9 @@ import type { Kernels } from './kernels.js';
 import { createReferenceKernels } from './reference.js';
 import { WasmKernelsError, bestWasmVariant, createWasmKernels, wasmKernelsBuilt } from './wasm/index.js';
 
-export type KernelsChoice = 'ts' | 'wasm' | 'auto';
+/** The names a user may pick (command-line choices). 'native' is served by selectNodeKernels (@convoy/core/node); here it is a clear error. */
+export const KERNELS_CHOICES = ['ts', 'wasm', 'native', 'auto'] as const;
+export type KernelsChoice = (typeof KERNELS_CHOICES)[number];
 
 /** The fastest backend available here. */
 export function defaultKernels(): Kernels {
@@ -29,7 +31,9 @@ export function selectKernels(name: KernelsChoice): Kernels {
       return defaultKernels();
     case 'wasm':
       return createWasmKernels();
+    case 'native':
+      throw new WasmKernelsError('BAD_ARGUMENT', "the native kernels run only in Node: select them with selectNodeKernels from '@convoy/core/node'");
     default:
-      throw new WasmKernelsError('BAD_ARGUMENT', `unknown kernels '${String(name)}': expected 'ts', 'wasm' or 'auto'`);
+      throw new WasmKernelsError('BAD_ARGUMENT', `unknown kernels '${String(name satisfies never)}': expected 'ts', 'wasm', 'native' or 'auto'`);
   }
 }

@@ -1,0 +1,115 @@
+// Convolution as im2col + GEMM, one image at a time (layouts as the TypeScript reference):
+//   columns [inChannels*kernelHeight*kernelWidth, outHeight*outWidth] of one image,
+//   row k = (c*kernelHeight + i)*kernelWidth + j, column p = y*outWidth + x.
+#include <algorithm>
+#include <cstring>
+
+#include "gemm.h"
+#include "kernels.h"
+#include "simd.h"
+
+namespace {
+
+/** First output column x whose input column x*stride - shift is >= 0 (shift = padLeft - j). */
+inline int validStart(int outWidth, int stride, int shift) { return shift <= 0 ? 0 : std::min(outWidth, (shift + stride - 1) / stride); }
+
+/** One past the last output column whose input column x*stride - shift is < inWidth (at least `start`). */
+inline int validEnd(int outWidth, int stride, int inWidth, int shift, int start) {
+  const int last = inWidth - 1 + shift;  // NOTE: negative when the window column lies beyond the image; '/' truncates
+  if (last < 0) return start;
+  return std::max(start, std::min(outWidth, last / stride + 1));
+}
+
+/** columns[k, p] = image[c, y*sy+i-padTop, x*sx+j-padLeft], zero outside the image. */
+void im2col(const ConvGeometry& g, const float* image, float* columns) {
+  float* dst = columns;
+  for (int c = 0; c < g.inChannels; c++) {
+    const float* channel = image + static_cast<long>(c) * g.inHeight * g.inWidth;
+    for (int i = 0; i < g.kernelHeight; i++) {
+      for (int j = 0; j < g.kernelWidth; j++) {
+        const int xStart = validStart(g.outWidth, g.strideX, g.padLeft - j);
+        const int xEnd = validEnd(g.outWidth, g.strideX, g.inWidth, g.padLeft - j, xStart);
+        for (int y = 0; y < g.outHeight; y++, dst += g.outWidth) {
+          const int inY = y * g.strideY + i - g.padTop;
+          if (inY < 0 || inY >= g.inHeight || xEnd <= xStart) {
+            std::memset(dst, 0, sizeof(float) * g.outWidth);
+            continue;
+          }
+          std::fill(dst, dst + xStart, 0.0f);
+          const float* src = channel + inY * g.inWidth + xStart * g.strideX + j - g.padLeft;
+          if (g.strideX == 1) {
+            std::memcpy(dst + xStart, src, sizeof(float) * (xEnd - xStart));
+          } else {
+            for (int x = xStart; x < xEnd; x++) dst[x] = src[(x - xStart) * g.strideX];
+          }
+          std::fill(dst + xEnd, dst + g.outWidth, 0.0f);
+        }
+      }
+    }
+  }
+}
+
+/** The adjoint of im2col: image[c, inY, inX] = sum of the columns entries that read it (image overwritten). */
+void col2im(const ConvGeometry& g, const float* columns, float* image) {
+  std::fill(image, image + static_cast<long>(g.inChannels) * g.inHeight * g.inWidth, 0.0f);
+  const float* src = columns;
+  for (int c = 0; c < g.inChannels; c++) {
+    float* channel = image + static_cast<long>(c) * g.inHeight * g.inWidth;
+    for (int i = 0; i < g.kernelHeight; i++) {
+      for (int j = 0; j < g.kernelWidth; j++) {
+        const int xStart = validStart(g.outWidth, g.strideX, g.padLeft - j);
+        const int xEnd = validEnd(g.outWidth, g.strideX, g.inWidth, g.padLeft - j, xStart);
+        for (int y = 0; y < g.outHeight; y++, src += g.outWidth) {
+          const int inY = y * g.strideY + i - g.padTop;
+          if (inY < 0 || inY >= g.inHeight || xEnd <= xStart) continue;
+          float* dst = channel + inY * g.inWidth + xStart * g.strideX + j - g.padLeft;
+          const float* from = src + xStart;
+          const int count = xEnd - xStart;
+          if (g.strideX == 1) {
+            for (int x = 0; x < count; x++) dst[x] += from[x];
+          } else {
+            for (int x = 0; x < count; x++) dst[x * g.strideX] += from[x];
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void conv2dForward(const ConvGeometry& g, const float* input, const float* weight, const float* bias, float* output, float* columns) {
+  const long positions = static_cast<long>(g.outHeight) * g.outWidth;
+  const int depth = g.inChannels * g.kernelHeight * g.kernelWidth;
+  for (int n = 0; n < g.batch; n++) {
+    const float* image = input + static_cast<long>(n) * g.inChannels * g.inHeight * g.inWidth;
+    float* out = output + static_cast<long>(n) * g.outChannels * positions;
+    im2col(g, image, columns);
+    for (int o = 0; o < g.outChannels; o++) std::fill(out + o * positions, out + (o + 1) * positions, bias[o]);
+    gemm(g.outChannels, static_cast<int>(positions), depth, weight, depth, 1, columns, positions, 1, out, positions, 1, true);
+  }
+}
+
+void conv2dBackwardFilter(const ConvGeometry& g, const float* input, const float* dOutput, float* dWeight, float* dBias, float* columns) {
+  const long positions = static_cast<long>(g.outHeight) * g.outWidth;
+  const int depth = g.inChannels * g.kernelHeight * g.kernelWidth;
+  for (int n = 0; n < g.batch; n++) {
+    const float* image = input + static_cast<long>(n) * g.inChannels * g.inHeight * g.inWidth;
+    const float* dOut = dOutput + static_cast<long>(n) * g.outChannels * positions;
+    im2col(g, image, columns);
+    // dWeight[o, k] += sum_p dOut[o, p] * columns[k, p]: B[p][k] = columns[k*positions + p] (transposed operand).
+    gemm(g.outChannels, depth, static_cast<int>(positions), dOut, positions, 1, columns, 1, positions, dWeight, depth, 1, true);
+    for (int o = 0; o < g.outChannels; o++) dBias[o] += sumFloats(dOut + o * positions, positions);
+  }
+}
+
+void conv2dBackwardInput(const ConvGeometry& g, const float* weight, const float* dOutput, float* dInput, float* columns) {
+  const long positions = static_cast<long>(g.outHeight) * g.outWidth;
+  const int depth = g.inChannels * g.kernelHeight * g.kernelWidth;
+  for (int n = 0; n < g.batch; n++) {
+    const float* dOut = dOutput + static_cast<long>(n) * g.outChannels * positions;
+    // columns[k, p] = sum_o weight[o, k] * dOut[o, p]
+    gemm(depth, static_cast<int>(positions), g.outChannels, weight, 1, depth, dOut, positions, 1, columns, positions, 1, false);
+    col2im(g, columns, dInput + static_cast<long>(n) * g.inChannels * g.inHeight * g.inWidth);
+  }
+}

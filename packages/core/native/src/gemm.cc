@@ -1,0 +1,270 @@
+// Goto/BLIS-style GEMM (see gemm.h for the contract):
+//   for each block of NC columns
+//     for each block of KC depths:  pack B[KC][NC] into NR-wide panels   [panel][k][NR]
+//       for each block of MC rows:  pack A[MC][KC] into MR-row panels    [panel][k][MR]
+//         for each B panel (stays in L1), for each A panel (streams from L2):
+//           MR x NR register tile of FMAs
+// Packing pads ragged edges with zeros, so the micro-kernel always runs a full tile; only an
+// edge tile (or a C with column stride != 1) is stored through a small scratch tile.
+#include "gemm.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "simd.h"
+
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
+
+namespace {
+
+// Register tile: MR rows x NR columns = MR * NR/LANES vector accumulators.
+// AVX-512: 8 x 32 = 16 zmm accumulators + 2 B vectors + broadcasts (of 32 registers); 8 rows
+// divide every channel and batch count of the default model (32, 64, 128) without padding.
+// 8 lanes (AVX2, 16 registers): 6 x 16 = 12 accumulators + 2 B + 1 broadcast.
+#if defined(__AVX512F__)
+constexpr int MR = 8;
+#else
+constexpr int MR = 6;
+#endif
+constexpr int NR = 2 * LANES;
+
+// Blocking: a B panel (KC*NR*4 = 32 KiB with AVX-512) stays in L1 while the A panels of one
+// MC block (MC*KC*4 <= 384 KiB) stream from L2; a packed B block (KC*NC*4 <= 1 MiB) is
+// reused by every A block.
+constexpr int KC = 256;
+constexpr int NC = 1024;
+constexpr int MC = 384;
+
+/** Splits `total` into equal blocks of at most `limit`, rounded up to a multiple of `unit`. */
+int blockSize(int total, int limit, int unit) {
+  const int blocks = (total + limit - 1) / limit;
+  const int size = (total + blocks - 1) / blocks;
+  return std::min(limit, (size + unit - 1) / unit * unit);
+}
+
+/** Per-thread workspace (a worker may run kernels on several threads). */
+struct Workspace {
+  std::vector<float> packedA, packedB;
+  alignas(64) float tile[MR * NR];
+  Workspace() : packedA(MC * KC + 64), packedB(static_cast<size_t>(KC) * NC + 64) {}
+};
+thread_local Workspace workspace;
+
+float* aligned64(std::vector<float>& v) {
+  auto address = reinterpret_cast<uintptr_t>(v.data());
+  return reinterpret_cast<float*>((address + 63) & ~uintptr_t(63));
+}
+
+/**
+ * The MR x NR micro-kernel: C (row stride ldc, contiguous rows) (+)= A panel x packed B panel.
+ * A is packed ([k][MR], `Packed`) or read in place: MR rows `lda` apart, contiguous in k.
+ */
+template <bool Packed>
+inline void microKernel(int kc, const float* __restrict ap, long lda, const float* __restrict bp, float* __restrict c, long ldc, bool accumulate) {
+  Vec c0[MR], c1[MR];
+  for (int i = 0; i < MR; i++) c0[i] = c1[i] = Vec{};
+  for (int k = 0; k < kc; k++) {
+    const Vec b0 = load(bp);
+    const Vec b1 = load(bp + LANES);
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; i++) {
+      const Vec a = splat(Packed ? ap[i] : ap[i * lda]);
+      c0[i] += a * b0;
+      c1[i] += a * b1;
+    }
+    ap += Packed ? MR : 1;
+    bp += NR;
+  }
+  for (int i = 0; i < MR; i++) {
+    float* row = c + i * ldc;
+    if (accumulate) {
+      c0[i] += load(row);
+      c1[i] += load(row + LANES);
+    }
+    store(row, c0[i]);
+    store(row + LANES, c1[i]);
+  }
+}
+
+/**
+ * dst[c*dstStride + r] = src[r*srcStride + c] for r, c < 8. Packing a transposed operand is
+ * made of these: element by element it cost more than the FMAs of the product it fed.
+ */
+inline void transpose8x8(const float* src, long srcStride, float* dst, long dstStride) {
+#if defined(__AVX__)
+  const __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + srcStride);
+  const __m256 r2 = _mm256_loadu_ps(src + 2 * srcStride), r3 = _mm256_loadu_ps(src + 3 * srcStride);
+  const __m256 r4 = _mm256_loadu_ps(src + 4 * srcStride), r5 = _mm256_loadu_ps(src + 5 * srcStride);
+  const __m256 r6 = _mm256_loadu_ps(src + 6 * srcStride), r7 = _mm256_loadu_ps(src + 7 * srcStride);
+  const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+  const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+  const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+  const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
+  _mm256_storeu_ps(dst + dstStride, _mm256_permute2f128_ps(u1, u5, 0x20));
+  _mm256_storeu_ps(dst + 2 * dstStride, _mm256_permute2f128_ps(u2, u6, 0x20));
+  _mm256_storeu_ps(dst + 3 * dstStride, _mm256_permute2f128_ps(u3, u7, 0x20));
+  _mm256_storeu_ps(dst + 4 * dstStride, _mm256_permute2f128_ps(u0, u4, 0x31));
+  _mm256_storeu_ps(dst + 5 * dstStride, _mm256_permute2f128_ps(u1, u5, 0x31));
+  _mm256_storeu_ps(dst + 6 * dstStride, _mm256_permute2f128_ps(u2, u6, 0x31));
+  _mm256_storeu_ps(dst + 7 * dstStride, _mm256_permute2f128_ps(u3, u7, 0x31));
+#else
+  for (int r = 0; r < 8; r++)
+    for (int c = 0; c < 8; c++) dst[c * dstStride + r] = src[r * srcStride + c];
+#endif
+}
+
+/** Packs B[k][j] (k < kc, j < nc) into NR-wide panels [panel][k][NR], zero-padding the last panel. */
+void packB(int kc, int nc, const float* b, long rowStride, long colStride, float* dst) {
+  for (int j0 = 0; j0 < nc; j0 += NR) {
+    const int nr = std::min(NR, nc - j0);
+    const float* panel = b + j0 * colStride;
+    if (nr == NR && colStride == 1) {
+      for (int k = 0; k < kc; k++) {
+        const float* src = panel + k * rowStride;
+        store(dst, load(src));
+        store(dst + LANES, load(src + LANES));
+        dst += NR;
+      }
+    } else if (nr == NR && rowStride == 1) {
+      // Columns of B are contiguous (a transposed operand): 8x8 transposes, then the ragged depths.
+      const int k8 = kc & ~7;
+      for (int k = 0; k < k8; k += 8) {
+        for (int j = 0; j < NR; j += 8) transpose8x8(panel + j * colStride + k, colStride, dst + k * NR + j, NR);
+      }
+      for (int j = 0; j < NR; j++)
+        for (int k = k8; k < kc; k++) dst[k * NR + j] = panel[j * colStride + k];
+      dst += kc * NR;
+    } else if (colStride != 1 && rowStride == 1) {
+      // The last, partial panel of a transposed operand: read along k, write across the panel.
+      for (int j = 0; j < NR; j++) {
+        const float* src = panel + j * colStride;
+        if (j < nr) {
+          for (int k = 0; k < kc; k++) dst[k * NR + j] = src[k];
+        } else {
+          for (int k = 0; k < kc; k++) dst[k * NR + j] = 0;
+        }
+      }
+      dst += kc * NR;
+    } else {
+      for (int k = 0; k < kc; k++) {
+        for (int j = 0; j < NR; j++) dst[j] = j < nr ? panel[k * rowStride + j * colStride] : 0.0f;
+        dst += NR;
+      }
+    }
+  }
+}
+
+/** Packs A[i][k] (i < mc, k < kc) into MR-row panels [panel][k][MR], zero-padding missing rows. */
+void packA(int kc, int mc, const float* a, long rowStride, long colStride, float* dst) {
+  for (int i0 = 0; i0 < mc; i0 += MR) {
+    const int mr = std::min(MR, mc - i0);
+    const float* panel = a + i0 * rowStride;
+    if (mr == MR && rowStride == 1) {
+      // A is transposed: the MR rows of one depth are contiguous.
+      for (int k = 0; k < kc; k++) {
+        for (int i = 0; i < MR; i++) dst[i] = panel[k * colStride + i];
+        dst += MR;
+      }
+    } else if (mr == MR && MR == 8 && colStride == 1) {
+      // Rows of A are contiguous: 8x8 transposes, then the ragged depths.
+      const int k8 = kc & ~7;
+      for (int k = 0; k < k8; k += 8) transpose8x8(panel + k, rowStride, dst + k * MR, MR);
+      for (int i = 0; i < MR; i++)
+        for (int k = k8; k < kc; k++) dst[k * MR + i] = panel[i * rowStride + k];
+      dst += kc * MR;
+    } else {
+      for (int i = 0; i < MR; i++) {
+        const float* src = panel + i * rowStride;
+        if (i < mr) {
+          for (int k = 0; k < kc; k++) dst[k * MR + i] = src[k * colStride];
+        } else {
+          for (int k = 0; k < kc; k++) dst[k * MR + i] = 0;
+        }
+      }
+      dst += kc * MR;
+    }
+  }
+}
+
+void gemmOriented(int m, int n, int depth, const float* a, long aRow, long aCol, const float* b, long bRow, long bCol, float* c, long cRow,
+                  long cCol, bool accumulate) {
+  Workspace& w = workspace;
+  float* packedA = aligned64(w.packedA);
+  float* packedB = aligned64(w.packedB);
+  const int ncStep = blockSize(n, NC, NR);
+  const int kcStep = blockSize(depth, KC, 8);
+  const int mcStep = blockSize(m, MC, MR);
+  for (int jc = 0; jc < n; jc += ncStep) {
+    const int nc = std::min(ncStep, n - jc);
+    for (int pc = 0; pc < depth; pc += kcStep) {
+      const int kc = std::min(kcStep, depth - pc);
+      const bool add = accumulate || pc > 0;  // later depth blocks add to what the first one wrote
+      packB(kc, nc, b + pc * bRow + jc * bCol, bRow, bCol, packedB);
+      for (int ic = 0; ic < m; ic += mcStep) {
+        const int mc = std::min(mcStep, m - ic);
+        const float* aBlock = a + ic * aRow + pc * aCol;
+        // A panel used by one or two B panels: packing it would cost about what reading it
+        // costs, so rows contiguous in k are read in place (the dense layer's 4.7 MB weight
+        // as C^T = W x^T). Only a ragged last panel is packed (zero rows past m).
+        const bool inPlace = aCol == 1 && nc <= 2 * NR;
+        const int fullRows = inPlace ? mc / MR * MR : 0;
+        if (fullRows < mc) packA(kc, mc - fullRows, aBlock + fullRows * aRow, aRow, aCol, packedA);
+        for (int jr = 0; jr < nc; jr += NR) {
+          const int nr = std::min(NR, nc - jr);
+          const float* bp = packedB + static_cast<long>(jr) * kc;
+          for (int ir = 0; ir < mc; ir += MR) {
+            const int mr = std::min(MR, mc - ir);
+            float* cp = c + (ic + ir) * cRow + (jc + jr) * cCol;
+            // A full tile of a row-major C is written in place; an edge tile (or a strided C) goes through `tile`.
+            const bool inC = mr == MR && nr == NR && cCol == 1;
+            float* target = inC ? cp : w.tile;
+            const long ldc = inC ? cRow : NR;
+            if (ir < fullRows) {
+              microKernel<false>(kc, aBlock + ir * aRow, aRow, bp, target, ldc, inC && add);
+            } else {
+              microKernel<true>(kc, packedA + static_cast<long>(ir - fullRows) * kc, MR, bp, target, ldc, inC && add);
+            }
+            if (inC) continue;
+            for (int i = 0; i < mr; i++) {
+              for (int j = 0; j < nr; j++) {
+                float& out = cp[i * cRow + j * cCol];
+                out = add ? out + w.tile[i * NR + j] : w.tile[i * NR + j];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void gemm(int m, int n, int depth, const float* a, long aRow, long aCol, const float* b, long bRow, long bCol, float* c, long cRow,
+          long cCol, bool accumulate) {
+  if (m <= 0 || n <= 0) return;
+  if (depth <= 0) {
+    if (!accumulate) {
+      for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) c[i * cRow + j * cCol] = 0;
+    }
+    return;
+  }
+  // C^T = B^T A^T when that wastes fewer padded lanes (e.g. n = 10 or n = 9 against m = 32).
+  // NOTE: the transposed run stores C through the strided edge path, so it must save a
+  // quarter of the padded lanes to pay off.
+  const long direct = static_cast<long>((m + MR - 1) / MR) * ((n + NR - 1) / NR);
+  const long transposed = static_cast<long>((n + MR - 1) / MR) * ((m + NR - 1) / NR);
+  if (transposed * 4 <= direct * 3) {
+    gemmOriented(n, m, depth, b, bCol, bRow, a, aCol, aRow, c, cCol, cRow, accumulate);
+  } else {
+    gemmOriented(m, n, depth, a, aRow, aCol, b, bRow, bCol, c, cRow, cCol, accumulate);
+  }
+}

@@ -1,0 +1,263 @@
+// The non-convolution kernels: dense (through the GEMM), pooling, elementwise maps, softmax
+// cross-entropy and the optimizer updates, with the TypeScript reference's semantics. The
+// elementwise loops are left to the compiler's vectorizer (-O3 -march=native).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "gemm.h"
+#include "kernels.h"
+
+void denseForward(int batch, int inFeatures, int outFeatures, const float* input, const float* weight, const float* bias, float* output) {
+  for (int n = 0; n < batch; n++) std::memcpy(output + static_cast<long>(n) * outFeatures, bias, sizeof(float) * outFeatures);
+  // As output^T = weight x input^T: the weight (4.7 MB in the default model) is then the A
+  // operand, read in place by the GEMM, rather than a transposed B packed on every call.
+  gemm(outFeatures, batch, inFeatures, weight, inFeatures, 1, input, 1, inFeatures, output, 1, outFeatures, true);
+}
+
+void denseBackward(int batch, int inFeatures, int outFeatures, const float* input, const float* weight, const float* dOutput, float* dWeight,
+                   float* dBias, float* dInput) {
+  // dWeight[o, i] += sum_n dOutput[n, o] * input[n, i]
+  gemm(outFeatures, inFeatures, batch, dOutput, 1, outFeatures, input, inFeatures, 1, dWeight, inFeatures, 1, true);
+  for (int n = 0; n < batch; n++) {
+    const float* row = dOutput + static_cast<long>(n) * outFeatures;
+    for (int o = 0; o < outFeatures; o++) dBias[o] += row[o];
+  }
+  if (dInput == nullptr) return;
+  // dInput[n, i] = sum_o dOutput[n, o] * weight[o, i]
+  gemm(batch, inFeatures, outFeatures, dOutput, outFeatures, 1, weight, inFeatures, 1, dInput, inFeatures, 1, false);
+}
+
+namespace {
+
+bool isPool2x2(const PoolGeometry& g) { return g.poolHeight == 2 && g.poolWidth == 2 && g.strideY == 2 && g.strideX == 2; }
+
+/** The common 2x2 stride-2 pooling: branch-free, so the compiler vectorizes it. */
+void maxPool2x2Forward(const PoolGeometry& g, const float* input, float* output) {
+  const long planes = static_cast<long>(g.batch) * g.channels;
+  for (long plane = 0; plane < planes; plane++) {
+    const float* inPlane = input + plane * g.inHeight * g.inWidth;
+    float* outPlane = output + plane * g.outHeight * g.outWidth;
+    for (int y = 0; y < g.outHeight; y++) {
+      const float* row0 = inPlane + 2 * y * g.inWidth;
+      const float* row1 = row0 + g.inWidth;
+      float* out = outPlane + y * g.outWidth;
+      for (int x = 0; x < g.outWidth; x++) {
+        out[x] = std::max(std::max(row0[2 * x], row0[2 * x + 1]), std::max(row1[2 * x], row1[2 * x + 1]));
+      }
+    }
+  }
+}
+
+/** Backward of maxPool2x2Forward: the gradient goes to the first (row-major) lane equal to the max, zeros to the other three. */
+void maxPool2x2Backward(const PoolGeometry& g, const float* input, const float* output, const float* dOutput, float* dInput) {
+  const long planes = static_cast<long>(g.batch) * g.channels;
+  for (long plane = 0; plane < planes; plane++) {
+    const long inOffset = plane * g.inHeight * g.inWidth;
+    const long outOffset = plane * g.outHeight * g.outWidth;
+    for (int y = 0; y < g.outHeight; y++) {
+      const long top = inOffset + 2 * y * g.inWidth, bottom = top + g.inWidth;
+      const long row = outOffset + y * g.outWidth;
+      for (int x = 0; x < g.outWidth; x++) {
+        const float best = output[row + x], gradient = dOutput[row + x];
+        const bool take00 = input[top + 2 * x] == best;
+        const bool take01 = !take00 && input[top + 2 * x + 1] == best;
+        const bool take10 = !take00 && !take01 && input[bottom + 2 * x] == best;
+        const bool take11 = !take00 && !take01 && !take10 && input[bottom + 2 * x + 1] == best;
+        dInput[top + 2 * x] = take00 ? gradient : 0.0f;
+        dInput[top + 2 * x + 1] = take01 ? gradient : 0.0f;
+        dInput[bottom + 2 * x] = take10 ? gradient : 0.0f;
+        dInput[bottom + 2 * x + 1] = take11 ? gradient : 0.0f;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void maxPool2dForward(const PoolGeometry& g, const float* input, float* output) {
+  if (isPool2x2(g)) {
+    maxPool2x2Forward(g, input, output);
+    return;
+  }
+  const long planes = static_cast<long>(g.batch) * g.channels;
+  float* out = output;
+  for (long plane = 0; plane < planes; plane++) {
+    const float* inPlane = input + plane * g.inHeight * g.inWidth;
+    for (int y = 0; y < g.outHeight; y++) {
+      for (int x = 0; x < g.outWidth; x++) {
+        float best = -std::numeric_limits<float>::infinity();
+        for (int i = 0; i < g.poolHeight; i++) {
+          const float* row = inPlane + (y * g.strideY + i) * g.inWidth + x * g.strideX;
+          for (int j = 0; j < g.poolWidth; j++) best = std::max(best, row[j]);
+        }
+        *out++ = best;
+      }
+    }
+  }
+}
+
+void maxPool2dBackward(const PoolGeometry& g, const float* input, const float* output, const float* dOutput, float* dInput) {
+  const long planes = static_cast<long>(g.batch) * g.channels;
+  if (isPool2x2(g)) {
+    // The windows write every cell they cover; only a leftover odd row or column needs zeros first.
+    if (g.inHeight != 2 * g.outHeight || g.inWidth != 2 * g.outWidth) std::fill(dInput, dInput + g.inputSize(), 0.0f);
+    maxPool2x2Backward(g, input, output, dOutput, dInput);
+    return;
+  }
+  std::fill(dInput, dInput + g.inputSize(), 0.0f);
+  long index = 0;
+  for (long plane = 0; plane < planes; plane++) {
+    const long planeOffset = plane * g.inHeight * g.inWidth;
+    for (int y = 0; y < g.outHeight; y++) {
+      for (int x = 0; x < g.outWidth; x++, index++) {
+        const float best = output[index];
+        // NOTE: ties go to the first position in row-major order; overlapping windows add up.
+        bool found = false;
+        for (int i = 0; i < g.poolHeight && !found; i++) {
+          const long rowOffset = planeOffset + (y * g.strideY + i) * g.inWidth + x * g.strideX;
+          for (int j = 0; j < g.poolWidth; j++) {
+            if (input[rowOffset + j] == best) {
+              dInput[rowOffset + j] += dOutput[index];
+              found = true;
+              break;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+void avgPool2dForward(const PoolGeometry& g, const float* input, float* output) {
+  const long planes = static_cast<long>(g.batch) * g.channels;
+  float* out = output;
+  for (long plane = 0; plane < planes; plane++) {
+    const float* inPlane = input + plane * g.inHeight * g.inWidth;
+    for (int y = 0; y < g.outHeight; y++) {
+      // The window clipped to the input: padded cells are not counted.
+      const int top = std::max(y * g.strideY - g.padTop, 0);
+      const int bottom = std::min(y * g.strideY - g.padTop + g.poolHeight, g.inHeight);
+      for (int x = 0; x < g.outWidth; x++) {
+        const int left = std::max(x * g.strideX - g.padLeft, 0);
+        const int right = std::min(x * g.strideX - g.padLeft + g.poolWidth, g.inWidth);
+        float sum = 0;
+        for (int i = top; i < bottom; i++)
+          for (int j = left; j < right; j++) sum += inPlane[i * g.inWidth + j];
+        *out++ = sum / static_cast<float>((bottom - top) * (right - left));
+      }
+    }
+  }
+}
+
+void avgPool2dBackward(const PoolGeometry& g, const float* dOutput, float* dInput) {
+  const long planes = static_cast<long>(g.batch) * g.channels;
+  std::fill(dInput, dInput + g.inputSize(), 0.0f);
+  long index = 0;
+  for (long plane = 0; plane < planes; plane++) {
+    float* dPlane = dInput + plane * g.inHeight * g.inWidth;
+    for (int y = 0; y < g.outHeight; y++) {
+      const int top = std::max(y * g.strideY - g.padTop, 0);
+      const int bottom = std::min(y * g.strideY - g.padTop + g.poolHeight, g.inHeight);
+      for (int x = 0; x < g.outWidth; x++, index++) {
+        const int left = std::max(x * g.strideX - g.padLeft, 0);
+        const int right = std::min(x * g.strideX - g.padLeft + g.poolWidth, g.inWidth);
+        const float share = dOutput[index] / static_cast<float>((bottom - top) * (right - left));
+        for (int i = top; i < bottom; i++)
+          for (int j = left; j < right; j++) dPlane[i * g.inWidth + j] += share;
+      }
+    }
+  }
+}
+
+void reluForward(long length, const float* input, float* output) {
+  for (long i = 0; i < length; i++) output[i] = input[i] > 0 ? input[i] : 0.0f;  // NaN -> 0, like the reference
+}
+
+void reluBackward(long length, const float* output, const float* dOutput, float* dInput) {
+  for (long i = 0; i < length; i++) dInput[i] = output[i] > 0 ? dOutput[i] : 0.0f;
+}
+
+void multiply(long length, const float* a, const float* b, float* output) {
+  for (long i = 0; i < length; i++) output[i] = a[i] * b[i];
+}
+
+void scale(long length, float* x, float factor) {
+  for (long i = 0; i < length; i++) x[i] *= factor;
+}
+
+void softmaxCrossEntropy(int batch, int classes, const float* logits, const float* labels, float* probabilities, float* dLogits,
+                         double gradientScale, float* result) {
+  // In float64 like the reference (10 classes: nothing next to the convolutions).
+  double lossSum = 0;
+  int correct = 0;
+  for (int n = 0; n < batch; n++) {
+    const long row = static_cast<long>(n) * classes;
+    const int label = static_cast<int>(labels[n]);
+    double best = -std::numeric_limits<double>::infinity();
+    int argmax = 0;
+    for (int k = 0; k < classes; k++) {
+      if (logits[row + k] > best) {
+        best = logits[row + k];
+        argmax = k;
+      }
+    }
+    // Subtracting the max keeps exp() in (0, 1].
+    double total = 0;
+    for (int k = 0; k < classes; k++) total += std::exp(static_cast<double>(logits[row + k]) - best);
+    lossSum += std::log(total) - (static_cast<double>(logits[row + label]) - best);
+    if (argmax == label) correct++;
+    for (int k = 0; k < classes; k++) {
+      const double probability = std::exp(static_cast<double>(logits[row + k]) - best) / total;
+      probabilities[row + k] = static_cast<float>(probability);
+      dLogits[row + k] = static_cast<float>((probability - (k == label ? 1.0 : 0.0)) * gradientScale);
+    }
+  }
+  result[0] = static_cast<float>(lossSum);
+  result[1] = static_cast<float>(correct);
+}
+
+void sgdUpdate(long length, float* params, const float* grads, float* velocity, float learningRate, float momentum, bool nesterov) {
+  // Keras: v = momentum*v - lr*g; p += nesterov ? momentum*v - lr*g : v
+  for (long i = 0; i < length; i++) {
+    const float g = grads[i];
+    const float v = momentum * velocity[i] - learningRate * g;
+    velocity[i] = v;
+    params[i] += nesterov ? momentum * v - learningRate * g : v;
+  }
+}
+
+void adadeltaUpdate(long length, float* params, const float* grads, float* accumulatedGrad, float* accumulatedDelta, double learningRateF64,
+                    double rhoF64, double epsilonF64) {
+  // Zeiler 2012, Algorithm 1, with Keras's learning_rate factor. NOTE: 1 - rho is taken in
+  // float64 (float32(0.999) is off by 1.3e-8, a 1.3e-5 relative error in 1 - 0.999).
+  const float learningRate = static_cast<float>(learningRateF64), rho = static_cast<float>(rhoF64);
+  const float epsilon = static_cast<float>(epsilonF64), complement = static_cast<float>(1 - rhoF64);
+  for (long i = 0; i < length; i++) {
+    const float g = grads[i];
+    const float accG = rho * accumulatedGrad[i] + complement * (g * g);
+    accumulatedGrad[i] = accG;
+    const float accD = accumulatedDelta[i];
+    const float delta = (std::sqrt(accD + epsilon) / std::sqrt(accG + epsilon)) * g;
+    accumulatedDelta[i] = rho * accD + complement * (delta * delta);
+    params[i] -= learningRate * delta;
+  }
+}
+
+void adamUpdate(long length, float* params, const float* grads, float* m, float* v, double learningRate, double beta1F64, double beta2F64,
+                double epsilonF64, double step) {
+  // Kingma & Ba 2015, Algorithm 1: scalars (bias corrections, complements) in float64, per-element work in float32.
+  const float stepSize = static_cast<float>(learningRate / (1 - std::pow(beta1F64, step)));
+  const float inverseCorrection2 = static_cast<float>(1 / (1 - std::pow(beta2F64, step)));
+  const float beta1 = static_cast<float>(beta1F64), beta2 = static_cast<float>(beta2F64), epsilon = static_cast<float>(epsilonF64);
+  const float complement1 = static_cast<float>(1 - beta1F64), complement2 = static_cast<float>(1 - beta2F64);
+  for (long i = 0; i < length; i++) {
+    const float g = grads[i];
+    const float mi = beta1 * m[i] + complement1 * g;
+    const float vi = beta2 * v[i] + complement2 * (g * g);
+    m[i] = mi;
+    v[i] = vi;
+    params[i] -= (stepSize * mi) / (std::sqrt(vi * inverseCorrection2) + epsilon);
+  }
+}
