@@ -136,7 +136,10 @@ export class Transport {
     this.totals.encodeMs += performance.now() - started;
     this.totals.bytesOut += frame.byteLength;
     connection.bytesOut += frame.byteLength;
-    connection.socket.send(frame, { binary: true }, () => connection.frames.release(frame));
+    connection.socket.send(frame, { binary: true }, () => {
+      connection.writtenAt = performance.now();
+      connection.frames.release(frame);
+    });
   }
 
   /** Tells every worker to stop, closes all connections and the port. */
