@@ -145,10 +145,17 @@ export class Connection {
     if (socket === null || socket.readyState !== WebSocket.OPEN) return;
     const frame = this.frames.encode(message);
     timing?.encoded(performance.now());
+    let written = false;
     socket.send(frame, { binary: true }, () => {
       this.frames.release(frame);
-      timing?.written(performance.now());
+      if (!written) timing?.written(performance.now());
     });
+    // NOTE: a frame the kernel took whole is out now; ws's callback runs a turn or more later
+    // (after a next step's computation, if one is queued), which would count that time as sending.
+    if (socket.bufferedAmount === 0) {
+      written = true;
+      timing?.written(performance.now());
+    }
   }
 
   /** Drops the socket without a closing handshake (a silent coordinator); its close event reconnects. */

@@ -150,9 +150,15 @@ export class Worker {
       case 'step': {
         const computed = this.requireEngine().step(message, decodeMs);
         this.countProgress(message.epoch, message.indices.length);
-        // NOTE: blocks like a slow computation would (no pong either), on purpose.
-        if (this.options.stepDelayMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, this.options.stepDelayMs);
-        const answer = { ...computed, phases: this.phases.report(this.frameArrivedAt) };
+        // NOTE: blocks like a slow computation would (no pong either), on purpose; it stands for
+        // a slower machine, so its time is reported as compute.
+        let delayMs = 0;
+        if (this.options.stepDelayMs > 0) {
+          const blocked = performance.now();
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, this.options.stepDelayMs);
+          delayMs = performance.now() - blocked;
+        }
+        const answer = { ...computed, computeMs: computed.computeMs + delayMs, phases: this.phases.report(this.frameArrivedAt) };
         if (this.chaos.active && this.chaos.answer(answer, encodeMessage, this.chaosIo())) return;
         this.link.send(answer, this.phases.sending(performance.now()));
         return;
