@@ -11,6 +11,7 @@ import { RunState } from '../run-state.js';
 import { Charts } from './charts.js';
 import { connect, type ConnectionStatus } from './connection.js';
 import { EpochView } from './epoch-view.js';
+import { renderTimeline } from './timeline.js';
 import { renderEvents, renderProgress, renderScores, renderSettings, renderWaiting, renderWorkers } from './panels.js';
 import { workerUrl } from '../join.js';
 import { parseHistoryDocument } from '../past-run.js';
@@ -138,6 +139,7 @@ function render(): void {
   sliderValue.textContent = smoothing.toFixed(2);
   charts.update(state, smoothing);
   renderWorkers(state.workers);
+  renderTimeline(state.timings);
   renderEvents(state.events);
   renderScores(state.epochs, state.test);
   renderSettings(state.run);
