@@ -36,7 +36,7 @@ const COLORS: Readonly<Record<WorkerSegmentName | CoordinatorSegmentName, string
   encode: '#f08c00',
   send: '#ffd43b',
   'to coordinator': '#868e96',
-  wait: '#f8f9fa',
+  wait: '#dbe4ff',
   'wait for answers': '#ced4da',
   sum: '#2b8a3e',
   optimizer: '#862e9c',
