@@ -3,13 +3,18 @@
  * slowed with --chaos-delay, must be told apart at a glance. The panel draws the newest
  * steps, names the slowed worker as the straggler (its score against the fastest worker's)
  * and shows each worker's CPU and memory. Screenshot of the panel: docs/trace-timeline.png.
+ * A finished run in the same runs folder can be overlaid on the live charts (test-artifacts/dashboard-overlay.png).
  */
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeSpec } from '../distributed/helpers.js';
 import { chromiumRequirement, launchChromium } from '../support/chromium.js';
 import { ROOT, startCoordinator, startWorker, tempDir, type Proc } from '../support/processes.js';
+import { fixtureHistory } from '../../packages/dashboard/src/testing/history-fixture.js';
+
+/** Steps of the finished run written beside the live one (overlaid in the second half of the test). */
+const PAST_STEPS = 40;
 
 const browser = chromiumRequirement('the step timeline browser test');
 
@@ -40,8 +45,13 @@ describe.skipIf(browser.skip)('step timeline in a real browser', () => {
     cleanup.push(async () => {
       for (const proc of processes) await proc.kill();
     });
+    // A finished run beside the live one, as its history.jsonl.
+    const past = fixtureHistory(PAST_STEPS);
+    mkdirSync(join(dir, 'runs', 'past'), { recursive: true });
+    const lines = [past.run, ...past.steps, ...past.epochs, past.end].filter((record) => record !== null).map((record) => JSON.stringify(record));
+    writeFileSync(join(dir, 'runs', 'past', 'history.jsonl'), `${lines.join('\n')}\n`);
     const coordinator = await startCoordinator([
-      '--min-workers', '2', '--model', writeSpec(dir, SPEC), '--kernels', 'auto', '--out', join(dir, 'run'),
+      '--min-workers', '2', '--model', writeSpec(dir, SPEC), '--kernels', 'auto', '--out', join(dir, 'runs', 'live'),
       '--train-size', '2000', '--validation-size', '300', '--test-size', '0', '--batch', '64', '--epochs', '50', '--seed', '3',
     ]);
     processes.push(coordinator);
@@ -91,5 +101,18 @@ describe.skipIf(browser.skip)('step timeline in a real browser', () => {
     expect(pageErrors).toEqual([]);
     mkdirSync(join(ROOT, 'docs'), { recursive: true });
     await page.locator('.timeline-panel').screenshot({ path: join(ROOT, 'docs', 'trace-timeline.png') });
+
+    // The finished run is offered (not the live one) and, picked, drawn over the live curves.
+    await page.waitForFunction(() => !document.querySelector<HTMLSelectElement>('#overlay-select')!.hidden, null, { timeout: 10_000 });
+    const options = await page.evaluate(() => [...document.querySelectorAll<HTMLOptionElement>('#overlay-select option')].map((option) => option.value));
+    expect(options).toEqual(['', 'past']);
+    await page.selectOption('#overlay-select', 'past');
+    await page.waitForFunction((steps) => Number(document.body.dataset['overlayPoints']) === steps, PAST_STEPS, { timeout: 10_000 });
+    expect(await page.evaluate(() => document.getElementById('overlay-status')!.textContent)).toBe('');
+    mkdirSync(join(ROOT, 'test-artifacts'), { recursive: true });
+    await page.locator('main').screenshot({ path: join(ROOT, 'test-artifacts', 'dashboard-overlay.png') });
+    await page.selectOption('#overlay-select', '');
+    await page.waitForFunction(() => Number(document.body.dataset['overlayPoints']) === 0, null, { timeout: 10_000 });
+    expect(pageErrors).toEqual([]);
   }, 120_000);
 });

@@ -11,6 +11,7 @@ import { RunState } from '../run-state.js';
 import { Charts } from './charts.js';
 import { connect, type ConnectionStatus } from './connection.js';
 import { EpochView } from './epoch-view.js';
+import { overlayState, setUpOverlay } from './overlay.js';
 import { renderTimeline } from './timeline.js';
 import { renderEvents, renderProgress, renderScores, renderSettings, renderWaiting, renderWorkers } from './panels.js';
 import { workerUrl } from '../join.js';
@@ -60,6 +61,7 @@ const stored = remembered();
 if (stored !== null && Number(stored) >= 0 && Number(stored) < 1) slider.value = stored;
 let smoothing = Number(slider.value);
 let drawnVersion = -1;
+let drawnOverlay = -1;
 let drawnSmoothing = -1;
 let renders = 0;
 let slowestRenderMs = 0;
@@ -105,6 +107,8 @@ async function showPastRun(): Promise<void> {
   }
 }
 
+setUpOverlay(document.getElementById('overlay-select') as HTMLSelectElement, document.getElementById('overlay-status')!);
+
 if (pastRun) {
   void showPastRun();
 } else {
@@ -132,12 +136,14 @@ function render(): void {
   const progress = state.progress(Date.now());
   renderProgress(progress);
   renderWaiting(pastRun ? null : state.run, state.workers, progress.phase, workerUrl(location), hasToken);
-  if (state.version === drawnVersion && smoothing === drawnSmoothing) return;
+  if (state.version === drawnVersion && smoothing === drawnSmoothing && overlayState.version === drawnOverlay) return;
   const started = performance.now();
   drawnVersion = state.version;
   drawnSmoothing = smoothing;
+  drawnOverlay = overlayState.version;
   sliderValue.textContent = smoothing.toFixed(2);
-  charts.update(state, smoothing);
+  charts.update(state, smoothing, overlayState.overlay);
+  document.body.dataset['overlayPoints'] = String(charts.overlayPoints);
   renderWorkers(state.workers);
   renderTimeline(state.timings);
   renderEvents(state.events);
