@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { TimingRecord, WorkerPhases } from './protocol/records.js';
+import type { TimingRecord, WorkerPhases } from './protocol/messages.js';
 import { coordinatorSegments, stragglerScores, workerSegments } from './timeline.js';
 
 const phases = (previousEncodeMs: number, previousSendMs: number): WorkerPhases => ({ previousEncodeMs, previousSendMs, waitMs: 0, cpuPercent: 90, rssBytes: 1 });
