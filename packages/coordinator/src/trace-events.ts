@@ -74,6 +74,13 @@ export function chromeTrace(runName: string, all: readonly TimingRecord[]): Chro
   records.forEach((record, i) => {
     const start = record.startTime - origin;
     const at = (ms: number): number => microseconds(start + ms);
+    // NOTE: every slice is cut at rounded boundaries (its end is the next one's start), and the
+    // coordinator's phases end within the step: Perfetto drops slices that do not nest.
+    const stepEnd = at(record.stepMs);
+    const slice = (startMs: number, durationMs: number, end = Infinity) => {
+      const ts = at(startMs);
+      return { ts, dur: Math.max(0, Math.min(end, at(startMs + durationMs)) - ts) };
+    };
     const slowest = [...record.workers].sort((a, b) => b.arrivedMs - a.arrivedMs)[0];
     events.push({
       name: `step ${record.step}`,
@@ -81,19 +88,18 @@ export function chromeTrace(runName: string, all: readonly TimingRecord[]): Chro
       ph: 'X',
       pid: PID,
       tid: COORDINATOR_TID,
-      ts: at(0),
-      dur: microseconds(record.stepMs),
+      ...slice(0, record.stepMs),
       args: { step: record.step, workers: record.workers.length, lastAnswerFrom: slowest === undefined ? null : `worker ${slowest.workerId}` },
     });
     for (const segment of coordinatorSegments(record)) {
-      events.push({ name: segment.name, cat: 'coordinator', ph: 'X', pid: PID, tid: COORDINATOR_TID, ts: at(segment.startMs), dur: microseconds(segment.durationMs), args: { step: record.step } });
+      events.push({ name: segment.name, cat: 'coordinator', ph: 'X', pid: PID, tid: COORDINATOR_TID, ...slice(segment.startMs, segment.durationMs, stepEnd), args: { step: record.step } });
     }
     events.push({ name: 'step ms', ph: 'C', pid: PID, tid: COORDINATOR_TID, ts: at(0), args: { step: record.step, ms: record.stepMs } });
     const next = records[i + 1]?.step === record.step + 1 ? records[i + 1]! : null;
     for (const workerId of workersOf(record)) {
       for (const segment of workerSegments(record, workerId, next)) {
         if (segment.durationMs <= 0) continue;
-        events.push({ name: segment.name, cat: 'worker', ph: 'X', pid: PID, tid: workerId, ts: at(segment.startMs), dur: microseconds(segment.durationMs), args: { step: record.step } });
+        events.push({ name: segment.name, cat: 'worker', ph: 'X', pid: PID, tid: workerId, ...slice(segment.startMs, segment.durationMs), args: { step: record.step } });
       }
     }
     const cpu: Record<string, number> = {};
