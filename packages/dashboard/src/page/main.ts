@@ -107,7 +107,8 @@ async function showPastRun(): Promise<void> {
   }
 }
 
-setUpOverlay(document.getElementById('overlay-select') as HTMLSelectElement, document.getElementById('overlay-status')!);
+const listOverlayRuns = setUpOverlay(document.getElementById('overlay-select') as HTMLSelectElement, document.getElementById('overlay-status')!);
+let overlayRunsListed = false;
 
 if (pastRun) {
   void showPastRun();
@@ -136,6 +137,10 @@ function render(): void {
   const progress = state.progress(Date.now());
   renderProgress(progress);
   renderWaiting(pastRun ? null : state.run, state.workers, progress.phase, workerUrl(location), hasToken);
+  if (!overlayRunsListed && state.run !== null) {
+    overlayRunsListed = true;
+    listOverlayRuns();
+  }
   if (state.version === drawnVersion && smoothing === drawnSmoothing && overlayState.version === drawnOverlay) return;
   const started = performance.now();
   drawnVersion = state.version;

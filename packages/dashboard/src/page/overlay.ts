@@ -63,10 +63,13 @@ async function load(name: string): Promise<void> {
   document.body.dataset['overlay'] = name;
 }
 
-/** Wires the select: the list is read now and each time the select is opened (runs finish meanwhile). */
-export function setUpOverlay(select: HTMLSelectElement, status: HTMLElement): void {
+/**
+ * Wires the select and returns what reads the list of runs: the page calls it once the run is
+ * known (a page refused for its token asks for nothing more), and it runs again each time the
+ * select is opened (runs finish meanwhile).
+ */
+export function setUpOverlay(select: HTMLSelectElement, status: HTMLElement): () => void {
   const refresh = () => void listRuns(select).catch(() => undefined);
-  refresh();
   select.addEventListener('focus', refresh);
   select.addEventListener('change', () => {
     status.textContent = '';
@@ -75,4 +78,5 @@ export function setUpOverlay(select: HTMLSelectElement, status: HTMLElement): vo
       select.value = '';
     });
   });
+  return refresh;
 }
