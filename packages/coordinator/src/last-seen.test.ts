@@ -7,10 +7,11 @@ import { Scheduler, type Job, type SchedulerHost } from './scheduler.js';
 describe('lastSeenPhase (sent at 100 ms)', () => {
   it.each([
     ['send', 'frame not written yet (written at 40, before the send)', 40, 150],
-    ['compute', 'frame written at 103, nothing heard since (heard at 90)', 103, 90],
-    ['answer', 'frame written at 103, heard from at 200', 103, 200],
-  ] as const)('%s: %s', (phase, _case, writtenAt, heardAt) => {
-    expect(lastSeenPhase(100, writtenAt, heardAt)).toBe(phase);
+    ['compute', 'frame written at 103, the last ping answered was sent at 90', 103, 90],
+    ['compute', 'frame written at 103, no ping answered ever', 103, 0],
+    ['answer', 'frame written at 103, a ping sent at 200 answered', 103, 200],
+  ] as const)('%s: %s', (phase, _case, writtenAt, answeredPingAt) => {
+    expect(lastSeenPhase(100, writtenAt, answeredPingAt)).toBe(phase);
   });
 });
 
@@ -20,8 +21,8 @@ describe('a deadline miss and a stall name the worker and its phase', () => {
   function setup() {
     // Worker 1's frames are written at once and it answers; worker 2's frame is written but it stays silent.
     const links = [
-      { bytesIn: 0, bytesOut: 0, lastHeard: Date.now(), writtenAt: 0 },
-      { bytesIn: 0, bytesOut: 0, lastHeard: Date.now() - 60_000, writtenAt: 0 },
+      { bytesIn: 0, bytesOut: 0, lastHeard: Date.now(), writtenAt: 0, answeredPingAt: 0 },
+      { bytesIn: 0, bytesOut: 0, lastHeard: Date.now() - 60_000, writtenAt: 0, answeredPingAt: 0 },
     ];
     const peers = links.map((link, i) => new WorkerPeer(i + 1, `w${i + 1}`, 'test', 'ts', link));
     const sent: { peer: WorkerPeer; message: StepMessage }[] = [];

@@ -200,6 +200,7 @@ export class Transport {
     socket.on('message', (data: Buffer, isBinary) => this.onFrame(connection, data, isBinary));
     socket.on('pong', () => {
       connection.lastHeard = Date.now();
+      connection.answeredPingAt = connection.pingedAt;
     });
     socket.on('close', () => {
       const wasWorker = connection.state === 'worker';
@@ -384,6 +385,8 @@ export class Transport {
         connection.socket.terminate();
       }
     }
+    const pingedAt = performance.now();
+    for (const connection of this.connections) connection.pingedAt = pingedAt;
     for (const socket of this.wss.clients) if (socket.readyState === WebSocket.OPEN) socket.ping();
   }
 }
