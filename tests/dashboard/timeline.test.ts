@@ -72,7 +72,14 @@ describe.skipIf(browser.skip)('step timeline in a real browser', () => {
 
     await page.waitForFunction(() => document.querySelectorAll('#workers-body tr').length >= 2, null, { timeout: 30_000 });
     // Enough steps for a full timeline and for the scores to settle over the window.
-    await page.waitForFunction(() => Number(document.body.dataset['step']) >= 25 && document.body.dataset['straggler'] !== undefined && document.body.dataset['straggler'] !== '', null, { timeout: 60_000 });
+    await page.waitForFunction(
+      () => Number(document.body.dataset['step']) >= 25 && (document.body.dataset['straggler'] ?? '') !== '' && document.body.dataset['timelineWorkers'] === '2',
+      null,
+      { timeout: 60_000 },
+    );
+    // The screenshot first, while both workers are on the timeline.
+    mkdirSync(join(ROOT, 'docs'), { recursive: true });
+    await page.locator('.timeline-panel').screenshot({ path: join(ROOT, 'docs', 'trace-timeline.png') });
     const seen = await page.evaluate(() => ({
       straggler: Number(document.body.dataset['straggler']),
       timelineSteps: Number(document.body.dataset['timelineSteps']),
@@ -103,8 +110,6 @@ describe.skipIf(browser.skip)('step timeline in a real browser', () => {
       expect(row.memory).toMatch(/\d.*B$/);
     }
     expect(pageErrors).toEqual([]);
-    mkdirSync(join(ROOT, 'docs'), { recursive: true });
-    await page.locator('.timeline-panel').screenshot({ path: join(ROOT, 'docs', 'trace-timeline.png') });
 
     // The finished run is offered (not the live one) and, picked, drawn over the live curves.
     await page.waitForFunction(() => !document.querySelector<HTMLSelectElement>('#overlay-select')!.hidden, null, { timeout: 10_000 });

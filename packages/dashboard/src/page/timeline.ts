@@ -66,7 +66,8 @@ function drawLegend(): void {
   );
 }
 
-function drawTimeline(canvas: HTMLCanvasElement, shown: readonly TimingRecord[], all: readonly TimingRecord[]): void {
+/** Draws `shown` (the newest steps); returns the number of worker rows. */
+function drawTimeline(canvas: HTMLCanvasElement, shown: readonly TimingRecord[], all: readonly TimingRecord[]): number {
   const workers = [...new Set(shown.flatMap((record) => workersOf(record)))].sort((a, b) => a - b);
   const rows = ['coordinator', ...workers.map((id) => `worker ${id}`)];
   const width = Math.max(300, canvas.parentElement?.clientWidth ?? 600);
@@ -106,6 +107,7 @@ function drawTimeline(canvas: HTMLCanvasElement, shown: readonly TimingRecord[],
     context.fillText(`step ${record.step} · ${record.stepMs.toFixed(0)} ms`, x + 2, height - 9);
     x += record.stepMs * pixelsPerMs + STEP_GAP;
   }
+  return workers.length;
 }
 
 const SCORE_COLUMNS = ['worker', 'steps', 'mean step', 'straggler score', 'CPU', 'memory'] as const;
@@ -147,7 +149,9 @@ export function renderTimeline(timings: readonly TimingRecord[]): void {
   byId('timeline-empty').hidden = timings.length > 0;
   byId('timeline-body').hidden = timings.length === 0;
   if (timings.length === 0) return;
-  drawTimeline(byId<HTMLCanvasElement>('timeline'), timings.slice(-STEPS_SHOWN), timings);
+  const workerRows = drawTimeline(byId<HTMLCanvasElement>('timeline'), timings.slice(-STEPS_SHOWN), timings);
   renderScores(timings);
+  // What is drawn, for tests (a canvas cannot be read back as rows).
   document.body.dataset['timelineSteps'] = String(Math.min(STEPS_SHOWN, timings.length));
+  document.body.dataset['timelineWorkers'] = String(workerRows);
 }
