@@ -93,6 +93,7 @@ async function showPastRun(): Promise<void> {
   connectionBadge.textContent = 'past run';
   connectionBadge.title = 'read from the run folder\'s history.jsonl; the live run is at /';
   document.getElementById('workers-empty')!.textContent = 'The run folder keeps no worker table; joins, leaves and deaths are in the events below.';
+  document.getElementById('timeline-empty')!.textContent = "A past run's steps are in its trace.jsonl: pnpm convoy trace runs/NAME writes them as a trace for Perfetto.";
   try {
     const response = await fetch('history.json');
     if (!response.ok) throw new Error(`${response.status} ${(await response.text()).trim()}`);
