@@ -94,6 +94,8 @@ describe('membership faults', () => {
     const events = readHistory(out).filter((line) => line.kind === 'event');
     const miss = events.find((line) => line.event === 'deadline-miss');
     expect(miss, JSON.stringify(events)).toBeDefined();
+    // It names where the worker was last seen: its step frame went out, and it has been silent since.
+    expect(String(miss!.detail)).toMatch(/last seen in compute \(step frame written \d+ ms after sending, silent for \d+ ms\)/);
     // The heartbeat then finds it silent and drops it.
     expect(events.some((line) => line.event === 'death' && line.workerId === miss!.workerId)).toBe(true);
     checkRun(out);

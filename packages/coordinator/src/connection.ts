@@ -18,6 +18,11 @@ export class Connection implements LinkCounters {
   bytesIn = 0;
   bytesOut = 0;
   lastHeard = Date.now();
+  /** performance.now() when the last frame sent to it was written out (0: none yet). */
+  writtenAt = 0;
+  /** performance.now() when the last ping went to it, and the send time of the last ping it answered (0: none). */
+  pingedAt = 0;
+  answeredPingAt = 0;
   /** Frames that failed validation; past MAX_BAD_FRAMES the connection is closed. */
   badFrames = 0;
   /** Where the frames sent to it are encoded (emptied when it closes). */

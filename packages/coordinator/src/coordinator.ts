@@ -25,6 +25,8 @@ import { MetricsHub } from './metrics.js';
 import { withPixels, type RunPosition } from './persistence.js';
 import { RunFolder } from './run-folder.js';
 import { StepTimer, type StepTiming } from './step-timing.js';
+import { StepTimeline } from './timing.js';
+import { TraceFile } from './trace-file.js';
 import { joinCommand } from './join-command.js';
 import { Trainer, type TrainOutcome } from './trainer.js';
 import { Transport } from './transport.js';
@@ -143,9 +145,13 @@ async function assemble(partial: Partial<CoordinatorOptions>, resolved: Coordina
   if (checkpoint === null || checkpoint.history.length > 0) folder.resetHistory((checkpoint?.history ?? []) as MetricsRecord[]);
   // A failed write (a full disk) ends the run at the next step boundary, with the last good checkpoint.
   folder.onFailure = (error) => trainer.fail(error);
+  // Timing records go to trace.jsonl, not history.jsonl (trace-file.ts says why).
+  const trace = new TraceFile(folder.dir, checkpoint === null, (line) => process.stderr.write(`${line}\n`));
   metrics.on('record', (record) => {
-    if (record.kind !== 'workers') folder.appendHistory(record);
+    if (record.kind === 'timing') trace.append(record);
+    else if (record.kind !== 'workers') folder.appendHistory(record);
   });
+  trainer.observe(new StepTimeline((record) => metrics.publish(record)));
   workers.start();
   const validationSize = options.validationSize;
   metrics.publish({

@@ -19,6 +19,7 @@ import {
   type SnapshotMessage,
   type StepRecord,
   type TestRecord,
+  type TimingRecord,
   type WorkerRow,
 } from '@convoy/core';
 import { WebSocket } from 'ws';
@@ -55,6 +56,8 @@ export const METRICS_MEMORY = {
   olderSteps: 2_000,
   /** The newest events (joins, leaves, deadline misses, ...). */
   events: 1_000,
+  /** The newest steps' timing records (the dashboard's timeline shows recent steps; trace.jsonl has them all). */
+  timings: 120,
 } as const;
 
 export interface MetricsEvents {
@@ -67,6 +70,8 @@ export class MetricsHub extends EventEmitter<MetricsEvents> {
   test: TestRecord | null = null;
   workers: readonly WorkerRow[] = [];
   readonly events: EventRecord[] = [];
+  /** The newest timing records, oldest first (at most METRICS_MEMORY.timings, up to twice that between trims). */
+  private timingRecords: TimingRecord[] = [];
   end: EndRecord | null = null;
   /** The images of every step stored so far (restored ones included): the CLI's summary counts from it. */
   stepImages = 0;
@@ -82,6 +87,11 @@ export class MetricsHub extends EventEmitter<MetricsEvents> {
   /** The steps kept in memory, oldest first (thinned before the newest METRICS_MEMORY.recentSteps). */
   get steps(): StepRecord[] {
     return [...this.olderSteps, ...this.recentSteps];
+  }
+
+  /** The newest steps' timing records, oldest first. */
+  get timings(): TimingRecord[] {
+    return this.timingRecords.slice(-METRICS_MEMORY.timings);
   }
 
   get lastStep(): StepRecord | undefined {
@@ -101,11 +111,11 @@ export class MetricsHub extends EventEmitter<MetricsEvents> {
     this.emit('record', record);
     if (this.dashboards.size === 0) return;
     this.pending.push(encodeMessage({ type: 'metrics', record }));
-    // NOTE: a step record goes out after the current turn, once the next step's slices are
+    // NOTE: a step (or timing) record goes out after the current turn, once the next step's slices are
     // sent, so the viewers are served while the workers compute instead of on the step's
     // path (bench/load.ts measures the cost). Any other record sends everything pending
     // first, in order, so nothing is left behind at the end.
-    if (record.kind !== 'step') return this.flush();
+    if (record.kind !== 'step' && record.kind !== 'timing') return this.flush();
     if (this.pending.length === 1) setImmediate(() => this.flush());
   }
 
@@ -124,6 +134,7 @@ export class MetricsHub extends EventEmitter<MetricsEvents> {
       workers: this.workers,
       events: this.events,
       end: this.end,
+      timings: this.timings,
     };
   }
 
@@ -201,6 +212,11 @@ export class MetricsHub extends EventEmitter<MetricsEvents> {
         break;
       case 'end':
         this.end = record;
+        break;
+      case 'timing':
+        this.timingRecords.push(record);
+        // Trimmed in halves: constant cost per step.
+        if (this.timingRecords.length >= 2 * METRICS_MEMORY.timings) this.timingRecords = this.timingRecords.slice(-METRICS_MEMORY.timings);
         break;
       default: {
         const unknown: never = record;

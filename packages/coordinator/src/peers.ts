@@ -16,6 +16,10 @@ export interface LinkCounters {
   readonly bytesOut: number;
   /** Date.now() of the last frame or pong from it. */
   readonly lastHeard: number;
+  /** performance.now() when the last frame sent to it was written out (0: none yet). */
+  readonly writtenAt: number;
+  /** performance.now() when the last ping it answered was sent (0: none): a worker computing answers none. */
+  readonly answeredPingAt: number;
 }
 
 export interface Assignment {

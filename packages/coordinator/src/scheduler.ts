@@ -27,6 +27,7 @@ import { sliceDeadlineMs } from './deadlines.js';
 import type { Assignment, WorkerPeer } from './peers.js';
 import { NEAR_MISS_FRACTION, OUTLIER_RATIO, RecentScales, gradientOutliers, gradientScale, slowAnswers } from './answer-checks.js';
 import { strike } from './demotion.js';
+import { lastSeen } from './last-seen.js';
 import { evaluationCuts, stepCuts } from './work-cuts.js';
 
 export type Answer = GradientMessage | EvaluationMessage;
@@ -49,6 +50,9 @@ export interface Piece {
   readonly workerId: number;
   readonly answer: Answer;
   readonly roundTripMs: number;
+  /** performance.now() when its slice was sent, and when its answer was in (decoded and checked). */
+  readonly sentAt: number;
+  readonly arrivedAt: number;
   /** gradientScale of a gradient answer (0 for evaluation). */
   readonly scale: number;
 }
@@ -121,7 +125,13 @@ export class Scheduler {
     const active = this.active;
     if (active === null) return;
     this.active = null;
-    for (const peer of this.host.workers()) if (peer.assignment !== null) peer.assignment.abandoned = true;
+    for (const peer of this.host.workers()) {
+      const assignment = peer.assignment;
+      if (assignment === null) continue;
+      // A stall: the run stops while this worker still owes its slice; say where it was last seen.
+      if (!assignment.abandoned) this.host.event('stall', peer, `stopping without its answer for ${assignment.end - assignment.start} images; ${lastSeen(peer, assignment, performance.now())}`);
+      assignment.abandoned = true;
+    }
     active.resolve(null);
   }
 
@@ -216,14 +226,15 @@ export class Scheduler {
       this.countRejection(active, peer, problem);
       return problem;
     }
-    const roundTripMs = performance.now() - assignment.sentAt;
+    const arrivedAt = performance.now();
+    const roundTripMs = arrivedAt - assignment.sentAt;
     // Throughput is measured on training slices only: forward-only evaluation runs ~3x faster and would inflate it.
     if (active.job.kind === 'step') {
       peer.measured(count, roundTripMs);
       this.shortenFirstDeadlines();
     }
     const scale = answer.type === 'gradient' ? gradientScale(answer.gradient, count) : 0;
-    const piece: Piece = { start: assignment.start, end: assignment.end, workerId: peer.id, answer, roundTripMs, scale };
+    const piece: Piece = { start: assignment.start, end: assignment.end, workerId: peer.id, answer, roundTripMs, sentAt: assignment.sentAt, arrivedAt, scale };
     active.pieces.push(piece);
     if (roundTripMs > NEAR_MISS_FRACTION * assignment.deadlineMs) active.nearMisses.add(piece);
     active.done += count;
@@ -350,7 +361,7 @@ export class Scheduler {
     assignment.timer = null;
     if (peer.assignment !== assignment || this.active === null) return;
     assignment.abandoned = true;
-    this.host.event('deadline-miss', peer, `no answer for ${assignment.end - assignment.start} images within ${Math.round(assignment.deadlineMs)} ms`);
+    this.host.event('deadline-miss', peer, `no answer for ${assignment.end - assignment.start} images within ${Math.round(assignment.deadlineMs)} ms; ${lastSeen(peer, assignment, performance.now())}`);
     this.requeue(this.active, assignment);
     this.strike(peer, 'missed deadlines');
     this.dispatch();

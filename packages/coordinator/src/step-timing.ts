@@ -20,6 +20,8 @@ export interface StepReport {
   readonly summedAt: number;
   /** The optimizer has applied the mean. */
   readonly appliedAt: number;
+  /** The step record is published (history.jsonl written, dashboards' frames queued). */
+  readonly publishedAt: number;
 }
 
 export interface StepObserver {

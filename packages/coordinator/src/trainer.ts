@@ -218,7 +218,6 @@ export class Trainer {
     const appliedAt = performance.now();
     this.step = step;
     this.imagesSeen += indices.length;
-    for (const observer of this.observers) observer.stepFinished({ step, images: indices.length, pieces, startedAt, gatheredAt, summedAt, appliedAt });
     const stepMs = appliedAt - startedAt;
     const record: StepRecord = {
       kind: 'step',
@@ -237,6 +236,8 @@ export class Trainer {
       time: Date.now(),
     };
     this.setup.metrics.publish(record);
+    const publishedAt = performance.now();
+    for (const observer of this.observers) observer.stepFinished({ step, images: indices.length, pieces, startedAt, gatheredAt, summedAt, appliedAt, publishedAt });
     return record;
   }
 

@@ -136,7 +136,10 @@ export class Transport {
     this.totals.encodeMs += performance.now() - started;
     this.totals.bytesOut += frame.byteLength;
     connection.bytesOut += frame.byteLength;
-    connection.socket.send(frame, { binary: true }, () => connection.frames.release(frame));
+    connection.socket.send(frame, { binary: true }, () => {
+      connection.writtenAt = performance.now();
+      connection.frames.release(frame);
+    });
   }
 
   /** Tells every worker to stop, closes all connections and the port. */
@@ -197,6 +200,7 @@ export class Transport {
     socket.on('message', (data: Buffer, isBinary) => this.onFrame(connection, data, isBinary));
     socket.on('pong', () => {
       connection.lastHeard = Date.now();
+      connection.answeredPingAt = connection.pingedAt;
     });
     socket.on('close', () => {
       const wasWorker = connection.state === 'worker';
@@ -381,6 +385,8 @@ export class Transport {
         connection.socket.terminate();
       }
     }
+    const pingedAt = performance.now();
+    for (const connection of this.connections) connection.pingedAt = pingedAt;
     for (const socket of this.wss.clients) if (socket.readyState === WebSocket.OPEN) socket.ping();
   }
 }

@@ -64,6 +64,10 @@ export type { BatchScore } from './scores.js';
 // --- protocol
 export * from './protocol/index.js';
 
+// --- a step's timeline (dashboard timeline, convoy trace)
+export { COORDINATOR_SEGMENTS, WORKER_SEGMENTS, coordinatorSegments, stragglerScores, workerSegments, workersOf } from './timeline.js';
+export type { CoordinatorSegmentName, Segment, StragglerScore, WorkerSegmentName } from './timeline.js';
+
 // --- export
 export { exportOnnx, buildOnnxModel, encodeOnnxModel, decodeOnnxModel, OnnxExportError, ONNX_INPUT_NAME, ONNX_OUTPUT_NAME } from './export/onnx.js';
 export type { OnnxExportOptions, OnnxExportErrorCode } from './export/onnx.js';

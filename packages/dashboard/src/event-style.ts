@@ -9,4 +9,5 @@ export const EVENT_STYLE: Readonly<Record<RunEventName, { color: string; dash: n
   'refused-answer': { color: '#d6336c', dash: [1, 2], label: 'refused answer' },
   demotion: { color: '#5c940d', dash: [3, 2], label: 'demotion' },
   'coordinator-restart': { color: '#7048e8', dash: [6, 3], label: 'coordinator restart' },
+  stall: { color: '#862e9c', dash: [1, 1], label: 'stall' },
 };

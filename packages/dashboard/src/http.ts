@@ -16,6 +16,7 @@ import { historyToCsv, historyToJson, type History } from './history-export.js';
 import { renderHistorySvg } from './history-svg.js';
 import { parseHistoryJsonl } from './past-run.js';
 import { RUN_HISTORY_FILE, listRuns, renderRunsPage, resolveRun } from './runs.js';
+import { RUNS_JSON } from './runs-json.js';
 
 /** packages/dashboard/dist, written by `pnpm build` (build.mjs). */
 export const DEFAULT_DIST_DIR = fileURLToPath(new URL('../dist/', import.meta.url));
@@ -159,6 +160,18 @@ export function createDashboardRequestHandler(options: DashboardHandlerOptions =
       return false;
     }
     const path = url.pathname;
+    if (path === RUNS_JSON && options.runsDir !== undefined) {
+      if (request.method !== 'GET' && request.method !== 'HEAD') {
+        send(request, response, 405, TEXT, 'the dashboard is read-only: GET and HEAD only\n', { allow: 'GET, HEAD' });
+        return true;
+      }
+      // The overlay's choice of runs (page/overlay.ts): each run's name and how far it got.
+      listRuns(options.runsDir).then(
+        (runs) => send(request, response, 200, 'application/json; charset=utf-8', JSON.stringify(runs.map((run) => ({ name: run.name, current: run.name === options.currentRun, lastStep: run.lastStep, end: run.end?.reason ?? null })))),
+        (error: Error) => send(request, response, 500, TEXT, `cannot list ${options.runsDir}: ${error.message}\n`),
+      );
+      return true;
+    }
     const asset = assets.get(path);
     const currentDownload = DOWNLOADS.find((candidate) => candidate === path);
     // /runs, /runs/, /runs/NAME, /runs/NAME/..., with NAME still percent-encoded (one segment).

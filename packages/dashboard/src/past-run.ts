@@ -79,6 +79,9 @@ export function historyFromRecords(records: readonly MetricsRecord[]): History {
       case 'end':
         end = record;
         break;
+      case 'timing':
+        // Not a history record (trace.jsonl holds them): one in a history file is passed over.
+        break;
       default: {
         const unknown: never = record;
         throw new Error(`unknown record ${JSON.stringify(unknown)}`);

@@ -4,13 +4,15 @@
  * bounded memory, and answers the progress figures. The page renders from it a few
  * times a second; unit tests drive it directly.
  */
-import type { EndRecord, EpochRecord, EventRecord, MetricsRecord, RunRecord, SnapshotMessage, StepRecord, TestRecord, WorkerRow } from '@convoy/core';
+import type { EndRecord, EpochRecord, EventRecord, MetricsRecord, RunRecord, SnapshotMessage, StepRecord, TestRecord, TimingRecord, WorkerRow } from '@convoy/core';
 import { BoundedSeries, type BoundedSeriesOptions } from './downsample.js';
 
 /** Newest events kept (marks on the charts); older ones are dropped. */
 export const MAX_EVENTS = 1_000;
 /** Epochs whose misclassified pixels are kept (older ones keep labels only). */
 export const EPOCHS_WITH_PIXELS = 10;
+/** Newest steps' timing records kept (the timeline panel and the straggler scores). */
+export const MAX_TIMINGS = 60;
 /** Steps in the moving window of the images/s and ETA estimates. */
 const RATE_WINDOW = 30;
 
@@ -41,6 +43,8 @@ export class RunState {
   events: EventRecord[] = [];
   end: EndRecord | null = null;
   lastStep: StepRecord | null = null;
+  /** The newest steps' timing records, oldest first (at most MAX_TIMINGS). */
+  timings: TimingRecord[] = [];
   /**
    * A past run read from its folder: nothing more will come, so its clock stops at its
    * last record, and a history without an end record reads 'interrupted', not 'training'.
@@ -76,6 +80,7 @@ export class RunState {
     this.test = snapshot.test;
     this.end = snapshot.end;
     this.workers = [...snapshot.workers];
+    this.timings = (snapshot.timings ?? []).slice(-MAX_TIMINGS);
     if (snapshot.run !== null) this.setRun(snapshot.run, snapshot.steps);
     this.version++;
   }
@@ -102,6 +107,10 @@ export class RunState {
         break;
       case 'end':
         this.end = record;
+        break;
+      case 'timing':
+        this.timings.push(record);
+        if (this.timings.length > MAX_TIMINGS) this.timings.splice(0, this.timings.length - MAX_TIMINGS);
         break;
     }
     this.version++;

@@ -43,6 +43,12 @@ export interface ConnectionEvents {
   label(): string;
 }
 
+/** Times (performance.now()) of one frame's way out. */
+export interface SendTiming {
+  encoded(at: number): void;
+  written(at: number): void;
+}
+
 export class Connection {
   state: WorkerStateName = WorkerState.CONNECTING;
   private socket: WebSocket | null = null;
@@ -130,12 +136,26 @@ export class Connection {
     setTimeout(() => this.state === WorkerState.CONNECTING && this.connect(), delay);
   }
 
-  /** Sends one message if the socket is open (a message for a lost connection is dropped). */
-  send(message: Message): void {
+  /**
+   * Sends one message if the socket is open (a message for a lost connection is dropped).
+   * `timing` hears when the frame is encoded and when it is written out (phases.ts).
+   */
+  send(message: Message, timing?: SendTiming): void {
     const socket = this.socket;
     if (socket === null || socket.readyState !== WebSocket.OPEN) return;
     const frame = this.frames.encode(message);
-    socket.send(frame, { binary: true }, () => this.frames.release(frame));
+    timing?.encoded(performance.now());
+    let written = false;
+    socket.send(frame, { binary: true }, () => {
+      this.frames.release(frame);
+      if (!written) timing?.written(performance.now());
+    });
+    // NOTE: a frame the kernel took whole is out now; ws's callback runs a turn or more later
+    // (after a next step's computation, if one is queued), which would count that time as sending.
+    if (socket.bufferedAmount === 0) {
+      written = true;
+      timing?.written(performance.now());
+    }
   }
 
   /** Drops the socket without a closing handshake (a silent coordinator); its close event reconnects. */

@@ -27,6 +27,7 @@ import { Connection, WorkerState, type WorkerExit, type WorkerStateName } from '
 import { loadLocalData, receivedData } from './dataset.js';
 import { WorkerError } from './errors.js';
 import { WORKER_DEFAULTS, type WorkerOptions } from './options.js';
+import { PhaseClock } from './phases.js';
 import { countSlice, type ProgressCount } from './progress.js';
 import { ReadyFile } from './ready-file.js';
 
@@ -56,6 +57,9 @@ export class Worker {
   private progress: ProgressCount = { since: Date.now(), steps: 0, images: 0, epoch: 0 };
   /** --ready-file: exists exactly while joined and able to take work (ready-file.ts). */
   private readonly readyFile: ReadyFile | null;
+  /** The phases each gradient reports (phases.ts), and when the frame being handled arrived. */
+  private readonly phases = new PhaseClock();
+  private frameArrivedAt = 0;
 
   constructor(options: Partial<WorkerOptions> & Pick<WorkerOptions, 'url'>) {
     this.options = { ...WORKER_DEFAULTS, ...options };
@@ -121,6 +125,7 @@ export class Worker {
   private onFrame(bytes: Buffer, isBinary: boolean): void {
     this.lastHeard = Date.now();
     const started = performance.now();
+    this.frameArrivedAt = started;
     let message: Message;
     try {
       if (!isBinary) throw new ProtocolError('BAD_FRAME', 'text frame');
@@ -151,12 +156,19 @@ export class Worker {
       case 'dataset':
         return this.onDataset(message);
       case 'step': {
-        const answer = this.requireEngine().step(message, decodeMs);
+        const computed = this.requireEngine().step(message, decodeMs);
         this.countProgress(message.epoch, message.indices.length);
-        // NOTE: blocks like a slow computation would (no pong either), on purpose.
-        if (this.options.stepDelayMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, this.options.stepDelayMs);
+        // NOTE: blocks like a slow computation would (no pong either), on purpose; it stands for
+        // a slower machine, so its time is reported as compute.
+        let delayMs = 0;
+        if (this.options.stepDelayMs > 0) {
+          const blocked = performance.now();
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, this.options.stepDelayMs);
+          delayMs = performance.now() - blocked;
+        }
+        const answer = { ...computed, computeMs: computed.computeMs + delayMs, phases: this.phases.report(this.frameArrivedAt) };
         if (this.chaos.active && this.chaos.answer(answer, encodeMessage, this.chaosIo())) return;
-        this.link.send(answer);
+        this.link.send(answer, this.phases.sending(performance.now()));
         return;
       }
       case 'evaluate':

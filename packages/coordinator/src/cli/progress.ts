@@ -215,7 +215,8 @@ export function showProgress(metrics: MetricsHub, setup: ProgressSetup): Progres
       case 'run':
       case 'workers':
       case 'end':
-        // The run's start and end are printed by run.ts; the workers table is the dashboard's.
+      case 'timing':
+        // The run's start and end are printed by run.ts; the workers table and step timelines are the dashboard's.
         return;
       default: {
         const unknown: never = record;

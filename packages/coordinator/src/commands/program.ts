@@ -5,6 +5,7 @@
  *   convoy eval RUN_OR_CHECKPOINT [--data DIR] [--kernels ts|wasm|auto] [--limit N]
  *   convoy predict MODEL [image.png ...] [--idx FILE --index N[,M...]] [--json]
  *   convoy export MODEL --onnx model.onnx
+ *   convoy trace RUN [--out FILE]
  *
  * User errors (missing file, not a checkpoint, undecodable PNG, wrong image size, bad
  * option) print one line on stderr and exit 2; anything else is a bug and keeps its stack.
@@ -15,6 +16,7 @@ import { USER_ERROR_EXIT_CODE, errorCode } from './errors.js';
 import { runEval } from './eval.js';
 import { runExport } from './export.js';
 import { runPredict } from './predict.js';
+import { runTrace } from './trace.js';
 import type { KernelsOption } from './load-model.js';
 
 const print = (text: string): void => {
@@ -75,6 +77,15 @@ export function addModelCommands(program: Command): Command {
     .requiredOption('--onnx <file>', 'the .onnx file to write')
     .action((target: string, options: { onnx: string }) => {
       runExport(target, options, print);
+    });
+
+  program
+    .command('trace')
+    .description("a run's step timeline (coordinator and every worker) as a Chrome trace-event JSON file for Perfetto")
+    .argument('<run>', 'a run folder (e.g. runs/latest)')
+    .option('--out <file>', 'the JSON file to write (default: RUN/trace.json)')
+    .action((run: string, options: { out?: string }) => {
+      runTrace(run, options, print);
     });
   return program;
 }

@@ -17,7 +17,7 @@
  * the validation set is its last images), `split: 'test'` the test file.
  */
 import type { ModelSpec } from '../spec.js';
-import type { EndRecord, EpochRecord, EventRecord, MetricsRecord, RunRecord, StepRecord, TestRecord, WorkerRow } from './records.js';
+import type { EndRecord, EpochRecord, EventRecord, MetricsRecord, RunRecord, StepRecord, TestRecord, TimingRecord, WorkerRow } from './records.js';
 
 // The records travel inside `metrics` and `snapshot`: re-exported so that this module still
 // names every type on the wire (receivers and parse-metrics.ts import them from here).
@@ -64,6 +64,25 @@ export interface GradientMessage {
   /** Milliseconds the worker spent in forward+backward, and decoding the step frame. */
   readonly computeMs: number;
   readonly decodeMs: number;
+  /** What the worker saw of its own step and process (optional: older workers send none). */
+  readonly phases?: WorkerPhases;
+}
+
+/**
+ * A worker's own timing and usage, carried by its gradient (worker clock, milliseconds).
+ * NOTE: a frame cannot carry the time it took to encode and send itself, so the encode and
+ * send reported are those of the worker's previous gradient (0 in its first).
+ */
+export interface WorkerPhases {
+  readonly previousEncodeMs: number;
+  /** From the previous gradient's frame handed to the socket until written out to the network. */
+  readonly previousSendMs: number;
+  /** Idle between the previous gradient's send and this step's frame arriving (waiting for the step). */
+  readonly waitMs: number;
+  /** The process's CPU time over the wall time since its previous gradient, in percent of one core (above 100 with threads). */
+  readonly cpuPercent: number;
+  /** Resident set size when this gradient was computed, bytes. */
+  readonly rssBytes: number;
 }
 
 /** The answer to an `evaluate`: forward only, dropout off. */
@@ -186,6 +205,8 @@ export interface SnapshotMessage {
   readonly workers: readonly WorkerRow[];
   readonly events: readonly EventRecord[];
   readonly end: EndRecord | null;
+  /** The newest steps' timing records (absent from older coordinators). */
+  readonly timings?: readonly TimingRecord[];
 }
 
 // ---------------------------------------------------------------- the union

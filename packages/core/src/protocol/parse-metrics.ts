@@ -6,12 +6,12 @@ import { LAYER_TYPES } from '../layers/registry.js';
 import type { ModelSpec } from '../spec.js';
 import { Fields, MAX_COUNTER, ProtocolError } from './fields.js';
 import { MAX_DETAIL } from './text.js';
-import type { MetricsRecord, MisclassifiedSample, RunEventName, WorkerRow, WorkerState } from './messages.js';
+import type { MetricsRecord, MisclassifiedSample, RunEventName, WorkerPhases, WorkerRow, WorkerState, WorkerStepTiming } from './messages.js';
 
 // Keys checked against the union by `satisfies`: a new record kind cannot be forgotten here.
-const RECORD_KINDS = { run: true, step: true, epoch: true, test: true, workers: true, event: true, end: true } as const satisfies Record<MetricsRecord['kind'], true>;
+const RECORD_KINDS = { run: true, step: true, epoch: true, test: true, workers: true, event: true, end: true, timing: true } as const satisfies Record<MetricsRecord['kind'], true>;
 const WORKER_STATES: readonly WorkerState[] = ['joining', 'computing', 'idle', 'gone'];
-const EVENTS: readonly RunEventName[] = ['join', 'leave', 'death', 'deadline-miss', 'refused-answer', 'demotion', 'coordinator-restart'];
+const EVENTS: readonly RunEventName[] = ['join', 'leave', 'death', 'deadline-miss', 'refused-answer', 'demotion', 'coordinator-restart', 'stall'];
 
 /** A plain JSON value of bounded size (layer specs, optimizer configs). */
 function checkPlain(value: unknown, where: string, depth = 0): void {
@@ -64,6 +64,35 @@ export function checkWorkerRow(value: unknown, where: string): WorkerRow {
     bytesIn: fields.integer('bytesIn', 0, Number.MAX_SAFE_INTEGER),
     bytesOut: fields.integer('bytesOut', 0, Number.MAX_SAFE_INTEGER),
     heartbeatAgeMs: fields.finite('heartbeatAgeMs', 0, 1e12),
+  };
+}
+
+/** The longest duration a timing field may hold, ms (a day: beyond it a clock is wrong, not a step slow). */
+const MAX_PHASE_MS = 86_400_000;
+
+/** A gradient's `phases` (messages.ts WorkerPhases). */
+export function checkPhases(value: unknown, where: string): WorkerPhases {
+  const fields = Fields.of(value, where);
+  return {
+    previousEncodeMs: fields.finite('previousEncodeMs', 0, MAX_PHASE_MS),
+    previousSendMs: fields.finite('previousSendMs', 0, MAX_PHASE_MS),
+    waitMs: fields.finite('waitMs', 0, MAX_PHASE_MS),
+    // Percent of one core: a process with many threads passes 100; 100 per core of the largest machines.
+    cpuPercent: fields.finite('cpuPercent', 0, 100 * 1024),
+    rssBytes: fields.integer('rssBytes', 0, Number.MAX_SAFE_INTEGER),
+  };
+}
+
+function checkWorkerStepTiming(value: unknown, where: string): WorkerStepTiming {
+  const fields = Fields.of(value, where);
+  return {
+    workerId: fields.integer('workerId', 0, MAX_COUNTER),
+    images: fields.integer('images', 0, MAX_COUNTER),
+    sentMs: fields.finite('sentMs', 0, MAX_PHASE_MS),
+    arrivedMs: fields.finite('arrivedMs', 0, MAX_PHASE_MS),
+    decodeMs: fields.finite('decodeMs', 0, MAX_PHASE_MS),
+    computeMs: fields.finite('computeMs', 0, MAX_PHASE_MS),
+    phases: fields.nullable('phases', () => checkPhases(fields.get('phases'), `${where}.phases`)),
   };
 }
 
@@ -178,6 +207,18 @@ export function checkMetricsRecord(value: unknown, where: string): MetricsRecord
         step: fields.integer('step', 0, MAX_COUNTER),
         detail: fields.string('detail', MAX_DETAIL),
         time,
+      };
+    case 'timing':
+      return {
+        kind,
+        step: fields.integer('step', 1, MAX_COUNTER),
+        startTime: time,
+        stepMs: fields.finite('stepMs', 0, MAX_PHASE_MS),
+        waitMs: fields.finite('waitMs', 0, MAX_PHASE_MS),
+        sumMs: fields.finite('sumMs', 0, MAX_PHASE_MS),
+        optimizerMs: fields.finite('optimizerMs', 0, MAX_PHASE_MS),
+        publishMs: fields.finite('publishMs', 0, MAX_PHASE_MS),
+        workers: fields.array('workers', 65_536).map((item, i) => checkWorkerStepTiming(item, `${where}.workers[${i}]`)),
       };
     default: {
       const unhandled: never = kind;

@@ -32,7 +32,7 @@ const row = {
 /** One valid example of every message type. */
 const VALID: Record<Message['type'], Record<string, unknown>> = {
   hello: { type: 'hello', protocol: PROTOCOL_VERSION, token: 't', name: 'w1', datasetHash: 'abc', kernels: 'ts' },
-  gradient: { type: 'gradient', step: 3, round: 7, count: 2, lossSum: 4.5, correct: 1, gradient: floats(1, 2, 3, 4, 5, 6), computeMs: 3, decodeMs: 1 },
+  gradient: { type: 'gradient', step: 3, round: 7, count: 2, lossSum: 4.5, correct: 1, gradient: floats(1, 2, 3, 4, 5, 6), computeMs: 3, decodeMs: 1, phases: { previousEncodeMs: 2.5, previousSendMs: 0.5, waitMs: 7, cpuPercent: 97.5, rssBytes: 123_456_789 } },
   evaluation: { type: 'evaluation', round: 2, count: 3, lossSum: 1, correct: 2, predictions: Uint8Array.from([1, 2, 3]), computeMs: 1 },
   leave: { type: 'leave', reason: 'Ctrl-C' },
   welcome: { type: 'welcome', protocol: 1, workerId: 4, spec: MNIST_CNN, paramCount: PARAMS, datasetHash: 'abc', sendingDataset: false, heartbeatMs: 1000 },
@@ -46,9 +46,9 @@ const VALID: Record<Message['type'], Record<string, unknown>> = {
   error: { type: 'error', code: 'X', message: 'bad', fatal: true },
   subscribe: { type: 'subscribe', protocol: 1 },
   metrics: { type: 'metrics', record: stepRecord },
-  snapshot: { type: 'snapshot', run: runRecord, steps: [stepRecord], epochs: [epochRecord], test: null, workers: [row], events: [], end: null },
+  snapshot: { type: 'snapshot', run: runRecord, steps: [stepRecord], epochs: [epochRecord], test: null, workers: [row], events: [], end: null, timings: [] },
 };
-const OPTIONAL = new Set(['hello.token', 'step.params', 'evaluate.params', 'subscribe.token']);
+const OPTIONAL = new Set(['hello.token', 'gradient.phases', 'step.params', 'evaluate.params', 'subscribe.token', 'snapshot.timings']);
 
 function codeOf(value: unknown, parseLimits = limits): string {
   try {
@@ -138,6 +138,26 @@ describe('parseMessage rejects every field when wrong', () => {
     expect(codeOf({ type: 'metrics', record: { ...epochRecord, confusion: new Array(99).fill(0) } })).toBe('BAD_LENGTH');
     expect(codeOf({ type: 'metrics', record: { ...row, kind: 'workers', workers: [{ ...row, state: 'asleep' }], time: 1 } })).toBe('BAD_FIELD');
     expect(codeOf({ ...VALID.snapshot, steps: [epochRecord] })).toBe('BAD_FIELD');
+  });
+
+  it('gradient.phases: every field checked (negative, not finite, missing)', () => {
+    const phases = VALID.gradient['phases'] as Record<string, number>;
+    for (const key of Object.keys(phases)) {
+      expect(codeOf({ ...VALID.gradient, phases: { ...phases, [key]: -1 } })).toBe('BAD_FIELD');
+      expect(codeOf({ ...VALID.gradient, phases: { ...phases, [key]: Number.NaN } })).toMatch(/^(NOT_FINITE|BAD_FIELD)$/);
+      const { [key]: _removed, ...without } = phases;
+      expect(codeOf({ ...VALID.gradient, phases: without })).toBe('MISSING_FIELD');
+    }
+    expect(codeOf({ ...VALID.gradient, phases: { ...phases, rssBytes: 1.5 } })).toBe('BAD_FIELD');
+  });
+
+  it('timing records: accepted whole, refused with a bad worker entry', () => {
+    const worker = { workerId: 2, images: 32, sentMs: 0.4, arrivedMs: 30, decodeMs: 1, computeMs: 25, phases: VALID.gradient['phases'] };
+    const timing = { kind: 'timing', step: 4, startTime: 1_700_000_000_000.5, stepMs: 35, waitMs: 30, sumMs: 1, optimizerMs: 3, publishMs: 1, workers: [worker, { ...worker, workerId: 3, phases: null }] };
+    expect(codeOf({ type: 'metrics', record: timing })).toBe('accepted');
+    expect(codeOf({ type: 'metrics', record: { ...timing, workers: [{ ...worker, arrivedMs: Infinity }] } })).toBe('NOT_FINITE');
+    expect(codeOf({ type: 'metrics', record: { ...timing, workers: [{ ...worker, phases: { waitMs: 1 } }] } })).toBe('MISSING_FIELD');
+    expect(codeOf({ type: 'metrics', record: { ...timing, stepMs: -1 } })).toBe('BAD_FIELD');
   });
 
   it('frames that are not msgpack', () => {

@@ -5,7 +5,7 @@
  * otherwise. A gradient holding one NaN or Infinity never reaches the optimizer.
  */
 import { decodeFrame } from './codec.js';
-import { checkMetricsRecord, checkSpec, checkWorkerRow } from './parse-metrics.js';
+import { checkMetricsRecord, checkPhases, checkSpec, checkWorkerRow } from './parse-metrics.js';
 import type {
   EpochRecord,
   EventRecord,
@@ -15,6 +15,7 @@ import type {
   RunRecord,
   StepRecord,
   TestRecord,
+  TimingRecord,
 } from './messages.js';
 import { HEARTBEAT_MS_LIMITS, MNIST_TRAIN_IMAGES, isMessageType } from './messages.js';
 import { Fields, MAX_COUNTER, ProtocolError } from './fields.js';
@@ -83,6 +84,7 @@ export function parseMessage(value: unknown, limits: ProtocolLimits): Message {
     case 'gradient': {
       const paramCount = requireParamCount(limits, type);
       const count = fields.integer('count', 1, limits.maxSliceLength);
+      const phases = fields.optional('phases', () => checkPhases(fields.get('phases'), 'gradient.phases'));
       return {
         type,
         step: fields.integer('step', 1, MAX_COUNTER),
@@ -93,6 +95,7 @@ export function parseMessage(value: unknown, limits: ProtocolLimits): Message {
         gradient: fields.floats('gradient', paramCount),
         computeMs: fields.finite('computeMs', 0, 1e9),
         decodeMs: fields.finite('decodeMs', 0, 1e9),
+        ...(phases === undefined ? {} : { phases }),
       };
     }
     case 'evaluation': {
@@ -199,6 +202,7 @@ export function parseMessage(value: unknown, limits: ProtocolLimits): Message {
         workers: fields.array('workers', 10_000).map((row, i) => checkWorkerRow(row, `snapshot.workers[${i}]`)),
         events: records('events', 'event') as EventRecord[],
         end: single<EndRecord>('end', 'end'),
+        ...(fields.has('timings') ? { timings: records('timings', 'timing') as TimingRecord[] } : {}),
       };
     }
     default: {

@@ -6,6 +6,7 @@
  * checks every field before a dashboard trusts one.
  */
 import type { ModelSpec } from '../spec.js';
+import type { WorkerPhases } from './messages.js';
 
 export interface RunRecord {
   readonly kind: 'run';
@@ -118,10 +119,11 @@ export interface WorkersRecord {
 }
 
 /**
+ * `stall`: the run stopped while a worker still owed its slice (the detail names where it was last seen).
  * `refused-answer`: a gradient out of all proportion to the others' was refused (its slice
  * recomputed elsewhere); `demotion`: a worker with repeated strikes gets no work for a while.
  */
-export type RunEventName = 'join' | 'leave' | 'death' | 'deadline-miss' | 'refused-answer' | 'demotion' | 'coordinator-restart';
+export type RunEventName = 'join' | 'leave' | 'death' | 'deadline-miss' | 'refused-answer' | 'demotion' | 'coordinator-restart' | 'stall';
 
 export interface EventRecord {
   readonly kind: 'event';
@@ -142,4 +144,42 @@ export interface EndRecord {
   readonly time: number;
 }
 
-export type MetricsRecord = RunRecord | StepRecord | EpochRecord | TestRecord | WorkersRecord | EventRecord | EndRecord;
+/**
+ * One worker's part of one step (timing.ts in the coordinator). `sentMs` and `arrivedMs` are on
+ * the coordinator's clock, from the step's start; the worker's own durations are on its clock
+ * (the two clocks are never compared, only durations are).
+ */
+export interface WorkerStepTiming {
+  readonly workerId: number;
+  /** Images of its slice. */
+  readonly images: number;
+  /** Its slice's step frame was handed to the socket, and its answer arrived (ms from the step's start). */
+  readonly sentMs: number;
+  readonly arrivedMs: number;
+  /** The worker's decode of the step frame and its forward+backward (the gradient message's fields). */
+  readonly decodeMs: number;
+  readonly computeMs: number;
+  /** The worker's report (`phases` of its gradient), null from a worker that sends none. */
+  readonly phases: WorkerPhases | null;
+}
+
+/**
+ * A step's timeline: the coordinator's phases (wait for every answer, sum, optimizer, publish:
+ * they add up to stepMs) and each answer's timing. Sent to dashboards and written to the run
+ * folder's trace.jsonl, never to history.jsonl (one per step and worker would swell it).
+ */
+export interface TimingRecord {
+  readonly kind: 'timing';
+  readonly step: number;
+  /** Date.now() at the step's start, with performance.now()'s fraction (ms since the epoch). */
+  readonly startTime: number;
+  readonly stepMs: number;
+  readonly waitMs: number;
+  readonly sumMs: number;
+  readonly optimizerMs: number;
+  readonly publishMs: number;
+  /** The answers summed, in slice order (a worker that answered two slices appears twice). */
+  readonly workers: readonly WorkerStepTiming[];
+}
+
+export type MetricsRecord = RunRecord | StepRecord | EpochRecord | TestRecord | WorkersRecord | EventRecord | EndRecord | TimingRecord;

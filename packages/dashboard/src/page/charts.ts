@@ -5,6 +5,7 @@
  * the learning rate each step applied.
  */
 import type { RunState } from '../run-state.js';
+import type { Overlay } from './overlay.js';
 import { alignColumns, type Column } from '../align.js';
 import { accuracyAxisFloor, percentLabel } from '../scales.js';
 import { emaSmooth } from '../smoothing.js';
@@ -13,7 +14,7 @@ import uPlot from 'uplot';
 
 const HEIGHT = 280;
 const SMALL_HEIGHT = 150;
-const COLORS = { trainRaw: '#a5c8ec', train: '#1f6fb5', validation: '#d9480f', test: '#2b8a3e', reference: '#868e96' };
+const COLORS = { trainRaw: '#a5c8ec', train: '#1f6fb5', validation: '#d9480f', test: '#2b8a3e', reference: '#868e96', overlay: '#7950f2' };
 
 type MarksSource = () => RunState;
 
@@ -93,6 +94,9 @@ function seriesOptions(valueFormat: (value: number | null) => string): uPlot.Ser
     { label: 'train EMA', stroke: COLORS.train, width: 2, value, points: { show: false } },
     { label: 'validation', stroke: COLORS.validation, width: 2, spanGaps: true, value, points: { show: true, size: 7, fill: COLORS.validation } },
     { label: 'test', stroke: COLORS.test, width: 0, value, points: { show: true, size: 9, fill: COLORS.test } },
+    // A finished run picked in the overlay select (overlay.ts): its EMA and its validation points, dashed.
+    { label: 'overlay EMA', stroke: COLORS.overlay, width: 1.5, dash: [6, 4], spanGaps: true, value, points: { show: false } },
+    { label: 'overlay validation', stroke: COLORS.overlay, width: 1, dash: [2, 3], spanGaps: true, value, points: { show: true, size: 6, fill: COLORS.overlay } },
   ];
 }
 
@@ -173,7 +177,20 @@ export class Charts {
     return this.loss.plot.data[0]?.length ?? 0;
   }
 
-  update(state: RunState, smoothing: number): void {
+  /** Points of the overlay's training curve on the loss chart (the browser test reads it). */
+  overlayPoints = 0;
+
+  update(state: RunState, smoothing: number, overlay: Overlay | null = null): void {
+    const past = overlay?.history ?? null;
+    const pastSteps = past?.steps ?? [];
+    const pastStepXs = pastSteps.map((step) => step.step);
+    const pastEpochs = past?.epochs ?? [];
+    const pastEpochXs = pastEpochs.map((epoch) => epoch.step);
+    this.overlayPoints = pastSteps.length;
+    const overlayColumns = (train: (step: (typeof pastSteps)[number]) => number, validation: (epoch: (typeof pastEpochs)[number]) => number) => [
+      { xs: pastStepXs, ys: emaSmooth(pastStepXs, pastSteps.map(train), smoothing) },
+      { xs: pastEpochXs, ys: pastEpochs.map(validation) },
+    ];
     const epochs = state.epochs;
     const test = state.test;
     const epochSteps = epochs.map((epoch) => epoch.step);
@@ -182,12 +199,14 @@ export class Charts {
       { xs: state.loss.xs, ys: emaSmooth(state.loss.xs, state.loss.ys, smoothing) },
       { xs: epochSteps, ys: epochs.map((epoch) => epoch.validationLoss) },
       { xs: test === null ? [] : [test.step], ys: test === null ? [] : [test.loss] },
+      ...overlayColumns((step) => step.loss, (epoch) => epoch.validationLoss),
     ]);
     this.accuracy.setData([
       { xs: state.accuracy.xs, ys: state.accuracy.ys },
       { xs: state.accuracy.xs, ys: emaSmooth(state.accuracy.xs, state.accuracy.ys, smoothing) },
       { xs: epochSteps, ys: epochs.map((epoch) => epoch.validationAccuracy) },
       { xs: test === null ? [] : [test.step], ys: test === null ? [] : [test.accuracy] },
+      ...overlayColumns((step) => step.accuracy, (epoch) => epoch.validationAccuracy),
     ]);
     this.learningRate.setData([{ xs: state.learningRate.xs, ys: state.learningRate.ys }]);
   }

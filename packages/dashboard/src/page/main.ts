@@ -11,6 +11,8 @@ import { RunState } from '../run-state.js';
 import { Charts } from './charts.js';
 import { connect, type ConnectionStatus } from './connection.js';
 import { EpochView } from './epoch-view.js';
+import { overlayState, setUpOverlay } from './overlay.js';
+import { renderTimeline } from './timeline.js';
 import { renderEvents, renderProgress, renderScores, renderSettings, renderWaiting, renderWorkers } from './panels.js';
 import { workerUrl } from '../join.js';
 import { parseHistoryDocument } from '../past-run.js';
@@ -59,6 +61,7 @@ const stored = remembered();
 if (stored !== null && Number(stored) >= 0 && Number(stored) < 1) slider.value = stored;
 let smoothing = Number(slider.value);
 let drawnVersion = -1;
+let drawnOverlay = -1;
 let drawnSmoothing = -1;
 let renders = 0;
 let slowestRenderMs = 0;
@@ -90,6 +93,7 @@ async function showPastRun(): Promise<void> {
   connectionBadge.textContent = 'past run';
   connectionBadge.title = 'read from the run folder\'s history.jsonl; the live run is at /';
   document.getElementById('workers-empty')!.textContent = 'The run folder keeps no worker table; joins, leaves and deaths are in the events below.';
+  document.getElementById('timeline-empty')!.textContent = "A past run's steps are in its trace.jsonl: pnpm convoy trace runs/NAME writes them as a trace for Perfetto.";
   try {
     const response = await fetch('history.json');
     if (!response.ok) throw new Error(`${response.status} ${(await response.text()).trim()}`);
@@ -103,6 +107,9 @@ async function showPastRun(): Promise<void> {
     document.body.dataset['pastRun'] = 'failed';
   }
 }
+
+const listOverlayRuns = setUpOverlay(document.getElementById('overlay-select') as HTMLSelectElement, document.getElementById('overlay-status')!);
+let overlayRunsListed = false;
 
 if (pastRun) {
   void showPastRun();
@@ -131,13 +138,20 @@ function render(): void {
   const progress = state.progress(Date.now());
   renderProgress(progress);
   renderWaiting(pastRun ? null : state.run, state.workers, progress.phase, workerUrl(location), hasToken);
-  if (state.version === drawnVersion && smoothing === drawnSmoothing) return;
+  if (!overlayRunsListed && state.run !== null) {
+    overlayRunsListed = true;
+    listOverlayRuns();
+  }
+  if (state.version === drawnVersion && smoothing === drawnSmoothing && overlayState.version === drawnOverlay) return;
   const started = performance.now();
   drawnVersion = state.version;
   drawnSmoothing = smoothing;
+  drawnOverlay = overlayState.version;
   sliderValue.textContent = smoothing.toFixed(2);
-  charts.update(state, smoothing);
+  charts.update(state, smoothing, overlayState.overlay);
+  document.body.dataset['overlayPoints'] = String(charts.overlayPoints);
   renderWorkers(state.workers);
+  renderTimeline(state.timings);
   renderEvents(state.events);
   renderScores(state.epochs, state.test);
   renderSettings(state.run);
