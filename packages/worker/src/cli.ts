@@ -1,8 +1,8 @@
 /**
- * `pnpm worker -- --connect ws://HOST:PORT [--token SECRET] [--data DIR | --no-local-data]`
+ * `pnpm worker -- --connect ws://HOST:PORT [--token SECRET] [--data DIR | --no-local-data] [--threads N]`
  * Exit codes: 0 stopped by the coordinator or Ctrl-C, 1 refused/unreachable, 2 bad flags.
  */
-import { usageErrorLine } from '@convoy/core';
+import { MAX_WORKER_THREADS, usageErrorLine } from '@convoy/core';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { WORKER_DEFAULTS } from './options.js';
 import { Worker } from './worker.js';
@@ -10,6 +10,12 @@ import { Worker } from './worker.js';
 function positiveNumber(value: string): number {
   const number = Number(value);
   if (!Number.isFinite(number) || number <= 0) throw new InvalidArgumentError('must be a positive number');
+  return number;
+}
+
+function threadCount(value: string): number {
+  const number = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !(number >= 1 && number <= MAX_WORKER_THREADS)) throw new InvalidArgumentError(`must be an integer in [1, ${MAX_WORKER_THREADS}]`);
   return number;
 }
 
@@ -28,6 +34,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--data <dir>', 'folder with the four MNIST IDX files (default: the bundled MNIST)')
     .option('--no-local-data', 'load no dataset; receive it from the coordinator')
     .option('--kernels <name>', 'ts | wasm | auto', kernelsChoice, 'auto')
+    .option('--threads <n>', `compute threads, each with its own kernels (default: this host's ${WORKER_DEFAULTS.threads} cores)`, threadCount, WORKER_DEFAULTS.threads)
     .option('--retry-for <seconds>', 'give up after this long without a coordinator (never reached, or lost)', positiveNumber, WORKER_DEFAULTS.retryForMs / 1000)
     .addOption(new Option('--exit-with-stdin', 'exit when stdin closes (local workers of `convoy start`)').hideHelp())
     .addOption(new Option('--chaos-delay <ms>', 'fault injection: block this long before answering each step').argParser(positiveNumber).hideHelp())
@@ -51,6 +58,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     localData: boolean;
     kernels: 'ts' | 'wasm' | 'auto';
     retryFor: number;
+    threads: number;
     exitWithStdin?: boolean;
     chaosDelay?: number;
     chaos?: string;
@@ -65,6 +73,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       dataDir: options.data,
       localData: options.localData,
       kernels: options.kernels,
+      threads: options.threads,
       retryForMs: options.retryFor * 1000,
       // Local workers of `pnpm start` stay quiet: the coordinator's own progress covers them.
       progressEveryMs: options.exitWithStdin ? 0 : WORKER_DEFAULTS.progressEveryMs,
