@@ -116,6 +116,8 @@ describe('parseMessage rejects every field when wrong', () => {
     expect(codeOf({ ...VALID.evaluation, predictions: Uint8Array.from([1, 2]) })).toBe('BAD_LENGTH');
     expect(codeOf({ ...VALID.hello, protocol: 70_000 })).toBe('BAD_FIELD');
     for (const threads of [0, 1.5, MAX_WORKER_THREADS + 1, '2']) expect(codeOf({ ...VALID.hello, threads })).toBe('BAD_FIELD');
+    for (const threads of [0, 1.5, MAX_WORKER_THREADS + 1]) expect(codeOf({ ...VALID.snapshot, workers: [{ ...row, threads }] })).toBe('BAD_FIELD');
+    expect(codeOf({ ...VALID.snapshot, workers: [{ ...row, threads: 4 }] })).toBe('accepted');
     expect(codeOf({ ...VALID.welcome, heartbeatMs: 10 })).toBe('BAD_FIELD');
   });
 
