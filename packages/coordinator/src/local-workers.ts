@@ -78,8 +78,8 @@ export function spawnLocalWorkers(count: number, options: LocalWorkerOptions): C
 /**
  * How `pnpm start` uses this machine's cores when no flag says: 'threads' runs one worker
  * process with a thread per core (one copy of the dataset and one frame each way per step),
- * 'processes' one single-thread worker process per core. `pnpm bench:scale -- --layouts
- * processes,threads` measures both, alternately; README.md ("Running locally") gives the figure.
+ * 'processes' one single-thread worker process per core. On 2 cores, `pnpm bench:scale --
+ * --workers 2,1x2` measures both in turn; README.md ("Training") says which runs and why.
  */
 export const LOCAL_LAYOUT: 'threads' | 'processes' = 'threads';
 

@@ -25,6 +25,7 @@ import {
 } from '@convoy/core';
 import type { Engine, WorkerData } from './compute.js';
 import { createEngine } from './engine.js';
+import { ComputeThreads } from './threads/pool.js';
 import { Chaos, parseChaos, type ChaosIo } from './chaos.js';
 import { Connection, WorkerState, type WorkerExit, type WorkerStateName } from './connection.js';
 import { loadLocalData, receivedData } from './dataset.js';
@@ -43,6 +44,10 @@ export class Worker {
   private data: WorkerData | null = null;
   private localId: string | null = null;
   private engine: Engine | null = null;
+  /** The compute threads (--threads 2 or more), started with the worker and kept across engines; null: compute on this thread. */
+  private threads: ComputeThreads | null = null;
+  /** Counts welcomes: an answer computed for an earlier session (before a reconnect) is not sent. */
+  private session = 0;
   private workerId: number | undefined;
   private limits: ProtocolLimits = { ...DEFAULT_LIMITS, accept: FROM_COORDINATOR_TO_WORKER };
   private resolveExit!: (exit: WorkerExit) => void;
@@ -92,7 +97,20 @@ export class Worker {
     }
     this.kernels = selectKernels(this.options.kernels);
     this.kernelsName = this.kernels.name;
-    this.link.connect();
+    if (this.options.threads === 1) {
+      this.link.connect();
+      return this.exited;
+    }
+    // The compute threads start first and the worker joins once they are up (pool.ts says why);
+    // this thread's kernels only named the backend for hello.
+    this.kernels = null;
+    const exitAtStep = this.chaos.threadExitStep;
+    const threads = new ComputeThreads({ threads: this.options.threads, kernels: this.options.kernels, ...(exitAtStep === undefined ? {} : { exitAtStep }) });
+    this.threads = threads;
+    threads.ready.then(
+      () => this.state === WorkerState.CONNECTING && this.link.connect(),
+      (error: Error) => this.finish({ code: 1, reason: error.message }),
+    );
     return this.exited;
   }
 
@@ -152,13 +170,11 @@ export class Worker {
   /** `send` the answer now (computed on this thread) or when the engine's threads are done (failures end the worker like thrown ones). */
   private whenComputed<T>(answer: T | Promise<T>, send: (answer: T) => void): void {
     if (!(answer instanceof Promise)) return send(answer);
+    const session = this.session;
+    const current = () => this.session === session && this.state === WorkerState.READY;
     answer.then(
-      (value) => {
-        if (this.state === WorkerState.READY) send(value);
-      },
-      (error: unknown) => {
-        if (this.state !== WorkerState.STOPPING && this.state !== WorkerState.STOPPED) this.failWith(error);
-      },
+      (value) => current() && send(value),
+      (error: unknown) => current() && this.failWith(error),
     );
   }
 
@@ -201,6 +217,7 @@ export class Worker {
       throw new WorkerError('DATASET_MISMATCH', `dataset mismatch: local ${this.localId}, coordinator ${message.datasetHash}`);
     }
     this.workerId = message.workerId;
+    this.session++;
     this.limits = { ...this.limits, paramCount: message.paramCount };
     const sameModel = this.engine !== null && JSON.stringify(this.engine.spec) === JSON.stringify(message.spec);
     if (!sameModel && this.data !== null) this.replaceEngine(this.newEngine(message.spec, message.paramCount, this.data));
@@ -227,9 +244,7 @@ export class Worker {
   }
 
   private newEngine(spec: ModelSpec, paramCount: number, data: WorkerData): Engine {
-    const { threads, kernels } = this.options;
-    const threadExitStep = this.chaos.threadExitStep;
-    return createEngine(spec, paramCount, data, { threads, kernels, takeKernels: () => this.takeKernels(), ...(threadExitStep === undefined ? {} : { threadExitStep }) });
+    return createEngine(spec, paramCount, data, this.threads === null ? { threads: null, takeKernels: () => this.takeKernels() } : { threads: this.threads });
   }
 
   private replaceEngine(engine: Engine): void {
@@ -295,6 +310,7 @@ export class Worker {
     this.state = WorkerState.STOPPING;
     this.stopHeartbeat();
     void this.engine?.close();
+    void this.threads?.close();
     this.link.close(exit.reason, () => this.resolveExit(exit));
   }
 }

@@ -7,19 +7,21 @@ import { MNIST_CNN_DROPOUT, countParameters, createModel, type StepMessage, sele
 import { afterAll, describe, expect, it } from 'vitest';
 import { ComputeEngine, type WorkerData } from '../compute.js';
 import { loadLocalData } from '../dataset.js';
+import { ComputeThreads } from './pool.js';
 import { ThreadedEngine } from './threaded-engine.js';
 
 const spec = MNIST_CNN_DROPOUT;
 const paramCount = countParameters(spec);
 const data: WorkerData = loadLocalData(undefined, true).data;
 const params = createModel(spec, { seed: 3, kernels: selectKernels('ts') }).params.slice();
-const engines: ThreadedEngine[] = [];
-afterAll(() => Promise.all(engines.map((engine) => engine.close())));
+const pools: ComputeThreads[] = [];
+afterAll(() => Promise.all(pools.map((pool) => pool.close())));
 
-function threaded(threads: number, crashThreadAtStep?: number): ThreadedEngine {
-  const engine = new ThreadedEngine(spec, paramCount, data, { threads, kernels: 'auto', ...(crashThreadAtStep === undefined ? {} : { crashThreadAtStep }) });
-  engines.push(engine);
-  return engine;
+/** An engine on `threads` fresh compute threads (the last one exiting at step `exitAtStep`). */
+function threaded(threads: number, exitAtStep?: number): ThreadedEngine {
+  const pool = new ComputeThreads({ threads, kernels: 'auto', ...(exitAtStep === undefined ? {} : { exitAtStep }) });
+  pools.push(pool);
+  return new ThreadedEngine(spec, paramCount, data, pool);
 }
 
 /** A step over `count` training images from `first` on (every 7th image), with dropout seeds. */
@@ -108,5 +110,28 @@ describe('a failing compute thread', () => {
     expect((await two.step(stepMessage(1, 8, true), 0)).count).toBe(8);
     await expect(two.step(stepMessage(2, 8, true), 0)).rejects.toMatchObject({ code: 'THREAD_FAILED', message: 'compute thread 2 exited (code 1)' });
     await expect(two.step(stepMessage(3, 8, true), 0)).rejects.toMatchObject({ code: 'THREAD_FAILED' });
+    // An engine for another model on the same threads fails too, at once.
+    await expect(new ThreadedEngine(spec, paramCount, data, pools.at(-1)!).step(stepMessage(4, 8, true), 0)).rejects.toMatchObject({ code: 'THREAD_FAILED' });
+  });
+
+  it('a thread that cannot start (no such kernels) fails the threads before any job', async () => {
+    const pool = new ComputeThreads({ threads: 2, kernels: 'no-such-kernels' as 'auto' });
+    pools.push(pool);
+    await expect(pool.ready).rejects.toMatchObject({ code: 'THREAD_FAILED', message: expect.stringMatching(/^compute thread \d failed: unknown kernels 'no-such-kernels'/) });
+  });
+
+  it('a new engine (another model) on the same threads: the threads build it and answer with it', async () => {
+    const pool = new ComputeThreads({ threads: 2, kernels: 'auto' });
+    pools.push(pool);
+    await new ThreadedEngine(spec, paramCount, data, pool).step(stepMessage(1, 4, true), 0);
+    const other = { ...spec, layers: spec.layers.map((layer) => (layer.type === 'dense' && layer.activation !== 'softmax' ? { ...layer, units: 64 } : layer)) };
+    const otherCount = countParameters(other);
+    const otherParams = createModel(other, { seed: 4, kernels: selectKernels('ts') }).params.slice();
+    const message = { ...stepMessage(2, 9, true), params: otherParams };
+    const expected = new ComputeEngine(other, otherCount, data, selectKernels('auto')).step(message, 0);
+    const expectedGradient = expected.gradient.slice();
+    const answer = await new ThreadedEngine(other, otherCount, data, pool).step(message, 0);
+    expect(answer.gradient.length).toBe(otherCount);
+    expect(relativeDifference(expectedGradient, answer.gradient)).toBeLessThan(1e-6);
   });
 });
