@@ -77,8 +77,8 @@ describe('a worker with 2 compute threads', () => {
       ['--threads', '1', '--name', 'one-thread', '--kernels', 'auto'],
     ]);
     expect(checkEveryImageOnce(stepRecords(out), 3072, 256, 12)).toBeNull();
-    // The slices after the first steps (the first slice of a 2-thread worker includes starting its threads).
-    const late = (name: string) => run.rows.filter(({ afterStep, row }) => afterStep >= 6 && row.name === name && row.sliceSize > 0).map(({ row }) => row.sliceSize);
+    // Training slices once both are measured: after step 5, before the last step's record (then come evaluation slices).
+    const late = (name: string) => run.rows.filter(({ afterStep, row }) => afterStep >= 5 && afterStep < 12 && row.name === name && row.sliceSize > 0).map(({ row }) => row.sliceSize);
     const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
     const [two, one] = [late('two-threads'), late('one-thread')];
     expect(two.length, JSON.stringify(run.rows)).toBeGreaterThan(0);

@@ -34,7 +34,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--data <dir>', 'folder with the four MNIST IDX files (default: the bundled MNIST)')
     .option('--no-local-data', 'load no dataset; receive it from the coordinator')
     .option('--kernels <name>', 'ts | wasm | auto', kernelsChoice, 'auto')
-    .option('--threads <n>', `compute threads, each with its own kernels (default: this host's ${WORKER_DEFAULTS.threads} cores)`, threadCount, WORKER_DEFAULTS.threads)
+    // NOTE: no default shown: it would print this machine's core count into every --help.
+    .option('--threads <n>', 'compute threads, each with its own kernels (default: every core of this machine)', threadCount)
     .option('--retry-for <seconds>', 'give up after this long without a coordinator (never reached, or lost)', positiveNumber, WORKER_DEFAULTS.retryForMs / 1000)
     .addOption(new Option('--exit-with-stdin', 'exit when stdin closes (local workers of `convoy start`)').hideHelp())
     .addOption(new Option('--chaos-delay <ms>', 'fault injection: block this long before answering each step').argParser(positiveNumber).hideHelp())
@@ -58,7 +59,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     localData: boolean;
     kernels: 'ts' | 'wasm' | 'auto';
     retryFor: number;
-    threads: number;
+    threads?: number;
     exitWithStdin?: boolean;
     chaosDelay?: number;
     chaos?: string;
@@ -73,7 +74,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       dataDir: options.data,
       localData: options.localData,
       kernels: options.kernels,
-      threads: options.threads,
+      threads: options.threads ?? WORKER_DEFAULTS.threads,
       retryForMs: options.retryFor * 1000,
       // Local workers of `pnpm start` stay quiet: the coordinator's own progress covers them.
       progressEveryMs: options.exitWithStdin ? 0 : WORKER_DEFAULTS.progressEveryMs,

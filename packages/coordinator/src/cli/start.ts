@@ -17,7 +17,7 @@ const layout = (flags: Record<string, unknown>) => localLayout({ workers: flags[
 
 const program = new Command('convoy-start')
   .description('Train with a local coordinator and local workers on every core')
-  .option('--workers <n>', `local worker processes (default: ${localLayout({}, cores).workers}: ${LOCAL_LAYOUT === 'threads' ? 'one, with a thread per core' : 'one per core'})`, integerFlag(0, 1024))
+  .option('--workers <n>', `local worker processes (default: ${LOCAL_LAYOUT === 'threads' ? 'one, with a thread per core' : 'one per core'})`, integerFlag(0, 1024))
   .option('--local-threads <n>', 'compute threads of each local worker (default: the cores divided among --workers)', integerFlag(1, MAX_WORKER_THREADS))
   .option('--min-workers <n>', 'workers to wait for before the first step (default: --workers)', rangeFlag(OPTION_RANGES.minWorkers));
 
