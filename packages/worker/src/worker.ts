@@ -48,6 +48,9 @@ export class Worker {
   private threads: ComputeThreads | null = null;
   /** Counts welcomes: an answer computed for an earlier session (before a reconnect) is not sent. */
   private session = 0;
+  private threadsStarted = false;
+  /** The socket opened before the compute threads were up: hello waits for them. */
+  private helloWaiting = false;
   private workerId: number | undefined;
   private limits: ProtocolLimits = { ...DEFAULT_LIMITS, accept: FROM_COORDINATOR_TO_WORKER };
   private resolveExit!: (exit: WorkerExit) => void;
@@ -71,7 +74,10 @@ export class Worker {
     if (!Number.isSafeInteger(threads) || threads < 1 || threads > MAX_WORKER_THREADS) throw new WorkerError('BAD_OPTION', `--threads must be an integer in [1, ${MAX_WORKER_THREADS}], got ${threads}`);
     if (this.chaos.threadExitStep !== undefined && threads < 2) throw new WorkerError('BAD_OPTION', '--chaos thread-exit needs --threads 2 or more');
     this.link = new Connection(this.options, {
-      opened: () => this.hello(),
+      opened: () => {
+        if (this.threads === null || this.threadsStarted) this.hello();
+        else this.helloWaiting = true;
+      },
       frame: (bytes, isBinary) => this.onFrame(bytes, isBinary),
       pinged: () => (this.lastHeard = Date.now()),
       closed: () => this.stopHeartbeat(),
@@ -97,20 +103,23 @@ export class Worker {
     }
     this.kernels = selectKernels(this.options.kernels);
     this.kernelsName = this.kernels.name;
-    if (this.options.threads === 1) {
-      this.link.connect();
-      return this.exited;
+    if (this.options.threads > 1) {
+      // The compute threads start while the worker connects, and it says hello once they are up
+      // (pool.ts says why); this thread's kernels only named the backend for hello.
+      this.kernels = null;
+      const exitAtStep = this.chaos.threadExitStep;
+      const threads = new ComputeThreads({ threads: this.options.threads, kernels: this.options.kernels, ...(exitAtStep === undefined ? {} : { exitAtStep }) });
+      this.threads = threads;
+      threads.ready.then(
+        () => {
+          this.threadsStarted = true;
+          if (this.helloWaiting && this.state === WorkerState.HANDSHAKING) this.hello();
+          this.helloWaiting = false;
+        },
+        (error: Error) => this.finish({ code: 1, reason: error.message }),
+      );
     }
-    // The compute threads start first and the worker joins once they are up (pool.ts says why);
-    // this thread's kernels only named the backend for hello.
-    this.kernels = null;
-    const exitAtStep = this.chaos.threadExitStep;
-    const threads = new ComputeThreads({ threads: this.options.threads, kernels: this.options.kernels, ...(exitAtStep === undefined ? {} : { exitAtStep }) });
-    this.threads = threads;
-    threads.ready.then(
-      () => this.state === WorkerState.CONNECTING && this.link.connect(),
-      (error: Error) => this.finish({ code: 1, reason: error.message }),
-    );
+    this.link.connect();
     return this.exited;
   }
 
