@@ -48,9 +48,6 @@ export class Worker {
   private threads: ComputeThreads | null = null;
   /** Counts welcomes: an answer computed for an earlier session (before a reconnect) is not sent. */
   private session = 0;
-  private threadsStarted = false;
-  /** The socket opened before the compute threads were up: hello waits for them. */
-  private helloWaiting = false;
   private workerId: number | undefined;
   private limits: ProtocolLimits = { ...DEFAULT_LIMITS, accept: FROM_COORDINATOR_TO_WORKER };
   private resolveExit!: (exit: WorkerExit) => void;
@@ -74,10 +71,7 @@ export class Worker {
     if (!Number.isSafeInteger(threads) || threads < 1 || threads > MAX_WORKER_THREADS) throw new WorkerError('BAD_OPTION', `--threads must be an integer in [1, ${MAX_WORKER_THREADS}], got ${threads}`);
     if (this.chaos.threadExitStep !== undefined && threads < 2) throw new WorkerError('BAD_OPTION', '--chaos thread-exit needs --threads 2 or more');
     this.link = new Connection(this.options, {
-      opened: () => {
-        if (this.threads === null || this.threadsStarted) this.hello();
-        else this.helloWaiting = true;
-      },
+      opened: () => this.hello(),
       frame: (bytes, isBinary) => this.onFrame(bytes, isBinary),
       pinged: () => (this.lastHeard = Date.now()),
       closed: () => this.stopHeartbeat(),
@@ -103,23 +97,22 @@ export class Worker {
     }
     this.kernels = selectKernels(this.options.kernels);
     this.kernelsName = this.kernels.name;
-    if (this.options.threads > 1) {
-      // The compute threads start while the worker connects, and it says hello once they are up
-      // (pool.ts says why); this thread's kernels only named the backend for hello.
-      this.kernels = null;
-      const exitAtStep = this.chaos.threadExitStep;
-      const threads = new ComputeThreads({ threads: this.options.threads, kernels: this.options.kernels, ...(exitAtStep === undefined ? {} : { exitAtStep }) });
-      this.threads = threads;
-      threads.ready.then(
-        () => {
-          this.threadsStarted = true;
-          if (this.helloWaiting && this.state === WorkerState.HANDSHAKING) this.hello();
-          this.helloWaiting = false;
-        },
-        (error: Error) => this.finish({ code: 1, reason: error.message }),
-      );
+    if (this.options.threads === 1) {
+      this.link.connect();
+      return this.exited;
     }
-    this.link.connect();
+    // The compute threads start first and the worker connects once they are up (pool.ts says
+    // why). NOTE: not while connecting: a coordinator closes a connection silent for its
+    // --handshake time (HANDSHAKE_TIMEOUT, a refusal), shorter than threads may take to start.
+    // This thread's kernels only named the backend for hello.
+    this.kernels = null;
+    const exitAtStep = this.chaos.threadExitStep;
+    const threads = new ComputeThreads({ threads: this.options.threads, kernels: this.options.kernels, ...(exitAtStep === undefined ? {} : { exitAtStep }) });
+    this.threads = threads;
+    threads.ready.then(
+      () => this.state === WorkerState.CONNECTING && this.link.connect(),
+      (error: Error) => this.finish({ code: 1, reason: error.message }),
+    );
     return this.exited;
   }
 

@@ -1,8 +1,8 @@
 /**
  * A worker's compute threads (worker_threads), started when the worker starts: each loads
- * its code and selects its kernels while the worker connects, and the worker says hello
- * once they are up, so starting them (seconds on a busy machine) is not counted in its
- * first slice (the coordinator would take it for a slow worker). Engines (threaded-engine.ts) give the
+ * its code and selects its kernels, and the worker connects once they are up, so starting
+ * them (seconds on a busy machine) is not counted in its first slice (the coordinator
+ * would take it for a slow worker). Engines (threaded-engine.ts) give the
  * threads their model and their jobs; the worker closes the threads when it ends.
  *
  * A thread that throws answers its job with a failure; a thread that dies (or cannot
