@@ -66,7 +66,7 @@ describe('a worker with 2 compute threads', () => {
     const threadsOf = (name: string) => run.rows.find(({ row }) => row.name === name)?.row.threads;
     expect(threadsOf('two-threads')).toBe(2);
     expect(threadsOf('one-thread')).toBe(1);
-  }, 120_000);
+  }, 240_000);
 
   it('gets the larger slices once the coordinator has measured both (default model, wasm kernels)', async () => {
     const out = `${dir}/sizes`;
@@ -85,7 +85,7 @@ describe('a worker with 2 compute threads', () => {
     expect(one.length, JSON.stringify(run.rows)).toBeGreaterThan(0);
     // Three compute threads share the cores evenly, so the 2-thread worker computes about twice as fast.
     expect(mean(two) / mean(one), `slices: two threads ${two.join(' ')}; one thread ${one.join(' ')}`).toBeGreaterThan(1.25);
-  }, 180_000);
+  }, 300_000);
 
   it('a compute thread that dies (--chaos thread-exit@step3) ends its worker with one line and exit code 1; the run finishes without it', async () => {
     const out = `${dir}/thread-exit`;
@@ -107,5 +107,5 @@ describe('a worker with 2 compute threads', () => {
     expect(leave?.step).toBe(3);
     expect(String(leave?.['detail'])).toMatch(/THREAD_FAILED: compute thread 2 exited \(code 1\)/);
     expect(stepRecords(out).at(-1)!.workers).toBe(1);
-  }, 120_000);
+  }, 180_000);
 });
