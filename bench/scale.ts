@@ -4,6 +4,10 @@
  * efficiency, and where the time of one step goes (compute, encode/decode, wire and
  * waiting, coordinator work) with the bytes sent per step.
  *
+ * A `--workers` item may be PROCESSESxTHREADS: `--workers 1,2,1x2` measures one
+ * single-thread worker, two of them, and one worker with two threads (`--threads 2`), in
+ * turn: the two ways `pnpm start` can use two cores (local-workers.ts, LOCAL_LAYOUT).
+ *
  * The coordinator runs in this process (the library API); workers are real child
  * processes on 127.0.0.1, as `pnpm start` runs them.
  *
@@ -24,12 +28,27 @@
  * figure.
  *
  *   pnpm bench:scale [-- --rounds 3 --steps 30 --warmup 30 --batches 64,256 --workers 1,2 --kernels auto]
+ *   pnpm bench:scale -- --workers 1,2,1x2 --batches 256 --rounds 10   # pnpm start's two layouts on 2 cores
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnLocalWorkers, startCoordinator, waitForExit, type StepTiming } from '../packages/coordinator/src/index.js';
 import { bareCompute, benchFlags, machine, median, saveResults } from './measure.js';
+
+/** One configuration: worker processes and compute threads in each ("2" = 2x1). */
+interface Layout {
+  readonly workers: number;
+  readonly threads: number;
+  /** As given, e.g. "2" or "1x2". */
+  readonly label: string;
+}
+
+function parseLayout(item: string): Layout {
+  const match = /^(\d+)(?:x(\d+))?$/.exec(item.trim());
+  if (match === null) throw new Error(`--workers: "${item}" is not N or NxT (N processes of T threads)`);
+  return { workers: Number(match[1]), threads: Number(match[2] ?? 1), label: item.trim() };
+}
 
 const values = benchFlags({ rounds: '3', steps: '30', warmup: '30', batches: '64,256', workers: '1,2', kernels: 'auto' });
 const rounds = Number(values.rounds);
@@ -40,7 +59,10 @@ const kernels = values.kernels as 'ts' | 'wasm' | 'auto';
 /** One configuration measured once: a round's training figure and its peer. */
 interface Measurement {
   readonly batch: number;
+  /** The layout's label ("2", "1x2"). */
+  readonly layout: string;
   readonly workers: number;
+  readonly threads: number;
   readonly round: number;
   readonly imagesPerSecond: number;
   /** The summed images/s of `workers` bare compute processes running at once (the peer). */
@@ -49,8 +71,10 @@ interface Measurement {
   readonly timings: StepTiming[];
 }
 
-async function measure(batch: number, workers: number, round: number): Promise<Measurement> {
-  const bareImagesPerSecond = await bareCompute({ processes: workers, slice: Math.ceil(batch / workers), steps, warmup, kernels });
+async function measure(batch: number, layout: Layout, round: number): Promise<Measurement> {
+  const { workers, threads } = layout;
+  // The peer: one bare compute process per compute thread, on the slice each thread computes.
+  const bareImagesPerSecond = await bareCompute({ processes: workers * threads, slice: Math.ceil(batch / (workers * threads)), steps, warmup, kernels });
   const out = mkdtempSync(join(tmpdir(), 'convoy-bench-'));
   const coordinator = await startCoordinator({
     port: 0,
@@ -69,6 +93,7 @@ async function measure(batch: number, workers: number, round: number): Promise<M
   const children = spawnLocalWorkers(workers, {
     url: `ws://127.0.0.1:${coordinator.port}`,
     kernels,
+    threads,
     log: (index, line) => process.stderr.write(`  [worker ${index}] ${line}\n`),
   });
   await coordinator.train();
@@ -78,7 +103,7 @@ async function measure(batch: number, workers: number, round: number): Promise<M
   const measured = timings.slice(warmup);
   const images = measured.reduce((sum, timing) => sum + timing.images, 0);
   const seconds = measured.reduce((sum, timing) => sum + timing.stepMs, 0) / 1000;
-  return { batch, workers, round, imagesPerSecond: images / seconds, bareImagesPerSecond, timings: measured };
+  return { batch, layout: layout.label, workers, threads, round, imagesPerSecond: images / seconds, bareImagesPerSecond, timings: measured };
 }
 
 /** The mean of each timing field over every measured step of every round. */
@@ -108,40 +133,46 @@ async function main(): Promise<void> {
   process.stdout.write(`convoy bench:scale: ${rounds} rounds of ${steps} measured steps after ${warmup} warm-up, kernels ${kernels}\n`);
   process.stdout.write(`machine: ${host.cpu}, ${host.cores} cores, Node ${host.node}; load average before ${host.loadBefore.join(' ')}\n`);
   const batches = values.batches.split(',').map(Number);
-  const workerCounts = values.workers.split(',').map(Number);
+  const layouts = values.workers.split(',').map(parseLayout);
+  const baseline = layouts[0]!;
   const measurements: Measurement[] = [];
   for (const batch of batches) {
     for (let round = 1; round <= rounds; round++) {
-      for (const workers of workerCounts) {
-        const result = await measure(batch, workers, round);
+      for (const layout of layouts) {
+        const result = await measure(batch, layout, round);
         measurements.push(result);
-        process.stdout.write(`  batch ${batch}, round ${round}, ${workers} worker(s): ${fixed(result.imagesPerSecond)} images/s; ${workers} bare compute process(es): ${fixed(result.bareImagesPerSecond)}\n`);
+        const computeUnits = layout.workers * layout.threads;
+        process.stdout.write(
+          `  batch ${batch}, round ${round}, ${layout.workers} worker(s) of ${layout.threads} thread(s): ${fixed(result.imagesPerSecond)} images/s; ${computeUnits} bare compute process(es): ${fixed(result.bareImagesPerSecond)}\n`,
+        );
       }
     }
   }
-  /** Each round's figure (`pick`) for `workers` over the same round's 1-worker figure. */
-  const perRound = (batch: number, workers: number, pick: (m: Measurement) => number) =>
+  /** Each round's figure (`pick`) for `layout` over the same round's figure of the first layout (speed-ups are against it). */
+  const perRound = (batch: number, layout: string, pick: (m: Measurement) => number) =>
     measurements
-      .filter((m) => m.batch === batch && m.workers === workers)
-      .map((m) => pick(m) / pick(measurements.find((one) => one.batch === batch && one.workers === 1 && one.round === m.round)!));
+      .filter((m) => m.batch === batch && m.layout === layout)
+      .map((m) => pick(m) / pick(measurements.find((one) => one.batch === batch && one.layout === baseline.label && one.round === m.round)!));
   process.stdout.write(
-    '\n| batch | workers | images/s | speed-up | speed-up per round | efficiency | bare images/s | bare speed-up | of bare | step ms | compute ms (slowest) | imbalance ms | worker decode ms | coordinator encode ms | coordinator decode+check ms | sum ms | optimizer ms | wire+waiting ms | coordinator share | MB out/step | MB in/step |\n',
+    `\nspeed-ups against ${baseline.workers} worker(s) of ${baseline.threads} thread(s); efficiency per compute thread\n` +
+    '| batch | workers x threads | images/s | speed-up | speed-up per round | efficiency | bare images/s | bare speed-up | of bare | step ms | compute ms (slowest) | imbalance ms | worker decode ms | coordinator encode ms | coordinator decode+check ms | sum ms | optimizer ms | wire+waiting ms | coordinator share | MB out/step | MB in/step |\n',
   );
   process.stdout.write('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n');
   const summary = [];
   for (const batch of batches) {
-    for (const workers of workerCounts) {
-      const mine = measurements.filter((m) => m.batch === batch && m.workers === workers);
+    for (const layout of layouts) {
+      const { workers, threads } = layout;
+      const mine = measurements.filter((m) => m.batch === batch && m.layout === layout.label);
       const imagesPerSecond = median(mine.map((m) => m.imagesPerSecond));
       const bareImagesPerSecond = median(mine.map((m) => m.bareImagesPerSecond));
-      const speedups = perRound(batch, workers, (m) => m.imagesPerSecond);
+      const speedups = perRound(batch, layout.label, (m) => m.imagesPerSecond);
       const speedup = median(speedups);
-      const bareSpeedup = median(perRound(batch, workers, (m) => m.bareImagesPerSecond));
+      const bareSpeedup = median(perRound(batch, layout.label, (m) => m.bareImagesPerSecond));
       const ofBare = median(mine.map((m) => m.imagesPerSecond / m.bareImagesPerSecond));
       const m = meanTimings(mine.flatMap((one) => one.timings));
-      summary.push({ batch, workers, imagesPerSecond, bareImagesPerSecond, speedup, speedups, bareSpeedup, ofBare, mean: m });
+      summary.push({ batch, layout: layout.label, workers, threads, imagesPerSecond, bareImagesPerSecond, speedup, speedups, bareSpeedup, ofBare, mean: m });
       process.stdout.write(
-        `| ${batch} | ${workers} | ${fixed(imagesPerSecond)} | ${fixed(speedup, 2)}x | ${speedups.map((x) => fixed(x, 2)).join(' ')} | ${fixed((100 * speedup) / workers)}% | ${fixed(bareImagesPerSecond)} | ${fixed(bareSpeedup, 2)}x | ${fixed(100 * ofBare)}% | ${fixed(m.stepMs)} | ${fixed(m.computeMs)} | ${fixed(m.imbalanceMs)} | ${fixed(m.workerDecodeMs)} | ${fixed(m.encodeMs)} | ${fixed(m.decodeMs)} | ${fixed(m.sumMs)} | ${fixed(m.optimizerMs)} | ${fixed(m.wireAndWaitingMs)} | ${fixed((100 * m.coordinatorMs) / m.stepMs)}% | ${megabytes(m.bytesOut)} | ${megabytes(m.bytesIn)} |\n`,
+        `| ${batch} | ${workers}x${threads} | ${fixed(imagesPerSecond)} | ${fixed(speedup, 2)}x | ${speedups.map((x) => fixed(x, 2)).join(' ')} | ${fixed((100 * speedup * baseline.workers * baseline.threads) / (workers * threads))}% | ${fixed(bareImagesPerSecond)} | ${fixed(bareSpeedup, 2)}x | ${fixed(100 * ofBare)}% | ${fixed(m.stepMs)} | ${fixed(m.computeMs)} | ${fixed(m.imbalanceMs)} | ${fixed(m.workerDecodeMs)} | ${fixed(m.encodeMs)} | ${fixed(m.decodeMs)} | ${fixed(m.sumMs)} | ${fixed(m.optimizerMs)} | ${fixed(m.wireAndWaitingMs)} | ${fixed((100 * m.coordinatorMs) / m.stepMs)}% | ${megabytes(m.bytesOut)} | ${megabytes(m.bytesIn)} |\n`,
       );
     }
   }

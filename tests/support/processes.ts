@@ -132,7 +132,7 @@ export async function startCoordinator(args: readonly string[], options: RunOpti
   return Object.assign(proc, { port, url: `ws://127.0.0.1:${port}` });
 }
 
-/** A worker process connecting to `url`, with the reference kernels unless `args` choose others (a later flag wins). */
+/** A worker process connecting to `url`, with the reference kernels and one thread unless `args` choose others (a later flag wins). */
 export function startWorker(url: string, args: readonly string[] = []): Proc {
-  return run(WORKER_CLI, ['--connect', url, '--kernels', 'ts', ...args]);
+  return run(WORKER_CLI, ['--connect', url, '--kernels', 'ts', '--threads', '1', ...args]);
 }

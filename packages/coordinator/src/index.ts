@@ -19,7 +19,7 @@ export {
   type TrainingOptions,
 } from './defaults.js';
 export { StepTimer, type StepObserver, type StepReport, type StepTiming } from './step-timing.js';
-export { spawnLocalWorkers, waitForExit, workerCommand, type LocalWorkerOptions } from './local-workers.js';
+export { LOCAL_LAYOUT, localLayout, spawnLocalWorkers, waitForExit, workerCommand, type LocalWorkerOptions } from './local-workers.js';
 export { parseChaosPlan, type ChaosPlan } from './chaos.js';
 export { HISTORY_FILE, CHECKPOINT_FILE, MODEL_FILE } from './persistence.js';
 export { RunFolder, RunFolderError } from './run-folder.js';

@@ -1,6 +1,7 @@
 /**
  * The local worker processes of `convoy start`: real child processes (node with the tsx
- * loader on the worker's command line), one per core by default. They are put in their
+ * loader on the worker's command line), each computing on `threads` threads (localLayout
+ * says how many of each `pnpm start` runs by default). They are put in their
  * own process group (detached), so a Ctrl-C on the terminal reaches only the coordinator
  * (which finishes the step, checkpoints, and then tells them to stop: a clean leave, not
  * a death in the middle of a step); and they exit when
@@ -8,12 +9,15 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
 
 export interface LocalWorkerOptions {
   readonly url: string;
   readonly token?: string;
   readonly kernels: string;
+  /** Compute threads of each worker (its --threads); default 1. */
+  readonly threads?: number;
   readonly dataDir?: string;
   /** Fault injection: the --chaos value of each worker (index 0 = the first), from chaos.ts. */
   readonly chaos?: readonly string[];
@@ -48,7 +52,8 @@ export function spawnLocalWorkers(count: number, options: LocalWorkerOptions): C
   const children: ChildProcess[] = [];
   for (let index = 0; index < count; index++) {
     const name = `local-${index + 1}`;
-    const args = ['--connect', options.url, '--kernels', options.kernels, '--exit-with-stdin', '--name', name];
+    // NOTE: always given: a worker's own default is every core of the host, which N local workers would each take.
+    const args = ['--connect', options.url, '--kernels', options.kernels, '--threads', String(options.threads ?? 1), '--exit-with-stdin', '--name', name];
     if (options.dataDir !== undefined) args.push('--data', options.dataDir);
     if (options.tlsCa !== undefined) args.push('--tls-ca', options.tlsCa);
     const chaos = options.chaos?.[index];
@@ -68,6 +73,21 @@ export function spawnLocalWorkers(count: number, options: LocalWorkerOptions): C
     children.push(child);
   }
   return children;
+}
+
+/**
+ * How `pnpm start` uses this machine's cores when no flag says: 'threads' runs one worker
+ * process with a thread per core (one copy of the dataset and one frame each way per step),
+ * 'processes' one single-thread worker process per core. On 2 cores, `pnpm bench:scale --
+ * --workers 2,1x2` measures both in turn; README.md ("Training") says which runs and why.
+ */
+export const LOCAL_LAYOUT: 'threads' | 'processes' = 'threads';
+
+/** Local worker processes and threads of each for `cores` cores (flags given win; threads default to the cores each worker's share). */
+export function localLayout(given: { workers?: number; threads?: number }, cores = availableParallelism()): { workers: number; threads: number } {
+  const workers = given.workers ?? (LOCAL_LAYOUT === 'threads' ? 1 : cores);
+  const threads = given.threads ?? Math.max(1, Math.floor(cores / Math.max(1, workers)));
+  return { workers, threads };
 }
 
 /** Resolves when every child has exited (or after `timeoutMs`, killing the rest). */

@@ -63,6 +63,8 @@ export class WorkerPeer {
     readonly address: string,
     readonly kernels: string,
     readonly link: LinkCounters,
+    /** Its compute threads (hello's `threads`; 1 for workers that do not say). */
+    readonly threads = 1,
   ) {}
 
   get live(): boolean {
@@ -92,6 +94,7 @@ export class WorkerPeer {
       address: this.address,
       state: this.state,
       kernels: this.kernels,
+      threads: this.threads,
       imagesPerSecond: this.rate,
       lastStepMs: this.lastStepMs,
       sliceSize: this.sliceSize,

@@ -14,6 +14,7 @@ describe('worker --chaos plans', () => {
       { kind: 'nan', step: 1, durationMs: 0 },
     ]);
     expect(parseChaos('')).toEqual([]);
+    expect(parseChaos('thread-exit@step3')).toEqual([{ kind: 'thread-exit', step: 3, durationMs: 0 }]);
   });
 
   it('worker: bad parts are named', () => {

@@ -10,13 +10,14 @@
  *   double@stepN      answer step N twice
  *   stale@stepN       answer step N normally, then send that answer again before step N+1's
  *   nan@stepN         answer step N with a NaN in the gradient (the coordinator must refuse it)
+ *   thread-exit@stepN the last compute thread exits instead of computing step N (--threads 2 or more)
  */
 import { spawn } from 'node:child_process';
 import type { GradientMessage, Message } from '@convoy/core';
 import { WorkerError } from './errors.js';
 
-export type ChaosKind = 'kill' | 'exit' | 'pause' | 'cut' | 'double' | 'stale' | 'nan';
-const KINDS: readonly ChaosKind[] = ['kill', 'exit', 'pause', 'cut', 'double', 'stale', 'nan'];
+export type ChaosKind = 'kill' | 'exit' | 'pause' | 'cut' | 'double' | 'stale' | 'nan' | 'thread-exit';
+const KINDS: readonly ChaosKind[] = ['kill', 'exit', 'pause', 'cut', 'double', 'stale', 'nan', 'thread-exit'];
 
 export interface ChaosAction {
   readonly kind: ChaosKind;
@@ -38,7 +39,7 @@ export interface ChaosIo {
 export function parseChaos(plan: string): ChaosAction[] {
   if (plan.trim() === '') return [];
   return plan.split(',').map((part) => {
-    const match = /^\s*([a-z]+)@step(\d+)(?::(\d+(?:\.\d+)?)(ms|s))?\s*$/.exec(part);
+    const match = /^\s*([a-z-]+)@step(\d+)(?::(\d+(?:\.\d+)?)(ms|s))?\s*$/.exec(part);
     if (match === null || !KINDS.includes(match[1] as ChaosKind)) {
       throw new WorkerError('BAD_OPTION', `--chaos: "${part}" is not ACTION@stepN[:DURATION] with ACTION one of ${KINDS.join(', ')}`);
     }
@@ -58,6 +59,11 @@ export class Chaos {
 
   constructor(actions: readonly ChaosAction[]) {
     this.pending = [...actions];
+  }
+
+  /** The step at which a compute thread is to exit (thread-exit@stepN): the threaded engine does it. */
+  get threadExitStep(): number | undefined {
+    return this.pending.find((action) => action.kind === 'thread-exit')?.step;
   }
 
   get active(): boolean {
@@ -102,6 +108,12 @@ export class Chaos {
         gradient[gradient.length >> 1] = Number.NaN;
         io.send({ ...answer, gradient });
         return true;
+      }
+      case 'thread-exit':
+        return false; // the engine's thread did not exit (it has none): answer normally
+      default: {
+        const unknown: never = action.kind;
+        throw new Error(`unknown chaos action ${String(unknown)}`);
       }
     }
   }

@@ -1,8 +1,8 @@
 /**
- * `pnpm worker -- --connect ws://HOST:PORT [--token SECRET] [--data DIR | --no-local-data] [--ready-file PATH]`
+ * `pnpm worker -- --connect ws://HOST:PORT [--token SECRET] [--data DIR | --no-local-data] [--ready-file PATH] [--threads N]`
  * Exit codes: 0 stopped by the coordinator or Ctrl-C, 1 refused/unreachable, 2 bad flags.
  */
-import { KERNELS_CHOICES, usageErrorLine, type KernelsChoice } from '@convoy/core';
+import { KERNELS_CHOICES, MAX_WORKER_THREADS, usageErrorLine, type KernelsChoice } from '@convoy/core';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { WORKER_DEFAULTS } from './options.js';
 import { Worker } from './worker.js';
@@ -10,6 +10,12 @@ import { Worker } from './worker.js';
 function positiveNumber(value: string): number {
   const number = Number(value);
   if (!Number.isFinite(number) || number <= 0) throw new InvalidArgumentError('must be a positive number');
+  return number;
+}
+
+function threadCount(value: string): number {
+  const number = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !(number >= 1 && number <= MAX_WORKER_THREADS)) throw new InvalidArgumentError(`must be an integer in [1, ${MAX_WORKER_THREADS}]`);
   return number;
 }
 
@@ -29,6 +35,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--data <dir>', 'folder with the four MNIST IDX files (default: the bundled MNIST)')
     .option('--no-local-data', 'load no dataset; receive it from the coordinator')
     .option('--kernels <name>', `${KERNELS_CHOICES.join(' | ')} (auto: native > wasm > ts)`, kernelsChoice, 'auto')
+    // NOTE: no default shown: it would print this machine's core count into every --help.
+    .option('--threads <n>', 'compute threads, each with its own kernels (default: every core of this machine)', threadCount)
     .option('--retry-for <seconds>', 'give up after this long without a coordinator (never reached, or lost)', positiveNumber, WORKER_DEFAULTS.retryForMs / 1000)
     .addOption(new Option('--exit-with-stdin', 'exit when stdin closes (local workers of `convoy start`)').hideHelp())
     .addOption(new Option('--chaos-delay <ms>', 'fault injection: block this long before answering each step').argParser(positiveNumber).hideHelp())
@@ -53,6 +61,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     localData: boolean;
     kernels: KernelsChoice;
     retryFor: number;
+    threads?: number;
     exitWithStdin?: boolean;
     chaosDelay?: number;
     chaos?: string;
@@ -68,6 +77,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       dataDir: options.data,
       localData: options.localData,
       kernels: options.kernels,
+      threads: options.threads ?? WORKER_DEFAULTS.threads,
       retryForMs: options.retryFor * 1000,
       // Local workers of `pnpm start` stay quiet: the coordinator's own progress covers them.
       progressEveryMs: options.exitWithStdin ? 0 : WORKER_DEFAULTS.progressEveryMs,

@@ -2,6 +2,8 @@
  * What a worker computes: gradient sums over a slice of a training step, and forward-only
  * evaluations, on its own copy of the model. The copy is refreshed only when a message
  * carries parameters (the coordinator sends them when the worker's version is stale).
+ * ComputeEngine does it on the calling thread; threads/threaded-engine.ts spreads a slice
+ * over N threads, each running a ComputeEngine of its own.
  */
 import {
   createModel,
@@ -23,7 +25,28 @@ export interface WorkerData {
   readonly test: Dataset;
 }
 
-export class ComputeEngine {
+/** The worker's compute, on its own thread (answers at once) or on threads (answers later). */
+export interface Engine {
+  readonly spec: ModelSpec;
+  /** NOTE: the answer's gradient is a live view, overwritten by the next step: encode it before asking again. */
+  step(message: StepMessage, decodeMs: number): GradientMessage | Promise<GradientMessage>;
+  evaluate(message: EvaluateMessage): EvaluationMessage | Promise<EvaluationMessage>;
+  /** Frees what the engine holds (its threads); later calls fail. */
+  close(): Promise<void>;
+}
+
+/** Throws BAD_MODEL unless a model of `built`'s shape fits the coordinator's parameter count and the dataset's images. */
+export function checkModelFits(built: { readonly paramCount: number; readonly inputShape: readonly number[] }, paramCount: number, data: WorkerData): void {
+  if (built.paramCount !== paramCount) {
+    throw new WorkerError('BAD_MODEL', `the coordinator's model has ${paramCount} parameters, this worker builds ${built.paramCount}`);
+  }
+  const [channels, height, width] = built.inputShape;
+  if (channels !== data.train.channels || height !== data.train.height || width !== data.train.width) {
+    throw new WorkerError('BAD_MODEL', `model input ${channels}x${height}x${width} does not match the dataset's images`);
+  }
+}
+
+export class ComputeEngine implements Engine {
   readonly model: Model;
   /** Number of optimizer updates the local parameters reflect; -1 before the first parameters arrive. */
   private version = -1;
@@ -38,13 +61,8 @@ export class ComputeEngine {
     kernels: Kernels,
   ) {
     this.model = createModel(spec, { kernels });
-    if (this.model.paramCount !== paramCount) {
-      throw new WorkerError('BAD_MODEL', `the coordinator's model has ${paramCount} parameters, this worker builds ${this.model.paramCount}`);
-    }
+    checkModelFits(this.model, paramCount, data);
     const [channels, height, width] = this.model.inputShape;
-    if (channels !== data.train.channels || height !== data.train.height || width !== data.train.width) {
-      throw new WorkerError('BAD_MODEL', `model input ${channels}x${height}x${width} does not match the dataset's images`);
-    }
     this.imageSize = channels * height * width;
     this.images = new Float32Array(0);
     this.labels = new Uint8Array(0);
@@ -81,6 +99,10 @@ export class ComputeEngine {
     const predictions = new Uint8Array(count);
     const { lossSum, correct } = scoreProbabilities(this.model.predict(images), labels, this.model.classes, predictions);
     return { type: 'evaluation', round: message.round, count, lossSum, correct, predictions, computeMs: performance.now() - started };
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
   }
 
   private useParameters(version: number, params: Float32Array | undefined): void {

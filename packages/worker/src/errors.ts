@@ -4,7 +4,8 @@ export type WorkerErrorCode =
   | 'STALE_PARAMETERS'
   | 'REFUSED'
   | 'DATASET_MISMATCH'
-  | 'UNREACHABLE';
+  | 'UNREACHABLE'
+  | 'THREAD_FAILED';
 
 /** A worker failure with a machine-readable code; the CLI prints its message on one line. */
 export class WorkerError extends Error {

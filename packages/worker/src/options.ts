@@ -3,7 +3,7 @@
  * programmatic users (tests, `convoy start`'s local workers) spread their choices over
  * WORKER_DEFAULTS.
  */
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import type { KernelsChoice } from '@convoy/core';
 
 export interface WorkerOptions {
@@ -16,6 +16,8 @@ export interface WorkerOptions {
   /** false = ask the coordinator for the dataset instead of loading one. */
   readonly localData: boolean;
   readonly kernels: KernelsChoice;
+  /** Compute threads, each with its own kernels (1: compute on the worker's own thread, no thread hop). */
+  readonly threads: number;
   /** Give up (re)connecting after this long without a coordinator. */
   readonly retryForMs: number;
   /** A progress line (steps, images/s) at most this often while working; 0 = none (local workers). */
@@ -41,6 +43,8 @@ export const WORKER_DEFAULTS: WorkerOptions = {
   name: `${hostname()}-${process.pid}`,
   localData: true,
   kernels: 'auto',
+  // One worker per host, using all its cores.
+  threads: availableParallelism(),
   // Long enough for a coordinator restarted with --resume to come back, short enough that
   // a typo in --connect ends with a message rather than minutes of silence.
   retryForMs: 60_000,

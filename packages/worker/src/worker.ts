@@ -9,6 +9,7 @@
 import {
   DEFAULT_LIMITS,
   FROM_COORDINATOR_TO_WORKER,
+  MAX_WORKER_THREADS,
   PROTOCOL_VERSION,
   ProtocolError,
   decodeMessage,
@@ -17,11 +18,14 @@ import {
   type DatasetMessage,
   type Kernels,
   type Message,
+  type ModelSpec,
   type ProtocolLimits,
   type WelcomeMessage,
 } from '@convoy/core';
 import { selectNodeKernels } from '@convoy/core/node';
-import { ComputeEngine, type WorkerData } from './compute.js';
+import type { Engine, WorkerData } from './compute.js';
+import { createEngine } from './engine.js';
+import { ComputeThreads } from './threads/pool.js';
 import { Chaos, parseChaos, type ChaosIo } from './chaos.js';
 import { Connection, WorkerState, type WorkerExit, type WorkerStateName } from './connection.js';
 import { loadLocalData, receivedData } from './dataset.js';
@@ -41,7 +45,11 @@ export class Worker {
   private readonly link: Connection;
   private data: WorkerData | null = null;
   private localId: string | null = null;
-  private engine: ComputeEngine | null = null;
+  private engine: Engine | null = null;
+  /** The compute threads (--threads 2 or more), started with the worker and kept across engines; null: compute on this thread. */
+  private threads: ComputeThreads | null = null;
+  /** Counts welcomes: an answer computed for an earlier session (before a reconnect) is not sent. */
+  private session = 0;
   private workerId: number | undefined;
   private limits: ProtocolLimits = { ...DEFAULT_LIMITS, accept: FROM_COORDINATOR_TO_WORKER };
   private resolveExit!: (exit: WorkerExit) => void;
@@ -67,6 +75,9 @@ export class Worker {
     this.exited = new Promise((resolve) => (this.resolveExit = resolve));
     this.chaos = new Chaos(parseChaos(this.options.chaos));
     this.readyFile = this.options.readyFile === undefined ? null : new ReadyFile(this.options.readyFile, this.options.log);
+    const { threads } = this.options;
+    if (!Number.isSafeInteger(threads) || threads < 1 || threads > MAX_WORKER_THREADS) throw new WorkerError('BAD_OPTION', `--threads must be an integer in [1, ${MAX_WORKER_THREADS}], got ${threads}`);
+    if (this.chaos.threadExitStep !== undefined && threads < 2) throw new WorkerError('BAD_OPTION', '--chaos thread-exit needs --threads 2 or more');
     this.link = new Connection(this.options, {
       opened: () => this.hello(),
       frame: (bytes, isBinary) => this.onFrame(bytes, isBinary),
@@ -92,13 +103,28 @@ export class Worker {
   /** Loads the local dataset (when it has one) and connects. Resolves `exited` when done. */
   start(): Promise<WorkerExit> {
     if (this.options.localData) {
-      const { data, id } = loadLocalData(this.options.dataDir);
+      const { data, id } = loadLocalData(this.options.dataDir, this.options.threads > 1);
       this.data = data;
       this.localId = id;
     }
     this.kernels = selectNodeKernels(this.options.kernels);
     this.kernelsName = this.kernels.name;
-    this.link.connect();
+    if (this.options.threads === 1) {
+      this.link.connect();
+      return this.exited;
+    }
+    // The compute threads start first and the worker connects once they are up (pool.ts says
+    // why). NOTE: not while connecting: a coordinator closes a connection silent for its
+    // --handshake time (HANDSHAKE_TIMEOUT, a refusal), shorter than threads may take to start.
+    // This thread's kernels only named the backend for hello.
+    this.kernels = null;
+    const exitAtStep = this.chaos.threadExitStep;
+    const threads = new ComputeThreads({ threads: this.options.threads, kernels: this.options.kernels, ...(exitAtStep === undefined ? {} : { exitAtStep }) });
+    this.threads = threads;
+    threads.ready.then(
+      () => this.state === WorkerState.CONNECTING && this.link.connect(),
+      (error: Error) => this.finish({ code: 1, reason: error.message }),
+    );
     return this.exited;
   }
 
@@ -119,6 +145,7 @@ export class Worker {
       name: this.options.name,
       datasetHash: this.localId,
       kernels: this.kernelsName,
+      threads: this.options.threads,
     });
   }
 
@@ -140,13 +167,30 @@ export class Worker {
     try {
       this.handle(message, decodeMs);
     } catch (error) {
-      // A coded error (ours, or core's: a model spec it cannot build, a dataset it cannot read) ends
-      // this worker with a message to both sides; anything else is a bug and keeps its stack.
-      const code = (error as { code?: unknown }).code;
-      if (!(error instanceof Error) || typeof code !== 'string') throw error;
-      this.link.send({ type: 'error', code, message: error.message, fatal: true });
-      this.finish({ code: 1, reason: error.message });
+      this.failWith(error);
     }
+  }
+
+  /**
+   * A coded error (ours, or core's: a model spec it cannot build, a dataset it cannot read) ends
+   * this worker with a message to both sides; anything else is a bug and keeps its stack.
+   */
+  private failWith(error: unknown): void {
+    const code = (error as { code?: unknown }).code;
+    if (!(error instanceof Error) || typeof code !== 'string') throw error;
+    this.link.send({ type: 'error', code, message: error.message, fatal: true });
+    this.finish({ code: 1, reason: error.message });
+  }
+
+  /** `send` the answer now (computed on this thread) or when the engine's threads are done (failures end the worker like thrown ones). */
+  private whenComputed<T>(answer: T | Promise<T>, send: (answer: T) => void): void {
+    if (!(answer instanceof Promise)) return send(answer);
+    const session = this.session;
+    const current = () => this.session === session && this.state === WorkerState.READY;
+    answer.then(
+      (value) => current() && send(value),
+      (error: unknown) => current() && this.failWith(error),
+    );
   }
 
   private handle(message: Message, decodeMs: number): void {
@@ -155,25 +199,23 @@ export class Worker {
         return this.onWelcome(message);
       case 'dataset':
         return this.onDataset(message);
-      case 'step': {
-        const computed = this.requireEngine().step(message, decodeMs);
-        this.countProgress(message.epoch, message.indices.length);
-        // NOTE: blocks like a slow computation would (no pong either), on purpose; it stands for
-        // a slower machine, so its time is reported as compute.
-        let delayMs = 0;
-        if (this.options.stepDelayMs > 0) {
-          const blocked = performance.now();
-          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, this.options.stepDelayMs);
-          delayMs = performance.now() - blocked;
-        }
-        const answer = { ...computed, computeMs: computed.computeMs + delayMs, phases: this.phases.report(this.frameArrivedAt) };
-        if (this.chaos.active && this.chaos.answer(answer, encodeMessage, this.chaosIo())) return;
-        this.link.send(answer, this.phases.sending(performance.now()));
-        return;
-      }
+      case 'step':
+        return this.whenComputed(this.requireEngine().step(message, decodeMs), (computed) => {
+          this.countProgress(message.epoch, message.indices.length);
+          // NOTE: blocks like a slow computation would (no pong either), on purpose; it stands for
+          // a slower machine, so its time is reported as compute.
+          let delayMs = 0;
+          if (this.options.stepDelayMs > 0) {
+            const blocked = performance.now();
+            Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, this.options.stepDelayMs);
+            delayMs = performance.now() - blocked;
+          }
+          const answer = { ...computed, computeMs: computed.computeMs + delayMs, phases: this.phases.report(this.frameArrivedAt) };
+          if (this.chaos.active && this.chaos.answer(answer, encodeMessage, this.chaosIo())) return;
+          this.link.send(answer, this.phases.sending(performance.now()));
+        });
       case 'evaluate':
-        this.link.send(this.requireEngine().evaluate(message));
-        return;
+        return this.whenComputed(this.requireEngine().evaluate(message), (answer) => this.link.send(answer));
       case 'stop':
         // The coordinator's texts reach this terminal: escaped (core's printable), like the coordinator prints workers'.
         this.options.log(`${this.label()}: stopped by the coordinator: ${printable(message.reason)}`);
@@ -197,9 +239,10 @@ export class Worker {
       throw new WorkerError('DATASET_MISMATCH', `dataset mismatch: local ${this.localId}, coordinator ${message.datasetHash}`);
     }
     this.workerId = message.workerId;
+    this.session++;
     this.limits = { ...this.limits, paramCount: message.paramCount };
     const sameModel = this.engine !== null && JSON.stringify(this.engine.spec) === JSON.stringify(message.spec);
-    if (!sameModel && this.data !== null) this.engine = new ComputeEngine(message.spec, message.paramCount, this.data, this.takeKernels());
+    if (!sameModel && this.data !== null) this.replaceEngine(this.newEngine(message.spec, message.paramCount, this.data));
     if (!sameModel && this.data === null) this.pendingWelcome = message;
     this.startHeartbeat(message.heartbeatMs);
     this.progress = { since: Date.now(), steps: 0, images: 0, epoch: 0 };
@@ -208,11 +251,11 @@ export class Worker {
   }
 
   private onDataset(message: DatasetMessage): void {
-    const { data, id } = receivedData(message);
+    const { data, id } = receivedData(message, this.options.threads > 1);
     this.data = data;
     this.localId = id;
     const welcome = this.pendingWelcome;
-    if (welcome !== null) this.engine = new ComputeEngine(welcome.spec, welcome.paramCount, this.data, this.takeKernels());
+    if (welcome !== null) this.replaceEngine(this.newEngine(welcome.spec, welcome.paramCount, this.data));
     this.pendingWelcome = null;
     this.state = WorkerState.READY;
   }
@@ -220,6 +263,15 @@ export class Worker {
   /** Who this worker is in log lines: the coordinator's number once it has one. */
   private label(): string {
     return this.workerId === undefined ? 'worker' : `worker ${this.workerId}`;
+  }
+
+  private newEngine(spec: ModelSpec, paramCount: number, data: WorkerData): Engine {
+    return createEngine(spec, paramCount, data, this.threads === null ? { threads: null, takeKernels: () => this.takeKernels() } : { threads: this.threads });
+  }
+
+  private replaceEngine(engine: Engine): void {
+    void this.engine?.close();
+    this.engine = engine;
   }
 
   /** The kernels for a new compute engine: the ones selected at start first, then fresh ones (a backend's arrays are its own). */
@@ -235,7 +287,7 @@ export class Worker {
     if (line !== null) this.options.log(`${this.label()}: ${line}`);
   }
 
-  private requireEngine(): ComputeEngine {
+  private requireEngine(): Engine {
     if (this.engine === null || this.state !== WorkerState.READY) throw new WorkerError('REFUSED', 'work sent before the handshake finished');
     return this.engine;
   }
@@ -280,6 +332,8 @@ export class Worker {
     this.state = WorkerState.STOPPING;
     this.readyFile?.clear();
     this.stopHeartbeat();
+    void this.engine?.close();
+    void this.threads?.close();
     this.link.close(exit.reason, () => this.resolveExit(exit));
   }
 }

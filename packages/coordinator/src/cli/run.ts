@@ -30,6 +30,8 @@ export interface CliRun {
   readonly helpCommand: string;
   /** Local worker processes to spawn, from the parsed flags (0 for a bare coordinator). */
   readonly localWorkers: (flags: Record<string, unknown>) => number;
+  /** Compute threads of each local worker (default 1). */
+  readonly localThreads?: (flags: Record<string, unknown>) => number;
 }
 
 /** The lines that tell a waiting coordinator's user how workers join (the token never printed). */
@@ -45,7 +47,7 @@ function joinHint(coordinator: Coordinator, localWorkers: number): string {
   );
 }
 
-export async function runCoordinatorCli({ program, argv, helpCommand, localWorkers }: CliRun): Promise<number> {
+export async function runCoordinatorCli({ program, argv, helpCommand, localWorkers, localThreads }: CliRun): Promise<number> {
   const name = 'convoy';
   const flags = parseFlags(addCoordinatorFlags(program), argv, helpCommand);
   if (typeof flags === 'number') return flags;
@@ -102,6 +104,7 @@ export async function runCoordinatorCli({ program, argv, helpCommand, localWorke
       ...(options.tlsCert === undefined ? {} : { tlsCa: options.tlsCert }),
       token: options.token,
       kernels: options.kernels,
+      threads: localThreads?.(flags as unknown as Record<string, unknown>) ?? 1,
       dataDir: options.dataDir,
       chaos: chaos.workers,
       // A local worker's join and stop are the coordinator's own events, already shown; its

@@ -45,7 +45,12 @@ export interface HelloMessage {
   readonly datasetHash: string | null;
   /** The kernel backend in use on the worker (e.g. 'ts' or 'wasm'), shown on the dashboard. */
   readonly kernels: string;
+  /** Compute threads the worker splits each slice over (absent from older workers: 1). */
+  readonly threads?: number;
 }
+
+/** Most compute threads a worker may have (`--threads`; hello's `threads` is refused above it). */
+export const MAX_WORKER_THREADS = 1024;
 
 /** The answer to a `step`: sums over the worker's slice (never means). */
 export interface GradientMessage {

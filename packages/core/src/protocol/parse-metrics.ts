@@ -6,7 +6,7 @@ import { LAYER_TYPES } from '../layers/registry.js';
 import type { ModelSpec } from '../spec.js';
 import { Fields, MAX_COUNTER, ProtocolError } from './fields.js';
 import { MAX_DETAIL } from './text.js';
-import type { MetricsRecord, MisclassifiedSample, RunEventName, WorkerPhases, WorkerRow, WorkerState, WorkerStepTiming } from './messages.js';
+import { MAX_WORKER_THREADS, type MetricsRecord, type MisclassifiedSample, type RunEventName, type WorkerPhases, type WorkerRow, type WorkerState, type WorkerStepTiming } from './messages.js';
 
 // Keys checked against the union by `satisfies`: a new record kind cannot be forgotten here.
 const RECORD_KINDS = { run: true, step: true, epoch: true, test: true, workers: true, event: true, end: true, timing: true } as const satisfies Record<MetricsRecord['kind'], true>;
@@ -52,12 +52,14 @@ export function checkSpec(value: unknown, where: string): ModelSpec {
 
 export function checkWorkerRow(value: unknown, where: string): WorkerRow {
   const fields = Fields.of(value, where);
+  const threads = fields.optional('threads', () => fields.integer('threads', 1, MAX_WORKER_THREADS));
   return {
     id: fields.integer('id', 0, MAX_COUNTER),
     name: fields.string('name', 256),
     address: fields.string('address', 256),
     state: fields.oneOf('state', WORKER_STATES),
     kernels: fields.string('kernels', 64),
+    ...(threads === undefined ? {} : { threads }),
     imagesPerSecond: fields.finite('imagesPerSecond', 0, 1e12),
     lastStepMs: fields.finite('lastStepMs', 0, 1e12),
     sliceSize: fields.integer('sliceSize', 0, MAX_COUNTER),

@@ -4,7 +4,7 @@ import { FrameWriter, decodeFrame, encodeMessage, layout } from './codec.js';
 import { allFinite } from './fields.js';
 import { LAYER_TYPES } from '../layers/registry.js';
 import type { Message } from './messages.js';
-import { DEFAULT_LIMITS, FROM_WORKER, PROTOCOL_VERSION, type ProtocolLimits, decodeMessage, parseMessage, ProtocolError } from './index.js';
+import { DEFAULT_LIMITS, FROM_WORKER, MAX_WORKER_THREADS, PROTOCOL_VERSION, type ProtocolLimits, decodeMessage, parseMessage, ProtocolError } from './index.js';
 
 const PARAMS = 6;
 const limits: ProtocolLimits = { ...DEFAULT_LIMITS, paramCount: PARAMS, maxSliceLength: 8 };
@@ -31,7 +31,7 @@ const row = {
 
 /** One valid example of every message type. */
 const VALID: Record<Message['type'], Record<string, unknown>> = {
-  hello: { type: 'hello', protocol: PROTOCOL_VERSION, token: 't', name: 'w1', datasetHash: 'abc', kernels: 'ts' },
+  hello: { type: 'hello', protocol: PROTOCOL_VERSION, token: 't', name: 'w1', datasetHash: 'abc', kernels: 'ts', threads: 2 },
   gradient: { type: 'gradient', step: 3, round: 7, count: 2, lossSum: 4.5, correct: 1, gradient: floats(1, 2, 3, 4, 5, 6), computeMs: 3, decodeMs: 1, phases: { previousEncodeMs: 2.5, previousSendMs: 0.5, waitMs: 7, cpuPercent: 97.5, rssBytes: 123_456_789 } },
   evaluation: { type: 'evaluation', round: 2, count: 3, lossSum: 1, correct: 2, predictions: Uint8Array.from([1, 2, 3]), computeMs: 1 },
   leave: { type: 'leave', reason: 'Ctrl-C' },
@@ -48,7 +48,7 @@ const VALID: Record<Message['type'], Record<string, unknown>> = {
   metrics: { type: 'metrics', record: stepRecord },
   snapshot: { type: 'snapshot', run: runRecord, steps: [stepRecord], epochs: [epochRecord], test: null, workers: [row], events: [], end: null, timings: [] },
 };
-const OPTIONAL = new Set(['hello.token', 'gradient.phases', 'step.params', 'evaluate.params', 'subscribe.token', 'snapshot.timings']);
+const OPTIONAL = new Set(['hello.token', 'hello.threads', 'gradient.phases', 'step.params', 'evaluate.params', 'subscribe.token', 'snapshot.timings']);
 
 function codeOf(value: unknown, parseLimits = limits): string {
   try {
@@ -115,6 +115,9 @@ describe('parseMessage rejects every field when wrong', () => {
     expect(codeOf({ ...VALID.gradient, correct: 3 })).toBe('BAD_FIELD'); // more correct than images
     expect(codeOf({ ...VALID.evaluation, predictions: Uint8Array.from([1, 2]) })).toBe('BAD_LENGTH');
     expect(codeOf({ ...VALID.hello, protocol: 70_000 })).toBe('BAD_FIELD');
+    for (const threads of [0, 1.5, MAX_WORKER_THREADS + 1, '2']) expect(codeOf({ ...VALID.hello, threads })).toBe('BAD_FIELD');
+    for (const threads of [0, 1.5, MAX_WORKER_THREADS + 1]) expect(codeOf({ ...VALID.snapshot, workers: [{ ...row, threads }] })).toBe('BAD_FIELD');
+    expect(codeOf({ ...VALID.snapshot, workers: [{ ...row, threads: 4 }] })).toBe('accepted');
     expect(codeOf({ ...VALID.welcome, heartbeatMs: 10 })).toBe('BAD_FIELD');
   });
 

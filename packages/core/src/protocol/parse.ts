@@ -17,7 +17,7 @@ import type {
   TestRecord,
   TimingRecord,
 } from './messages.js';
-import { HEARTBEAT_MS_LIMITS, MNIST_TRAIN_IMAGES, isMessageType } from './messages.js';
+import { HEARTBEAT_MS_LIMITS, MAX_WORKER_THREADS, MNIST_TRAIN_IMAGES, isMessageType } from './messages.js';
 import { Fields, MAX_COUNTER, ProtocolError } from './fields.js';
 
 export { ProtocolError } from './fields.js';
@@ -72,6 +72,7 @@ export function parseMessage(value: unknown, limits: ProtocolLimits): Message {
   switch (type) {
     case 'hello': {
       const token = fields.optional('token', () => fields.string('token', MAX_TEXT));
+      const threads = fields.optional('threads', () => fields.integer('threads', 1, MAX_WORKER_THREADS));
       return {
         type,
         protocol: fields.integer('protocol', 0, 65_535),
@@ -79,6 +80,7 @@ export function parseMessage(value: unknown, limits: ProtocolLimits): Message {
         name: fields.string('name', 256),
         datasetHash: fields.nullable('datasetHash', () => fields.string('datasetHash', 128)),
         kernels: fields.string('kernels', 64),
+        ...(threads === undefined ? {} : { threads }),
       };
     }
     case 'gradient': {

@@ -101,6 +101,8 @@ export interface WorkerRow {
   readonly address: string;
   readonly state: WorkerState;
   readonly kernels: string;
+  /** Compute threads of the worker (hello's; absent from older records). */
+  readonly threads?: number;
   /** Measured throughput (exponential moving average), 0 until measured. */
   readonly imagesPerSecond: number;
   /** Round trip of its last slice, milliseconds (0 before the first). */

@@ -67,7 +67,8 @@ const WORKER_COLUMNS: readonly ((row: WorkerRow) => string)[] = [
   (row) => row.name,
   (row) => row.address,
   (row) => row.state,
-  (row) => row.kernels,
+  // A worker's threads beside its backend ("wasm ×4"), where there are more than one.
+  (row) => (row.threads !== undefined && row.threads > 1 ? `${row.kernels} ×${row.threads}` : row.kernels),
   (row) => (row.imagesPerSecond > 0 ? formatCount(row.imagesPerSecond) : '–'),
   (row) => (row.lastStepMs > 0 ? `${row.lastStepMs.toFixed(0)} ms` : '–'),
   (row) => formatCount(row.sliceSize),
