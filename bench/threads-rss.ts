@@ -10,7 +10,9 @@
  */
 import { spawnSync } from 'node:child_process';
 import { MNIST_CNN_DROPOUT, countParameters, createModel, selectKernels } from '../packages/core/src/index.js';
+import { selectNodeKernels } from '../packages/core/src/node.js';
 import { createEngine } from '../packages/worker/src/engine.js';
+import { ComputeThreads } from '../packages/worker/src/threads/pool.js';
 import { loadLocalData } from '../packages/worker/src/dataset.js';
 import { benchFlags, machine, saveResults } from './measure.js';
 
@@ -34,7 +36,9 @@ async function child(threads: number, steps: number): Promise<void> {
   const afterDataMiB = rssMiB();
   const spec = MNIST_CNN_DROPOUT;
   const params = createModel(spec, { seed: 1, kernels: selectKernels('ts') }).params.slice();
-  const engine = createEngine(spec, countParameters(spec), data, { threads, kernels: 'auto', takeKernels: () => selectKernels('auto') });
+  const pool = threads > 1 ? new ComputeThreads({ threads, kernels: 'auto' }) : null;
+  await pool?.ready;
+  const engine = createEngine(spec, countParameters(spec), data, pool === null ? { threads: null, takeKernels: () => selectNodeKernels('auto') } : { threads: pool });
   for (let step = 1; step <= steps; step++) {
     const indices = Uint32Array.from({ length: 128 }, (_, i) => step * 128 + i);
     await engine.step({ type: 'step', step, round: step, epoch: 1, version: step, params, indices, dropoutSeeds: indices }, 0);
@@ -43,6 +47,7 @@ async function child(threads: number, steps: number): Promise<void> {
   const figures: ChildFigures = { threads, startMiB, afterDataMiB, afterStepsMiB: rssMiB() };
   process.stdout.write(`${JSON.stringify(figures)}\n`);
   await engine.close();
+  await pool?.close();
 }
 
 function main(): void {
