@@ -9,4 +9,5 @@ export const EVENT_STYLE: Readonly<Record<RunEventName, { color: string; dash: n
   'refused-answer': { color: '#d6336c', dash: [1, 2], label: 'refused answer' },
   demotion: { color: '#5c940d', dash: [3, 2], label: 'demotion' },
   'coordinator-restart': { color: '#7048e8', dash: [6, 3], label: 'coordinator restart' },
+  'replica-drift': { color: '#0b7285', dash: [1, 3], label: 'replica drift' },
 };

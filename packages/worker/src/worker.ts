@@ -15,6 +15,7 @@ import {
   encodeMessage,
   printable,
   selectKernels,
+  WorkerWire,
   type DatasetMessage,
   type Kernels,
   type Message,
@@ -53,6 +54,8 @@ export class Worker {
   private kernels: Kernels | null = null;
   private kernelsName = '';
   private progress: ProgressCount = { since: Date.now(), steps: 0, images: 0, epoch: 0 };
+  /** The run's wire codec: replicas, compressed gradients (core's wire/worker-wire.ts). */
+  private readonly wire = new WorkerWire();
 
   constructor(options: Partial<WorkerOptions> & Pick<WorkerOptions, 'url'>) {
     this.options = { ...WORKER_DEFAULTS, ...options };
@@ -143,7 +146,9 @@ export class Worker {
       case 'dataset':
         return this.onDataset(message);
       case 'step': {
-        const answer = this.requireEngine().step(message, decodeMs);
+        const engine = this.requireEngine();
+        if (this.chaos.drift(message.step)) this.wire.perturbReplica();
+        const answer = this.wire.encodeGradient(engine.step(this.wire.onJob(message), decodeMs), message);
         this.countProgress(message.epoch, message.indices.length);
         // NOTE: blocks like a slow computation would (no pong either), on purpose.
         if (this.options.stepDelayMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, this.options.stepDelayMs);
@@ -152,8 +157,11 @@ export class Worker {
         return;
       }
       case 'evaluate':
-        this.link.send(this.requireEngine().evaluate(message));
+        this.link.send(this.requireEngine().evaluate(this.wire.onJob(message)));
         return;
+      case 'update':
+        this.requireEngine();
+        return this.wire.onUpdate(message);
       case 'stop':
         // The coordinator's texts reach this terminal: escaped (core's printable), like the coordinator prints workers'.
         this.options.log(`${this.label()}: stopped by the coordinator: ${printable(message.reason)}`);
@@ -178,6 +186,7 @@ export class Worker {
     }
     this.workerId = message.workerId;
     this.limits = { ...this.limits, paramCount: message.paramCount };
+    this.wire.onWelcome(message);
     const sameModel = this.engine !== null && JSON.stringify(this.engine.spec) === JSON.stringify(message.spec);
     if (!sameModel && this.data !== null) this.engine = new ComputeEngine(message.spec, message.paramCount, this.data, this.takeKernels());
     if (!sameModel && this.data === null) this.pendingWelcome = message;

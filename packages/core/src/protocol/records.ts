@@ -33,6 +33,8 @@ export interface RunRecord {
   readonly minWorkers?: number;
   /** The command a worker joins with, as the coordinator prints it (e.g. `pnpm worker -- --connect ws://host:port`). */
   readonly joinCommand?: string;
+  /** The wire codec (--wire: fp32, bf16, topk); absent from older records (fp32). */
+  readonly wire?: string;
 }
 
 export interface StepRecord {
@@ -119,9 +121,10 @@ export interface WorkersRecord {
 
 /**
  * `refused-answer`: a gradient out of all proportion to the others' was refused (its slice
- * recomputed elsewhere); `demotion`: a worker with repeated strikes gets no work for a while.
+ * recomputed elsewhere); `demotion`: a worker with repeated strikes gets no work for a while;
+ * `replica-drift`: a worker's replica hash differed from the coordinator's (it gets full state).
  */
-export type RunEventName = 'join' | 'leave' | 'death' | 'deadline-miss' | 'refused-answer' | 'demotion' | 'coordinator-restart';
+export type RunEventName = 'join' | 'leave' | 'death' | 'deadline-miss' | 'refused-answer' | 'demotion' | 'coordinator-restart' | 'replica-drift';
 
 export interface EventRecord {
   readonly kind: 'event';
