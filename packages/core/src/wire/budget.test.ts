@@ -26,7 +26,7 @@ describe('topk bytes per step at the default model size', () => {
     for (let worker = 0; worker < 2; worker++) {
       const encoder = new UploadEncoder('topk', paramCount);
       // Heavy-tailed values, as gradients are; a second step so the residual is in play.
-      let packed = new Uint8Array(0);
+      let packed: Uint8Array = new Uint8Array(0);
       for (let step = 0; step < 2; step++) {
         const gradient = Float32Array.from({ length: paramCount }, () => (rng.nextFloat() - 0.5) * Math.exp(4 * rng.nextFloat()));
         packed = encoder.encode(gradient, TOPK_DENSITY.final);
