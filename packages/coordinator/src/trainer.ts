@@ -238,10 +238,11 @@ export class Trainer {
       optimizer.apply(model.params, this.gradient);
     } else {
       if (expectedHash !== null) this.checkReplicas(pieces, expectedHash, step);
-      const update = wire.update(step, optimizer.config, optimizer.learningRate, optimizer.iterations, this.gradient, indices.length, model.params, optimizer.state);
-      // NOTE: the update was applied above (bit-exact replica math, not the optimizer's kernel); this only counts it.
+      // Sent first, so the workers apply it while the coordinator does.
+      scheduler.broadcast(step, encodeMessage(wire.encode(step, optimizer.config, optimizer.learningRate, optimizer.iterations, this.gradient, indices.length)));
+      wire.apply(model.params, optimizer.state);
+      // NOTE: the update is applied by the replica math above (bit-exact everywhere), not the optimizer's kernel: this only counts it.
       optimizer.restore(optimizer.iterations + 1, optimizer.state);
-      scheduler.broadcast(step, encodeMessage(update));
     }
     const appliedAt = performance.now();
     this.step = step;

@@ -13,7 +13,7 @@ import type { ResolvedOptimizerConfig } from '../optimizers/optimizer.js';
 import { roundToBf16, fromBf16 } from './bf16.js';
 import { topkDensity, type WireCodec } from './codecs.js';
 import { packBf16, packSparse } from './packed.js';
-import { applyReplicaUpdate, replicaStateNames, updateScalars } from './replica.js';
+import { applyReplicaUpdate, replicaStateNames, updateScalars, type UpdateScalars } from './replica.js';
 
 export class CoordinatorWire {
   private readonly residual: Float32Array | null;
@@ -21,6 +21,8 @@ export class CoordinatorWire {
   private readonly indices: Uint32Array | null;
   /** The mean gradient as applied (what the receivers decode). */
   private readonly applied: Float32Array;
+  /** The update encode() made and apply() has yet to apply. */
+  private pending: { readonly config: ResolvedOptimizerConfig; readonly scalars: UpdateScalars } | null = null;
 
   constructor(
     readonly codec: Exclude<WireCodec, 'fp32'>,
@@ -38,27 +40,28 @@ export class CoordinatorWire {
   }
 
   /**
-   * Applies update number `iterations + 1` to `params` and `state` (the optimizer's arrays by
-   * name) from `gradientSum` (the ordered sum of the step's answers, `images` of them), and
-   * returns the message that brings every replica from `version - 1` to `version`.
+   * The message that brings every replica from `version - 1` to `version`: update number
+   * `iterations + 1` from `gradientSum` (the ordered sum of the step's answers, `images` of
+   * them). apply() then applies the same update to the coordinator's replica.
+   * NOTE: two calls so the coordinator can send the update first and apply it while the
+   * workers do: the update's arithmetic is on the step's path on both sides.
    */
-  update(
-    version: number,
-    config: ResolvedOptimizerConfig,
-    learningRate: number,
-    iterations: number,
-    gradientSum: Float32Array,
-    images: number,
-    params: Float32Array,
-    state: Readonly<Record<string, Float32Array>>,
-  ): UpdateMessage {
+  encode(version: number, config: ResolvedOptimizerConfig, learningRate: number, iterations: number, gradientSum: Float32Array, images: number): UpdateMessage {
     const applied = this.applied;
     const scale = Math.fround(1 / images);
     for (let i = 0; i < applied.length; i++) applied[i] = gradientSum[i]! * scale;
     const packed = this.pack(applied);
     const scalars = updateScalars(config, learningRate, iterations + 1);
-    applyReplicaUpdate(config, scalars, params, applied, replicaStateNames(config).map((name) => state[name]!));
+    this.pending = { config, scalars };
     return { type: 'update', version, ...scalars, packed, gradient: new Float32Array(0) };
+  }
+
+  /** Applies the update encode() made to `params` and `state` (the optimizer's arrays by name), once. */
+  apply(params: Float32Array, state: Readonly<Record<string, Float32Array>>): void {
+    const pending = this.pending;
+    if (pending === null) throw new Error('CoordinatorWire.apply: no update encoded since the last apply');
+    this.pending = null;
+    applyReplicaUpdate(pending.config, pending.scalars, params, this.applied, replicaStateNames(pending.config).map((name) => state[name]!));
   }
 
   /** Packs `mean` and leaves in it exactly what the receivers will decode. */

@@ -66,7 +66,9 @@ describe.each(['bf16', 'topk'] as const)('replicas under %s', (codec) => {
         for (let i = 0; i < PARAMS; i++) sum[i] = sum[i]! + answer.gradient[i]!;
       }
       const before = replicaHash(params);
-      const update = toWorker(coordinator.update(step, config, config.learningRate * 0.9 ** Math.floor(step / 20), step - 1, sum, 2, params, state));
+      const update = toWorker(coordinator.encode(step, config, config.learningRate * 0.9 ** Math.floor(step / 20), step - 1, sum, 2));
+      expect(replicaHash(params)).toBe(before);
+      coordinator.apply(params, state);
       expect(replicaHash(params)).not.toBe(before);
       for (const worker of workers) worker.onUpdate(update);
     }
