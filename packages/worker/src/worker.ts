@@ -147,8 +147,10 @@ export class Worker {
         return this.onDataset(message);
       case 'step': {
         const engine = this.requireEngine();
+        const job = this.wire.onJob(message);
+        // After onJob: a full state in this very message would otherwise undo the slip.
         if (this.chaos.drift(message.step)) this.wire.perturbReplica();
-        const answer = this.wire.encodeGradient(engine.step(this.wire.onJob(message), decodeMs), message);
+        const answer = this.wire.encodeGradient(engine.step(job, decodeMs), message);
         this.countProgress(message.epoch, message.indices.length);
         // NOTE: blocks like a slow computation would (no pong either), on purpose.
         if (this.options.stepDelayMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, this.options.stepDelayMs);
