@@ -35,24 +35,28 @@ const E2E_SPEC = {
 const driftEvents = (out: string) => readHistory(out).filter((line) => line.kind === 'event' && line.event === 'replica-drift');
 
 describe('--wire', () => {
-  it('topk: pnpm start with 2 local workers reaches 92% validation accuracy in 188 steps on 6,000 images, replicas never drifting', async () => {
-    const out = join(dir, 'topk');
+  // Stated accuracies: fp32 reaches 96% here (the end-to-end test states 93%); bf16 matches it, topk trails it.
+  it.each([
+    ['bf16', 0.95],
+    ['topk', 0.92],
+  ] as const)('%s: pnpm start with 2 local workers reaches %s validation accuracy in 188 steps on 6,000 images, replicas never drifting', async (codec, accuracy) => {
+    const out = join(dir, codec);
     const spec = writeSpec(join(dir), E2E_SPEC);
     const args = ['--workers', '2', '--port', '0', '--model', spec, '--kernels', 'ts', '--out', out, '--train-size', '6000',
-      '--validation-size', '2000', '--test-size', '2000', '--batch', '64', '--epochs', '2', '--optimizer', 'adam', '--lr', '0.005', '--seed', '3', '--wire', 'topk'];
+      '--validation-size', '2000', '--test-size', '2000', '--batch', '64', '--epochs', '2', '--optimizer', 'adam', '--lr', '0.005', '--seed', '3', '--wire', codec];
     const proc = track(run(START_CLI, args));
     expect(await proc.exited, proc.output()).toBe(0);
     const history = readHistory(out);
-    expect(history.find((line) => line.kind === 'run')!['wire']).toBe('topk');
+    expect(history.find((line) => line.kind === 'run')!['wire']).toBe(codec);
     const epochs = history.filter((line) => line.kind === 'epoch');
     expect(epochs).toHaveLength(2);
-    expect(epochs[1]!.validationAccuracy!).toBeGreaterThanOrEqual(0.92);
+    expect(epochs[1]!.validationAccuracy!).toBeGreaterThanOrEqual(accuracy);
     const steps = stepRecords(out);
     expect(checkEveryImageOnce(steps, 6000, 64, 2 * Math.ceil(6000 / 64))).toBeNull();
     expect(steps.filter((record) => record.workers === 2).length).toBeGreaterThan(steps.length / 2);
     // 188 steps: the hash was compared at versions 0, 20, ..., 180 for every answering worker.
     expect(driftEvents(out)).toEqual([]);
-    expect(readCheckpoint(join(out, 'checkpoint.ckpt')).settings['wire']).toBe('topk');
+    expect(readCheckpoint(join(out, 'checkpoint.ckpt')).settings['wire']).toBe(codec);
   }, 120_000);
 
   it(`a replica that drifts (drift@step2) is caught at the next check (step ${REPLICA_CHECK_EVERY + 1}) and repaired by a full resend`, async () => {
