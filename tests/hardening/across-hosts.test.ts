@@ -32,8 +32,12 @@ const TRAIN_SIZE = 4096;
 const BATCH = 128;
 const STEPS = TRAIN_SIZE / BATCH; // 32
 const CUT_AT_STEP = 16;
-/** Stated accuracy: the default model after 32 steps of 128 images (Adam 0.001), on 1,000 validation images. */
-const MIN_VALIDATION_ACCURACY = 0.9;
+/**
+ * Stated accuracy: the default model after 32 steps of 128 images (Adam 0.001), on 1,000 validation
+ * images, with topk. NOTE: below fp32's 0.9 for this run: all 32 steps are topk's warm-up epoch,
+ * where most of each gradient still waits in the workers' residuals.
+ */
+const MIN_VALIDATION_ACCURACY = 0.87;
 
 const dir = tempDir('across-hosts');
 const started: Proc[] = [];
