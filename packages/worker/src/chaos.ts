@@ -10,7 +10,7 @@
  *   double@stepN      answer step N twice
  *   stale@stepN       answer step N normally, then send that answer again before step N+1's
  *   nan@stepN         answer step N with a NaN in the gradient (the coordinator must refuse it)
- *   drift@stepN       replica runs (--wire bf16/topk): flip a bit of the replica's parameters before
+ *   drift@stepN       replica runs (--wire bf16/topk): move the replica's first parameters before
  *                     computing step N (the coordinator's drift check must catch and repair it)
  */
 import { spawn } from 'node:child_process';

@@ -36,7 +36,7 @@ function toCoordinator(message: GradientMessage): GradientMessage {
 }
 
 describe.each(['bf16', 'topk'] as const)('replicas under %s', (codec) => {
-  it.each(OPTIMIZERS.map((config) => [config.name, config] as const))('stay bit-identical with the coordinator over 60 steps (%s); a slipped bit shows in the hash', (_name, config) => {
+  it.each(OPTIMIZERS.map((config) => [config.name, config] as const))('stay bit-identical with the coordinator over 60 steps (%s); a perturbed replica shows in the hash', (_name, config) => {
     const rng = new Rng(11);
     const params = Float32Array.from({ length: PARAMS }, () => rng.nextFloat() - 0.5);
     const state: Record<string, Float32Array> = Object.fromEntries(replicaStateNames(config).map((name) => [name, new Float32Array(PARAMS)]));

@@ -97,10 +97,13 @@ export class WorkerWire {
     return { ...answer, gradient: EMPTY, packed, ...hash };
   }
 
-  /** Test hook (the worker's drift@stepN chaos): flips the lowest bit of one parameter, as a rounding slip would. */
+  /**
+   * Test hook (the worker's drift@stepN chaos): moves the first parameters by about 1e-3 of
+   * their size. NOTE: not a one-ulp slip: later updates' rounding can absorb that, and the
+   * test must see a drift that lasts until the check.
+   */
   perturbReplica(): void {
-    if (this.params.length === 0) return;
-    const bits = new Uint32Array(this.params.buffer, this.params.byteOffset, 1);
-    bits[0] = bits[0]! ^ 1;
+    const count = Math.min(16, this.params.length);
+    for (let i = 0; i < count; i++) this.params[i] = this.params[i]! * (1 + 2 ** -10) + 2 ** -20;
   }
 }
