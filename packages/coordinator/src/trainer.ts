@@ -9,12 +9,6 @@
  */
 import {
   clipDetail,
-  CoordinatorWire,
-  encodeMessage,
-  REPLICA_CHECK_EVERY,
-  replicaHash,
-  replicaStateNames,
-  usesReplicas,
   Rng,
   createOptimizer,
   mixSeed,
@@ -32,10 +26,9 @@ import { CheckpointWriter } from './checkpoint-writer.js';
 import { epochRecord, testRecord, validate, type ModelVersion } from './evaluation-rounds.js';
 import { sumInSliceOrder } from './gradient-sum.js';
 import type { MetricsHub } from './metrics.js';
-import type { FullState } from './evaluation.js';
 import { checkpointOf, type RunPosition } from './persistence.js';
+import { ReplicaUpdates } from './replica-updates.js';
 import type { Scheduler } from './scheduler.js';
-import type { Piece } from './scheduler.js';
 import { dropoutSeedsOf, stepJob } from './step-job.js';
 import type { StepObserver } from './step-timing.js';
 
@@ -102,10 +95,8 @@ export class Trainer {
   /** Why the run must end at the next step boundary (a failed write: a full disk), set once. */
   private failure: Error | null = null;
   private readonly checkpoints: CheckpointWriter;
-  /** Replica runs (--wire bf16/topk): the update encoder; null for fp32 (the optimizer applies the update). */
-  private readonly wire: CoordinatorWire | null;
-  /** Replica runs: the optimizer state and update count a job sends with the parameters. */
-  private readonly fullState: FullState | undefined;
+  /** Replica runs (--wire bf16/topk); null for fp32, where the optimizer applies the update. */
+  private readonly replicas: ReplicaUpdates | null;
 
   constructor(private readonly setup: TrainerSetup) {
     const position = setup.position;
@@ -117,9 +108,7 @@ export class Trainer {
     this.checkpoints = new CheckpointWriter(setup.store, (error) => this.fail(error));
     this.gradient = setup.model.kernels.allocate(setup.model.paramCount);
     const codec = setup.options.wire;
-    this.wire = codec !== 'fp32' && usesReplicas(codec) ? new CoordinatorWire(codec, setup.model.paramCount) : null;
-    const optimizer = setup.optimizer;
-    this.fullState = this.wire === null ? undefined : () => ({ state: replicaStateNames(optimizer.config).map((name) => optimizer.state[name]!), iterations: optimizer.iterations });
+    this.replicas = codec === 'fp32' ? null : new ReplicaUpdates(codec, setup.model, setup.optimizer, setup.scheduler, (record) => this.publish(record));
     this.imagesSeen = setup.metrics.lastStep?.imagesSeen ?? 0;
     // NOTE: the optimizer is always built from the run's initial config (also on resume), so this is the initial rate.
     this.rateOf = stepDecay(setup.optimizer.config.learningRate, setup.options.lrDecay, setup.options.lrDecayEvery);
@@ -224,25 +213,17 @@ export class Trainer {
     const dropoutSeeds = dropoutSeedsOf(this.setup.options.seed, step, indices.length);
     for (const observer of this.observers) observer.stepStarted(step);
     const startedAt = performance.now();
-    const wire = this.wire;
-    // The drift check: the hash workers send with this version's answers (worker-wire.ts).
-    const expectedHash = wire !== null && (step - 1) % REPLICA_CHECK_EVERY === 0 ? replicaHash(model.params) : null;
-    const replica = wire === null ? null : { state: this.fullState!, density: wire.density(step, this.stepsPerEpoch) };
-    const pieces = await scheduler.run(stepJob(step, this.epoch + 1, this.setup.model.params, indices, dropoutSeeds, replica));
+    const replicas = this.replicas;
+    const expectedHash = replicas?.expectedHash(step) ?? null;
+    const pieces = await scheduler.run(stepJob(step, this.epoch + 1, this.setup.model.params, indices, dropoutSeeds, replicas?.job(step, this.stepsPerEpoch) ?? null));
     if (pieces === null) return null;
     const gatheredAt = performance.now();
     const totals = sumInSliceOrder(pieces, this.gradient, step);
     const summedAt = performance.now();
-    if (wire === null) {
+    if (replicas !== null) replicas.apply(step, pieces, expectedHash, this.gradient, indices.length);
+    else {
       model.kernels.scale(this.gradient.length, this.gradient, 1 / indices.length);
       optimizer.apply(model.params, this.gradient);
-    } else {
-      if (expectedHash !== null) this.checkReplicas(pieces, expectedHash, step);
-      // Sent first, so the workers apply it while the coordinator does.
-      scheduler.broadcast(step, encodeMessage(wire.encode(step, optimizer.config, optimizer.learningRate, optimizer.iterations, this.gradient, indices.length)));
-      wire.apply(model.params, optimizer.state);
-      // NOTE: the update is applied by the replica math above (bit-exact everywhere), not the optimizer's kernel: this only counts it.
-      optimizer.restore(optimizer.iterations + 1, optimizer.state);
     }
     const appliedAt = performance.now();
     this.step = step;
@@ -267,17 +248,6 @@ export class Trainer {
     };
     this.setup.metrics.publish(record);
     return record;
-  }
-
-  /** Workers whose replica hash is not the coordinator's get the full state with their next job. */
-  private checkReplicas(pieces: readonly Piece[], expected: number, step: number): void {
-    for (const piece of pieces) {
-      const hash = piece.answer.type === 'gradient' ? piece.answer.replicaHash : undefined;
-      if (hash === undefined || hash === expected) continue;
-      this.setup.scheduler.resync(piece.workerId);
-      const detail = `worker ${piece.workerId}'s parameters of version ${step - 1} hash to ${hash}, the coordinator's to ${expected}: full state resent`;
-      this.publish({ kind: 'event', event: 'replica-drift', step, workerId: piece.workerId, detail, time: Date.now() });
-    }
   }
 
   /** Validation of the epoch just ended (or cut short by maxSteps). False when stopping midway. */
@@ -306,7 +276,8 @@ export class Trainer {
   }
 
   private modelVersion(): ModelVersion {
-    return { scheduler: this.setup.scheduler, version: this.step, params: this.setup.model.params, ...(this.fullState === undefined ? {} : { fullState: this.fullState }) };
+    const fullState = this.replicas?.fullState;
+    return { scheduler: this.setup.scheduler, version: this.step, params: this.setup.model.params, ...(fullState === undefined ? {} : { fullState }) };
   }
 
   private async stop(): Promise<TrainOutcome> {
