@@ -1,8 +1,9 @@
 /**
  * Workers on other hosts: three network namespaces (scripts/netns/setup.sh), the
  * coordinator in one (`--host 0.0.0.0 --token`), a worker in each of the others, every link
- * shaped to 1 Gbit/s with 2 ms delay each way. The default model (1.2 M parameters, 4.8 MB
- * each way per worker and step) trains on a subset to a stated validation accuracy while
+ * shaped to 1 Gbit/s with 2 ms delay each way. The default model (1.2 M parameters) trains
+ * with the slow-link codec (`--wire topk`: replicas on the workers, tens of KB each way per
+ * worker and step instead of 4.8 MB) on a subset to a stated validation accuracy while
  * one worker's link is cut mid-run (`ip link set ... down`): training completes without it.
  * Also measures images/s with two workers (before the cut) and one (after it) under that
  * network.
@@ -31,8 +32,12 @@ const TRAIN_SIZE = 4096;
 const BATCH = 128;
 const STEPS = TRAIN_SIZE / BATCH; // 32
 const CUT_AT_STEP = 16;
-/** Stated accuracy: the default model after 32 steps of 128 images (Adam 0.001), on 1,000 validation images. */
-const MIN_VALIDATION_ACCURACY = 0.9;
+/**
+ * Stated accuracy: the default model after 32 steps of 128 images (Adam 0.001), on 1,000 validation
+ * images, with topk. NOTE: below fp32's 0.9 for this run: all 32 steps are topk's warm-up epoch,
+ * where most of each gradient still waits in the workers' residuals.
+ */
+const MIN_VALIDATION_ACCURACY = 0.87;
 
 const dir = tempDir('across-hosts');
 const started: Proc[] = [];
@@ -48,7 +53,7 @@ function trainArgs(out: string, extra: readonly string[]): string[] {
     '--host', '0.0.0.0', '--port', String(PORT), '--token', TOKEN, '--out', out, '--kernels', 'auto',
     '--train-size', String(TRAIN_SIZE), '--validation-size', '1000', '--test-size', '0', '--batch', String(BATCH),
     '--epochs', '1', '--seed', '3', '--optimizer', 'adam', '--lr', '0.001', '--checkpoint-every', '0',
-    '--heartbeat', '3000', '--deadline-min', '1500', ...extra,
+    '--heartbeat', '3000', '--deadline-min', '1500', '--wire', 'topk', ...extra,
   ];
 }
 
@@ -111,6 +116,7 @@ describe('workers on other hosts (network namespaces, shaped links)', () => {
           `validation accuracy ${(epoch.validationAccuracy! * 100).toFixed(1)}%; events: ${lost.map((line) => `${line.event}@${line.step}`).join(', ')}`,
       );
       expect(epoch.validationAccuracy!).toBeGreaterThanOrEqual(MIN_VALIDATION_ACCURACY);
+      expect(readHistory(out).filter((line) => line.kind === 'event' && line.event === 'replica-drift'), 'replicas stay bit-identical across hosts').toEqual([]);
     }, 120_000);
   });
 });

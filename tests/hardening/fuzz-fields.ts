@@ -130,6 +130,19 @@ export const TEMPLATES = {
     field('params', FLOATS, (s) => new Float32Array(s.paramCount)),
     field('indices', UINT32S, (s) => new Uint32Array(s.sliceLength)),
   ],
+  update: [
+    field('version', counter, () => 1),
+    field('learningRate', number(0, Number.MAX_VALUE), () => 0.001),
+    field('correction1', number(Number.MIN_VALUE, 1), () => 1),
+    field('correction2', number(Number.MIN_VALUE, 1), () => 1),
+    // Dense float32 format (core's wire/packed.ts): the header [3, 0, 0, 0], then zeros.
+    field('packed', BYTES, (s) => {
+      const bytes = new Uint8Array(4 + 4 * s.paramCount);
+      bytes[0] = 3;
+      return bytes;
+    }),
+    field('gradient', FLOATS, () => new Float32Array(0)),
+  ],
   stop: [field('reason', string(MAX_TEXT), () => 'fuzz')],
   error: [
     field('code', string(64), () => 'FUZZ'),

@@ -24,8 +24,8 @@ import { FUZZ_TOKEN, MAX_PAYLOAD, PARAM_COUNT, baselineRun, coverageTable, fuzze
 const dir = tempDir('hardening-fuzz');
 const run: HonestRun = { specPath: writeSpec(dir), epochs: 2 };
 const SEED = 12345;
-/** The honest worker's delay a step: ~8 s of training in all, so the fuzzing (~6 s) overlaps it. */
-const CHAOS_DELAY_MS = 300;
+/** The honest worker's delay a step: ~13 s of training in all, so the fuzzing (~6 s, longer on a loaded machine) overlaps it. */
+const CHAOS_DELAY_MS = 500;
 const started: Proc[] = [];
 let baseline: Float32Array;
 

@@ -78,7 +78,9 @@ async function assemble(partial: Partial<CoordinatorOptions>, resolved: Coordina
     // The run's own settings win: a resumed run must be the same run. Except epochs, when
     // given: more epochs continue training (Keras's initial_epoch).
     const epochs = partial.epochs === undefined ? {} : { epochs: partial.epochs };
-    options = resolveOptions({ ...options, ...(checkpoint.settings as Partial<TrainingOptions>), ...epochs });
+    // The codec too, when given: a run may move to a slower link (a checkpoint without one is fp32).
+    const wire = { wire: partial.wire ?? (checkpoint.settings as Partial<TrainingOptions>).wire ?? 'fp32' };
+    options = resolveOptions({ ...options, ...(checkpoint.settings as Partial<TrainingOptions>), ...epochs, ...wire });
   }
 
   const { train, test } = loadMnist(options.dataDir);
@@ -135,6 +137,8 @@ async function assemble(partial: Partial<CoordinatorOptions>, resolved: Coordina
           testLabels: test.labels,
         })),
       maxSliceLength: Math.max(options.globalBatch, options.evaluateChunk),
+      wire: options.wire,
+      optimizer: optimizer.config,
     },
     workers,
   );
@@ -175,6 +179,7 @@ async function assemble(partial: Partial<CoordinatorOptions>, resolved: Coordina
     outDir: folder.dir,
     minWorkers: Math.max(1, options.minWorkers),
     joinCommand: joinCommand(options, port),
+    wire: options.wire,
   });
   if (checkpoint !== null) {
     metrics.publish({ kind: 'event', event: 'coordinator-restart', step: checkpoint.step, workerId: null, detail: `resumed from step ${checkpoint.step}`, time: Date.now() });

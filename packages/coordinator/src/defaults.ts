@@ -2,8 +2,8 @@
  * The coordinator's options: declared once with their defaults, checked at construction
  * (contradictory or impossible options throw a CoordinatorError naming the option).
  */
-import type { KernelsChoice, ModelSpec, OptimizerConfig } from '@convoy/core';
-import { HEARTBEAT_MS_LIMITS, MNIST_CNN_DROPOUT, MNIST_TRAIN_IMAGES } from '@convoy/core';
+import type { KernelsChoice, ModelSpec, OptimizerConfig, WireCodec } from '@convoy/core';
+import { HEARTBEAT_MS_LIMITS, MNIST_CNN_DROPOUT, MNIST_TRAIN_IMAGES, WIRE_CODECS, isWireCodec } from '@convoy/core';
 
 export type CoordinatorErrorCode =
   | 'BAD_OPTION'
@@ -49,6 +49,8 @@ export interface TrainingOptions {
   /** Folder of the MNIST IDX files; undefined = bundled MNIST. */
   readonly dataDir?: string;
   readonly kernels: KernelsChoice;
+  /** What crosses the wire each step (core's wire/codecs.ts): fp32, or bf16/topk with replicas on the workers. */
+  readonly wire: WireCodec;
 }
 
 export interface ServerOptions {
@@ -109,6 +111,7 @@ export const COORDINATOR_DEFAULTS: CoordinatorOptions = {
   testSize: 10_000,
   maxSteps: 0,
   kernels: 'auto',
+  wire: 'fp32',
   host: '127.0.0.1',
   port: 8080,
   insecure: false,
@@ -182,6 +185,7 @@ export function resolveOptions(options: Partial<CoordinatorOptions>): Coordinato
     const problem = rangeProblem(range, resolved[name]);
     if (problem !== null) throw new CoordinatorError('BAD_OPTION', `${name} ${problem}, got ${resolved[name]}`);
   }
+  if (!isWireCodec(resolved.wire)) throw new CoordinatorError('BAD_OPTION', `wire must be one of ${WIRE_CODECS.join(', ')}, got ${String(resolved.wire)}`);
   if (!(resolved.lrDecay > 0 && resolved.lrDecay <= 1)) throw new CoordinatorError('BAD_OPTION', `lrDecay must be in (0, 1], got ${resolved.lrDecay}`);
   if (resolved.trainSize + resolved.validationSize > TRAIN_FILE_IMAGES) {
     throw new CoordinatorError(
@@ -207,8 +211,8 @@ export function resolveOptions(options: Partial<CoordinatorOptions>): Coordinato
 
 /** The options a resumed run takes from its checkpoint (everything that shapes the result). */
 export function settingsOf(options: TrainingOptions): Record<string, unknown> {
-  const { spec, optimizer, lrDecay, lrDecayEvery, epochs, globalBatch, seed, trainSize, validationSize, testSize, maxSteps } = options;
-  return { spec, optimizer, lrDecay, lrDecayEvery, epochs, globalBatch, seed, trainSize, validationSize, testSize, maxSteps };
+  const { spec, optimizer, lrDecay, lrDecayEvery, epochs, globalBatch, seed, trainSize, validationSize, testSize, maxSteps, wire } = options;
+  return { spec, optimizer, lrDecay, lrDecayEvery, epochs, globalBatch, seed, trainSize, validationSize, testSize, maxSteps, wire };
 }
 
 /** 127.0.0.0/8, ::1 and localhost: only this machine can connect. */

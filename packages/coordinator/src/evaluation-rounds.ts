@@ -5,7 +5,7 @@
  */
 import type { Dataset, MetricsRecord, StepRecord } from '@convoy/core';
 import type { CoordinatorOptions } from './defaults.js';
-import { evaluateOnWorkers, type EvaluationResult } from './evaluation.js';
+import { evaluateOnWorkers, type EvaluationResult, type FullState } from './evaluation.js';
 import type { Scheduler } from './scheduler.js';
 
 /** The model to evaluate: its parameters at `version` (the step count), and who hands out the work. */
@@ -13,6 +13,8 @@ export interface ModelVersion {
   readonly scheduler: Scheduler;
   readonly version: number;
   readonly params: Float32Array;
+  /** Replica runs: the optimizer state sent with the parameters. */
+  readonly fullState?: FullState;
 }
 
 /** Validation on the training set's last options.validationSize images. Null when stopping midway. */
@@ -20,7 +22,7 @@ export async function validate(model: ModelVersion, options: CoordinatorOptions,
   const validationStart = train.count - options.validationSize;
   const indices = Uint32Array.from({ length: options.validationSize }, (_, i) => validationStart + i);
   if (indices.length === 0) return { count: 0, loss: 0, accuracy: 0, confusion: [], misclassified: [] };
-  return evaluateOnWorkers(model.scheduler, { split: 'train', indices, dataset: train, version: model.version, params: model.params });
+  return evaluateOnWorkers(model.scheduler, { split: 'train', indices, dataset: train, version: model.version, params: model.params, ...(model.fullState === undefined ? {} : { fullState: model.fullState }) });
 }
 
 /** The 'epoch' record of 1-based `epoch`: the training figures of its `steps` (not empty), weighted by images, and its validation. */
@@ -45,7 +47,7 @@ export function epochRecord(epoch: number, step: number, steps: readonly StepRec
 export async function testRecord(model: ModelVersion, options: CoordinatorOptions, test: Dataset): Promise<MetricsRecord | null> {
   const count = Math.min(options.testSize, test.count);
   const indices = Uint32Array.from({ length: count }, (_, i) => i);
-  const result = await evaluateOnWorkers(model.scheduler, { split: 'test', indices, dataset: test, version: model.version, params: model.params });
+  const result = await evaluateOnWorkers(model.scheduler, { split: 'test', indices, dataset: test, version: model.version, params: model.params, ...(model.fullState === undefined ? {} : { fullState: model.fullState }) });
   if (result === null) return null;
   return { kind: 'test', step: model.version, loss: result.loss, accuracy: result.accuracy, count, time: Date.now() };
 }

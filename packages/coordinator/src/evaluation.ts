@@ -18,6 +18,12 @@ export interface EvaluationResult {
   readonly misclassified: MisclassifiedSample[];
 }
 
+/**
+ * Replica runs: what a job that carries the parameters carries besides them (the optimizer
+ * state and its update count), so the worker's replica is whole; read at send time.
+ */
+export type FullState = () => { readonly state: readonly Float32Array[]; readonly iterations: number };
+
 export interface EvaluationRequest {
   readonly split: Split;
   /** Indices into the split's file. */
@@ -26,11 +32,13 @@ export interface EvaluationRequest {
   /** Parameter version and the live parameters (the scheduler sends them to workers whose copy is older). */
   readonly version: number;
   readonly params: Float32Array;
+  /** Replica runs only. */
+  readonly fullState?: FullState;
 }
 
 /** Resolves with null when the scheduler was cancelled (the run is stopping). */
 export async function evaluateOnWorkers(scheduler: Scheduler, request: EvaluationRequest): Promise<EvaluationResult | null> {
-  const { split, indices, dataset, version, params } = request;
+  const { split, indices, dataset, version, params, fullState } = request;
   const pieces = await scheduler.run({
     kind: 'evaluate',
     length: indices.length,
@@ -41,7 +49,7 @@ export async function evaluateOnWorkers(scheduler: Scheduler, request: Evaluatio
       round,
       split,
       version,
-      ...(withParams ? { params } : {}),
+      ...(withParams ? { params, ...fullState?.() } : {}),
       indices: indices.subarray(start, end),
     }),
   });

@@ -27,6 +27,8 @@ export class MemoryNetwork {
   readonly metrics = new MetricsHub();
   readonly table: WorkerTable;
   readonly inbox: Sent[] = [];
+  /** Frames sent already encoded (replica runs' updates), in order. */
+  readonly updates: { readonly connection: Connection; readonly frame: Uint8Array }[] = [];
   /** Answer every message automatically (after the current turn, last sent first). */
   auto = false;
   /** Makes an automatic answer wrong (e.g. a wrong count), for failure tests. */
@@ -91,7 +93,11 @@ export class MemoryNetwork {
     return { type: 'gradient', step: message.step, round: message.round, count, lossSum, correct, gradient, computeMs: 1, decodeMs: 0 };
   }
 
-  private receive(connection: Connection, message: Message): void {
+  private receive(connection: Connection, message: Message | Uint8Array): void {
+    if (message instanceof Uint8Array) {
+      this.updates.push({ connection, frame: message });
+      return;
+    }
     if (message.type !== 'step' && message.type !== 'evaluate') throw new Error(`the scheduler sent a ${message.type}`);
     this.inbox.push({ connection, message });
     if (this.auto && !this.flushQueued) {

@@ -239,3 +239,28 @@ describe('Scheduler', () => {
     }
   });
 });
+
+describe('Scheduler.broadcast (replica runs)', () => {
+  it('sends an update frame to every live worker at the previous version, once; others get the full state with their next job', async () => {
+    const { sent, scheduler, job, answer, peers } = setup(3);
+    const withParams: boolean[] = [];
+    const tracked: Job = { ...job, message: (start, end, round, full) => (withParams.push(full), job.message(start, end, round, full)) };
+    const done = scheduler.run(tracked);
+    for (const [i, peer] of peers.entries()) scheduler.answer(peer, answer(sent[i]!));
+    await done;
+    expect(withParams).toEqual([true, true, true]); // version -1 everywhere: full state
+    // Worker 3 is found drifted before the update: it is left out and made stale.
+    scheduler.resync(3);
+    const frame = Uint8Array.of(1, 2, 3);
+    const framesTo = () => sent.filter((entry) => (entry.message as unknown) === frame).map((entry) => entry.peer.id);
+    expect(scheduler.broadcast(1, frame)).toBe(2);
+    expect(framesTo()).toEqual([1, 2]);
+    // The same version again reaches nobody (everyone at 0 is now at 1).
+    expect(scheduler.broadcast(1, frame)).toBe(0);
+    expect(peers.map((peer) => peer.version)).toEqual([1, 1, -1]);
+    // The next step: workers 1 and 2 compute from their replicas, worker 3 gets the full state.
+    withParams.length = 0;
+    scheduler.run({ ...tracked, step: 2, version: 1 });
+    expect(withParams).toEqual([false, false, true]);
+  });
+});

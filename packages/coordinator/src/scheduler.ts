@@ -59,7 +59,8 @@ export interface Piece {
 
 export interface SchedulerHost {
   workers(): Iterable<WorkerPeer>;
-  send(peer: WorkerPeer, message: Message): void;
+  /** A message, or a frame already encoded (one replica update for every worker). */
+  send(peer: WorkerPeer, message: Message | Uint8Array): void;
   event(event: RunEventName, peer: WorkerPeer | null, detail: string): void;
   /** Something in the worker table changed (state, slice). */
   changed(): void;
@@ -343,6 +344,28 @@ export class Scheduler {
   private peer(id: number): WorkerPeer | null {
     for (const peer of this.host.workers()) if (peer.id === id) return peer;
     return null;
+  }
+
+  /**
+   * Replica runs: `frame` (an encoded `update` to `version`) goes to every live worker whose
+   * replica holds version - 1, which then holds `version`; a worker at any other version is
+   * left out and gets the full state with its next job. Returns how many were sent.
+   */
+  broadcast(version: number, frame: Uint8Array): number {
+    let sent = 0;
+    for (const peer of this.host.workers()) {
+      if (!peer.live || peer.version !== version - 1) continue;
+      this.host.send(peer, frame);
+      peer.version = version;
+      sent++;
+    }
+    return sent;
+  }
+
+  /** A worker's replica is not what its version says (the drift check): its next job carries the full state. */
+  resync(workerId: number): void {
+    const peer = this.peer(workerId);
+    if (peer !== null) peer.version = -1;
   }
 
   /** The peer is gone (closed, died, left): its range, if any, goes to the others. */

@@ -27,6 +27,7 @@ import { epochRecord, testRecord, validate, type ModelVersion } from './evaluati
 import { sumInSliceOrder } from './gradient-sum.js';
 import type { MetricsHub } from './metrics.js';
 import { checkpointOf, type RunPosition } from './persistence.js';
+import { ReplicaUpdates } from './replica-updates.js';
 import type { Scheduler } from './scheduler.js';
 import { dropoutSeedsOf, stepJob } from './step-job.js';
 import type { StepObserver } from './step-timing.js';
@@ -94,6 +95,8 @@ export class Trainer {
   /** Why the run must end at the next step boundary (a failed write: a full disk), set once. */
   private failure: Error | null = null;
   private readonly checkpoints: CheckpointWriter;
+  /** Replica runs (--wire bf16/topk); null for fp32, where the optimizer applies the update. */
+  private readonly replicas: ReplicaUpdates | null;
 
   constructor(private readonly setup: TrainerSetup) {
     const position = setup.position;
@@ -104,6 +107,8 @@ export class Trainer {
     this.rngAtEpochStart = position?.rngState ?? new Rng(mixSeed(setup.options.seed, SHUFFLE_STREAM)).state();
     this.checkpoints = new CheckpointWriter(setup.store, (error) => this.fail(error));
     this.gradient = setup.model.kernels.allocate(setup.model.paramCount);
+    const codec = setup.options.wire;
+    this.replicas = codec === 'fp32' ? null : new ReplicaUpdates(codec, setup.model, setup.optimizer, setup.scheduler, (record) => this.publish(record));
     this.imagesSeen = setup.metrics.lastStep?.imagesSeen ?? 0;
     // NOTE: the optimizer is always built from the run's initial config (also on resume), so this is the initial rate.
     this.rateOf = stepDecay(setup.optimizer.config.learningRate, setup.options.lrDecay, setup.options.lrDecayEvery);
@@ -208,13 +213,18 @@ export class Trainer {
     const dropoutSeeds = dropoutSeedsOf(this.setup.options.seed, step, indices.length);
     for (const observer of this.observers) observer.stepStarted(step);
     const startedAt = performance.now();
-    const pieces = await scheduler.run(stepJob(step, this.epoch + 1, this.setup.model.params, indices, dropoutSeeds));
+    const replicas = this.replicas;
+    const expectedHash = replicas?.expectedHash(step) ?? null;
+    const pieces = await scheduler.run(stepJob(step, this.epoch + 1, this.setup.model.params, indices, dropoutSeeds, replicas?.job(step, this.stepsPerEpoch) ?? null));
     if (pieces === null) return null;
     const gatheredAt = performance.now();
     const totals = sumInSliceOrder(pieces, this.gradient, step);
     const summedAt = performance.now();
-    model.kernels.scale(this.gradient.length, this.gradient, 1 / indices.length);
-    optimizer.apply(model.params, this.gradient);
+    if (replicas !== null) replicas.apply(step, pieces, expectedHash, this.gradient, indices.length);
+    else {
+      model.kernels.scale(this.gradient.length, this.gradient, 1 / indices.length);
+      optimizer.apply(model.params, this.gradient);
+    }
     const appliedAt = performance.now();
     this.step = step;
     this.imagesSeen += indices.length;
@@ -267,7 +277,8 @@ export class Trainer {
   }
 
   private modelVersion(): ModelVersion {
-    return { scheduler: this.setup.scheduler, version: this.step, params: this.setup.model.params };
+    const fullState = this.replicas?.fullState;
+    return { scheduler: this.setup.scheduler, version: this.step, params: this.setup.model.params, ...(fullState === undefined ? {} : { fullState }) };
   }
 
   private async stop(): Promise<TrainOutcome> {

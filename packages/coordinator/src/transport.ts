@@ -20,6 +20,7 @@ import {
   type Message,
   type ModelSpec,
   type ProtocolLimits,
+  type WireCodec,
 } from '@convoy/core';
 import { WebSocket, WebSocketServer } from 'ws';
 import { AddressLimits, MAX_CONNECTIONS, MAX_HANDSHAKING, MAX_HANDSHAKING_PER_ADDRESS } from './admission.js';
@@ -37,6 +38,9 @@ export interface RunIdentity {
   readonly datasetFrame: () => Uint8Array;
   /** Most images in one assignment (the global batch, or the evaluation chunk). */
   readonly maxSliceLength: number;
+  /** The run's codec (absent: fp32) and, for replica runs, the optimizer config every replica applies. */
+  readonly wire?: WireCodec;
+  readonly optimizer?: Readonly<Record<string, string | number | boolean>>;
 }
 
 export type { HttpHandler } from './http-gate.js';
@@ -127,8 +131,15 @@ export class Transport {
   }
 
   /** Encodes `message` into the connection's own reusable buffer and sends it. */
-  send(connection: Connection, message: Message): void {
+  /** Sends `message`, or a frame already encoded (a replica update, encoded once for every worker). */
+  send(connection: Connection, message: Message | Uint8Array): void {
     if (connection.socket.readyState !== WebSocket.OPEN) return;
+    if (message instanceof Uint8Array) {
+      this.totals.bytesOut += message.byteLength;
+      connection.bytesOut += message.byteLength;
+      connection.socket.send(message, { binary: true });
+      return;
+    }
     const started = performance.now();
     // NOTE: a step's 4.8 MB of parameters are copied into this connection's own frame buffer,
     // reused once ws has written the previous frame (codec.ts says why a fresh buffer costs more).
@@ -282,6 +293,8 @@ export class Transport {
       datasetHash: this.run.datasetId,
       sendingDataset,
       heartbeatMs: this.options.heartbeatMs,
+      // fp32 runs send no codec fields: a worker of before --wire joins them as ever.
+      ...(this.run.wire === undefined || this.run.wire === 'fp32' ? {} : { wire: this.run.wire, optimizer: { ...this.run.optimizer } }),
     });
     if (sendingDataset) {
       const frame = this.run.datasetFrame();

@@ -18,7 +18,7 @@ const GONE_ROWS_KEPT = 32;
 export interface WorkerTableSetup {
   readonly timing: ServerOptions;
   /** Sends a message on a worker's connection (the transport's send). */
-  readonly send: (connection: Connection, message: Message) => void;
+  readonly send: (connection: Connection, message: Message | Uint8Array) => void;
   readonly publish: (record: MetricsRecord) => void;
   /** A dashboard subscribed (MetricsHub.addDashboard). */
   readonly viewer: (socket: WebSocket) => void;
@@ -109,7 +109,7 @@ export class WorkerTable implements TransportHandlers, SchedulerHost {
     for (const { peer } of this.entries.values()) yield peer;
   }
 
-  send(peer: WorkerPeer, message: Message): void {
+  send(peer: WorkerPeer, message: Message | Uint8Array): void {
     const entry = this.entries.get(peer.id);
     if (entry !== undefined) this.setup.send(entry.connection, message);
   }

@@ -73,3 +73,6 @@ export { exportOnnx, buildOnnxModel, encodeOnnxModel, decodeOnnxModel, OnnxExpor
 export type { OnnxExportOptions, OnnxExportErrorCode } from './export/onnx.js';
 export { ONNX_OPSET_VERSION, ONNX_IR_VERSION } from './export/onnx-schema.js';
 export type { OnnxModel, OnnxNode, OnnxAttribute, OnnxTensor, OnnxValueInfo, OnnxGraph } from './export/onnx-schema.js';
+
+// --- wire codecs and replicas (--wire)
+export * from './wire/index.js';

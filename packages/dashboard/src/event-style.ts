@@ -10,4 +10,5 @@ export const EVENT_STYLE: Readonly<Record<RunEventName, { color: string; dash: n
   demotion: { color: '#5c940d', dash: [3, 2], label: 'demotion' },
   'coordinator-restart': { color: '#7048e8', dash: [6, 3], label: 'coordinator restart' },
   stall: { color: '#862e9c', dash: [1, 1], label: 'stall' },
+  'replica-drift': { color: '#0b7285', dash: [1, 3], label: 'replica drift' },
 };

@@ -11,13 +11,15 @@
  *   stale@stepN       answer step N normally, then send that answer again before step N+1's
  *   nan@stepN         answer step N with a NaN in the gradient (the coordinator must refuse it)
  *   thread-exit@stepN the last compute thread exits instead of computing step N (--threads 2 or more)
+ *   drift@stepN       replica runs (--wire bf16/topk): move the replica's first parameters before
+ *                     computing step N (the coordinator's drift check must catch and repair it)
  */
 import { spawn } from 'node:child_process';
-import type { GradientMessage, Message } from '@convoy/core';
+import { PACKED_FORMAT, type GradientMessage, type Message } from '@convoy/core';
 import { WorkerError } from './errors.js';
 
-export type ChaosKind = 'kill' | 'exit' | 'pause' | 'cut' | 'double' | 'stale' | 'nan' | 'thread-exit';
-const KINDS: readonly ChaosKind[] = ['kill', 'exit', 'pause', 'cut', 'double', 'stale', 'nan', 'thread-exit'];
+export type ChaosKind = 'kill' | 'exit' | 'pause' | 'cut' | 'double' | 'stale' | 'nan' | 'thread-exit' | 'drift';
+const KINDS: readonly ChaosKind[] = ['kill', 'exit', 'pause', 'cut', 'double', 'stale', 'nan', 'thread-exit', 'drift'];
 
 export interface ChaosAction {
   readonly kind: ChaosKind;
@@ -70,6 +72,13 @@ export class Chaos {
     return this.pending.length > 0 || this.staleAnswer !== null;
   }
 
+  /** Whether to perturb the replica before computing `step` (a drift@ action, taken once). */
+  drift(step: number): boolean {
+    const index = this.pending.findIndex((action) => action.kind === 'drift' && action.step === step);
+    if (index >= 0) this.pending.splice(index, 1);
+    return index >= 0;
+  }
+
   /** Called with each computed answer; returns true when it took care of sending (or of not sending). */
   answer(answer: GradientMessage, encode: (message: Message) => Uint8Array, io: ChaosIo): boolean {
     if (this.staleAnswer !== null && answer.step > this.staleAnswer.step) {
@@ -104,11 +113,17 @@ export class Chaos {
         this.staleAnswer = { ...answer, gradient: answer.gradient.slice() };
         return false;
       case 'nan': {
+        if (answer.packed !== undefined) {
+          io.send({ ...answer, packed: withNaN(answer.packed) });
+          return true;
+        }
         const gradient = answer.gradient.slice();
         gradient[gradient.length >> 1] = Number.NaN;
         io.send({ ...answer, gradient });
         return true;
       }
+      case 'drift':
+        return false; // taken before the step by drift()
       case 'thread-exit':
         return false; // the engine's thread did not exit (it has none): answer normally
       default: {
@@ -117,6 +132,16 @@ export class Chaos {
       }
     }
   }
+}
+
+/** A copy of packed gradient bytes (core's wire/packed.ts) whose first value is NaN. */
+function withNaN(packed: Uint8Array): Uint8Array {
+  const copy = packed.slice();
+  const view = new DataView(copy.buffer);
+  if (copy[0] === PACKED_FORMAT.denseBf16) view.setUint16(2, 0x7fc0, true);
+  else if (copy[0] === PACKED_FORMAT.denseF32) view.setFloat32(4, Number.NaN, true);
+  else if (view.getUint32(4, true) > 0) view.setFloat32(8, Number.NaN, true);
+  return copy;
 }
 
 /**

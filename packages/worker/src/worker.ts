@@ -15,6 +15,7 @@ import {
   decodeMessage,
   encodeMessage,
   printable,
+  WorkerWire,
   type DatasetMessage,
   type Kernels,
   type Message,
@@ -68,6 +69,8 @@ export class Worker {
   /** The phases each gradient reports (phases.ts), and when the frame being handled arrived. */
   private readonly phases = new PhaseClock();
   private frameArrivedAt = 0;
+  /** The run's wire codec: replicas, compressed gradients (core's wire/worker-wire.ts). */
+  private readonly wire = new WorkerWire();
 
   constructor(options: Partial<WorkerOptions> & Pick<WorkerOptions, 'url'>) {
     this.options = { ...WORKER_DEFAULTS, ...options };
@@ -199,8 +202,13 @@ export class Worker {
         return this.onWelcome(message);
       case 'dataset':
         return this.onDataset(message);
-      case 'step':
-        return this.whenComputed(this.requireEngine().step(message, decodeMs), (computed) => {
+      case 'step': {
+        const engine = this.requireEngine();
+        const job = this.wire.onJob(message);
+        // After onJob: a full state in this very message would otherwise undo the slip.
+        if (this.chaos.drift(message.step)) this.wire.perturbReplica();
+        return this.whenComputed(engine.step(job, decodeMs), (computed) => {
+          const encoded = this.wire.encodeGradient(computed, message);
           this.countProgress(message.epoch, message.indices.length);
           // NOTE: blocks like a slow computation would (no pong either), on purpose; it stands for
           // a slower machine, so its time is reported as compute.
@@ -210,12 +218,16 @@ export class Worker {
             Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, this.options.stepDelayMs);
             delayMs = performance.now() - blocked;
           }
-          const answer = { ...computed, computeMs: computed.computeMs + delayMs, phases: this.phases.report(this.frameArrivedAt) };
+          const answer = { ...encoded, computeMs: encoded.computeMs + delayMs, phases: this.phases.report(this.frameArrivedAt) };
           if (this.chaos.active && this.chaos.answer(answer, encodeMessage, this.chaosIo())) return;
           this.link.send(answer, this.phases.sending(performance.now()));
         });
+      }
       case 'evaluate':
-        return this.whenComputed(this.requireEngine().evaluate(message), (answer) => this.link.send(answer));
+        return this.whenComputed(this.requireEngine().evaluate(this.wire.onJob(message)), (answer) => this.link.send(answer));
+      case 'update':
+        this.requireEngine();
+        return this.wire.onUpdate(message);
       case 'stop':
         // The coordinator's texts reach this terminal: escaped (core's printable), like the coordinator prints workers'.
         this.options.log(`${this.label()}: stopped by the coordinator: ${printable(message.reason)}`);
@@ -241,6 +253,7 @@ export class Worker {
     this.workerId = message.workerId;
     this.session++;
     this.limits = { ...this.limits, paramCount: message.paramCount };
+    this.wire.onWelcome(message);
     const sameModel = this.engine !== null && JSON.stringify(this.engine.spec) === JSON.stringify(message.spec);
     if (!sameModel && this.data !== null) this.replaceEngine(this.newEngine(message.spec, message.paramCount, this.data));
     if (!sameModel && this.data === null) this.pendingWelcome = message;

@@ -4,7 +4,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ADADELTA_DEFAULTS, ADAM_DEFAULTS, ERROR_PREFIX, MNIST_CNN, MNIST_CNN_DROPOUT, KERNELS_CHOICES, usageErrorLine, type ModelSpec, type OptimizerConfig } from '@convoy/core';
+import { ADADELTA_DEFAULTS, ADAM_DEFAULTS, ERROR_PREFIX, MNIST_CNN, MNIST_CNN_DROPOUT, KERNELS_CHOICES, WIRE_CODECS, usageErrorLine, type ModelSpec, type OptimizerConfig, type WireCodec } from '@convoy/core';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { COORDINATOR_DEFAULTS, CoordinatorError, OPTION_RANGES, TRAIN_FILE_IMAGES, rangeProblem, type CoordinatorOptions, type OptionRange, type TrainingOptions } from '../defaults.js';
 
@@ -88,6 +88,7 @@ export function addCoordinatorFlags(program: Command): Command {
     .option('--resume', 'continue the run in --out (default: the newest in runs/) from its checkpoint')
     .option('--checkpoint-every <steps>', 'also checkpoint every this many steps (0: epoch ends only)', rangeFlag(r.checkpointEvery), d.checkpointEvery)
     .addOption(new Option('--kernels <name>', 'kernel backend (auto: native > wasm > ts)').choices(KERNELS_CHOICES).default(d.kernels))
+    .addOption(new Option('--wire <codec>', 'what crosses the network each step: fp32 (exact), bf16, topk (slow links); --resume keeps the run\'s unless given').choices([...WIRE_CODECS]).default(d.wire))
     .option('--data <dir>', 'folder with the four MNIST IDX files (default: the bundled MNIST)')
     .option('--heartbeat <ms>', 'a peer silent this long is dead', rangeFlag(r.heartbeatMs), d.heartbeatMs)
     .option('--handshake <ms>', 'a connection that has not said hello (or sent its HTTP request) this long is closed', rangeFlag(r.handshakeMs), d.handshakeMs)
@@ -120,6 +121,7 @@ interface Flags {
   resume?: boolean;
   checkpointEvery: number;
   kernels: 'ts' | 'wasm' | 'auto';
+  wire: WireCodec;
   data?: string;
   heartbeat: number;
   handshake: number;
@@ -190,6 +192,8 @@ export function coordinatorOptions(flags: Flags, localWorkers: number, given: Re
     resume: flags.resume === true,
     checkpointEvery: flags.checkpointEvery,
     kernels: flags.kernels,
+    // Like --epochs: on --resume the run keeps its codec unless --wire is given (a codec may change: workers get full state on joining anyway).
+    ...(flags.resume && !given.has('wire') ? {} : { wire: flags.wire }),
     ...(flags.data === undefined ? {} : { dataDir: flags.data }),
     heartbeatMs: flags.heartbeat,
     handshakeMs: flags.handshake,

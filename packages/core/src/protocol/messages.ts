@@ -17,6 +17,7 @@
  * the validation set is its last images), `split: 'test'` the test file.
  */
 import type { ModelSpec } from '../spec.js';
+import type { WireCodec } from '../wire/codecs.js';
 import type { EndRecord, EpochRecord, EventRecord, MetricsRecord, RunRecord, StepRecord, TestRecord, TimingRecord, WorkerRow } from './records.js';
 
 // The records travel inside `metrics` and `snapshot`: re-exported so that this module still
@@ -69,6 +70,13 @@ export interface GradientMessage {
   /** Milliseconds the worker spent in forward+backward, and decoding the step frame. */
   readonly computeMs: number;
   readonly decodeMs: number;
+  /**
+   * bf16/topk runs: the gradient sum compressed (wire/packed.ts). On the wire `gradient` is
+   * then empty; parseMessage decodes `packed` into it, so receivers always read `gradient`.
+   */
+  readonly packed?: Uint8Array;
+  /** Replica runs, when the job's version is a multiple of REPLICA_CHECK_EVERY: replicaHash() of the parameters used. */
+  readonly replicaHash?: number;
   /** What the worker saw of its own step and process (optional: older workers send none). */
   readonly phases?: WorkerPhases;
 }
@@ -129,6 +137,10 @@ export interface WelcomeMessage {
   readonly sendingDataset: boolean;
   /** Milliseconds without any frame or pong after which each side considers the other dead. */
   readonly heartbeatMs: number;
+  /** The run's wire codec (--wire); absent means fp32. */
+  readonly wire?: WireCodec;
+  /** Replica runs (bf16, topk): the optimizer config with defaults filled in, which every replica applies. */
+  readonly optimizer?: Readonly<Record<string, string | number | boolean>>;
 }
 
 /** The MNIST images and labels, raw, for a worker without local data. Sent once. */
@@ -159,6 +171,11 @@ export interface StepMessage {
   readonly indices: Uint32Array;
   /** One dropout seed per image (mixSeed(run seed, step, position in the global batch)). */
   readonly dropoutSeeds: Uint32Array;
+  /** Replica runs, with `params`: the optimizer state (replicaStateNames order) and its update count. */
+  readonly state?: readonly Float32Array[];
+  readonly iterations?: number;
+  /** topk runs: the fraction of gradient entries to send, in (0, 1]. */
+  readonly density?: number;
 }
 
 /** One worker's share of an evaluation round (validation or test), forward only. */
@@ -169,6 +186,27 @@ export interface EvaluateMessage {
   readonly version: number;
   readonly params?: Float32Array;
   readonly indices: Uint32Array;
+  /** Replica runs, with `params`: as in StepMessage. */
+  readonly state?: readonly Float32Array[];
+  readonly iterations?: number;
+}
+
+/**
+ * Replica runs (bf16, topk): the update from `version - 1` to `version`, sent once encoded to
+ * every worker whose replica holds version - 1. Every replica applies it with
+ * applyReplicaUpdate (wire/replica.ts), bit for bit as the coordinator does.
+ */
+export interface UpdateMessage {
+  readonly type: 'update';
+  readonly version: number;
+  /** The scalars computed by the coordinator (UpdateScalars). */
+  readonly learningRate: number;
+  readonly correction1: number;
+  readonly correction2: number;
+  /** The step's mean gradient as applied, packed (wire/packed.ts). */
+  readonly packed: Uint8Array;
+  /** Empty on the wire; parseMessage decodes `packed` into it (paramCount floats). */
+  readonly gradient: Float32Array;
 }
 
 /** The run is over (or the coordinator is shutting down): the worker exits 0. */
@@ -217,7 +255,7 @@ export interface SnapshotMessage {
 // ---------------------------------------------------------------- the union
 
 export type WorkerMessage = HelloMessage | GradientMessage | EvaluationMessage | LeaveMessage | ErrorMessage;
-export type CoordinatorToWorkerMessage = WelcomeMessage | DatasetMessage | StepMessage | EvaluateMessage | StopMessage | ErrorMessage;
+export type CoordinatorToWorkerMessage = WelcomeMessage | DatasetMessage | StepMessage | EvaluateMessage | UpdateMessage | StopMessage | ErrorMessage;
 export type DashboardMessage = SubscribeMessage;
 export type CoordinatorToDashboardMessage = SnapshotMessage | MetricsMessage | ErrorMessage;
 /** A new connection's first message: a worker's hello or a dashboard's subscribe. */
@@ -236,6 +274,7 @@ const COORDINATOR_TO_WORKER_TYPES = {
   dataset: true,
   step: true,
   evaluate: true,
+  update: true,
   stop: true,
   error: true,
 } as const satisfies Record<CoordinatorToWorkerMessage['type'], true>;

@@ -11,7 +11,7 @@ import { MAX_WORKER_THREADS, type MetricsRecord, type MisclassifiedSample, type 
 // Keys checked against the union by `satisfies`: a new record kind cannot be forgotten here.
 const RECORD_KINDS = { run: true, step: true, epoch: true, test: true, workers: true, event: true, end: true, timing: true } as const satisfies Record<MetricsRecord['kind'], true>;
 const WORKER_STATES: readonly WorkerState[] = ['joining', 'computing', 'idle', 'gone'];
-const EVENTS: readonly RunEventName[] = ['join', 'leave', 'death', 'deadline-miss', 'refused-answer', 'demotion', 'coordinator-restart', 'stall'];
+const EVENTS: readonly RunEventName[] = ['join', 'leave', 'death', 'deadline-miss', 'refused-answer', 'demotion', 'coordinator-restart', 'stall', 'replica-drift'];
 
 /** A plain JSON value of bounded size (layer specs, optimizer configs). */
 function checkPlain(value: unknown, where: string, depth = 0): void {
@@ -140,6 +140,7 @@ export function checkMetricsRecord(value: unknown, where: string): MetricsRecord
         outDir: fields.string('outDir', 4096),
         ...(fields.has('minWorkers') ? { minWorkers: fields.integer('minWorkers', 0, 1_000_000) } : {}),
         ...(fields.has('joinCommand') ? { joinCommand: fields.string('joinCommand', 1024) } : {}),
+        ...(fields.has('wire') ? { wire: fields.string('wire', 32) } : {}),
       };
     }
     case 'step':

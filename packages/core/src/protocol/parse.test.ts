@@ -42,6 +42,7 @@ const VALID: Record<Message['type'], Record<string, unknown>> = {
   },
   step: { type: 'step', step: 1, round: 1, epoch: 1, version: 0, params: floats(0, 0, 0, 0, 0, 0), indices: Uint32Array.from([5, 9]), dropoutSeeds: Uint32Array.from([1, 2]) },
   evaluate: { type: 'evaluate', round: 1, split: 'test', version: 3, indices: Uint32Array.from([9999]) },
+  update: { type: 'update', version: 4, learningRate: 1, correction1: 1, correction2: 1, packed: Uint8Array.from([3, 0, 0, 0, ...new Uint8Array(new Float32Array([1, 0, 0, 0, 0, -2]).buffer)]), gradient: new Float32Array(0) },
   stop: { type: 'stop', reason: 'done' },
   error: { type: 'error', code: 'X', message: 'bad', fatal: true },
   subscribe: { type: 'subscribe', protocol: 1 },
@@ -63,8 +64,10 @@ function codeOf(value: unknown, parseLimits = limits): string {
 describe('parseMessage accepts', () => {
   for (const [type, message] of Object.entries(VALID)) {
     it(`a valid ${type} message, also after a trip through the codec`, () => {
-      expect(parseMessage(message, limits)).toEqual(message);
-      expect(parseMessage(decodeFrame(encodeMessage(message as unknown as Message)), limits)).toEqual(message);
+      // A packed field is parsed into `gradient` (empty on the wire).
+      const parsed = type === 'update' ? { ...message, gradient: floats(1, 0, 0, 0, 0, -2) } : message;
+      expect(parseMessage(message, limits)).toEqual(parsed);
+      expect(parseMessage(decodeFrame(encodeMessage(message as unknown as Message)), limits)).toEqual(parsed);
     });
   }
 
@@ -277,5 +280,66 @@ describe('typed arrays of every kind', () => {
     const at = frame.findIndex((byte, i) => byte === 0x74 && frame[i + 1] === 7); // ext type, then Float32Array's code
     const cut = Uint8Array.from([...frame.subarray(0, at - 1), 8, 0x74, 7, ...frame.subarray(at + 2, at + 9)]); // 7 bytes of floats
     expect(() => decodeFrame(cut)).toThrow(/not a whole Float32Array/);
+  });
+});
+
+describe('the --wire fields (compressed gradients, replicas)', () => {
+  const sparse = (count: number, values: number[], gaps: number[]) => {
+    const bytes = new Uint8Array(8 + 4 * values.length + gaps.length);
+    const view = new DataView(bytes.buffer);
+    bytes[0] = 2;
+    view.setUint32(4, count, true);
+    values.forEach((value, j) => view.setFloat32(8 + 4 * j, value, true));
+    bytes.set(gaps, 8 + 4 * values.length);
+    return bytes;
+  };
+  const packedGradient = (packed: Uint8Array) => ({ ...VALID.gradient, gradient: new Float32Array(0), packed });
+
+  it('a packed gradient is decoded into `gradient`, and a replica hash is accepted', () => {
+    const parsed = parseMessage({ ...packedGradient(sparse(2, [1.5, -2], [1, 3])), replicaHash: 0xffffffff }, limits);
+    expect(parsed).toMatchObject({ gradient: floats(0, 1.5, 0, 0, -2, 0), replicaHash: 0xffffffff });
+  });
+
+  it('malformed packed gradients are refused: out of range, duplicate, unsorted, wrong count, NaN, wrong length', () => {
+    expect(codeOf(packedGradient(sparse(1, [1], [6])))).toBe('BAD_FIELD'); // index 6 of 6 parameters
+    expect(codeOf(packedGradient(sparse(2, [1, 1], [2, 0])))).toBe('BAD_FIELD'); // a repeated index
+    expect(codeOf(packedGradient(sparse(2, [1, 1], [4, 0x7f])))).toBe('BAD_FIELD'); // going back (a huge gap passes the end)
+    expect(codeOf(packedGradient(sparse(3, [1, 1], [1, 1])))).toBe('BAD_LENGTH');
+    expect(codeOf(packedGradient(sparse(1, [NaN], [1])))).toBe('NOT_FINITE');
+    expect(codeOf(packedGradient(Uint8Array.of(3, 0, 0, 0, 0, 0, 0, 0)))).toBe('BAD_LENGTH');
+    expect(codeOf(packedGradient(new Uint8Array(4 + 4 * PARAMS + 1)))).toBe('BAD_LENGTH');
+    // With `packed`, the float32 `gradient` must be empty: one gradient per answer.
+    expect(codeOf({ ...packedGradient(sparse(1, [1], [1])), gradient: floats(1, 2, 3, 4, 5, 6) })).toBe('BAD_LENGTH');
+    expect(codeOf({ ...VALID.gradient, replicaHash: -1 })).toBe('BAD_FIELD');
+  });
+
+  it('welcome: a known codec and a plain optimizer config', () => {
+    const welcome = { ...VALID.welcome, wire: 'topk', optimizer: { name: 'adadelta', learningRate: 1, rho: 0.95, epsilon: 1e-7 } };
+    expect(parseMessage(welcome, limits)).toEqual(welcome);
+    expect(codeOf({ ...welcome, wire: 'zip' })).toBe('BAD_FIELD');
+    expect(codeOf({ ...welcome, optimizer: { name: 'lion' } })).toBe('BAD_FIELD');
+    expect(codeOf({ ...welcome, optimizer: { name: 'adam', beta1: { deep: 1 } } })).toBe('BAD_FIELD');
+    expect(codeOf({ ...welcome, optimizer: { name: 'adam', beta1: NaN } })).toBe('NOT_FINITE');
+  });
+
+  it('step and evaluate: optimizer state only beside params, of the parameter count; density in (0, 1]', () => {
+    const full = { ...VALID.step, state: [floats(1, 2, 3, 4, 5, 6), floats(0, 0, 0, 0, 0, 0)], iterations: 9, density: 0.01 };
+    expect(parseMessage(full, limits)).toEqual(full);
+    const withoutParams = { ...full, params: undefined };
+    expect(codeOf(withoutParams)).toBe('BAD_FIELD');
+    expect(codeOf({ ...full, state: [floats(1, 2, 3)] })).toBe('BAD_LENGTH');
+    expect(codeOf({ ...full, state: [floats(1, 2, 3, 4, 5, NaN)] })).toBe('NOT_FINITE');
+    expect(codeOf({ ...full, iterations: undefined })).toBe('MISSING_FIELD');
+    expect(codeOf({ ...full, density: 0 })).toBe('BAD_FIELD');
+    expect(codeOf({ ...full, density: 1.5 })).toBe('BAD_FIELD');
+    expect(codeOf({ ...VALID.evaluate, params: floats(0, 0, 0, 0, 0, 0), state: [floats(0, 0, 0, 0, 0, 0)], iterations: 0 })).toBe('accepted');
+  });
+
+  it('update: scalars in range and a packed gradient', () => {
+    expect(codeOf({ ...VALID.update, version: 0 })).toBe('BAD_FIELD');
+    expect(codeOf({ ...VALID.update, correction1: 0 })).toBe('BAD_FIELD');
+    expect(codeOf({ ...VALID.update, learningRate: Infinity })).toBe('NOT_FINITE');
+    expect(codeOf({ ...VALID.update, packed: sparse(1, [Infinity], [0]) })).toBe('NOT_FINITE');
+    expect(codeOf(VALID.update, { ...limits, accept: FROM_WORKER })).toBe('UNEXPECTED_MESSAGE');
   });
 });

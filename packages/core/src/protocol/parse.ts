@@ -19,6 +19,8 @@ import type {
 } from './messages.js';
 import { HEARTBEAT_MS_LIMITS, MAX_WORKER_THREADS, MNIST_TRAIN_IMAGES, isMessageType } from './messages.js';
 import { Fields, MAX_COUNTER, ProtocolError } from './fields.js';
+import { WIRE_CODECS } from '../wire/codecs.js';
+import { decodePacked, maxPackedBytes } from '../wire/packed.js';
 
 export { ProtocolError } from './fields.js';
 export type { ProtocolErrorCode } from './fields.js';
@@ -94,10 +96,11 @@ export function parseMessage(value: unknown, limits: ProtocolLimits): Message {
         count,
         lossSum: fields.finite('lossSum', 0, Number.MAX_VALUE),
         correct: fields.integer('correct', 0, count),
-        gradient: fields.floats('gradient', paramCount),
+        ...packedGradient(fields, 'gradient', paramCount),
         computeMs: fields.finite('computeMs', 0, 1e9),
         decodeMs: fields.finite('decodeMs', 0, 1e9),
         ...(phases === undefined ? {} : { phases }),
+        ...optionalField('replicaHash', fields.optional('replicaHash', () => fields.integer('replicaHash', 0, 0xffffffff))),
       };
     }
     case 'evaluation': {
@@ -128,6 +131,8 @@ export function parseMessage(value: unknown, limits: ProtocolLimits): Message {
         datasetHash: fields.string('datasetHash', 128),
         sendingDataset: fields.boolean('sendingDataset'),
         heartbeatMs: fields.integer('heartbeatMs', HEARTBEAT_MS_LIMITS.min, HEARTBEAT_MS_LIMITS.max),
+        ...optionalField('wire', fields.optional('wire', () => fields.oneOf('wire', WIRE_CODECS))),
+        ...optionalField('optimizer', fields.optional('optimizer', () => checkOptimizerConfig(fields.get('optimizer'), 'welcome.optimizer'))),
       };
     case 'dataset': {
       const height = fields.integer('height', 1, 1024);
@@ -152,6 +157,8 @@ export function parseMessage(value: unknown, limits: ProtocolLimits): Message {
         ...(params === undefined ? {} : { params }),
         indices,
         dropoutSeeds,
+        ...replicaState(fields, params !== undefined, limits),
+        ...optionalField('density', fields.optional('density', () => fields.finite('density', Number.MIN_VALUE, 1))),
       };
     }
     case 'evaluate': {
@@ -165,7 +172,19 @@ export function parseMessage(value: unknown, limits: ProtocolLimits): Message {
         version: fields.integer('version', 0, MAX_COUNTER),
         ...(params === undefined ? {} : { params }),
         indices,
+        ...replicaState(fields, params !== undefined, limits),
       };
+    }
+    case 'update': {
+      const paramCount = requireParamCount(limits, type);
+      return {
+        type,
+        version: fields.integer('version', 1, MAX_COUNTER),
+        learningRate: fields.finite('learningRate', 0, Number.MAX_VALUE),
+        correction1: fields.finite('correction1', Number.MIN_VALUE, 1),
+        correction2: fields.finite('correction2', Number.MIN_VALUE, 1),
+        ...packedGradient(fields, 'update', paramCount, true),
+      } as Message;
     }
     case 'stop':
       return { type, reason: fields.string('reason', MAX_TEXT) };
@@ -213,6 +232,49 @@ export function parseMessage(value: unknown, limits: ProtocolLimits): Message {
       throw new ProtocolError('UNKNOWN_TYPE', `unknown message type "${String(unhandled)}"`);
     }
   }
+}
+
+/** An optional field spread into a parsed message only when present. */
+function optionalField<K extends string, T>(key: K, value: T | undefined): { [P in K]?: T } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: T };
+}
+
+/**
+ * `gradient` as float32s, or (when `packed` is present, or required) `packed` decoded into a
+ * new array, with `gradient` sent empty. Malformed packed bytes are refused (wire/packed.ts).
+ */
+function packedGradient(fields: Fields, type: string, paramCount: number, packedRequired = false): { gradient: Float32Array; packed?: Uint8Array } {
+  if (!packedRequired && !fields.has('packed')) return { gradient: fields.floats('gradient', paramCount) };
+  const packed = fields.bytes('packed', 2, maxPackedBytes(paramCount));
+  fields.floats('gradient', 0);
+  const gradient = new Float32Array(paramCount);
+  decodePacked(packed, gradient, `${type}.packed`);
+  return { gradient, packed };
+}
+
+/** A replica's optimizer state and update count: only beside `params`, and then both or neither. */
+function replicaState(fields: Fields, hasParams: boolean, limits: ProtocolLimits): { state?: Float32Array[]; iterations?: number } {
+  if (!fields.has('state') && !fields.has('iterations')) return {};
+  if (!hasParams) throw new ProtocolError('BAD_FIELD', 'message.state is sent only with params');
+  const paramCount = requireParamCount(limits, 'state');
+  const items = fields.array('state', 4);
+  const state = items.map((item, i) => Fields.of({ item }, `message.state[${i}]`).floats('item', paramCount));
+  return { state, iterations: fields.integer('iterations', 0, MAX_COUNTER) };
+}
+
+/** An optimizer config: a small object of names to strings, numbers and booleans. */
+function checkOptimizerConfig(value: unknown, where: string): Record<string, string | number | boolean> {
+  const config = Fields.of(value, where);
+  config.oneOf('name', ['sgd', 'adadelta', 'adam'] as const);
+  const object = value as Record<string, unknown>;
+  const keys = Object.keys(object);
+  if (keys.length > 8) throw new ProtocolError('BAD_LENGTH', `${where} has more than 8 keys`);
+  for (const key of keys) {
+    const item = object[key];
+    if (typeof item === 'number' && !Number.isFinite(item)) throw new ProtocolError('NOT_FINITE', `${where}.${key.slice(0, 32)} is not finite`);
+    if (key.length > 32 || !['string', 'number', 'boolean'].includes(typeof item)) throw new ProtocolError('BAD_FIELD', `${where}.${key.slice(0, 32)} is not a string, number or boolean`);
+  }
+  return object as Record<string, string | number | boolean>;
 }
 
 function requireParamCount(limits: ProtocolLimits, type: string): number {

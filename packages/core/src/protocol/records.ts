@@ -34,6 +34,8 @@ export interface RunRecord {
   readonly minWorkers?: number;
   /** The command a worker joins with, as the coordinator prints it (e.g. `pnpm worker -- --connect ws://host:port`). */
   readonly joinCommand?: string;
+  /** The wire codec (--wire: fp32, bf16, topk); absent from older records (fp32). */
+  readonly wire?: string;
 }
 
 export interface StepRecord {
@@ -123,9 +125,10 @@ export interface WorkersRecord {
 /**
  * `stall`: the run stopped while a worker still owed its slice (the detail names where it was last seen).
  * `refused-answer`: a gradient out of all proportion to the others' was refused (its slice
- * recomputed elsewhere); `demotion`: a worker with repeated strikes gets no work for a while.
+ * recomputed elsewhere); `demotion`: a worker with repeated strikes gets no work for a while;
+ * `replica-drift`: a worker's replica hash differed from the coordinator's (it gets full state).
  */
-export type RunEventName = 'join' | 'leave' | 'death' | 'deadline-miss' | 'refused-answer' | 'demotion' | 'coordinator-restart' | 'stall';
+export type RunEventName = 'join' | 'leave' | 'death' | 'deadline-miss' | 'refused-answer' | 'demotion' | 'coordinator-restart' | 'stall' | 'replica-drift';
 
 export interface EventRecord {
   readonly kind: 'event';

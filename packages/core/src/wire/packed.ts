@@ -1,0 +1,156 @@
+/**
+ * The bytes of a compressed vector (a worker's gradient sum, or the coordinator's summed
+ * update), as `packed` fields of the `gradient` and `update` messages carry them.
+ * Little-endian; byte 0 names the format:
+ *
+ *   DENSE_BF16  [1][0]            then paramCount bf16 values (2 bytes each)
+ *   SPARSE_F32  [2][0][0][0]      [count: u32] [count float32 values] [count indices as gaps]
+ *   DENSE_F32   [3][0][0][0]      then paramCount float32 values
+ *
+ * Sparse indices are strictly increasing; the first is stored as is, every later one as the
+ * gap from the one before (>= 1), each an unsigned LEB128 varint (1 byte below 128, 2 below
+ * 16384...), so at 0.5% density most gaps take 2 bytes. Values first, so they sit 4-aligned.
+ * The encoder picks the smaller of sparse and dense float32 (a summed update of many workers
+ * can be dense).
+ *
+ * decodePacked refuses anything malformed with a ProtocolError (the codes of every other bad
+ * field): an unknown format, a wrong length, a count above paramCount, an index out of range,
+ * unsorted or duplicate indices (a gap of 0), overlong varints, trailing bytes, NaN or Infinity.
+ */
+import { ProtocolError } from '../protocol/fields.js';
+import { bitsToBf16, fromBf16 } from './bf16.js';
+
+export const PACKED_FORMAT = { denseBf16: 1, sparseF32: 2, denseF32: 3 } as const;
+
+const SPARSE_HEADER = 8;
+const DENSE_F32_HEADER = 4;
+const DENSE_BF16_HEADER = 2;
+
+/** The most bytes a packed vector of `paramCount` entries can take (the parser's size limit). */
+export function maxPackedBytes(paramCount: number): number {
+  // packSparse falls back to dense float32 before sparse would be as large.
+  return DENSE_F32_HEADER + 4 * paramCount;
+}
+
+/** Bytes of `count` sparse entries at most (varint gaps take up to 5 bytes). */
+function sparseBound(count: number): number {
+  return SPARSE_HEADER + count * 9;
+}
+
+/** Dense bf16 bytes of `bits` (bf16 patterns, one per parameter). */
+export function packBf16(bits: Uint16Array): Uint8Array {
+  const out = new Uint8Array(DENSE_BF16_HEADER + 2 * bits.length);
+  out[0] = PACKED_FORMAT.denseBf16;
+  const view = new DataView(out.buffer);
+  for (let i = 0; i < bits.length; i++) view.setUint16(DENSE_BF16_HEADER + 2 * i, bits[i]!, true);
+  return out;
+}
+
+/**
+ * The entries of `values` at `indices` (strictly increasing), or the whole of `values` as
+ * dense float32 when that is smaller.
+ */
+export function packSparse(values: Float32Array, indices: Uint32Array, count: number): Uint8Array {
+  const denseBytes = DENSE_F32_HEADER + 4 * values.length;
+  if (sparseBound(count) >= denseBytes) {
+    const out = new Uint8Array(denseBytes);
+    out[0] = PACKED_FORMAT.denseF32;
+    const view = new DataView(out.buffer);
+    for (let i = 0; i < values.length; i++) view.setFloat32(DENSE_F32_HEADER + 4 * i, values[i]!, true);
+    return out;
+  }
+  const out = new Uint8Array(sparseBound(count));
+  const view = new DataView(out.buffer);
+  out[0] = PACKED_FORMAT.sparseF32;
+  view.setUint32(4, count, true);
+  let offset = SPARSE_HEADER;
+  for (let j = 0; j < count; j++, offset += 4) view.setFloat32(offset, values[indices[j]!]!, true);
+  let previous = -1;
+  for (let j = 0; j < count; j++) {
+    const index = indices[j]!;
+    let gap = previous < 0 ? index : index - previous;
+    previous = index;
+    while (gap >= 0x80) {
+      out[offset++] = (gap & 0x7f) | 0x80;
+      gap >>>= 7;
+    }
+    out[offset++] = gap;
+  }
+  return out.subarray(0, offset);
+}
+
+/**
+ * Decodes `bytes` into `into` (paramCount floats, overwritten: entries not sent are 0).
+ * `where` names the field in errors ("gradient.packed").
+ */
+export function decodePacked(bytes: Uint8Array, into: Float32Array, where: string): void {
+  const paramCount = into.length;
+  if (bytes.length < 2) throw new ProtocolError('BAD_LENGTH', `${where} has ${bytes.length} bytes, too short for a header`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const format = bytes[0];
+  switch (format) {
+    case PACKED_FORMAT.denseBf16: {
+      expectLength(bytes, DENSE_BF16_HEADER + 2 * paramCount, where);
+      for (let i = 0; i < paramCount; i++) {
+        const bits = view.getUint16(DENSE_BF16_HEADER + 2 * i, true);
+        if ((bits & 0x7f80) === 0x7f80) throw new ProtocolError('NOT_FINITE', `${where}[${i}] is ${fromBf16(bits)}`);
+        into[i] = fromBf16(bits);
+      }
+      return;
+    }
+    case PACKED_FORMAT.denseF32: {
+      expectLength(bytes, DENSE_F32_HEADER + 4 * paramCount, where);
+      for (let i = 0; i < paramCount; i++) {
+        const value = view.getFloat32(DENSE_F32_HEADER + 4 * i, true);
+        if (!Number.isFinite(value)) throw new ProtocolError('NOT_FINITE', `${where}[${i}] is ${value}`);
+        into[i] = value;
+      }
+      return;
+    }
+    case PACKED_FORMAT.sparseF32:
+      return decodeSparse(bytes, view, into, where);
+    default:
+      throw new ProtocolError('BAD_FIELD', `${where} has unknown format ${String(format)}`);
+  }
+}
+
+function decodeSparse(bytes: Uint8Array, view: DataView, into: Float32Array, where: string): void {
+  const paramCount = into.length;
+  if (bytes.length < SPARSE_HEADER) throw new ProtocolError('BAD_LENGTH', `${where} has ${bytes.length} bytes, too short for a sparse header`);
+  const count = view.getUint32(4, true);
+  if (count > paramCount) throw new ProtocolError('BAD_LENGTH', `${where} counts ${count} entries, the model has ${paramCount} parameters`);
+  // Each entry needs 4 value bytes and at least 1 index byte.
+  if (bytes.length < SPARSE_HEADER + 5 * count) {
+    throw new ProtocolError('BAD_LENGTH', `${where} has ${bytes.length} bytes, too few for ${count} entries`);
+  }
+  into.fill(0);
+  let offset = SPARSE_HEADER + 4 * count;
+  let index = -1;
+  for (let j = 0; j < count; j++) {
+    let gap = 0;
+    for (let shift = 0; ; shift += 7) {
+      if (offset >= bytes.length) throw new ProtocolError('BAD_LENGTH', `${where} ends inside index ${j} of ${count}`);
+      if (shift > 28) throw new ProtocolError('BAD_FIELD', `${where}: index ${j} is an overlong varint`);
+      const byte = bytes[offset++]!;
+      gap += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) break;
+    }
+    if (j > 0 && gap === 0) throw new ProtocolError('BAD_FIELD', `${where}: index ${j} repeats index ${index} (indices must be strictly increasing)`);
+    index = j === 0 ? gap : index + gap;
+    if (index >= paramCount) throw new ProtocolError('BAD_FIELD', `${where}: index ${j} = ${index} is not below ${paramCount}`);
+    const value = view.getFloat32(SPARSE_HEADER + 4 * j, true);
+    if (!Number.isFinite(value)) throw new ProtocolError('NOT_FINITE', `${where}: the value at index ${index} is ${value}`);
+    into[index] = value;
+  }
+  if (offset !== bytes.length) throw new ProtocolError('BAD_LENGTH', `${where} has ${bytes.length - offset} bytes after its ${count} entries`);
+}
+
+function expectLength(bytes: Uint8Array, length: number, where: string): void {
+  if (bytes.length !== length) throw new ProtocolError('BAD_LENGTH', `${where} has ${bytes.length} bytes, expected ${length}`);
+}
+
+/** Rounds `values` to bf16 in place (what a receiver of packBf16 bytes will hold). */
+export function quantizeBf16InPlace(values: Float32Array): void {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  for (let i = 0; i < values.length; i++) bits[i] = bitsToBf16(bits[i]!) << 16;
+}

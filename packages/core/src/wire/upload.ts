@@ -1,0 +1,57 @@
+/**
+ * A worker's side of the upload: its gradient sum, compressed by the run's codec, with an
+ * error-feedback residual so that what one step does not send is sent later (Seide et al.
+ * 2014 for quantisation; Lin et al. 2018, DGC, for sparsification).
+ *
+ *   bf16: residual += g; sent = bf16(residual); residual -= sent
+ *   topk: residual += g; sent = the k largest |residual| entries; those entries of residual = 0
+ *
+ * NOTE: DGC's momentum correction is left out on purpose. It moves SGD's momentum into the
+ * workers' accumulation; here the optimizer (Adadelta, Adam or SGD with momentum) runs on
+ * the summed update on every replica, so accumulating momentum locally too would apply it
+ * twice. What remains of DGC is local accumulation and the sparsity warm-up (codecs.ts).
+ */
+import { roundToBf16 } from './bf16.js';
+import type { WireCodec } from './codecs.js';
+import { PACKED_FORMAT, packBf16, packSparse } from './packed.js';
+import { selectTopK } from './topk.js';
+
+export class UploadEncoder {
+  /** What earlier steps did not send, in the gradient's units (sums over slices). */
+  readonly residual: Float32Array;
+  private readonly bits: Uint16Array | null;
+  private readonly indices: Uint32Array | null;
+
+  constructor(
+    readonly codec: Exclude<WireCodec, 'fp32'>,
+    readonly paramCount: number,
+  ) {
+    this.residual = new Float32Array(paramCount);
+    this.bits = codec === 'bf16' ? new Uint16Array(paramCount) : null;
+    this.indices = codec === 'topk' ? new Uint32Array(paramCount) : null;
+  }
+
+  /** The packed bytes of `gradient` (paramCount floats) plus the residual; `density` is topk's fraction to send. */
+  encode(gradient: Float32Array, density: number): Uint8Array {
+    switch (this.codec) {
+      case 'bf16':
+        roundToBf16(gradient, this.bits!, this.residual);
+        return packBf16(this.bits!);
+      case 'topk': {
+        const residual = this.residual;
+        for (let i = 0; i < residual.length; i++) residual[i] = residual[i]! + gradient[i]!;
+        const k = Math.max(1, Math.round(density * residual.length));
+        const count = selectTopK(residual, k, this.indices!);
+        const packed = packSparse(residual, this.indices!, count);
+        // A dense fallback sent every entry: nothing is left over.
+        if (packed[0] === PACKED_FORMAT.denseF32) residual.fill(0);
+        else for (let j = 0; j < count; j++) residual[this.indices![j]!] = 0;
+        return packed;
+      }
+      default: {
+        const unhandled: never = this.codec;
+        throw new Error(`unknown codec ${String(unhandled)}`);
+      }
+    }
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * The worker's side of the run's wire codec, in a few calls (the Node worker and the
+ * browser-tab worker use it the same way):
+ *
+ *   const wire = new WorkerWire();
+ *   on welcome:   wire.onWelcome(welcome, paramCount)
+ *   on step:      const job = wire.onJob(step)          // the job with `params` = the replica's
+ *                 answer = engine.step(job)             // (fp32: the message unchanged)
+ *                 send(wire.encodeGradient(answer, step))
+ *   on evaluate:  engine.evaluate(wire.onJob(evaluate))
+ *   on update:    wire.onUpdate(update)                 // applies version-1 -> version
+ *
+ * In replica runs (bf16, topk) the worker holds the parameters and the optimizer state and
+ * applies every broadcast update with applyReplicaUpdate, as the coordinator does; a job
+ * that carries `params` also carries the state (a joiner, or a worker the coordinator found
+ * out of step) and replaces the replica. Every REPLICA_CHECK_EVERY versions the gradient
+ * carries replicaHash() of the parameters it used, so the coordinator can catch drift.
+ * Errors carry a `code` (the worker reports them and stops).
+ */
+import type { EvaluateMessage, GradientMessage, StepMessage, UpdateMessage, WelcomeMessage } from '../protocol/messages.js';
+import type { ResolvedOptimizerConfig } from '../optimizers/optimizer.js';
+import { REPLICA_CHECK_EVERY, usesReplicas, type WireCodec } from './codecs.js';
+import { applyReplicaUpdate, replicaHash, replicaStateNames } from './replica.js';
+import { UploadEncoder } from './upload.js';
+
+export class WireError extends Error {
+  override readonly name = 'WireError';
+  constructor(
+    readonly code: 'STALE_PARAMETERS' | 'BAD_REPLICA',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const EMPTY = new Float32Array(0);
+
+export class WorkerWire {
+  codec: WireCodec = 'fp32';
+  private optimizer: ResolvedOptimizerConfig | null = null;
+  private params: Float32Array = EMPTY;
+  private state: Float32Array[] = [];
+  /** Updates the replica reflects; -1 while it holds nothing. */
+  private replicaVersion = -1;
+  private upload: UploadEncoder | null = null;
+
+  /** A (new) run: its codec; replica runs also get the optimizer config. Forgets any replica and residual. */
+  onWelcome(welcome: WelcomeMessage): void {
+    this.codec = welcome.wire ?? 'fp32';
+    this.replicaVersion = -1;
+    this.upload = null;
+    if (!usesReplicas(this.codec)) return;
+    if (welcome.optimizer === undefined) throw new WireError('BAD_REPLICA', `a ${this.codec} run's welcome must carry the optimizer config`);
+    this.optimizer = welcome.optimizer as unknown as ResolvedOptimizerConfig;
+    this.params = new Float32Array(welcome.paramCount);
+    this.state = replicaStateNames(this.optimizer).map(() => new Float32Array(welcome.paramCount));
+    this.upload = new UploadEncoder(this.codec === 'bf16' ? 'bf16' : 'topk', welcome.paramCount);
+  }
+
+  get replicas(): boolean {
+    return this.upload !== null;
+  }
+
+  /** The version the replica holds (-1: none, or an fp32 run). */
+  get version(): number {
+    return this.replicaVersion;
+  }
+
+  /** The job to compute: in replica runs, with the replica's parameters (after taking any full state it carries). */
+  onJob<M extends StepMessage | EvaluateMessage>(message: M): M {
+    if (!this.replicas) return message;
+    if (message.params !== undefined) {
+      if (message.state === undefined || message.iterations === undefined || message.state.length !== this.state.length) {
+        throw new WireError('BAD_REPLICA', `parameters for version ${message.version} came without the optimizer state a replica needs`);
+      }
+      this.params.set(message.params);
+      message.state.forEach((array, i) => this.state[i]!.set(array));
+      this.replicaVersion = message.version;
+    } else if (message.version !== this.replicaVersion) {
+      throw new WireError('STALE_PARAMETERS', `asked to use parameters version ${message.version}, the replica holds ${this.replicaVersion}`);
+    }
+    return { ...message, params: this.params };
+  }
+
+  /** A broadcast update: applied when it follows the replica's version (else ignored: a full state will come). */
+  onUpdate(message: UpdateMessage): void {
+    if (!this.replicas || message.version !== this.replicaVersion + 1 || this.replicaVersion < 0) return;
+    applyReplicaUpdate(this.optimizer!, message, this.params, message.gradient, this.state);
+    this.replicaVersion = message.version;
+  }
+
+  /** The answer as the run's codec sends it: packed gradient (and the replica hash when due) in replica runs. */
+  encodeGradient(answer: GradientMessage, job: StepMessage): GradientMessage {
+    if (this.upload === null) return answer;
+    const packed = this.upload.encode(answer.gradient, job.density ?? 1);
+    const hash = job.version % REPLICA_CHECK_EVERY === 0 ? { replicaHash: replicaHash(this.params) } : {};
+    return { ...answer, gradient: EMPTY, packed, ...hash };
+  }
+
+  /**
+   * Test hook (the worker's drift@stepN chaos): moves the first parameters by about 1e-3 of
+   * their size. NOTE: not a one-ulp slip: later updates' rounding can absorb that, and the
+   * test must see a drift that lasts until the check.
+   */
+  perturbReplica(): void {
+    const count = Math.min(16, this.params.length);
+    for (let i = 0; i < count; i++) this.params[i] = this.params[i]! * (1 + 2 ** -10) + 2 ** -20;
+  }
+}
