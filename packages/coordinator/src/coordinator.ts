@@ -25,6 +25,7 @@ import { CoordinatorError, resolveOptions, type CoordinatorOptions, type Trainin
 import { MetricsHub } from './metrics.js';
 import { withPixels, type RunPosition } from './persistence.js';
 import { RunFolder } from './run-folder.js';
+import { StepLinks } from './step-links.js';
 import { StepTimer, type StepTiming } from './step-timing.js';
 import { joinCommand } from './join-command.js';
 import { Trainer, type TrainOutcome } from './trainer.js';
@@ -139,7 +140,8 @@ async function assemble(partial: Partial<CoordinatorOptions>, resolved: Coordina
   );
   started.transport = transport;
   const elapsedBefore = Number((checkpoint?.settings as { elapsedSeconds?: number } | undefined)?.elapsedSeconds ?? 0);
-  trainer = new Trainer({ options, model, optimizer, train, test, datasetId: id, scheduler: workers.scheduler, workers, metrics, store: folder, position, elapsedBefore });
+  const links = new StepLinks(() => workers.workers());
+  trainer = new Trainer({ options, model, optimizer, train, test, datasetId: id, scheduler: workers.scheduler, workers, metrics, store: folder, position, elapsedBefore, links });
   const port = await transport.listen();
   if (checkpoint === null || checkpoint.history.length > 0) folder.resetHistory((checkpoint?.history ?? []) as MetricsRecord[]);
   // A failed write (a full disk) ends the run at the next step boundary, with the last good checkpoint.
@@ -170,6 +172,7 @@ async function assemble(partial: Partial<CoordinatorOptions>, resolved: Coordina
     outDir: folder.dir,
     minWorkers: Math.max(1, options.minWorkers),
     joinCommand: joinCommand(options, port),
+    wire: wireCodec(options),
   });
   if (checkpoint !== null) {
     metrics.publish({ kind: 'event', event: 'coordinator-restart', step: checkpoint.step, workerId: null, detail: `resumed from step ${checkpoint.step}`, time: Date.now() });
@@ -197,6 +200,15 @@ async function assemble(partial: Partial<CoordinatorOptions>, resolved: Coordina
       await transport.close(reason);
     },
   };
+}
+
+/**
+ * The run's wire codec (`--wire`), fp32 when the options have none.
+ * NOTE: read by name so this builds with and without the option in CoordinatorOptions.
+ */
+function wireCodec(options: CoordinatorOptions): string {
+  const wire = (options as { readonly wire?: unknown }).wire;
+  return typeof wire === 'string' ? wire : 'fp32';
 }
 
 /**

@@ -29,6 +29,7 @@ import type { MetricsHub } from './metrics.js';
 import { checkpointOf, type RunPosition } from './persistence.js';
 import type { Scheduler } from './scheduler.js';
 import { dropoutSeedsOf, stepJob } from './step-job.js';
+import type { StepLinks } from './step-links.js';
 import type { StepObserver } from './step-timing.js';
 
 /**
@@ -73,6 +74,8 @@ export interface TrainerSetup {
   /** Where to start: step 0 of a fresh run, or a checkpoint's position. */
   readonly position: RunPosition | null;
   readonly elapsedBefore: number;
+  /** Bytes per step per worker link, for the step records (absent: records without them). */
+  readonly links?: StepLinks;
 }
 
 export class Trainer {
@@ -103,6 +106,7 @@ export class Trainer {
     this.batchInEpoch = position?.batchInEpoch ?? 0;
     this.rngAtEpochStart = position?.rngState ?? new Rng(mixSeed(setup.options.seed, SHUFFLE_STREAM)).state();
     this.checkpoints = new CheckpointWriter(setup.store, (error) => this.fail(error));
+    if (setup.links !== undefined) this.observers.push(setup.links);
     this.gradient = setup.model.kernels.allocate(setup.model.paramCount);
     this.imagesSeen = setup.metrics.lastStep?.imagesSeen ?? 0;
     // NOTE: the optimizer is always built from the run's initial config (also on resume), so this is the initial rate.
@@ -235,6 +239,7 @@ export class Trainer {
       stepMs,
       workers: totals.workers,
       time: Date.now(),
+      ...this.setup.links?.fields(),
     };
     this.setup.metrics.publish(record);
     return record;
