@@ -137,7 +137,7 @@ function render(): void {
   drawnSmoothing = smoothing;
   sliderValue.textContent = smoothing.toFixed(2);
   charts.update(state, smoothing);
-  renderWorkers(state.workers);
+  renderWorkers(state.workers, state.lastStep, state.run);
   renderEvents(state.events);
   renderScores(state.epochs, state.test);
   renderSettings(state.run);
