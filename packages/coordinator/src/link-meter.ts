@@ -1,8 +1,9 @@
 /**
  * What the coordinator measures of one worker's link (docs/protocol.md "Links"):
  *
- * - round trip: the coordinator pings each worker every LINK_PROBE_MS with a numbered
- *   payload; the round trip is the smallest of the last RTT_WINDOW pongs. The smallest,
+ * - round trip: the coordinator pings each worker with a numbered payload right after its
+ *   answers (ANSWER_PROBE_GAP_MS apart) and at least every LINK_PROBE_MS; the round trip
+ *   is the smallest of the last RTT_WINDOW pongs. The smallest,
  *   because a ping queued behind a 4.8 MB frame, or answered by a worker busy computing,
  *   measures the queue, not the link (TCP's min-RTT filter does the same).
  * - up (worker to coordinator): a large frame's bytes after its first chunk over the time
@@ -17,8 +18,13 @@
  * All times are performance.now() milliseconds.
  */
 
-/** How often each worker is pinged for its round trip (the heartbeat's pings are far rarer). */
+/** Each worker is pinged for its round trip at least this often (the heartbeat's pings are far rarer). */
 export const LINK_PROBE_MS = 1_000;
+/**
+ * And right after each answer, at most this often: then the worker has just finished its
+ * upload and waits, so the ping meets neither a queue nor a worker busy computing.
+ */
+export const ANSWER_PROBE_GAP_MS = 250;
 /** The round trip is the smallest of this many recent pongs. */
 const RTT_WINDOW = 8;
 /** Frames below this many bytes are not used for bandwidth. */
@@ -58,6 +64,7 @@ export class LinkMeter {
   private readonly rttSamples: number[] = [];
   private probeSequence = 0;
   private probe: { readonly payload: Buffer; readonly sentAt: number } | null = null;
+  private lastProbeAt = -Infinity;
   private burst: Burst | null = null;
   /** When the last complete frame from the worker began to arrive. */
   private lastFrameStartedAt: number | null = null;
@@ -73,8 +80,14 @@ export class LinkMeter {
     return { rttMs: Math.round(this.rttMs * 100) / 100, downMbps: Math.round(this.downMbps * 10) / 10, upMbps: Math.round(this.upMbps * 10) / 10 };
   }
 
+  /** Whether the last probe went out at least `gapMs` before `now`. */
+  probeDue(now: number, gapMs: number): boolean {
+    return now - this.lastProbeAt >= gapMs;
+  }
+
   /** The payload of the next probe ping; an unanswered earlier probe is forgotten. */
   nextProbe(now: number): Buffer {
+    this.lastProbeAt = now;
     const payload = Buffer.alloc(4);
     payload.writeUInt32BE(++this.probeSequence >>> 0);
     this.probe = { payload, sentAt: now };

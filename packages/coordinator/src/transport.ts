@@ -26,7 +26,7 @@ import { AddressLimits, MAX_CONNECTIONS, MAX_HANDSHAKING, MAX_HANDSHAKING_PER_AD
 import { Connection, type ConnectionState, type TransportCounters, type TransportHandlers } from './connection.js';
 import { CoordinatorError, type ServerOptions } from './defaults.js';
 import { answerHttp, createHttpServer, type HttpHandler } from './http-gate.js';
-import { LINK_PROBE_MS } from './link-meter.js';
+import { ANSWER_PROBE_GAP_MS, LINK_PROBE_MS } from './link-meter.js';
 import { browserProblem, presentedToken, sameSecret } from './secrets.js';
 
 /** What the transport tells joining workers. */
@@ -301,6 +301,7 @@ export class Transport {
   private onWorkerMessage(connection: Connection, message: Message): void {
     // A gradient answers the step frame sent last: its timing gives the download estimate.
     if (message.type === 'gradient') connection.meter.answered(message.decodeMs + message.computeMs);
+    if (message.type === 'gradient' || message.type === 'evaluation') this.probeLink(connection, ANSWER_PROBE_GAP_MS);
     switch (message.type) {
       case 'gradient':
       case 'evaluation': {
@@ -396,12 +397,16 @@ export class Transport {
     for (const socket of this.wss.clients) if (socket.readyState === WebSocket.OPEN) socket.ping();
   }
 
-  /** Pings every worker with a numbered payload: its pong is a round-trip sample (link-meter.ts). */
+  /** Pings every worker not probed for LINK_PROBE_MS (link-meter.ts). */
   private probeLinks(): void {
+    for (const connection of this.connections) this.probeLink(connection, LINK_PROBE_MS);
+  }
+
+  /** Pings a worker with a numbered payload, unless it was probed less than `gapMs` ago: its pong is a round-trip sample. */
+  private probeLink(connection: Connection, gapMs: number): void {
     const now = performance.now();
-    for (const connection of this.connections) {
-      if (connection.state === 'worker' && connection.socket.readyState === WebSocket.OPEN) connection.socket.ping(connection.meter.nextProbe(now));
-    }
+    if (connection.state !== 'worker' || connection.socket.readyState !== WebSocket.OPEN || !connection.meter.probeDue(now, gapMs)) return;
+    connection.socket.ping(connection.meter.nextProbe(now));
   }
 }
 
