@@ -103,8 +103,18 @@ async function runOnce(config: Config, round: number, wire: boolean, threads: bo
         started.push(startIn(ns, core, WORKER_CLI, ['--connect', url, ...workerArgs(k)], TOKEN));
       }
     }
-    const code = await coordinator.exited;
-    if (code !== 0) throw new Error(`the coordinator exited with ${code}:\n${coordinator.output().slice(-3000)}`);
+    // A worker that ends first (a crash, a refused connection) would leave the coordinator
+    // waiting for it forever: that, or a run far past any plausible length, fails the run.
+    // (A worker told to stop at the end exits 0, maybe before the coordinator: not a failure.)
+    const workerEnded = started.slice(1).map((proc) =>
+      proc.exited.then((code) => (code === 0 ? new Promise<never>(() => undefined) : `a worker or relay exited with ${code} before the run ended:\n${proc.output().slice(-3000)}`)),
+    );
+    const limitMs = 120_000 + 60_000 * (warmup + steps);
+    let timer: NodeJS.Timeout | undefined;
+    const tooLong = new Promise<string>((resolve) => (timer = setTimeout(() => resolve(`the run took over ${limitMs / 1000} s`), limitMs)));
+    const ended = await Promise.race([coordinator.exited.then((code) => (code === 0 ? null : `the coordinator exited with ${code}`)), ...workerEnded, tooLong]);
+    clearTimeout(timer);
+    if (ended !== null) throw new Error(`${ended}\ncoordinator output:\n${coordinator.output().slice(-3000)}`);
     return { config, round, shaping, ...figures(out) };
   } finally {
     teardown();
