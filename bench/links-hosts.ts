@@ -139,9 +139,10 @@ export function helpOf(script: string): string {
 export function flagChoices(help: string, flag: string): string[] | null {
   const start = help.search(new RegExp(`^\\s+${flag}\\b`, 'm'));
   if (start < 0) return [];
-  const rest = help.slice(start);
-  const next = rest.slice(1).search(/^\s+--?\w/m);
-  const entry = next < 0 ? rest : rest.slice(0, next + 1);
+  const rest = help.slice(start).replace(/^\s+/, '');
+  // The entry runs to the next line that starts an option (continuation lines do not).
+  const next = rest.search(/\n\s+--?\w/);
+  const entry = next < 0 ? rest : rest.slice(0, next);
   const choices = /choices:\s*((?:"[^"]+",?\s*)+)/.exec(entry);
   return choices === null ? null : [...choices[1]!.matchAll(/"([^"]+)"/g)].map((m) => m[1]!);
 }

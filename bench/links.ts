@@ -152,7 +152,8 @@ async function main(): Promise<void> {
   const accepted = flagChoices(helpOf(COORDINATOR_CLI), '--wire');
   const wire = accepted === null || accepted.length > 0;
   const acceptedCodecs = accepted === null ? [] : accepted;
-  const asked = values.codecs === '' ? (wire ? acceptedCodecs : ['fp32']) : values.codecs.split(',');
+  // A --wire whose help lists no choices: fp32 unless --codecs names others.
+  const asked = values.codecs === '' ? (acceptedCodecs.length > 0 ? acceptedCodecs : ['fp32']) : values.codecs.split(',');
   const codecs = wire ? asked.filter((codec) => acceptedCodecs.length === 0 || acceptedCodecs.includes(codec)) : ['fp32'];
   const skipped = asked.filter((codec) => !codecs.includes(codec));
   const threads = /^\s+--threads\b/m.test(helpOf(WORKER_CLI));
