@@ -76,6 +76,60 @@ describe.skipIf(browser.skip)('dashboard at 800 px', () => {
     expect(wide.every((cell) => cell.shown && !cell.clipped)).toBe(true);
   }, 30_000);
 
+  it('the link columns: round trip, bandwidth each way, the newest step\'s bytes per worker, the codec and the step\'s totals', async () => {
+    browser.check(); // in CI: fails here, with the reason, when the browser is missing
+    const base = fixtureHistory(50);
+    const mb = 1024 * 1024;
+    const lastStep = {
+      ...base.steps.at(-1)!,
+      bytesDown: Math.round(9.6 * mb),
+      bytesUp: Math.round(2.4 * mb),
+      links: [
+        { workerId: 1, bytesDown: Math.round(4.8 * mb), bytesUp: Math.round(1.2 * mb), rttMs: 40.25, downMbps: 94.14, upMbps: 9.46 },
+        { workerId: 2, bytesDown: Math.round(4.8 * mb), bytesUp: Math.round(1.2 * mb), rttMs: 4.5, downMbps: 1250, upMbps: 940.6 },
+      ],
+    };
+    const rows: WorkerRow[] = [
+      { ...wideRow(1, 'local-1'), rttMs: 40.25, downMbps: 94.14, upMbps: 9.46 },
+      { ...wideRow(2, 'gpu-box-in-the-basement-7f3a'), rttMs: 4.5, downMbps: 1250, upMbps: 940.6 },
+      // Not yet measured, and no traffic in the newest step.
+      { ...wideRow(3, 'laptop'), rttMs: 0, downMbps: 0, upMbps: 0 },
+    ];
+    const history = { ...base, run: runRecord({ wire: 'topk' }), steps: [...base.steps.slice(0, -1), lastStep], workers: rows };
+    const fake = await startFakeCoordinator(history, [], 1);
+    cleanup.push(() => fake.close());
+    const context = await launchChromium();
+    cleanup.push(() => context.close());
+    const page = await context.newPage();
+    await page.setViewportSize({ width: 1400, height: 1000 });
+    await page.goto(`http://127.0.0.1:${fake.port}/`);
+    await page.waitForFunction(() => document.querySelectorAll('#workers-body tr').length === 3, null, { timeout: 10_000 });
+    const seen = await page.evaluate(() => {
+      const headers = [...document.querySelectorAll<HTMLElement>('#workers th')].map((cell) => cell.textContent);
+      const column = (name: string) => headers.indexOf(name);
+      const rows = [...document.querySelectorAll<HTMLTableRowElement>('#workers-body tr')];
+      const cells = (name: string) => rows.map((row) => row.children[column(name)]!.textContent);
+      const all = [...document.querySelectorAll<HTMLElement>('#workers th, #workers td')];
+      return {
+        roundTrip: cells('round trip'),
+        bandwidth: cells('down / up'),
+        bytes: cells('bytes/step'),
+        summary: document.getElementById('links-summary')!.textContent,
+        title: rows[0]!.title,
+        clipped: all.filter((cell) => cell.scrollWidth > cell.clientWidth).map((cell) => cell.textContent),
+        settings: document.getElementById('settings')!.textContent,
+      };
+    });
+    await page.screenshot({ path: join(ROOT, 'test-artifacts', 'dashboard-links.png'), fullPage: true });
+    expect(seen.roundTrip).toEqual(['40.3 ms', '4.5 ms', '–']);
+    expect(seen.bandwidth).toEqual(['94.1 Mbit/s / 9.5 Mbit/s', '1.25 Gbit/s / 941 Mbit/s', '–']);
+    expect(seen.bytes).toEqual(['4.8 MB / 1.2 MB', '4.8 MB / 1.2 MB', '–']);
+    expect(seen.summary).toBe('wire topk · 9.6 MB down, 2.4 MB up per step');
+    expect(seen.title).toBe('local-1 at 127.0.0.1:40001 · in 919.8 GB, out 115.0 GB · round trip 40.3 ms, down 94.1 Mbit/s, up 9.5 Mbit/s');
+    expect(seen.clipped).toEqual([]);
+    expect(seen.settings).toContain('wire codectopk');
+  }, 30_000);
+
   it('the waiting page: how many workers it waits for, how many joined, the exact command to join', async () => {
     browser.check(); // in CI: fails here, with the reason, when the browser is missing
     const waiting = { ...fixtureHistory(0), run: runRecord({ minWorkers: 3, joinCommand: 'pnpm worker -- --connect ws://example.lan:8080' }), workers: [workerRow(1)] };

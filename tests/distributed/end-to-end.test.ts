@@ -40,6 +40,23 @@ describe('end to end', () => {
     const steps = history.filter((line) => line.kind === 'step');
     expect(steps).toHaveLength(2 * Math.ceil(6000 / 64));
     expect(steps.filter((record) => record.workers === 2).length).toBeGreaterThan(steps.length / 2);
+    // Bytes per step: each worker that took part sent a float32 gradient (13,610 x 4 bytes) and
+    // got the parameters as large, except in an epoch's first step (the validation before it
+    // may have sent them); the step's totals are its workers' sum.
+    expect(history.find((line) => line.kind === 'run')!['wire']).toBe('fp32');
+    const floatBytes = 4 * 13_610;
+    for (const record of steps) {
+      const links = record['links'] as { workerId: number; bytesDown: number; bytesUp: number; rttMs: number }[];
+      expect(links.length).toBeGreaterThanOrEqual(1);
+      expect(record['bytesDown']).toBe(links.reduce((sum, link) => sum + link.bytesDown, 0));
+      expect(record['bytesUp']).toBe(links.reduce((sum, link) => sum + link.bytesUp, 0));
+      const afterValidation = epochs.some((epoch) => epoch.step === Number(record.step) - 1);
+      for (const link of links) {
+        expect(link.bytesUp).toBeGreaterThan(floatBytes);
+        if (!afterValidation) expect(link.bytesDown).toBeGreaterThan(floatBytes);
+      }
+    }
+    expect(steps.at(-1)!['links']).toEqual(expect.arrayContaining([expect.objectContaining({ rttMs: expect.any(Number) })]));
     const test = history.find((line) => line.kind === 'test');
     expect(test!.accuracy!).toBeGreaterThanOrEqual(0.9);
     for (const file of ['history.jsonl', 'checkpoint.ckpt', 'model.ckpt']) expect(existsSync(join(out, file))).toBe(true);

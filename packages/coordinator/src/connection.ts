@@ -6,6 +6,7 @@
  */
 import { FrameWriter, type EvaluationMessage, type GradientMessage, type HelloMessage } from '@convoy/core';
 import type { WebSocket } from 'ws';
+import { LinkMeter, type LinkFigures } from './link-meter.js';
 import type { LinkCounters } from './peers.js';
 
 export type ConnectionState = 'handshaking' | 'worker' | 'dashboard' | 'closed';
@@ -25,6 +26,8 @@ export class Connection implements LinkCounters {
   answeredPingAt = 0;
   /** Frames that failed validation; past MAX_BAD_FRAMES the connection is closed. */
   badFrames = 0;
+  /** Its round trip and bandwidth, measured by the transport (link-meter.ts). */
+  readonly meter = new LinkMeter();
   /** Where the frames sent to it are encoded (emptied when it closes). */
   readonly frames = new FrameWriter();
   handshakeTimer: NodeJS.Timeout | null = null;
@@ -38,6 +41,10 @@ export class Connection implements LinkCounters {
     /** The remote address alone, for the per-address limits. */
     readonly remoteAddress: string = address,
   ) {}
+
+  figures(): LinkFigures {
+    return this.meter.figures();
+  }
 }
 
 /** What the transport hands on; it never looks at training state itself. */

@@ -24,6 +24,7 @@ import { CoordinatorError, resolveOptions, type CoordinatorOptions, type Trainin
 import { MetricsHub } from './metrics.js';
 import { withPixels, type RunPosition } from './persistence.js';
 import { RunFolder } from './run-folder.js';
+import { StepLinks } from './step-links.js';
 import { StepTimer, type StepTiming } from './step-timing.js';
 import { StepTimeline } from './timing.js';
 import { TraceFile } from './trace-file.js';
@@ -144,7 +145,8 @@ async function assemble(partial: Partial<CoordinatorOptions>, resolved: Coordina
   );
   started.transport = transport;
   const elapsedBefore = Number((checkpoint?.settings as { elapsedSeconds?: number } | undefined)?.elapsedSeconds ?? 0);
-  trainer = new Trainer({ options, model, optimizer, train, test, datasetId: id, scheduler: workers.scheduler, workers, metrics, store: folder, position, elapsedBefore });
+  const links = new StepLinks(() => workers.workers());
+  trainer = new Trainer({ options, model, optimizer, train, test, datasetId: id, scheduler: workers.scheduler, workers, metrics, store: folder, position, elapsedBefore, links });
   const port = await transport.listen();
   if (checkpoint === null || checkpoint.history.length > 0) folder.resetHistory((checkpoint?.history ?? []) as MetricsRecord[]);
   // A failed write (a full disk) ends the run at the next step boundary, with the last good checkpoint.

@@ -63,6 +63,20 @@ describe('MetricsHub memory', () => {
     expect(snapshot.type === 'snapshot' && snapshot.steps.length).toBe(hub.steps.length);
   });
 
+  it('per-worker links stay on the newest step only; the records emitted (history.jsonl) keep theirs', () => {
+    const hub = new MetricsHub();
+    const emitted: StepRecord[] = [];
+    hub.on('record', (record) => record.kind === 'step' && emitted.push(record));
+    const withLinks = (n: number): StepRecord => ({
+      ...step(n), bytesDown: 200, bytesUp: 100,
+      links: [{ workerId: 1, bytesDown: 120, bytesUp: 60, rttMs: 1, downMbps: 2, upMbps: 3 }, { workerId: 2, bytesDown: 80, bytesUp: 40, rttMs: 1, downMbps: 2, upMbps: 3 }],
+    });
+    for (let i = 1; i <= 3; i++) hub.publish(withLinks(i));
+    expect(hub.steps.map((record) => record.links?.length ?? 0)).toEqual([0, 0, 2]);
+    expect(hub.steps.map((record) => record.bytesDown)).toEqual([200, 200, 200]);
+    expect(emitted.map((record) => record.links?.length)).toEqual([2, 2, 2]);
+  });
+
   it('restore() leaves out the run and end records (a resumed run publishes its own, and has not ended)', () => {
     const hub = new MetricsHub();
     hub.restore([step(1), { kind: 'end', reason: 'stopped', step: 1, detail: 'stopped', time: 2 }, event(1)]);

@@ -6,6 +6,9 @@
  *
  * Memory stays bounded however long the run: every epoch, the newest steps at full
  * resolution, older steps thinned to an even stride, the newest events (METRICS_MEMORY).
+ * A step's per-worker `links` are kept on the newest step only (the workers table reads
+ * them there): with 32 workers they are ~3 KB a step, which over 4,000 kept steps would
+ * make a snapshot near the 16 MB a dashboard may fall behind.
  * The whole history is in the run folder's history.jsonl (the downloads read it there).
  */
 import { EventEmitter } from 'node:events';
@@ -227,6 +230,12 @@ export class MetricsHub extends EventEmitter<MetricsEvents> {
 
   private storeStep(record: StepRecord): void {
     this.stepImages += record.images;
+    const previous = this.recentSteps.length - 1;
+    const before = this.recentSteps[previous];
+    if (before?.links !== undefined) {
+      const { links: _dropped, ...rest } = before;
+      this.recentSteps[previous] = rest;
+    }
     this.recentSteps.push(record);
     const { recentSteps, olderSteps } = METRICS_MEMORY;
     if (this.recentSteps.length < 2 * recentSteps) return;

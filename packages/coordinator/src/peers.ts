@@ -6,6 +6,7 @@
  * rates, slice size); the transport owns the connection and its counters (`link`).
  */
 import type { WorkerRow, WorkerState } from '@convoy/core';
+import type { LinkFigures } from './link-meter.js';
 
 /** Smoothing of the throughput estimate: new = (1 - ALPHA) old + ALPHA measured. */
 const ALPHA = 0.3;
@@ -20,6 +21,8 @@ export interface LinkCounters {
   readonly writtenAt: number;
   /** performance.now() when the last ping it answered was sent (0: none): a worker computing answers none. */
   readonly answeredPingAt: number;
+  /** Its measured round trip and bandwidth. */
+  figures(): LinkFigures;
 }
 
 export interface Assignment {
@@ -101,6 +104,7 @@ export class WorkerPeer {
       bytesIn: this.link.bytesIn,
       bytesOut: this.link.bytesOut,
       heartbeatAgeMs: Math.max(0, now - this.link.lastHeard),
+      ...this.link.figures(),
     };
   }
 }

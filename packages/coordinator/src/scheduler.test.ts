@@ -10,7 +10,7 @@ import { EXCLUSION_FIRST_MS, STRIKES_TO_EXCLUDE } from './demotion.js';
 import { Scheduler, type Job, type SchedulerHost } from './scheduler.js';
 
 function setup(workerCount: number) {
-  const link = { bytesIn: 0, bytesOut: 0, lastHeard: 0, writtenAt: 0, answeredPingAt: 0 };
+  const link = { bytesIn: 0, bytesOut: 0, lastHeard: 0, writtenAt: 0, answeredPingAt: 0, figures: () => ({ rttMs: 0, downMbps: 0, upMbps: 0 }) };
   const peers = Array.from({ length: workerCount }, (_, i) => new WorkerPeer(i + 1, `w${i + 1}`, 'test', 'ts', link));
   const sent: { peer: WorkerPeer; message: StepMessage }[] = [];
   const events: string[] = [];

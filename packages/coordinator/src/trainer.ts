@@ -30,6 +30,7 @@ import { checkpointOf, type RunPosition } from './persistence.js';
 import { ReplicaUpdates } from './replica-updates.js';
 import type { Scheduler } from './scheduler.js';
 import { dropoutSeedsOf, stepJob } from './step-job.js';
+import type { StepLinks } from './step-links.js';
 import type { StepObserver } from './step-timing.js';
 
 /**
@@ -74,6 +75,8 @@ export interface TrainerSetup {
   /** Where to start: step 0 of a fresh run, or a checkpoint's position. */
   readonly position: RunPosition | null;
   readonly elapsedBefore: number;
+  /** Bytes per step per worker link, for the step records (absent: records without them). */
+  readonly links?: StepLinks;
 }
 
 export class Trainer {
@@ -106,6 +109,7 @@ export class Trainer {
     this.batchInEpoch = position?.batchInEpoch ?? 0;
     this.rngAtEpochStart = position?.rngState ?? new Rng(mixSeed(setup.options.seed, SHUFFLE_STREAM)).state();
     this.checkpoints = new CheckpointWriter(setup.store, (error) => this.fail(error));
+    if (setup.links !== undefined) this.observers.push(setup.links);
     this.gradient = setup.model.kernels.allocate(setup.model.paramCount);
     const codec = setup.options.wire;
     this.replicas = codec === 'fp32' ? null : new ReplicaUpdates(codec, setup.model, setup.optimizer, setup.scheduler, (record) => this.publish(record));
@@ -244,6 +248,7 @@ export class Trainer {
       stepMs,
       workers: totals.workers,
       time: Date.now(),
+      ...this.setup.links?.fields(),
     };
     this.setup.metrics.publish(record);
     const publishedAt = performance.now();

@@ -27,6 +27,7 @@ import { AddressLimits, MAX_CONNECTIONS, MAX_HANDSHAKING, MAX_HANDSHAKING_PER_AD
 import { Connection, type ConnectionState, type TransportCounters, type TransportHandlers } from './connection.js';
 import { CoordinatorError, type ServerOptions } from './defaults.js';
 import { answerHttp, createHttpServer, type HttpHandler } from './http-gate.js';
+import { ANSWER_PROBE_GAP_MS, LINK_PROBE_MS } from './link-meter.js';
 import { browserProblem, presentedToken, sameSecret } from './secrets.js';
 
 /** What the transport tells joining workers. */
@@ -69,6 +70,7 @@ export class Transport {
   /** Per remote address: silent and handshaking connections (admission.ts). */
   private readonly addresses = new AddressLimits();
   private heartbeatTimer: NodeJS.Timeout | null = null;
+  private probeTimer: NodeJS.Timeout | null = null;
   /** Set by close(): the connections that end now are not deaths. */
   private closing = false;
   private readonly totals = { encodeMs: 0, decodeMs: 0, bytesOut: 0, bytesIn: 0 };
@@ -119,6 +121,7 @@ export class Transport {
       });
     });
     this.heartbeatTimer = setInterval(() => this.heartbeat(), this.options.heartbeatMs / 2);
+    this.probeTimer = setInterval(() => this.probeLinks(), LINK_PROBE_MS);
     return this.port;
   }
 
@@ -147,6 +150,7 @@ export class Transport {
     this.totals.encodeMs += performance.now() - started;
     this.totals.bytesOut += frame.byteLength;
     connection.bytesOut += frame.byteLength;
+    connection.meter.frameSent(frame.byteLength, performance.now(), connection.socket.bufferedAmount);
     connection.socket.send(frame, { binary: true }, () => {
       connection.writtenAt = performance.now();
       connection.frames.release(frame);
@@ -157,6 +161,7 @@ export class Transport {
   async close(reason: string): Promise<void> {
     this.closing = true;
     if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
+    if (this.probeTimer !== null) clearInterval(this.probeTimer);
     const stop = encodeMessage({ type: 'stop', reason });
     for (const connection of this.connections) {
       const socket = connection.socket;
@@ -209,9 +214,13 @@ export class Transport {
     this.handshaking++;
     connection.handshakeTimer = setTimeout(() => this.refuse(socket, 'HANDSHAKE_TIMEOUT', `no hello within ${this.options.handshakeMs} ms`), this.options.handshakeMs);
     socket.on('message', (data: Buffer, isBinary) => this.onFrame(connection, data, isBinary));
-    socket.on('pong', () => {
+    // The link meter sees each chunk before ws parses it (prepended): a frame's first chunk
+    // is when it began to arrive. NOTE: request.socket is the socket ws reads (TLS: decrypted).
+    request.socket.prependListener('data', (chunk: Buffer) => connection.meter.chunk(chunk.byteLength, performance.now()));
+    socket.on('pong', (payload: Buffer) => {
       connection.lastHeard = Date.now();
       connection.answeredPingAt = connection.pingedAt;
+      connection.meter.pong(payload, performance.now());
     });
     socket.on('close', () => {
       const wasWorker = connection.state === 'worker';
@@ -239,6 +248,7 @@ export class Transport {
 
   private onFrame(connection: Connection, data: Buffer, isBinary: boolean): void {
     connection.bytesIn += data.byteLength;
+    connection.meter.frameReceived(data.byteLength, performance.now());
     connection.lastHeard = Date.now();
     this.totals.bytesIn += data.byteLength;
     const state = connection.state;
@@ -306,6 +316,9 @@ export class Transport {
   }
 
   private onWorkerMessage(connection: Connection, message: Message): void {
+    // A gradient answers the step frame sent last: its timing gives the download estimate.
+    if (message.type === 'gradient') connection.meter.answered(message.decodeMs + message.computeMs);
+    if (message.type === 'gradient' || message.type === 'evaluation') this.probeLink(connection, ANSWER_PROBE_GAP_MS);
     switch (message.type) {
       case 'gradient':
       case 'evaluation': {
@@ -401,6 +414,18 @@ export class Transport {
     const pingedAt = performance.now();
     for (const connection of this.connections) connection.pingedAt = pingedAt;
     for (const socket of this.wss.clients) if (socket.readyState === WebSocket.OPEN) socket.ping();
+  }
+
+  /** Pings every worker not probed for LINK_PROBE_MS (link-meter.ts). */
+  private probeLinks(): void {
+    for (const connection of this.connections) this.probeLink(connection, LINK_PROBE_MS);
+  }
+
+  /** Pings a worker with a numbered payload, unless it was probed less than `gapMs` ago: its pong is a round-trip sample. */
+  private probeLink(connection: Connection, gapMs: number): void {
+    const now = performance.now();
+    if (connection.state !== 'worker' || connection.socket.readyState !== WebSocket.OPEN || !connection.meter.probeDue(now, gapMs)) return;
+    connection.socket.ping(connection.meter.nextProbe(now));
   }
 }
 

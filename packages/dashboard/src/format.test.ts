@@ -1,6 +1,6 @@
 import { MNIST_CNN_DROPOUT } from '@convoy/core';
 import { describe, expect, it } from 'vitest';
-import { describeSpec, formatBytes, formatCount, formatDuration, formatPercent } from './format.js';
+import { describeSpec, formatBandwidth, formatBytes, formatCount, formatDuration, formatPercent } from './format.js';
 
 describe('format', () => {
   it('durations: m:ss under an hour, h:mm:ss above, a dash when unknown', () => {
@@ -18,6 +18,7 @@ describe('format', () => {
     expect(formatCount(1234567.4)).toBe('1,234,567');
     expect([formatBytes(0), formatBytes(1023), formatBytes(1536), formatBytes(4.8 * 1024 * 1024)]).toEqual(['0 B', '1023 B', '1.5 KB', '4.8 MB']);
     expect([formatPercent(0.99), formatPercent(null)]).toEqual(['99.00%', '–']);
+    expect([formatBandwidth(undefined), formatBandwidth(0), formatBandwidth(9.46), formatBandwidth(94.14), formatBandwidth(940.6), formatBandwidth(1250)]).toEqual(['–', '–', '9.5 Mbit/s', '94.1 Mbit/s', '941 Mbit/s', '1.25 Gbit/s']);
   });
 
   it('describes the default model on one line', () => {

@@ -31,6 +31,13 @@ export function formatBytes(bytes: number): string {
   return unit === 0 ? `${Math.round(value)} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
+/** A link's bandwidth from megabits per second (10^6 bits): "94.1 Mbit/s", "1.25 Gbit/s"; "–" while unmeasured. */
+export function formatBandwidth(megabitsPerSecond: number | undefined): string {
+  if (megabitsPerSecond === undefined || !(megabitsPerSecond > 0)) return '–';
+  if (megabitsPerSecond >= 1000) return `${(megabitsPerSecond / 1000).toFixed(2)} Gbit/s`;
+  return `${megabitsPerSecond.toFixed(megabitsPerSecond < 100 ? 1 : 0)} Mbit/s`;
+}
+
 /** A loss or a rate with 4 significant digits; accuracy as a percentage with 2 decimals. */
 export function formatValue(value: number | null | undefined): string {
   return value === null || value === undefined || !Number.isFinite(value) ? '–' : value.toPrecision(4);

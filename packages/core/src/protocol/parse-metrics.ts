@@ -6,7 +6,7 @@ import { LAYER_TYPES } from '../layers/registry.js';
 import type { ModelSpec } from '../spec.js';
 import { Fields, MAX_COUNTER, ProtocolError } from './fields.js';
 import { MAX_DETAIL } from './text.js';
-import { MAX_WORKER_THREADS, type MetricsRecord, type MisclassifiedSample, type RunEventName, type WorkerPhases, type WorkerRow, type WorkerState, type WorkerStepTiming } from './messages.js';
+import { MAX_WORKER_THREADS, type MetricsRecord, type MisclassifiedSample, type RunEventName, type StepLink, type WorkerPhases, type WorkerRow, type WorkerState, type WorkerStepTiming } from './messages.js';
 
 // Keys checked against the union by `satisfies`: a new record kind cannot be forgotten here.
 const RECORD_KINDS = { run: true, step: true, epoch: true, test: true, workers: true, event: true, end: true, timing: true } as const satisfies Record<MetricsRecord['kind'], true>;
@@ -66,6 +66,28 @@ export function checkWorkerRow(value: unknown, where: string): WorkerRow {
     bytesIn: fields.integer('bytesIn', 0, Number.MAX_SAFE_INTEGER),
     bytesOut: fields.integer('bytesOut', 0, Number.MAX_SAFE_INTEGER),
     heartbeatAgeMs: fields.finite('heartbeatAgeMs', 0, 1e12),
+    ...linkFigures(fields),
+  };
+}
+
+/** The optional link figures of a worker row (absent from older records). */
+function linkFigures(fields: Fields): Pick<WorkerRow, 'rttMs' | 'downMbps' | 'upMbps'> {
+  return {
+    ...(fields.has('rttMs') ? { rttMs: fields.finite('rttMs', 0, 1e9) } : {}),
+    ...(fields.has('downMbps') ? { downMbps: fields.finite('downMbps', 0, 1e9) } : {}),
+    ...(fields.has('upMbps') ? { upMbps: fields.finite('upMbps', 0, 1e9) } : {}),
+  };
+}
+
+function checkStepLink(value: unknown, where: string): StepLink {
+  const fields = Fields.of(value, where);
+  return {
+    workerId: fields.integer('workerId', 0, MAX_COUNTER),
+    bytesDown: fields.integer('bytesDown', 0, Number.MAX_SAFE_INTEGER),
+    bytesUp: fields.integer('bytesUp', 0, Number.MAX_SAFE_INTEGER),
+    rttMs: fields.finite('rttMs', 0, 1e9),
+    downMbps: fields.finite('downMbps', 0, 1e9),
+    upMbps: fields.finite('upMbps', 0, 1e9),
   };
 }
 
@@ -140,7 +162,7 @@ export function checkMetricsRecord(value: unknown, where: string): MetricsRecord
         outDir: fields.string('outDir', 4096),
         ...(fields.has('minWorkers') ? { minWorkers: fields.integer('minWorkers', 0, 1_000_000) } : {}),
         ...(fields.has('joinCommand') ? { joinCommand: fields.string('joinCommand', 1024) } : {}),
-        ...(fields.has('wire') ? { wire: fields.string('wire', 32) } : {}),
+        ...(fields.has('wire') ? { wire: fields.string('wire', 64) } : {}),
       };
     }
     case 'step':
@@ -157,6 +179,9 @@ export function checkMetricsRecord(value: unknown, where: string): MetricsRecord
         stepMs: fields.finite('stepMs', 0, 1e12),
         workers: fields.integer('workers', 0, 1_000_000),
         time,
+        ...(fields.has('bytesDown') ? { bytesDown: fields.integer('bytesDown', 0, Number.MAX_SAFE_INTEGER) } : {}),
+        ...(fields.has('bytesUp') ? { bytesUp: fields.integer('bytesUp', 0, Number.MAX_SAFE_INTEGER) } : {}),
+        ...(fields.has('links') ? { links: fields.array('links', 10_000).map((link, i) => checkStepLink(link, `${where}.links[${i}]`)) } : {}),
       };
     case 'epoch': {
       const confusion = fields.array('confusion', 256 * 256);

@@ -166,6 +166,24 @@ describe('parseMessage rejects every field when wrong', () => {
     expect(codeOf({ type: 'metrics', record: { ...timing, stepMs: -1 } })).toBe('BAD_FIELD');
   });
 
+  it('link fields of step records, worker rows and the run record (optional; checked when present)', () => {
+    const link = { workerId: 1, bytesDown: 4_800_000, bytesUp: 4_800_000, rttMs: 40.5, downMbps: 94.1, upMbps: 93.8 };
+    const step = { ...stepRecord, bytesDown: 9_600_000, bytesUp: 9_600_000, links: [link, { ...link, workerId: 2 }] };
+    const parsed = parseMessage(decodeFrame(encodeMessage({ type: 'metrics', record: step } as Message)), DEFAULT_LIMITS);
+    expect(parsed).toEqual({ type: 'metrics', record: step });
+    const linkedRow = { ...row, rttMs: 40.5, downMbps: 94.1, upMbps: 93.8 };
+    expect(parseMessage({ type: 'metrics', record: { kind: 'workers', workers: [linkedRow], time: 1 } }, DEFAULT_LIMITS)).toEqual({ type: 'metrics', record: { kind: 'workers', workers: [linkedRow], time: 1 } });
+    expect(parseMessage({ type: 'metrics', record: { ...runRecord, wire: 'topk' } }, DEFAULT_LIMITS)).toMatchObject({ record: { wire: 'topk' } });
+    expect(codeOf({ type: 'metrics', record: { ...step, bytesDown: -1 } })).toBe('BAD_FIELD');
+    expect(codeOf({ type: 'metrics', record: { ...step, bytesUp: 1.5 } })).toBe('BAD_FIELD');
+    expect(codeOf({ type: 'metrics', record: { ...step, links: [{ ...link, rttMs: NaN }] } })).toBe('NOT_FINITE');
+    expect(codeOf({ type: 'metrics', record: { ...step, links: [{ ...link, upMbps: -2 }] } })).toBe('BAD_FIELD');
+    expect(codeOf({ type: 'metrics', record: { ...step, links: [{ workerId: 1 }] } })).toBe('MISSING_FIELD');
+    expect(codeOf({ type: 'metrics', record: { ...step, links: 'many' } })).toBe('BAD_FIELD');
+    expect(codeOf({ type: 'metrics', record: { kind: 'workers', workers: [{ ...linkedRow, downMbps: Infinity }], time: 1 } })).toBe('NOT_FINITE');
+    expect(codeOf({ type: 'metrics', record: { ...runRecord, wire: 'x'.repeat(65) } })).toBe('BAD_LENGTH');
+  });
+
   it('frames that are not msgpack', () => {
     expect(() => decodeMessage(Uint8Array.from([0x81]), limits)).toThrow(expect.objectContaining({ code: 'BAD_FRAME' }));
     // 0xc1 is "never used" in msgpack; msgpackr decodes it to a marker object, which then is no message.

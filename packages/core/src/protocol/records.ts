@@ -34,7 +34,7 @@ export interface RunRecord {
   readonly minWorkers?: number;
   /** The command a worker joins with, as the coordinator prints it (e.g. `pnpm worker -- --connect ws://host:port`). */
   readonly joinCommand?: string;
-  /** The wire codec (--wire: fp32, bf16, topk); absent from older records (fp32). */
+  /** How parameters and gradients travel (`--wire`: fp32, bf16, a compressor); absent from older records (fp32). */
   readonly wire?: string;
 }
 
@@ -56,6 +56,23 @@ export interface StepRecord {
   /** Workers that contributed. */
   readonly workers: number;
   readonly time: number;
+  /** Bytes of the step's frames, all workers together: down = coordinator to workers, up = back; absent from older records. */
+  readonly bytesDown?: number;
+  readonly bytesUp?: number;
+  /** Per worker with traffic in the step: its bytes each way and its link's figures (docs/protocol.md "Links"). */
+  readonly links?: readonly StepLink[];
+}
+
+/** One worker's link in one step. Bandwidths are estimates from the large frames, 0 until measured. */
+export interface StepLink {
+  readonly workerId: number;
+  readonly bytesDown: number;
+  readonly bytesUp: number;
+  /** Round trip of the coordinator's ping (the smallest of the recent ones), milliseconds; 0 until measured. */
+  readonly rttMs: number;
+  /** Megabits per second (10^6 bits) each way. */
+  readonly downMbps: number;
+  readonly upMbps: number;
 }
 
 export interface MisclassifiedSample {
@@ -114,6 +131,10 @@ export interface WorkerRow {
   readonly bytesOut: number;
   /** Milliseconds since the last frame or pong from it. */
   readonly heartbeatAgeMs: number;
+  /** Its link as the coordinator measures it (StepLink says how); absent from older records. */
+  readonly rttMs?: number;
+  readonly downMbps?: number;
+  readonly upMbps?: number;
 }
 
 export interface WorkersRecord {

@@ -150,7 +150,7 @@ function render(): void {
   sliderValue.textContent = smoothing.toFixed(2);
   charts.update(state, smoothing, overlayState.overlay);
   document.body.dataset['overlayPoints'] = String(charts.overlayPoints);
-  renderWorkers(state.workers);
+  renderWorkers(state.workers, state.lastStep, state.run);
   renderTimeline(state.timings);
   renderEvents(state.events);
   renderScores(state.epochs, state.test);

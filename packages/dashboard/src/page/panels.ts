@@ -3,8 +3,8 @@
  * Every cell is written with textContent (worker names come from the network), and rows
  * are updated in place so the table never flickers or shifts.
  */
-import type { EpochRecord, EventRecord, RunRecord, TestRecord, WorkerRow } from '@convoy/core';
-import { describeSpec, formatBytes, formatCount, formatDuration, formatPercent } from '../format.js';
+import type { EpochRecord, EventRecord, RunRecord, StepLink, StepRecord, TestRecord, WorkerRow } from '@convoy/core';
+import { describeSpec, formatBandwidth, formatBytes, formatCount, formatDuration, formatPercent } from '../format.js';
 import { EVENT_STYLE } from '../event-style.js';
 import type { Progress } from '../run-state.js';
 import { joinCommand } from '../join.js';
@@ -62,7 +62,12 @@ export function renderProgress(progress: Progress): void {
   byId('progress-bar').style.width = `${(100 * fraction).toFixed(2)}%`;
 }
 
-const WORKER_COLUMNS: readonly ((row: WorkerRow) => string)[] = [
+/** The run's codec: older records have none, and everything travelled as float32 then. */
+export function wireCodec(run: RunRecord | null): string {
+  return run?.wire ?? 'fp32';
+}
+
+const WORKER_COLUMNS: readonly ((row: WorkerRow, link: StepLink | undefined) => string)[] = [
   (row) => String(row.id),
   (row) => row.name,
   (row) => row.address,
@@ -72,6 +77,9 @@ const WORKER_COLUMNS: readonly ((row: WorkerRow) => string)[] = [
   (row) => (row.imagesPerSecond > 0 ? formatCount(row.imagesPerSecond) : '–'),
   (row) => (row.lastStepMs > 0 ? `${row.lastStepMs.toFixed(0)} ms` : '–'),
   (row) => formatCount(row.sliceSize),
+  (row) => (row.rttMs !== undefined && row.rttMs > 0 ? `${row.rttMs.toFixed(1)} ms` : '–'),
+  (row) => (row.downMbps || row.upMbps ? `${formatBandwidth(row.downMbps)} / ${formatBandwidth(row.upMbps)}` : '–'),
+  (_row, link) => (link === undefined ? '–' : `${formatBytes(link.bytesDown)} / ${formatBytes(link.bytesUp)}`),
   (row) => formatBytes(row.bytesIn),
   (row) => formatBytes(row.bytesOut),
   (row) => (row.state === 'gone' ? '–' : `${(row.heartbeatAgeMs / 1000).toFixed(1)} s`),
@@ -79,8 +87,10 @@ const WORKER_COLUMNS: readonly ((row: WorkerRow) => string)[] = [
 
 const rowsById = new Map<number, HTMLTableRowElement>();
 
-export function renderWorkers(workers: readonly WorkerRow[]): void {
+/** The workers table; `lastStep` gives each worker's bytes in the newest step (and the panel's totals). */
+export function renderWorkers(workers: readonly WorkerRow[], lastStep: StepRecord | null, run: RunRecord | null): void {
   const body = byId<HTMLTableSectionElement>('workers-body');
+  const links = new Map((lastStep?.links ?? []).map((link) => [link.workerId, link]));
   const sorted = [...workers].sort((a, b) => a.id - b.id);
   const present = new Set(sorted.map((row) => row.id));
   for (const [id, element] of rowsById) {
@@ -100,17 +110,21 @@ export function renderWorkers(workers: readonly WorkerRow[]): void {
     element.dataset['workerId'] = String(worker.id);
     element.dataset['state'] = worker.state;
     // The columns a narrow window hides (address, bytes, heartbeat) stay one hover away.
-    const title = `${worker.name} at ${worker.address} · in ${formatBytes(worker.bytesIn)}, out ${formatBytes(worker.bytesOut)}`;
+    const measured = worker.rttMs !== undefined && worker.rttMs > 0;
+    const linkText = measured ? ` · round trip ${worker.rttMs!.toFixed(1)} ms, down ${formatBandwidth(worker.downMbps)}, up ${formatBandwidth(worker.upMbps)}` : '';
+    const title = `${worker.name} at ${worker.address} · in ${formatBytes(worker.bytesIn)}, out ${formatBytes(worker.bytesOut)}${linkText}`;
     if (element.title !== title) element.title = title;
     WORKER_COLUMNS.forEach((column, i) => {
       const cell = element.children[i]!;
-      const text = column(worker);
+      const text = column(worker, links.get(worker.id));
       if (cell.textContent !== text) cell.textContent = text;
     });
   }
   const live = workers.filter((row) => row.state !== 'gone').length;
   setText('workers-count', `${live} live${workers.length > live ? `, ${workers.length - live} gone` : ''}`);
   byId('workers-empty').hidden = workers.length > 0;
+  const perStep = lastStep?.bytesDown === undefined ? '' : ` · ${formatBytes(lastStep.bytesDown)} down, ${formatBytes(lastStep.bytesUp ?? 0)} up per step`;
+  setText('links-summary', `wire ${wireCodec(run)}${perStep}`);
 }
 
 /**
@@ -157,6 +171,7 @@ export function renderSettings(run: RunRecord | null): void {
     ['seed', String(run.seed)],
     ['images', `train ${formatCount(run.trainSize)}, validation ${formatCount(run.validationSize)}, test ${formatCount(run.testSize)}`],
     ['coordinator kernels', run.kernels],
+    ['wire codec', wireCodec(run)],
     ['workers', `${run.localWorkers > 0 ? `${run.localWorkers} local processes (others may join)` : 'remote workers'}${run.minWorkers === undefined ? '' : `; training waits for ${run.minWorkers}`}`],
     ['join with', run.joinCommand ?? '–'],
     ['resumed from', run.resumedFromStep > 0 ? `step ${formatCount(run.resumedFromStep)}` : 'fresh run'],
