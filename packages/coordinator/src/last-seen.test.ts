@@ -21,8 +21,8 @@ describe('a deadline miss and a stall name the worker and its phase', () => {
   function setup() {
     // Worker 1's frames are written at once and it answers; worker 2's frame is written but it stays silent.
     const links = [
-      { bytesIn: 0, bytesOut: 0, lastHeard: Date.now(), writtenAt: 0, answeredPingAt: 0 },
-      { bytesIn: 0, bytesOut: 0, lastHeard: Date.now() - 60_000, writtenAt: 0, answeredPingAt: 0 },
+      { bytesIn: 0, bytesOut: 0, lastHeard: Date.now(), writtenAt: 0, answeredPingAt: 0, figures: () => ({ rttMs: 0, downMbps: 0, upMbps: 0 }) },
+      { bytesIn: 0, bytesOut: 0, lastHeard: Date.now() - 60_000, writtenAt: 0, answeredPingAt: 0, figures: () => ({ rttMs: 0, downMbps: 0, upMbps: 0 }) },
     ];
     const peers = links.map((link, i) => new WorkerPeer(i + 1, `w${i + 1}`, 'test', 'ts', link));
     const sent: { peer: WorkerPeer; message: StepMessage }[] = [];
