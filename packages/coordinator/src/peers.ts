@@ -59,6 +59,8 @@ export class WorkerPeer {
     readonly address: string,
     readonly kernels: string,
     readonly link: LinkCounters,
+    /** The runtime its hello named ("chrome 131", "node 20.19.2"), when it named one. */
+    readonly runtime?: string,
   ) {}
 
   get live(): boolean {
@@ -88,6 +90,7 @@ export class WorkerPeer {
       address: this.address,
       state: this.state,
       kernels: this.kernels,
+      ...(this.runtime === undefined ? {} : { runtime: this.runtime }),
       imagesPerSecond: this.rate,
       lastStepMs: this.lastStepMs,
       sliceSize: this.sliceSize,

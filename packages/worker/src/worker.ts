@@ -13,8 +13,10 @@ import {
   ProtocolError,
   decodeMessage,
   encodeMessage,
+  bestWasmVariant,
   printable,
   selectKernels,
+  wasmKernelsBuilt,
   type DatasetMessage,
   type Kernels,
   type Message,
@@ -107,6 +109,7 @@ export class Worker {
       name: this.options.name,
       datasetHash: this.localId,
       kernels: this.kernelsName,
+      ...nodeCapabilities(),
     });
   }
 
@@ -261,4 +264,12 @@ export class Worker {
     this.stopHeartbeat();
     this.link.close(exit.reason, () => this.resolveExit(exit));
   }
+}
+
+/** What this worker's hello says about its engine: Node's version, and the WebAssembly SIMD it runs (when the kernels are built). */
+function nodeCapabilities(): { runtime: string; simd?: boolean; relaxedSimd?: boolean } {
+  const runtime = `node ${process.versions.node}`;
+  if (!wasmKernelsBuilt()) return { runtime };
+  const variant = bestWasmVariant();
+  return { runtime, simd: variant !== null, relaxedSimd: variant === 'relaxed' };
 }

@@ -45,6 +45,11 @@ export interface HelloMessage {
   readonly datasetHash: string | null;
   /** The kernel backend in use on the worker (e.g. 'ts' or 'wasm'), shown on the dashboard. */
   readonly kernels: string;
+  /** Where the worker runs: "node 20.19.2", "chrome 131", "firefox 128" (optional: older workers send none). */
+  readonly runtime?: string;
+  /** Whether the worker's engine runs WebAssembly SIMD, and relaxed SIMD (fused multiply-add). */
+  readonly simd?: boolean;
+  readonly relaxedSimd?: boolean;
 }
 
 /** The answer to a `step`: sums over the worker's slice (never means). */

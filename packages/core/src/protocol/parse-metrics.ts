@@ -4,7 +4,7 @@
  */
 import { LAYER_TYPES } from '../layers/registry.js';
 import type { ModelSpec } from '../spec.js';
-import { Fields, MAX_COUNTER, ProtocolError } from './fields.js';
+import { Fields, MAX_COUNTER, MAX_RUNTIME, ProtocolError } from './fields.js';
 import { MAX_DETAIL } from './text.js';
 import type { MetricsRecord, MisclassifiedSample, RunEventName, WorkerRow, WorkerState } from './messages.js';
 
@@ -52,12 +52,14 @@ export function checkSpec(value: unknown, where: string): ModelSpec {
 
 export function checkWorkerRow(value: unknown, where: string): WorkerRow {
   const fields = Fields.of(value, where);
+  const runtime = fields.optional('runtime', () => fields.string('runtime', MAX_RUNTIME));
   return {
     id: fields.integer('id', 0, MAX_COUNTER),
     name: fields.string('name', 256),
     address: fields.string('address', 256),
     state: fields.oneOf('state', WORKER_STATES),
     kernels: fields.string('kernels', 64),
+    ...(runtime === undefined ? {} : { runtime }),
     imagesPerSecond: fields.finite('imagesPerSecond', 0, 1e12),
     lastStepMs: fields.finite('lastStepMs', 0, 1e12),
     sliceSize: fields.integer('sliceSize', 0, MAX_COUNTER),

@@ -17,7 +17,7 @@ import type {
   TestRecord,
 } from './messages.js';
 import { HEARTBEAT_MS_LIMITS, MNIST_TRAIN_IMAGES, isMessageType } from './messages.js';
-import { Fields, MAX_COUNTER, ProtocolError } from './fields.js';
+import { Fields, MAX_COUNTER, MAX_RUNTIME, ProtocolError } from './fields.js';
 
 export { ProtocolError } from './fields.js';
 export type { ProtocolErrorCode } from './fields.js';
@@ -71,6 +71,9 @@ export function parseMessage(value: unknown, limits: ProtocolLimits): Message {
   switch (type) {
     case 'hello': {
       const token = fields.optional('token', () => fields.string('token', MAX_TEXT));
+      const runtime = fields.optional('runtime', () => fields.string('runtime', MAX_RUNTIME));
+      const simd = fields.optional('simd', () => fields.boolean('simd'));
+      const relaxedSimd = fields.optional('relaxedSimd', () => fields.boolean('relaxedSimd'));
       return {
         type,
         protocol: fields.integer('protocol', 0, 65_535),
@@ -78,6 +81,9 @@ export function parseMessage(value: unknown, limits: ProtocolLimits): Message {
         name: fields.string('name', 256),
         datasetHash: fields.nullable('datasetHash', () => fields.string('datasetHash', 128)),
         kernels: fields.string('kernels', 64),
+        ...(runtime === undefined ? {} : { runtime }),
+        ...(simd === undefined ? {} : { simd }),
+        ...(relaxedSimd === undefined ? {} : { relaxedSimd }),
       };
     }
     case 'gradient': {

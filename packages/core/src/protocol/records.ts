@@ -100,6 +100,8 @@ export interface WorkerRow {
   readonly address: string;
   readonly state: WorkerState;
   readonly kernels: string;
+  /** The runtime its hello named ("chrome 131", "node 20.19.2"); absent for workers that name none. */
+  readonly runtime?: string;
   /** Measured throughput (exponential moving average), 0 until measured. */
   readonly imagesPerSecond: number;
   /** Round trip of its last slice, milliseconds (0 before the first). */

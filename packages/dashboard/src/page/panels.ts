@@ -8,6 +8,7 @@ import { describeSpec, formatBytes, formatCount, formatDuration, formatPercent }
 import { EVENT_STYLE } from '../event-style.js';
 import type { Progress } from '../run-state.js';
 import { joinCommand } from '../join.js';
+import { describeWorkerEngine } from '../browser-runtime.js';
 
 function byId<T extends HTMLElement>(id: string): T {
   const element = document.getElementById(id);
@@ -67,7 +68,7 @@ const WORKER_COLUMNS: readonly ((row: WorkerRow) => string)[] = [
   (row) => row.name,
   (row) => row.address,
   (row) => row.state,
-  (row) => row.kernels,
+  (row) => describeWorkerEngine(row.kernels, row.runtime),
   (row) => (row.imagesPerSecond > 0 ? formatCount(row.imagesPerSecond) : '–'),
   (row) => (row.lastStepMs > 0 ? `${row.lastStepMs.toFixed(0)} ms` : '–'),
   (row) => formatCount(row.sliceSize),
