@@ -57,7 +57,7 @@ export async function openDatasetStore(): Promise<DatasetStore | null> {
     },
     async save(id, frame) {
       await forget();
-      await cache.put(KEY_PREFIX + encodeURIComponent(id), new Response(frame.slice(), { headers: { 'content-type': 'application/octet-stream' } }));
+      await cache.put(KEY_PREFIX + encodeURIComponent(id), new Response(frame, { headers: { 'content-type': 'application/octet-stream' } }));
     },
     forget,
   };

@@ -153,7 +153,7 @@ export class Session {
     } catch (error) {
       const code = error instanceof ProtocolError ? error.code : 'BAD_FRAME';
       this.send({ type: 'error', code, message: (error as Error).message, fatal: false });
-      return;
+      return this.setState(this.status.state, `bad frame from the coordinator (${code}): ${(error as Error).message}`);
     }
     const decodeMs = performance.now() - started;
     switch (message.type) {
