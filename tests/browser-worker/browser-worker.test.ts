@@ -53,10 +53,13 @@ function track<T extends Proc>(proc: T): T {
 interface PageSeen {
   state: string;
   detail: string;
+  workerId: number;
   slices: number;
   images: number;
   bytesIn: number;
   fromCache: boolean;
+  /** The received dataset is stored in Cache Storage. */
+  kept: boolean;
   formHidden: boolean;
 }
 
@@ -64,10 +67,12 @@ async function look(page: Page): Promise<PageSeen> {
   return page.evaluate(() => ({
     state: document.body.dataset['state'] ?? '',
     detail: document.getElementById('detail')!.textContent ?? '',
+    workerId: Number(document.body.dataset['workerId'] || 0),
     slices: Number(document.body.dataset['slices'] ?? 0),
     images: Number(document.body.dataset['images'] ?? 0),
     bytesIn: Number(document.body.dataset['bytesIn'] ?? 0),
     fromCache: document.body.dataset['fromCache'] === 'true',
+    kept: document.body.dataset['kept'] === 'true',
     formHidden: document.getElementById('join-form')!.hidden,
   }));
 }
@@ -82,22 +87,29 @@ async function waitForPage(page: Page, predicate: (seen: PageSeen) => boolean, w
   }
 }
 
-/** One coordinator waiting for two workers (Node processes, or one and a tab of `context`); returns its run folder. */
+/**
+ * Opens a tab on the coordinator's /worker page and waits until it holds the dataset.
+ * NOTE: the tab joins before the Node worker, so training (--min-workers 2) starts once it is
+ * ready: a first slice that waited behind the 55 MB dataset would be measured as this tab's
+ * speed, and slices are cut in proportion to speed (a tab measured that slow gets no images).
+ */
+async function openTab(context: BrowserContext, port: number, name: string): Promise<Page> {
+  const page = await context.newPage();
+  await page.goto(`http://127.0.0.1:${port}/worker#name=${name}`);
+  await waitForPage(page, (seen) => seen.state === 'ready', 'the tab to hold the dataset', 120_000);
+  return page;
+}
+
+/** One coordinator waiting for two workers (Node processes, or a tab of `context` and one Node worker); returns its run folder. */
 async function train(name: string, context: BrowserContext | null): Promise<{ out: string; tab: PageSeen | null }> {
   const out = `${dir}/${name}`;
   const coordinator = track(await startCoordinator([...smallRunArgs(spec, out), '--min-workers', '2', ...PATIENT]));
-  const node = track(startWorker(coordinator.url, ['--kernels', 'wasm']));
-  let tab: PageSeen | null = null;
-  if (context === null) {
-    track(startWorker(coordinator.url, ['--kernels', 'wasm']));
-  } else {
-    const page = await context.newPage();
-    await page.goto(`http://127.0.0.1:${coordinator.port}/worker#name=tab-${name}`);
-    tab = await waitForPage(page, (seen) => seen.state === 'stopped', 'the run to end', 120_000);
-    await page.close();
-  }
+  const page = context === null ? null : await openTab(context, coordinator.port, `tab-${name}`);
+  const workers = Array.from({ length: page === null ? 2 : 1 }, () => track(startWorker(coordinator.url, ['--kernels', 'wasm'])));
+  const tab = page === null ? null : await waitForPage(page, (seen) => seen.state === 'stopped', 'the run to end', 120_000);
+  await page?.close();
   expect(await coordinator.exited, coordinator.output()).toBe(0);
-  expect(await node.exited, node.output()).toBe(0);
+  for (const worker of workers) expect(await worker.exited, worker.output()).toBe(0);
   return { out, tab };
 }
 
@@ -120,4 +132,74 @@ describe.skipIf(browser.skip)('a browser tab as a worker', () => {
     console.log(`browser worker: final parameters differ from the two-Node run by ${difference.toExponential(2)} (relative)`);
     expect(difference).toBeLessThan(1e-5);
   }, 300_000);
+});
+
+describe.skipIf(browser.skip)('tabs that come and go', () => {
+  it('tabs closed mid-step: their slices go to the others, the run completes with every image counted once; a new tab takes the dataset from Cache Storage', async () => {
+    browser.check();
+    const context = await launchChromium();
+    cleanup.push(() => context.close());
+    const out = `${dir}/closing`;
+    // 4800 images, batch 96, 4 epochs: 200 steps, long enough for a few tabs to come and go on a loaded machine.
+    const args = smallRunArgs(spec, out, ['--epochs', '4']).map((value) => (value === '1200' ? '4800' : value));
+    const coordinator = track(await startCoordinator([...args, '--min-workers', '2', ...PATIENT]));
+    const first = await openTab(context, coordinator.port, 'closing-1');
+    // A Node worker that takes 150 ms more per slice: the tabs, measured faster, get most of
+    // each batch, so a tab closed at a random moment is most likely mid-slice.
+    const node = track(startWorker(coordinator.url, ['--kernels', 'wasm', '--chaos-delay', '150']));
+    const handedOver = () => (coordinator.output().match(/\[death\] worker \d+: .*its slice of \d+ images goes to the others/g) ?? []).length;
+    const seen: PageSeen[] = [];
+    // Closing at a random moment usually catches the tab mid-slice; until one did, another tab joins and is closed.
+    for (let attempt = 1; handedOver() === 0; attempt++) {
+      expect(attempt, `no tab was caught mid-step in 6 tries:\n${coordinator.output()}`).toBeLessThanOrEqual(6);
+      const page = attempt === 1 ? first : await openTab(context, coordinator.port, `closing-${attempt}`);
+      const before = stepRecords(out).length;
+      // The first tab stays until it has stored the dataset, which the later ones then read.
+      const tab = await waitForPage(page, (now) => now.slices >= 1 && (attempt > 1 || now.kept), 'a slice (and the dataset stored)', 120_000);
+      seen.push(tab);
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 150));
+      await page.close();
+      await coordinator.waitFor(new RegExp(`\\[death\\] worker ${tab.workerId}: `), 30_000);
+      expect(stepRecords(out).length, 'the run had ended before the tab was closed').toBeGreaterThan(before);
+    }
+    // The first tab received the dataset over its socket; later tabs found it in Cache Storage.
+    expect(seen[0]!.fromCache).toBe(false);
+    expect(seen[0]!.bytesIn).toBeGreaterThan(50_000_000);
+    if (seen.length > 1) expect(seen.slice(1).every((tab) => tab.fromCache && tab.bytesIn < 5_000_000), JSON.stringify(seen)).toBe(true);
+    expect(await coordinator.exited, coordinator.output()).toBe(0);
+    expect(await node.exited, node.output()).toBe(0);
+    expect(checkEveryImageOnce(stepRecords(out), 4800, 96, 200)).toBeNull();
+    // A tab opened for the next run on the same address (Cache Storage is per origin: scheme,
+    // host and port) reads the dataset from this browser instead of the socket.
+    const second = track(await startCoordinator([...smallRunArgs(spec, `${dir}/reload`), '--min-workers', '1', ...PATIENT, '--port', String(coordinator.port)]));
+    const page = await context.newPage();
+    await page.goto(`http://127.0.0.1:${second.port}/worker#name=reloaded`);
+    const reloaded = await waitForPage(page, (tab) => tab.state === 'stopped', 'the second run to end', 120_000);
+    expect(reloaded.fromCache).toBe(true);
+    expect(reloaded.bytesIn).toBeLessThan(5_000_000);
+    expect(reloaded.slices).toBeGreaterThan(0);
+    expect(await second.exited, second.output()).toBe(0);
+  }, 300_000);
+
+  it('a wrong token is refused and the page says so; the right one typed in the page joins', async () => {
+    browser.check();
+    const context = await launchChromium();
+    cleanup.push(() => context.close());
+    const coordinator = track(await startCoordinator([...smallRunArgs(spec, `${dir}/token`), '--min-workers', '1', '--token', 'right-secret', ...PATIENT]));
+    // The page is served without the token (it asks for it); the dashboard is not.
+    expect((await fetch(`http://127.0.0.1:${coordinator.port}/worker`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${coordinator.port}/`)).status).toBe(401);
+    const page = await context.newPage();
+    await page.goto(`http://127.0.0.1:${coordinator.port}/worker#token=wrong-secret`);
+    const refused = await waitForPage(page, (tab) => tab.state === 'refused', 'the refusal');
+    expect(refused.detail).toMatch(/refused by the coordinator \(BAD_TOKEN: wrong token\)/);
+    expect(refused.formHidden).toBe(false);
+    expect(coordinator.output()).not.toMatch(/\[join\]/);
+    await page.fill('#token', 'right-secret');
+    await page.click('#join-form button[type=submit]');
+    const joined = await waitForPage(page, (tab) => tab.state === 'stopped', 'the run to end', 120_000);
+    expect(joined.slices).toBeGreaterThan(0);
+    expect(await coordinator.exited, coordinator.output()).toBe(0);
+    expect(coordinator.output()).toMatch(/\[join\] worker 1: browser-/);
+  }, 180_000);
 });

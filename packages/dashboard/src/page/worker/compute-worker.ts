@@ -8,20 +8,25 @@ import { WasmKernelsError, fetchWasmModules, type WasmVariant } from '@convoy/co
 import { browserRuntime } from '../../browser-runtime.js';
 import { openDatasetStore } from './dataset-store.js';
 import { Session } from './session.js';
-import type { PageRequest, SessionStatus } from './status.js';
+import type { PageRequest, SessionStatus, WorkerReport } from './status.js';
 
 // NOTE: the dashboard's tsconfig has the DOM library, not WebWorker's: this scope is typed by hand.
 const scope = globalThis as unknown as {
-  postMessage(status: SessionStatus): void;
+  postMessage(report: WorkerReport, transfer?: Transferable[]): void;
   onmessage: ((event: MessageEvent<PageRequest>) => void) | null;
   location: { href: string };
   navigator: { userAgent: string };
 };
 
 const runtime = browserRuntime(scope.navigator.userAgent);
-const idle = (state: SessionStatus['state'], detail: string, variant: string | null): SessionStatus => ({
-  state, detail, workerId: null, variant, runtime, slices: 0, images: 0, computeMs: 0, bytesIn: 0, bytesOut: 0, datasetFromCache: false,
-});
+const report = (status: SessionStatus) => scope.postMessage({ type: 'status', status });
+const idle = (state: SessionStatus['state'], detail: string, variant: string | null) =>
+  report({ state, detail, workerId: null, variant, runtime, slices: 0, images: 0, computeMs: 0, bytesIn: 0, bytesOut: 0, datasetFromCache: false });
+/** The page keeps the dataset: a copy goes (transferred), the engine computes on the received one. */
+const keep = (id: string, frame: Uint8Array) => {
+  const copy = frame.slice();
+  scope.postMessage({ type: 'keep', id, frame: copy }, [copy.buffer]);
+};
 
 const NO_SIMD = 'this browser runs no WebAssembly SIMD, which the kernels need: it cannot join (Chrome 91+, Firefox 89+, Safari 16.4+ can)';
 
@@ -50,14 +55,14 @@ scope.onmessage = (event) => {
 };
 
 async function join(url: string, token: string | undefined, name: string): Promise<void> {
-  scope.postMessage(idle('loading', 'loading the WebAssembly kernels', null));
+  idle('loading', 'loading the WebAssembly kernels', null);
   const { variant, problem } = await kernels;
   if (variant === null) {
-    scope.postMessage(idle('unsupported', problem, null));
+    idle('unsupported', problem, null);
     return;
   }
   session?.leave('joined again');
-  const current = new Session({ url, token, name, runtime, variant, store: await openDatasetStore(), report: (status) => scope.postMessage(status) });
+  const current = new Session({ url, token, name, runtime, variant, store: await openDatasetStore(), keep, report });
   session = current;
   await current.start();
 }

@@ -23,7 +23,7 @@ export interface DatasetStore {
   /** The kept dataset, checked; null (and forgotten) when missing or corrupt. */
   load(id: string): Promise<WorkerData | null>;
   /** Keeps `frame` (the dataset message's bytes) as the only dataset. */
-  save(id: string, frame: Uint8Array): Promise<void>;
+  save(id: string, frame: Uint8Array<ArrayBuffer>): Promise<void>;
   forget(): Promise<void>;
 }
 

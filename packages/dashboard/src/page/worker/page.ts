@@ -7,7 +7,8 @@
  */
 import { formatBytes, formatCount } from '../../format.js';
 import { workerUrl } from '../../join.js';
-import type { PageRequest, SessionStatus } from './status.js';
+import { openDatasetStore } from './dataset-store.js';
+import type { PageRequest, SessionStatus, WorkerReport } from './status.js';
 
 const element = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const form = element<HTMLFormElement>('join-form');
@@ -28,7 +29,26 @@ form.addEventListener('submit', (event) => {
   join(tokenInput.value);
 });
 stopButton.addEventListener('click', () => ask({ type: 'leave', reason: 'stopped from the browser page' }));
-compute.onmessage = (event: MessageEvent<SessionStatus>) => show(event.data);
+compute.onmessage = (event: MessageEvent<WorkerReport>) => {
+  const report = event.data;
+  switch (report.type) {
+    case 'status':
+      return show(report.status);
+    case 'keep':
+      // Best effort: a browser that refuses the write (quota, private mode) downloads it again next time.
+      void openDatasetStore()
+        .then((store) => store?.save(report.id, report.frame).then(() => {
+          element('dataset-source').textContent = 'dataset: kept in this browser for the next join';
+          document.body.dataset['kept'] = 'true';
+        }))
+        .catch(() => undefined);
+      return;
+    default: {
+      const unknown: never = report;
+      throw new Error(`unknown report ${JSON.stringify(unknown)}`);
+    }
+  }
+};
 compute.onerror = (event) => show({ ...lastStatus, state: 'refused', detail: `the page's worker failed: ${event.message}` });
 
 let lastStatus: SessionStatus = {
@@ -61,7 +81,7 @@ function show(status: SessionStatus): void {
   element('bytes-in').textContent = formatBytes(status.bytesIn);
   element('bytes-out').textContent = formatBytes(status.bytesOut);
   element('engine').textContent = status.variant === null ? status.runtime : `wasm ${status.variant === 'relaxed' ? 'relaxed SIMD' : 'SIMD'} · ${status.runtime}`;
-  element('dataset-source').textContent = status.datasetFromCache ? 'dataset: kept in this browser' : '';
+  if (status.datasetFromCache) element('dataset-source').textContent = "dataset: read from this browser's cache, not downloaded";
   stopButton.disabled = !active;
   // The form is for (re)joining: hidden while a session is active or where nothing can run.
   form.hidden = active || status.state === 'unsupported' || status.state === 'loading';

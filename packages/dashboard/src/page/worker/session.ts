@@ -40,7 +40,10 @@ export interface SessionOptions {
   readonly name: string;
   readonly runtime: string;
   readonly variant: 'relaxed' | 'simd';
+  /** Where the dataset is read from at start (null: no Cache Storage here). */
   readonly store: DatasetStore | null;
+  /** Keeps a received dataset frame for the next join (the page's thread writes it). */
+  readonly keep: (id: string, frame: Uint8Array) => void;
   readonly report: (status: SessionStatus) => void;
 }
 
@@ -218,8 +221,9 @@ export class Session {
     if (welcome !== null) this.engine = new ComputeEngine(welcome.spec, welcome.paramCount, data, createWasmKernels());
     this.pendingWelcome = null;
     this.setState('ready', '');
-    // Kept after the worker is ready: storing 55 MB must not delay its first slice.
-    void this.options.store?.save(message.hash, frame).catch(() => undefined);
+    // NOTE: not stored from this thread: a 55 MB Cache Storage write held this thread's socket
+    // events back for seconds (the slices waited); the page's thread stores it (options.keep).
+    this.options.keep(message.hash, frame);
   }
 
   /** The kept dataset is not this run's: forget it and join again asking for the coordinator's. */

@@ -1,12 +1,17 @@
 /**
  * What the worker page and its Web Worker say to each other (postMessage, structured clone).
  * The page asks: join (with the token) or leave; the Web Worker reports its status, which
- * the page only shows.
+ * the page shows; and a received dataset, which the page's thread keeps in Cache Storage.
  */
 
 export type PageRequest =
   | { readonly type: 'join'; readonly url: string; readonly token: string | undefined; readonly name: string }
   | { readonly type: 'leave'; readonly reason: string };
+
+/** What the Web Worker posts: its status, or a dataset frame for the page to keep in Cache Storage. */
+export type WorkerReport =
+  | { readonly type: 'status'; readonly status: SessionStatus }
+  | { readonly type: 'keep'; readonly id: string; readonly frame: Uint8Array<ArrayBuffer> };
 
 /**
  * loading: fetching the kernels; unsupported: no WebAssembly SIMD here (terminal);
