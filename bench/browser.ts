@@ -51,6 +51,11 @@ async function trial(kind: Kind, round: number): Promise<number> {
   if (page === null) worker = startWorker(coordinator.url, ['--kernels', 'auto']);
   else await page.goto(`http://127.0.0.1:${port}/worker#name=bench-tab`);
   const code = await coordinator.exited;
+  if (page !== null) {
+    // The tab's own compute rate (forward and backward only), to tell compute from transport.
+    const compute = (await page.evaluate('1000 * Number(document.body.dataset.images) / Number(document.body.dataset.computeMs)')) as number;
+    process.stdout.write(`  (the tab computed at ${compute.toFixed(0)} images/s, forward and backward alone)\n`);
+  }
   await page?.close();
   await worker?.exited;
   if (code !== 0) throw new Error(`the ${kind} trial's coordinator exited with ${code}:\n${coordinator.output()}`);

@@ -61,6 +61,8 @@ interface PageSeen {
   /** The received dataset is stored in Cache Storage. */
   kept: boolean;
   formHidden: boolean;
+  /** "wasm relaxed SIMD · chrome 131": the kernel variant feature detection chose, and the runtime. */
+  engine: string;
 }
 
 async function look(page: Page): Promise<PageSeen> {
@@ -74,6 +76,7 @@ async function look(page: Page): Promise<PageSeen> {
     fromCache: document.body.dataset['fromCache'] === 'true',
     kept: document.body.dataset['kept'] === 'true',
     formHidden: document.getElementById('join-form')!.hidden,
+    engine: document.getElementById('engine')!.textContent ?? '',
   }));
 }
 
@@ -129,7 +132,9 @@ describe.skipIf(browser.skip)('a browser tab as a worker', () => {
     for (const out of [withTab.out, nodeOnly.out]) expect(checkEveryImageOnce(stepRecords(out), 1200, 96, 26)).toBeNull();
     expect(stepRecords(withTab.out).some((record) => record.workers === 2)).toBe(true);
     const difference = relativeDifference(finalParams(nodeOnly.out), finalParams(withTab.out));
-    console.log(`browser worker: final parameters differ from the two-Node run by ${difference.toExponential(2)} (relative)`);
+    // NOTE: Chromium runs relaxed SIMD by default and the Node workers enable it, so both engines run the same FMA kernels.
+    expect(withTab.tab!.engine).toMatch(/^wasm relaxed SIMD · chrome \d+$/);
+    console.log(`browser worker (${withTab.tab!.engine}): final parameters differ from the two-Node run by ${difference.toExponential(2)} (relative)`);
     expect(difference).toBeLessThan(1e-5);
   }, 300_000);
 });
@@ -185,7 +190,9 @@ describe.skipIf(browser.skip)('tabs that come and go', () => {
     browser.check();
     const context = await launchChromium();
     cleanup.push(() => context.close());
-    const coordinator = track(await startCoordinator([...smallRunArgs(spec, `${dir}/token`), '--min-workers', '1', '--token', 'right-secret', ...PATIENT]));
+    // 4 epochs of 4800 images: long enough to look at the dashboard while the tab works.
+    const args = smallRunArgs(spec, `${dir}/token`, ['--epochs', '4']).map((value) => (value === '1200' ? '4800' : value));
+    const coordinator = track(await startCoordinator([...args, '--min-workers', '1', '--token', 'right-secret', ...PATIENT]));
     // The page is served without the token (it asks for it); the dashboard is not.
     expect((await fetch(`http://127.0.0.1:${coordinator.port}/worker`)).status).toBe(200);
     expect((await fetch(`http://127.0.0.1:${coordinator.port}/`)).status).toBe(401);
@@ -195,11 +202,17 @@ describe.skipIf(browser.skip)('tabs that come and go', () => {
     expect(refused.detail).toMatch(/refused by the coordinator \(BAD_TOKEN: wrong token\)/);
     expect(refused.formHidden).toBe(false);
     expect(coordinator.output()).not.toMatch(/\[join\]/);
+    // The dashboard, open while the tab joins, lists it as a browser worker.
+    const dashboard = await context.newPage();
+    await dashboard.goto(`http://127.0.0.1:${coordinator.port}/?token=right-secret`);
     await page.fill('#token', 'right-secret');
     await page.click('#join-form button[type=submit]');
+    await dashboard.waitForFunction(() => document.querySelector('#workers-body tr td:nth-child(5)')?.textContent?.includes('(browser)') === true, null, { timeout: 60_000 });
+    expect(await dashboard.textContent('#workers-body tr td:nth-child(5)')).toMatch(/^wasm · chrome \d+ \(browser\)$/);
     const joined = await waitForPage(page, (tab) => tab.state === 'stopped', 'the run to end', 120_000);
     expect(joined.slices).toBeGreaterThan(0);
     expect(await coordinator.exited, coordinator.output()).toBe(0);
     expect(coordinator.output()).toMatch(/\[join\] worker 1: browser-/);
+    await dashboard.close();
   }, 180_000);
 });
