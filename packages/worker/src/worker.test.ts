@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DEFAULT_LIMITS, createReferenceKernels, decodeMessage, defaultKernels } from '@convoy/core';
+import { DEFAULT_LIMITS, bestWasmVariant, createReferenceKernels, decodeMessage, defaultKernels } from '@convoy/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { Worker } from './worker.js';
@@ -95,5 +95,10 @@ describe('hello', () => {
     const expected = kernels === 'ts' ? createReferenceKernels().name : defaultKernels().name;
     expect(await hello(kernels)).toMatchObject({ type: 'hello', kernels: expected });
     expect(expected).not.toBe('auto');
+  });
+
+  it('names its runtime (Node and its version) and the WebAssembly SIMD its engine runs', async () => {
+    const variant = bestWasmVariant();
+    expect(await hello('ts')).toMatchObject({ runtime: `node ${process.versions.node}`, simd: variant !== null, relaxedSimd: variant === 'relaxed' });
   });
 });
