@@ -5,7 +5,8 @@
  *   with two Node workers (1e-5 relative), every image counted once;
  * - tabs closed mid-step: the run completes, every image counted once, and a reloaded tab
  *   takes the dataset from its Cache Storage instead of the socket;
- * - a wrong token is refused and the page says so; the right one typed in the page joins.
+ * - a wrong token is refused and the page says so; the right one typed in the page joins,
+ *   the dashboard lists the tab as a browser, and Stop leaves cleanly (rejoining after).
  */
 import { rmSync } from 'node:fs';
 import type { BrowserContext, Page } from 'playwright-core';
@@ -186,12 +187,12 @@ describe.skipIf(browser.skip)('tabs that come and go', () => {
     expect(await second.exited, second.output()).toBe(0);
   }, 300_000);
 
-  it('a wrong token is refused and the page says so; the right one typed in the page joins', async () => {
+  it('a wrong token is refused and the page says so; the right one typed in the page joins, the dashboard lists a browser, Stop leaves', async () => {
     browser.check();
     const context = await launchChromium();
     cleanup.push(() => context.close());
-    // 4 epochs of 4800 images: long enough to look at the dashboard while the tab works.
-    const args = smallRunArgs(spec, `${dir}/token`, ['--epochs', '4']).map((value) => (value === '1200' ? '4800' : value));
+    // 10 epochs of 4800 images: long enough to look at the dashboard and press Stop while the tab works.
+    const args = smallRunArgs(spec, `${dir}/token`, ['--epochs', '10']).map((value) => (value === '1200' ? '4800' : value));
     const coordinator = track(await startCoordinator([...args, '--min-workers', '1', '--token', 'right-secret', ...PATIENT]));
     // The page is served without the token (it asks for it); the dashboard is not.
     expect((await fetch(`http://127.0.0.1:${coordinator.port}/worker`)).status).toBe(200);
@@ -209,10 +210,18 @@ describe.skipIf(browser.skip)('tabs that come and go', () => {
     await page.click('#join-form button[type=submit]');
     await dashboard.waitForFunction(() => document.querySelector('#workers-body tr td:nth-child(5)')?.textContent?.includes('(browser)') === true, null, { timeout: 60_000 });
     expect(await dashboard.textContent('#workers-body tr td:nth-child(5)')).toMatch(/^wasm · chrome \d+ \(browser\)$/);
-    const joined = await waitForPage(page, (tab) => tab.state === 'stopped', 'the run to end', 120_000);
+    // Stop leaves cleanly (a leave, not a death); Join again comes back as a new worker.
+    await page.click('#stop');
+    const left = await waitForPage(page, (tab) => tab.state === 'stopped', 'the tab to leave');
+    expect(left.detail).toBe('left: stopped from the browser page');
+    await coordinator.waitFor(/\[leave\] worker 1: stopped from the browser page/);
+    expect(left.formHidden).toBe(false);
+    await page.click('#join-form button[type=submit]');
+    const joined = await waitForPage(page, (tab) => tab.state === 'stopped' && tab.detail.startsWith('stopped by the coordinator'), 'the run to end', 120_000);
     expect(joined.slices).toBeGreaterThan(0);
     expect(await coordinator.exited, coordinator.output()).toBe(0);
-    expect(coordinator.output()).toMatch(/\[join\] worker 1: browser-/);
+    expect(coordinator.output()).toMatch(/\[join\] worker 1: browser-[\s\S]*\[join\] worker 2: browser-/);
+    expect(coordinator.output()).not.toMatch(/\[death\]/);
     await dashboard.close();
   }, 180_000);
 });
