@@ -6,7 +6,8 @@
  * - tabs closed mid-step: the run completes, every image counted once, and a reloaded tab
  *   takes the dataset from its Cache Storage instead of the socket;
  * - a wrong token is refused and the page says so; the right one typed in the page joins,
- *   the dashboard lists the tab as a browser, and Stop leaves cleanly (rejoining after).
+ *   the dashboard lists the tab as a browser, and Stop leaves cleanly (rejoining after);
+ * - a frozen page's Web Worker goes on computing (docs/hardening.md: why a hidden tab stays).
  */
 import { rmSync } from 'node:fs';
 import type { BrowserContext, Page } from 'playwright-core';
@@ -223,5 +224,29 @@ describe.skipIf(browser.skip)('tabs that come and go', () => {
     expect(coordinator.output()).toMatch(/\[join\] worker 1: browser-[\s\S]*\[join\] worker 2: browser-/);
     expect(coordinator.output()).not.toMatch(/\[death\]/);
     await dashboard.close();
+  }, 180_000);
+
+  it('a frozen tab (what Chromium does to a background tab it suspends) keeps computing: its Web Worker is not frozen with the page', async () => {
+    browser.check();
+    const context = await launchChromium();
+    cleanup.push(() => context.close());
+    const out = `${dir}/frozen`;
+    const args = smallRunArgs(spec, out, ['--epochs', '10']).map((value) => (value === '1200' ? '4800' : value));
+    const coordinator = track(await startCoordinator([...args, '--min-workers', '1', ...PATIENT]));
+    const page = await openTab(context, coordinator.port, 'frozen');
+    await waitForPage(page, (tab) => tab.slices > 0, 'a slice');
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Page.setWebLifecycleState', { state: 'frozen' });
+    // The tab is the only worker: every step taken while its page is frozen is its Web Worker's work.
+    const before = stepRecords(out).length;
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    const during = stepRecords(out).length - before;
+    console.log(`frozen tab: ${during} steps in 3 s as the only worker`);
+    expect(during).toBeGreaterThan(0);
+    await cdp.send('Page.setWebLifecycleState', { state: 'active' });
+    const ended = await waitForPage(page, (tab) => tab.state === 'stopped', 'the run to end', 120_000);
+    expect(ended.detail).toMatch(/stopped by the coordinator/);
+    expect(await coordinator.exited, coordinator.output()).toBe(0);
+    expect(checkEveryImageOnce(stepRecords(out), 4800, 96, 500)).toBeNull();
   }, 180_000);
 });
