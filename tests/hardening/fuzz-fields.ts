@@ -8,7 +8,7 @@
  * NOTE: templates carry only what the protocol defines today; a field being removed
  * (hello.previousId) is not listed, so no check depends on it.
  */
-import { PROTOCOL_VERSION, type MessageType } from '../../packages/core/src/index.js';
+import { MAX_RUNTIME, PROTOCOL_VERSION, type MessageType } from '../../packages/core/src/index.js';
 
 /** What parse.ts checks a field against: the mutations that apply follow from it. */
 export type FieldKind =
@@ -76,6 +76,9 @@ export const TEMPLATES = {
     field('name', string(256), () => 'fuzz'),
     field('datasetHash', string(128), (s) => s.datasetId),
     field('kernels', string(64), () => 'ts'),
+    field('runtime', string(MAX_RUNTIME), () => 'fuzz 1'),
+    field('simd', BOOLEAN, () => true),
+    field('relaxedSimd', BOOLEAN, () => false),
   ],
   gradient: [
     field('gradient', FLOATS, (s) => new Float32Array(s.paramCount)),

@@ -8,8 +8,11 @@ import { createServer as createTlsServer } from 'node:https';
 import type { ServerOptions } from './defaults.js';
 import { browserProblem, presentedToken, readTlsFiles, tokenCookie } from './secrets.js';
 
-/** Answers a dashboard request (true) or leaves it to the coordinator's plain page (false). */
-export type HttpHandler = (request: IncomingMessage, response: ServerResponse) => boolean;
+/**
+ * Answers a dashboard request (true) or leaves it to the coordinator's plain page (false).
+ * `openPaths`: the paths it serves without the token (the browser worker's page, which asks for it).
+ */
+export type HttpHandler = ((request: IncomingMessage, response: ServerResponse) => boolean) & { readonly openPaths?: ReadonlySet<string> };
 
 /** An HTTP (or, with tlsCert and tlsKey, HTTPS) server sending every request to `onRequest`. */
 export function createHttpServer(options: ServerOptions, onRequest: (request: IncomingMessage, response: ServerResponse) => void): Server {
@@ -24,7 +27,7 @@ export function createHttpServer(options: ServerOptions, onRequest: (request: In
 
 /**
  * Who may ask what: /health is open and says only that the coordinator is up; with a token,
- * every other route needs it (?token=, Authorization: Bearer, or the cookie set when the
+ * every other route but the browser worker's page needs it (?token=, Authorization: Bearer, or the cookie set when the
  * token came in the address or header). A loopback coordinator answers loopback names only.
  * `port` is the listening port (the token cookie is scoped to it).
  */
@@ -43,7 +46,8 @@ export function answerHttp(request: IncomingMessage, response: ServerResponse, o
     return;
   }
   const token = options.token;
-  if (token !== undefined) {
+  // The browser worker's page asks for the token itself; its socket's hello must carry it (docs/hardening.md).
+  if (token !== undefined && httpHandler?.openPaths?.has(pathOf(request)) !== true) {
     const presented = presentedToken(request, token, port);
     if (presented === null) {
       return plain(401, 'this coordinator needs its token: open the dashboard as /?token=SECRET, or send Authorization: Bearer SECRET\n', {
@@ -54,4 +58,13 @@ export function answerHttp(request: IncomingMessage, response: ServerResponse, o
   }
   if (httpHandler?.(request, response)) return;
   plain(200, 'Convoy coordinator. Workers and dashboards connect here over WebSocket.\n');
+}
+
+/** The request's path without its query ('' when the address cannot be parsed). */
+function pathOf(request: IncomingMessage): string {
+  try {
+    return new URL(request.url ?? '/', 'http://coordinator.invalid').pathname;
+  } catch {
+    return '';
+  }
 }

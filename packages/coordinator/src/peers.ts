@@ -68,6 +68,8 @@ export class WorkerPeer {
     readonly link: LinkCounters,
     /** Its compute threads (hello's `threads`; 1 for workers that do not say). */
     readonly threads = 1,
+    /** The runtime its hello named ("chrome 131", "node 20.19.2"), when it named one. */
+    readonly runtime?: string,
   ) {}
 
   get live(): boolean {
@@ -98,6 +100,7 @@ export class WorkerPeer {
       state: this.state,
       kernels: this.kernels,
       threads: this.threads,
+      ...(this.runtime === undefined ? {} : { runtime: this.runtime }),
       imagesPerSecond: this.rate,
       lastStepMs: this.lastStepMs,
       sliceSize: this.sliceSize,

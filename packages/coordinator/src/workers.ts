@@ -72,7 +72,7 @@ export class WorkerTable implements TransportHandlers, SchedulerHost {
   // ------------------------------------------------------------- TransportHandlers
 
   joined(connection: Connection, hello: HelloMessage): void {
-    const peer = new WorkerPeer(connection.workerId, hello.name, connection.address, hello.kernels, connection, hello.threads);
+    const peer = new WorkerPeer(connection.workerId, hello.name, connection.address, hello.kernels, connection, hello.threads, hello.runtime);
     this.entries.set(peer.id, { peer, connection });
     this.event('join', peer, `${hello.name} at ${connection.address}${hello.datasetHash === null ? ' (dataset sent)' : ''}`);
     this.scheduler.join(peer);

@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONTENT_SECURITY_POLICY, DEFAULT_DIST_DIR, createDashboardRequestHandler } from './http.js';
+import { CONTENT_SECURITY_POLICY, DEFAULT_DIST_DIR, WORKER_CONTENT_SECURITY_POLICY, WORKER_PAGE_PATHS, createDashboardRequestHandler } from './http.js';
 import type { History } from './history-export.js';
 import { fixtureHistory, stepRecord } from './testing/history-fixture.js';
 import { fetchRaw, serve } from './testing/raw-http.js';
@@ -21,6 +21,9 @@ describe('createDashboardRequestHandler', () => {
     writeFileSync(join(dist, 'dashboard.css'), 'body{}');
     writeFileSync(join(dist, 'favicon.svg'), '<svg/>');
     writeFileSync(join(dist, 'secret.txt'), 'not served');
+    writeFileSync(join(dist, 'worker.html'), '<!doctype html><p>worker</p>');
+    writeFileSync(join(dist, 'compute-worker.js'), 'postMessage(1)');
+    writeFileSync(join(dist, 'kernels-simd.wasm'), Uint8Array.from([0, 0x61, 0x73, 0x6d]));
     ({ server, port } = await serve(createDashboardRequestHandler({ distDir: dist, history: () => fixtureHistory(12) })));
     ({ server: missingServer, port: missingPort } = await serve(createDashboardRequestHandler({ distDir: join(dist, 'nothing-here') })));
   });
@@ -44,6 +47,22 @@ describe('createDashboardRequestHandler', () => {
       expect(answer.headers['content-security-policy']).toBe(CONTENT_SECURITY_POLICY);
       expect(answer.headers['x-content-type-options']).toBe('nosniff');
     }
+  });
+
+  it('serves the browser worker page and its Web Worker with a CSP that allows WebAssembly and nothing more, and names them open', async () => {
+    const cases: [string, string, string][] = [
+      ['/worker', 'text/html; charset=utf-8', '<!doctype html><p>worker</p>'],
+      ['/compute-worker.js', 'text/javascript; charset=utf-8', 'postMessage(1)'],
+      ['/kernels-simd.wasm', 'application/wasm', '\0asm'],
+    ];
+    for (const [path, type, body] of cases) {
+      const answer = await fetchRaw(port, path);
+      expect([path, answer.status, answer.headers['content-type'], answer.body]).toEqual([path, 200, type, body]);
+      expect(answer.headers['content-security-policy']).toBe(WORKER_CONTENT_SECURITY_POLICY);
+    }
+    expect(WORKER_CONTENT_SECURITY_POLICY).toBe(CONTENT_SECURITY_POLICY.replace("script-src 'self';", "script-src 'self' 'wasm-unsafe-eval';"));
+    expect([...createDashboardRequestHandler({ distDir: dist }).openPaths].sort()).toEqual([...WORKER_PAGE_PATHS].sort());
+    expect([...WORKER_PAGE_PATHS].sort()).toEqual(['/compute-worker.js', '/kernels-relaxed.wasm', '/kernels-simd.wasm', '/worker', '/worker.js']);
   });
 
   it('answers nothing else: other paths and traversal attempts fall through to the server', async () => {
@@ -83,7 +102,10 @@ describe('createDashboardRequestHandler', () => {
     const html = readFileSync(join(DEFAULT_DIST_DIR, 'index.html'), 'utf8');
     const references = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((match) => match[1]!);
     // '/runs' (the runs folder's list) is a link on the same origin.
-    expect(references.sort()).toEqual(['/runs', 'dashboard.css', 'dashboard.js', 'favicon.svg', 'history.csv', 'history.json']);
+    expect(references.sort()).toEqual(['/runs', '/worker', 'dashboard.css', 'dashboard.js', 'favicon.svg', 'history.csv', 'history.json']);
+    const workerHtml = readFileSync(join(DEFAULT_DIST_DIR, 'worker.html'), 'utf8');
+    const workerReferences = [...workerHtml.matchAll(/(?:src|href)="([^"]+)"/g)].map((match) => match[1]!);
+    expect(workerReferences.sort()).toEqual(['/', 'dashboard.css', 'favicon.svg', 'worker.js']);
     const css = readFileSync(join(DEFAULT_DIST_DIR, 'dashboard.css'), 'utf8');
     expect(css).not.toMatch(/@import|url\(\s*['"]?(?:https?:)?\/\//);
   });

@@ -25,6 +25,8 @@ export interface DashboardAsset {
   /** File name inside the dist folder. */
   readonly file: string;
   readonly contentType: string;
+  /** Part of the browser worker's page: served with WORKER_CONTENT_SECURITY_POLICY, and without the token (WORKER_PAGE_PATHS). */
+  readonly workerPage?: true;
 }
 
 /** URL path -> built file. Everything the page loads is here; nothing comes from elsewhere. */
@@ -36,8 +38,25 @@ export function dashboardAssets(): ReadonlyMap<string, DashboardAsset> {
     ['/dashboard.js', { file: 'dashboard.js', contentType: 'text/javascript; charset=utf-8' }],
     ['/dashboard.css', { file: 'dashboard.css', contentType: 'text/css; charset=utf-8' }],
     ['/favicon.svg', { file: 'favicon.svg', contentType: 'image/svg+xml' }],
+    ...WORKER_PAGE_ASSETS,
   ]);
 }
+
+/** The browser worker's page: its HTML, its script, its Web Worker and the wasm kernels that Web Worker fetches. */
+const WORKER_PAGE_ASSETS: readonly (readonly [string, DashboardAsset])[] = [
+  ['/worker', { file: 'worker.html', contentType: 'text/html; charset=utf-8', workerPage: true }],
+  ['/worker.js', { file: 'worker.js', contentType: 'text/javascript; charset=utf-8', workerPage: true }],
+  ['/compute-worker.js', { file: 'compute-worker.js', contentType: 'text/javascript; charset=utf-8', workerPage: true }],
+  ['/kernels-relaxed.wasm', { file: 'kernels-relaxed.wasm', contentType: 'application/wasm', workerPage: true }],
+  ['/kernels-simd.wasm', { file: 'kernels-simd.wasm', contentType: 'application/wasm', workerPage: true }],
+];
+
+/**
+ * Paths the coordinator serves without its token: the worker page asks for the token itself
+ * (or reads it from the address's fragment, which never reaches the server), and these files
+ * are the same code for every run, holding nothing of it. docs/hardening.md says why.
+ */
+export const WORKER_PAGE_PATHS: ReadonlySet<string> = new Set(WORKER_PAGE_ASSETS.map(([path]) => path));
 
 /**
  * The page may load only what the coordinator serves and talk only to it: this is what
@@ -45,6 +64,13 @@ export function dashboardAssets(): ReadonlyMap<string, DashboardAsset> {
  */
 export const CONTENT_SECURITY_POLICY =
   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self' ws: wss:; font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/**
+ * The worker page's policy: the dashboard's, plus compiling WebAssembly ('wasm-unsafe-eval',
+ * which allows wasm and nothing of eval) for the kernels its Web Worker runs.
+ * NOTE: a Web Worker is governed by the policy sent with its own script, not the page's.
+ */
+export const WORKER_CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY.replace("script-src 'self'", "script-src 'self' 'wasm-unsafe-eval'");
 
 export interface DashboardHandlerOptions {
   /** Folder of the built page (default DEFAULT_DIST_DIR). */
@@ -85,8 +111,11 @@ function download(path: Download): { type: string; build: (history: History) => 
   }
 }
 
-/** Returns true when it answered; false lets the coordinator answer (e.g. /health). */
-export type DashboardRequestHandler = (request: IncomingMessage, response: ServerResponse) => boolean;
+/**
+ * Returns true when it answered; false lets the coordinator answer (e.g. /health). `openPaths`
+ * tells the coordinator's token gate what to serve without the token (WORKER_PAGE_PATHS).
+ */
+export type DashboardRequestHandler = ((request: IncomingMessage, response: ServerResponse) => boolean) & { readonly openPaths: ReadonlySet<string> };
 
 export function createDashboardRequestHandler(options: DashboardHandlerOptions = {}): DashboardRequestHandler {
   const distDir = options.distDir ?? DEFAULT_DIST_DIR;
@@ -95,7 +124,7 @@ export function createDashboardRequestHandler(options: DashboardHandlerOptions =
 
   const serveAsset = (request: IncomingMessage, response: ServerResponse, asset: DashboardAsset): void => {
     readFile(`${distDir}/${asset.file}`).then(
-      (bytes) => send(request, response, 200, asset.contentType, bytes),
+      (bytes) => send(request, response, 200, asset.contentType, bytes, asset.workerPage ? { 'content-security-policy': WORKER_CONTENT_SECURITY_POLICY } : {}),
       () => send(request, response, 503, TEXT, `the dashboard is not built (${asset.file} missing in ${distDir}): run pnpm build\n`),
     );
   };
@@ -152,7 +181,7 @@ export function createDashboardRequestHandler(options: DashboardHandlerOptions =
     }, (error: Error) => send(request, response, 500, TEXT, `${error.message}\n`));
   };
 
-  return (request, response) => {
+  const handler = (request: IncomingMessage, response: ServerResponse): boolean => {
     let url: URL;
     try {
       url = new URL(request.url ?? '/', 'http://dashboard.invalid');
@@ -197,6 +226,7 @@ export function createDashboardRequestHandler(options: DashboardHandlerOptions =
     serveAsset(request, response, asset!);
     return true;
   };
+  return Object.assign(handler, { openPaths: WORKER_PAGE_PATHS });
 }
 
 function send(

@@ -1,7 +1,8 @@
 // Convoy's dashboard: the Node side (the request handler the coordinator mounts, the
 // history files) and the page's pure logic, unit-tested in Node. The page itself is
 // src/page/, bundled by build.mjs into dist/.
-export { createDashboardRequestHandler, dashboardAssets, DEFAULT_DIST_DIR, CONTENT_SECURITY_POLICY } from './http.js';
+export { createDashboardRequestHandler, dashboardAssets, DEFAULT_DIST_DIR, CONTENT_SECURITY_POLICY, WORKER_CONTENT_SECURITY_POLICY, WORKER_PAGE_PATHS } from './http.js';
+export { browserRuntime, describeWorkerEngine, isBrowserRuntime } from './browser-runtime.js';
 export type { DashboardAsset, DashboardHandlerOptions, DashboardRequestHandler } from './http.js';
 export { historyToCsv, historyToJson, CSV_COLUMNS } from './history-export.js';
 export type { History } from './history-export.js';

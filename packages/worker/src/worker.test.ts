@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DEFAULT_LIMITS, createReferenceKernels, decodeMessage } from '@convoy/core';
+import { DEFAULT_LIMITS, bestWasmVariant, createReferenceKernels, decodeMessage } from '@convoy/core';
 import { defaultNodeKernels } from '@convoy/core/node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
@@ -96,5 +96,10 @@ describe('hello', () => {
     const expected = kernels === 'ts' ? createReferenceKernels().name : defaultNodeKernels().name;
     expect(await hello(kernels)).toMatchObject({ type: 'hello', kernels: expected });
     expect(expected).not.toBe('auto');
+  });
+
+  it('names its runtime (Node and its version) and the WebAssembly SIMD its engine runs', async () => {
+    const variant = bestWasmVariant();
+    expect(await hello('ts')).toMatchObject({ runtime: `node ${process.versions.node}`, simd: variant !== null, relaxedSimd: variant === 'relaxed' });
   });
 });

@@ -14,8 +14,10 @@ import {
   ProtocolError,
   decodeMessage,
   encodeMessage,
+  bestWasmVariant,
   printable,
   WorkerWire,
+  wasmKernelsBuilt,
   type DatasetMessage,
   type Kernels,
   type Message,
@@ -149,6 +151,7 @@ export class Worker {
       datasetHash: this.localId,
       kernels: this.kernelsName,
       threads: this.options.threads,
+      ...nodeCapabilities(),
     });
   }
 
@@ -349,4 +352,12 @@ export class Worker {
     void this.threads?.close();
     this.link.close(exit.reason, () => this.resolveExit(exit));
   }
+}
+
+/** What this worker's hello says about its engine: Node's version, and the WebAssembly SIMD it runs (when the kernels are built). */
+function nodeCapabilities(): { runtime: string; simd?: boolean; relaxedSimd?: boolean } {
+  const runtime = `node ${process.versions.node}`;
+  if (!wasmKernelsBuilt()) return { runtime };
+  const variant = bestWasmVariant();
+  return { runtime, simd: variant !== null, relaxedSimd: variant === 'relaxed' };
 }

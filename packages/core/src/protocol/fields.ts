@@ -6,6 +6,9 @@
 /** The largest step number, round or id accepted (2^53 would lose integer precision long before). */
 export const MAX_COUNTER = 2 ** 48;
 
+/** Longest runtime label a hello or a workers row may carry ("chrome 131", "node 20.19.2"). */
+export const MAX_RUNTIME = 64;
+
 export type ProtocolErrorCode =
   | 'BAD_FRAME'
   | 'NOT_AN_OBJECT'

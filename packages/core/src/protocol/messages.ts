@@ -48,6 +48,11 @@ export interface HelloMessage {
   readonly kernels: string;
   /** Compute threads the worker splits each slice over (absent from older workers: 1). */
   readonly threads?: number;
+  /** Where the worker runs: "node 20.19.2", "chrome 131", "firefox 128" (optional: older workers send none). */
+  readonly runtime?: string;
+  /** Whether the worker's engine runs WebAssembly SIMD, and relaxed SIMD (fused multiply-add). */
+  readonly simd?: boolean;
+  readonly relaxedSimd?: boolean;
 }
 
 /** Most compute threads a worker may have (`--threads`; hello's `threads` is refused above it). */

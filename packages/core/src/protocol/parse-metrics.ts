@@ -4,7 +4,7 @@
  */
 import { LAYER_TYPES } from '../layers/registry.js';
 import type { ModelSpec } from '../spec.js';
-import { Fields, MAX_COUNTER, ProtocolError } from './fields.js';
+import { Fields, MAX_COUNTER, MAX_RUNTIME, ProtocolError } from './fields.js';
 import { MAX_DETAIL } from './text.js';
 import { MAX_WORKER_THREADS, type MetricsRecord, type MisclassifiedSample, type RunEventName, type StepLink, type WorkerPhases, type WorkerRow, type WorkerState, type WorkerStepTiming } from './messages.js';
 
@@ -53,6 +53,7 @@ export function checkSpec(value: unknown, where: string): ModelSpec {
 export function checkWorkerRow(value: unknown, where: string): WorkerRow {
   const fields = Fields.of(value, where);
   const threads = fields.optional('threads', () => fields.integer('threads', 1, MAX_WORKER_THREADS));
+  const runtime = fields.optional('runtime', () => fields.string('runtime', MAX_RUNTIME));
   return {
     id: fields.integer('id', 0, MAX_COUNTER),
     name: fields.string('name', 256),
@@ -60,6 +61,7 @@ export function checkWorkerRow(value: unknown, where: string): WorkerRow {
     state: fields.oneOf('state', WORKER_STATES),
     kernels: fields.string('kernels', 64),
     ...(threads === undefined ? {} : { threads }),
+    ...(runtime === undefined ? {} : { runtime }),
     imagesPerSecond: fields.finite('imagesPerSecond', 0, 1e12),
     lastStepMs: fields.finite('lastStepMs', 0, 1e12),
     sliceSize: fields.integer('sliceSize', 0, MAX_COUNTER),

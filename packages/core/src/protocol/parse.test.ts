@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MNIST_CNN } from '../spec.js';
 import { FrameWriter, decodeFrame, encodeMessage, layout } from './codec.js';
-import { allFinite } from './fields.js';
+import { MAX_RUNTIME, allFinite } from './fields.js';
 import { LAYER_TYPES } from '../layers/registry.js';
 import type { Message } from './messages.js';
 import { DEFAULT_LIMITS, FROM_WORKER, MAX_WORKER_THREADS, PROTOCOL_VERSION, type ProtocolLimits, decodeMessage, parseMessage, ProtocolError } from './index.js';
@@ -359,5 +359,26 @@ describe('the --wire fields (compressed gradients, replicas)', () => {
     expect(codeOf({ ...VALID.update, learningRate: Infinity })).toBe('NOT_FINITE');
     expect(codeOf({ ...VALID.update, packed: sparse(1, [Infinity], [0]) })).toBe('NOT_FINITE');
     expect(codeOf(VALID.update, { ...limits, accept: FROM_WORKER })).toBe('UNEXPECTED_MESSAGE');
+  });
+});
+
+describe('capabilities in hello and the workers table (optional: older peers send none)', () => {
+  const capable = { ...VALID.hello, runtime: 'chrome 131', simd: true, relaxedSimd: false };
+
+  it('runtime, simd and relaxedSimd pass when valid, through the codec too, and may be absent', () => {
+    expect(parseMessage(capable, limits)).toEqual(capable);
+    expect(parseMessage(decodeFrame(encodeMessage(capable as unknown as Message)), limits)).toEqual(capable);
+    expect(parseMessage(VALID.hello, limits)).not.toHaveProperty('runtime');
+    const withRuntime = { ...row, runtime: 'node 20.19.2' };
+    expect(parseMessage({ ...VALID.snapshot, workers: [withRuntime] }, limits)).toEqual({ ...VALID.snapshot, workers: [withRuntime] });
+  });
+
+  it('each refused when of the wrong type or too long', () => {
+    expect(codeOf({ ...capable, runtime: 131 })).toBe('BAD_FIELD');
+    expect(codeOf({ ...capable, runtime: 'x'.repeat(MAX_RUNTIME + 1) })).toBe('BAD_LENGTH');
+    expect(codeOf({ ...capable, runtime: 'x'.repeat(MAX_RUNTIME) })).toBe('accepted');
+    expect(codeOf({ ...capable, simd: 'yes' })).toBe('BAD_FIELD');
+    expect(codeOf({ ...capable, relaxedSimd: 1 })).toBe('BAD_FIELD');
+    expect(codeOf({ ...VALID.snapshot, workers: [{ ...row, runtime: false }] })).toBe('BAD_FIELD');
   });
 });

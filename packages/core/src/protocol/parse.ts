@@ -18,7 +18,7 @@ import type {
   TimingRecord,
 } from './messages.js';
 import { HEARTBEAT_MS_LIMITS, MAX_WORKER_THREADS, MNIST_TRAIN_IMAGES, isMessageType } from './messages.js';
-import { Fields, MAX_COUNTER, ProtocolError } from './fields.js';
+import { Fields, MAX_COUNTER, MAX_RUNTIME, ProtocolError } from './fields.js';
 import { WIRE_CODECS } from '../wire/codecs.js';
 import { decodePacked, maxPackedBytes } from '../wire/packed.js';
 
@@ -75,6 +75,9 @@ export function parseMessage(value: unknown, limits: ProtocolLimits): Message {
     case 'hello': {
       const token = fields.optional('token', () => fields.string('token', MAX_TEXT));
       const threads = fields.optional('threads', () => fields.integer('threads', 1, MAX_WORKER_THREADS));
+      const runtime = fields.optional('runtime', () => fields.string('runtime', MAX_RUNTIME));
+      const simd = fields.optional('simd', () => fields.boolean('simd'));
+      const relaxedSimd = fields.optional('relaxedSimd', () => fields.boolean('relaxedSimd'));
       return {
         type,
         protocol: fields.integer('protocol', 0, 65_535),
@@ -83,6 +86,9 @@ export function parseMessage(value: unknown, limits: ProtocolLimits): Message {
         datasetHash: fields.nullable('datasetHash', () => fields.string('datasetHash', 128)),
         kernels: fields.string('kernels', 64),
         ...(threads === undefined ? {} : { threads }),
+        ...(runtime === undefined ? {} : { runtime }),
+        ...(simd === undefined ? {} : { simd }),
+        ...(relaxedSimd === undefined ? {} : { relaxedSimd }),
       };
     }
     case 'gradient': {

@@ -122,6 +122,8 @@ export interface WorkerRow {
   readonly kernels: string;
   /** Compute threads of the worker (hello's; absent from older records). */
   readonly threads?: number;
+  /** The runtime its hello named ("chrome 131", "node 20.19.2"); absent for workers that name none. */
+  readonly runtime?: string;
   /** Measured throughput (exponential moving average), 0 until measured. */
   readonly imagesPerSecond: number;
   /** Round trip of its last slice, milliseconds (0 before the first). */

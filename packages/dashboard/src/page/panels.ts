@@ -8,6 +8,7 @@ import { describeSpec, formatBandwidth, formatBytes, formatCount, formatDuration
 import { EVENT_STYLE } from '../event-style.js';
 import type { Progress } from '../run-state.js';
 import { joinCommand } from '../join.js';
+import { describeWorkerEngine } from '../browser-runtime.js';
 
 function byId<T extends HTMLElement>(id: string): T {
   const element = document.getElementById(id);
@@ -72,8 +73,11 @@ const WORKER_COLUMNS: readonly ((row: WorkerRow, link: StepLink | undefined) => 
   (row) => row.name,
   (row) => row.address,
   (row) => row.state,
-  // A worker's threads beside its backend ("wasm ×4"), where there are more than one.
-  (row) => (row.threads !== undefined && row.threads > 1 ? `${row.kernels} ×${row.threads}` : row.kernels),
+  // A worker's threads beside its engine ("wasm ×4"), where there are more than one.
+  (row) => {
+    const engine = describeWorkerEngine(row.kernels, row.runtime);
+    return row.threads !== undefined && row.threads > 1 ? `${engine} ×${row.threads}` : engine;
+  },
   (row) => (row.imagesPerSecond > 0 ? formatCount(row.imagesPerSecond) : '–'),
   (row) => (row.lastStepMs > 0 ? `${row.lastStepMs.toFixed(0)} ms` : '–'),
   (row) => formatCount(row.sliceSize),
