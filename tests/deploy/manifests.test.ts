@@ -97,6 +97,10 @@ describe('the wiring between the objects and the command lines', () => {
     expect(tmp, 'the ready file is on a writable volume (the root file system is read-only)').toBeDefined();
   });
 
+  it('the worker computes on as many threads as the cores it requests (its default would be every core of the node)', () => {
+    expect(flagValue(workerContainer.args ?? [], '--threads')).toBe(String(workerContainer.resources?.requests?.['cpu']));
+  });
+
   it('both take CONVOY_TOKEN from the same key of the same Secret, which the base does not hold', () => {
     const tokenOf = (container: typeof workerContainer) => container.env?.find((variable) => variable.name === 'CONVOY_TOKEN')?.valueFrom?.secretKeyRef;
     expect(tokenOf(coordinatorContainer)).toBeDefined();

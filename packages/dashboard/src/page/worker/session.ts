@@ -2,8 +2,8 @@
  * A browser tab's conversation with its coordinator, run inside the page's Web Worker: the
  * browser counterpart of packages/worker/src/worker.ts, speaking the same protocol with the
  * same ComputeEngine (packages/worker/src/compute.ts) over the same wasm kernels. Every
- * frame from the coordinator is decoded and answered here and nowhere else, so a new wire
- * codec is plugged in at `checkWire` and where gradients are sent (`send`).
+ * frame from the coordinator is decoded and answered here and nowhere else; the run's wire
+ * codec (fp32, or replicas with compressed gradients) is core's WorkerWire, as in the Node worker.
  *
  * Says hello (token, the id of a dataset kept in Cache Storage, runtime and SIMD), takes the
  * welcome (refusing a wire codec it does not speak), the dataset when it has none, then
@@ -23,13 +23,15 @@ import {
   type Message,
   type ProtocolLimits,
   type WelcomeMessage,
+  WIRE_CODECS,
+  WorkerWire,
 } from '@convoy/core';
 import { ComputeEngine, type WorkerData } from '@convoy/worker/compute';
 import { checkedData, type DatasetStore } from './dataset-store.js';
 import type { SessionState, SessionStatus } from './status.js';
 
 /** Wire codecs this page speaks (welcome.wire; absent means the float32 reference). */
-export const SUPPORTED_WIRES: ReadonlySet<string> = new Set(['fp32']);
+export const SUPPORTED_WIRES: ReadonlySet<string> = new Set(WIRE_CODECS);
 
 /** Reconnection: first delay, longest delay, and how long to keep trying after a loss (ms). */
 const RETRY = { firstMs: 500, maxMs: 8_000, forMs: 120_000 } as const;
@@ -64,6 +66,8 @@ export class Session {
   private data: WorkerData | null = null;
   private dataId: string | null = null;
   private engine: ComputeEngine | null = null;
+  /** The run's wire codec: replicas and compressed gradients in bf16/topk runs (core's wire/worker-wire.ts). */
+  private readonly wire = new WorkerWire();
   private pendingWelcome: WelcomeMessage | null = null;
   /** Frames are handled one after another; checking a received dataset is asynchronous. */
   private queue: Promise<void> = Promise.resolve();
@@ -165,7 +169,8 @@ export class Session {
       case 'dataset':
         return this.onDataset(message, bytes!);
       case 'step': {
-        const answer = this.requireEngine().step(message, decodeMs);
+        const engine = this.requireEngine();
+        const answer = this.wire.encodeGradient(engine.step(this.wire.onJob(message), decodeMs), message);
         this.status.slices++;
         this.status.images += answer.count;
         this.status.computeMs += answer.computeMs;
@@ -173,8 +178,11 @@ export class Session {
         return this.report(false);
       }
       case 'evaluate':
-        this.send(this.requireEngine().evaluate(message));
+        this.send(this.requireEngine().evaluate(this.wire.onJob(message)));
         return;
+      case 'update':
+        this.requireEngine();
+        return this.wire.onUpdate(message);
       case 'stop':
         return this.end('stopped', `stopped by the coordinator: ${printable(message.reason)}`, 1000);
       case 'error': {
@@ -191,6 +199,7 @@ export class Session {
   private onWelcome(message: WelcomeMessage): void {
     if (message.protocol !== PROTOCOL_VERSION) throw new Refusal('REFUSED', `coordinator speaks protocol ${message.protocol}, this page ${PROTOCOL_VERSION}`);
     this.checkWire(message);
+    this.wire.onWelcome(message);
     this.status.workerId = message.workerId;
     this.limits = { ...this.limits, paramCount: message.paramCount };
     const sameModel = this.engine !== null && JSON.stringify(this.engine.spec) === JSON.stringify(message.spec);
@@ -200,14 +209,10 @@ export class Session {
     this.setState(message.sendingDataset ? 'downloading' : 'ready', message.sendingDataset ? 'receiving the dataset (kept in this browser for next time)' : '');
   }
 
-  /**
-   * NOTE: the place for the wire codecs (`--wire bf16|topk`): until this page speaks one, a
-   * coordinator announcing it is refused with one line on the page, never a crash mid-step.
-   * `wire` is read loosely: a welcome parsed by a core without the field carries none.
-   */
+  /** A codec this page does not speak (a newer coordinator) is refused with one line on the page, never a crash mid-step. */
   private checkWire(message: WelcomeMessage): void {
-    const wire = (message as WelcomeMessage & { readonly wire?: unknown }).wire ?? 'fp32';
-    if (typeof wire !== 'string' || !SUPPORTED_WIRES.has(wire)) {
+    const wire = message.wire ?? 'fp32';
+    if (!SUPPORTED_WIRES.has(wire)) {
       throw new Refusal('UNSUPPORTED_WIRE', `the coordinator sends gradients as "${String(wire)}"; this page speaks ${[...SUPPORTED_WIRES].join(', ')} only`);
     }
   }
