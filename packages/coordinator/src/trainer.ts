@@ -109,7 +109,6 @@ export class Trainer {
     this.batchInEpoch = position?.batchInEpoch ?? 0;
     this.rngAtEpochStart = position?.rngState ?? new Rng(mixSeed(setup.options.seed, SHUFFLE_STREAM)).state();
     this.checkpoints = new CheckpointWriter(setup.store, (error) => this.fail(error));
-    if (setup.links !== undefined) this.observers.push(setup.links);
     this.gradient = setup.model.kernels.allocate(setup.model.paramCount);
     const codec = setup.options.wire;
     this.replicas = codec === 'fp32' ? null : new ReplicaUpdates(codec, setup.model, setup.optimizer, setup.scheduler, (record) => this.publish(record));
@@ -215,6 +214,7 @@ export class Trainer {
     const step = this.step + 1;
     this.stepInProgress = step;
     const dropoutSeeds = dropoutSeedsOf(this.setup.options.seed, step, indices.length);
+    this.setup.links?.stepStarted();
     for (const observer of this.observers) observer.stepStarted(step);
     const startedAt = performance.now();
     const replicas = this.replicas;
@@ -233,6 +233,8 @@ export class Trainer {
     this.step = step;
     this.imagesSeen += indices.length;
     const stepMs = appliedAt - startedAt;
+    // NOTE: read here, not as an observer: observers run after the record is published.
+    this.setup.links?.stepFinished();
     const record: StepRecord = {
       kind: 'step',
       step,
