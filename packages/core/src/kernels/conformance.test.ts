@@ -163,6 +163,7 @@ describe.each(backends)('kernels on %s', (_, kernels) => {
     [[1, 3, 11, 13], [2, 2], [2, 2]], // 2x2 fast path: 4 outputs per vector step plus a scalar tail
     [[1, 2, 7, 5], [3, 2], [2, 1]], // overlapping windows add their gradients
     [[2, 64, 24, 24], [2, 2], [2, 2]], // the default model's pooling
+    [[1, 2, 34, 35], [2, 2], [2, 2]], // native: two whole vectors of windows per row (AVX-512, 8 per vector) and a tail
   ];
   describe.each(poolCases)('maxpool2d x=%j pool=%j s=%j', ([batch, channels, inHeight, inWidth], pool, stride) => {
     const g: Pool2DGeometry = {
