@@ -81,11 +81,17 @@ void col2im(const ConvGeometry& g, const float* columns, float* image) {
 void conv2dForward(const ConvGeometry& g, const float* input, const float* weight, const float* bias, float* output, float* columns) {
   const long positions = static_cast<long>(g.outHeight) * g.outWidth;
   const int depth = g.inChannels * g.kernelHeight * g.kernelWidth;
+  // NOTE: the product then never reads `columns`; it is still the interface's scratch.
+  const bool packable = imageColumnsPackable(g);
   for (int n = 0; n < g.batch; n++) {
     const float* image = input + static_cast<long>(n) * g.inChannels * g.inHeight * g.inWidth;
     float* out = output + static_cast<long>(n) * g.outChannels * positions;
-    im2col(g, image, columns);
     for (int o = 0; o < g.outChannels; o++) std::fill(out + o * positions, out + (o + 1) * positions, bias[o]);
+    if (packable) {
+      gemmImageColumns(g.outChannels, weight, depth, g, image, out, positions, true);
+      continue;
+    }
+    im2col(g, image, columns);
     gemm(g.outChannels, static_cast<int>(positions), depth, weight, depth, 1, columns, positions, 1, out, positions, 1, true);
   }
 }

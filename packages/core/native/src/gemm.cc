@@ -9,8 +9,10 @@
 #include "gemm.h"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
+#include "kernels.h"
 #include "simd.h"
 
 #if defined(__AVX__)
@@ -193,8 +195,13 @@ void packA(int kc, int mc, const float* a, long rowStride, long colStride, float
   }
 }
 
-void gemmOriented(int m, int n, int depth, const float* a, long aRow, long aCol, const float* b, long bRow, long bCol, float* c, long cRow,
-                  long cCol, bool accumulate) {
+/**
+ * The loop nest; `packBBlock(pc, kc, jc, nc, dst)` packs B's depths pc..pc+kc and columns
+ * jc..jc+nc into NR-wide panels [panel][k][NR] (zero-padded), from wherever B lives.
+ */
+template <class PackBBlock>
+void gemmBlocked(int m, int n, int depth, const float* a, long aRow, long aCol, const PackBBlock& packBBlock, float* c, long cRow, long cCol,
+                 bool accumulate) {
   Workspace& w = workspace;
   float* packedA = aligned64(w.packedA);
   float* packedB = aligned64(w.packedB);
@@ -206,7 +213,7 @@ void gemmOriented(int m, int n, int depth, const float* a, long aRow, long aCol,
     for (int pc = 0; pc < depth; pc += kcStep) {
       const int kc = std::min(kcStep, depth - pc);
       const bool add = accumulate || pc > 0;  // later depth blocks add to what the first one wrote
-      packB(kc, nc, b + pc * bRow + jc * bCol, bRow, bCol, packedB);
+      packBBlock(pc, kc, jc, nc, packedB);
       for (int ic = 0; ic < m; ic += mcStep) {
         const int mc = std::min(mcStep, m - ic);
         const float* aBlock = a + ic * aRow + pc * aCol;
@@ -245,6 +252,40 @@ void gemmOriented(int m, int n, int depth, const float* a, long aRow, long aCol,
   }
 }
 
+void gemmOriented(int m, int n, int depth, const float* a, long aRow, long aCol, const float* b, long bRow, long bCol, float* c, long cRow,
+                  long cCol, bool accumulate) {
+  const auto packFromMatrix = [=](int pc, int kc, int jc, int nc, float* dst) { packB(kc, nc, b + pc * bRow + jc * bCol, bRow, bCol, dst); };
+  gemmBlocked(m, n, depth, a, aRow, aCol, packFromMatrix, c, cRow, cCol, accumulate);
+}
+
+/**
+ * Packs the im2col columns of one image (depths pc..pc+kc, every output position) straight
+ * into NR-wide panels: the copies im2col makes (one output row of one window offset at a
+ * time), with the destination in the panel layout. Only for imageColumnsPackable geometries.
+ */
+void packImageColumns(const ConvGeometry& g, const float* image, int pc, int kc, float* dst) {
+  const int positions = g.outHeight * g.outWidth;
+  const int window = g.kernelHeight * g.kernelWidth;
+  if (positions % NR != 0) std::fill(dst + static_cast<long>(positions / NR) * kc * NR, dst + static_cast<long>((positions + NR - 1) / NR) * kc * NR, 0.0f);
+  for (int kk = 0; kk < kc; kk++) {
+    const int k = pc + kk;
+    const int channel = k / window, i = k % window / g.kernelWidth, j = k % g.kernelWidth;
+    const float* source = image + (static_cast<long>(channel) * g.inHeight + i) * g.inWidth + j;
+    float* depthRow = dst + static_cast<long>(kk) * NR;
+    for (int y = 0; y < g.outHeight; y++) {
+      const float* from = source + static_cast<long>(y) * g.inWidth;
+      for (int x = 0; x < g.outWidth;) {
+        const int p = y * g.outWidth + x;
+        const int lane = p % NR;
+        const int count = std::min(g.outWidth - x, NR - lane);
+        float* to = depthRow + static_cast<long>(p / NR) * kc * NR + lane;
+        std::memcpy(to, from + x, sizeof(float) * count);
+        x += count;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void gemm(int m, int n, int depth, const float* a, long aRow, long aCol, const float* b, long bRow, long bCol, float* c, long cRow,
@@ -267,4 +308,18 @@ void gemm(int m, int n, int depth, const float* a, long aRow, long aCol, const f
   } else {
     gemmOriented(m, n, depth, a, aRow, aCol, b, bRow, bCol, c, cRow, cCol, accumulate);
   }
+}
+
+bool imageColumnsPackable(const ConvGeometry& g) {
+  // Stride 1, no padding, every window inside the image (a 'valid' convolution), and one
+  // block of columns (the packed block holds every output position).
+  return g.strideX == 1 && g.strideY == 1 && g.padTop == 0 && g.padLeft == 0 && g.outHeight + g.kernelHeight - 1 <= g.inHeight &&
+         g.outWidth + g.kernelWidth - 1 <= g.inWidth && g.outHeight * g.outWidth <= NC;
+}
+
+void gemmImageColumns(int m, const float* a, long aRow, const ConvGeometry& g, const float* image, float* c, long cRow, bool accumulate) {
+  const int depth = g.inChannels * g.kernelHeight * g.kernelWidth;
+  const int positions = g.outHeight * g.outWidth;
+  const auto packFromImage = [&](int pc, int kc, int, int, float* dst) { packImageColumns(g, image, pc, kc, dst); };
+  gemmBlocked(m, positions, depth, a, aRow, 1, packFromImage, c, cRow, 1, accumulate);
 }

@@ -93,6 +93,7 @@ const convCases: ConvCase[] = [
   [[2, 6, 10, 11], 9, [3, 3], [2, 2], 'valid'],
   [[1, 7, 12, 12], 10, [2, 3], [2, 1], 'same'],
   [[2, 4, 9, 13], 6, [3, 5], [1, 1], 'same'], // stride-1 col2im: vector interior and scalar borders
+  [[2, 3, 10, 9], 5, [2, 3], [1, 1], 'valid'], // native forward packs the image's columns itself: 63 positions, a ragged last panel
 ];
 
 describe.each(backends)('kernels on %s', (_, kernels) => {
