@@ -86,11 +86,11 @@ void conv2dForward(const ConvGeometry& g, const float* input, const float* weigh
   for (int n = 0; n < g.batch; n++) {
     const float* image = input + static_cast<long>(n) * g.inChannels * g.inHeight * g.inWidth;
     float* out = output + static_cast<long>(n) * g.outChannels * positions;
-    for (int o = 0; o < g.outChannels; o++) std::fill(out + o * positions, out + (o + 1) * positions, bias[o]);
     if (packable) {
-      gemmImageColumns(g.outChannels, weight, depth, g, image, out, positions, true);
+      gemmImageColumns(g.outChannels, weight, depth, g, image, bias, out, positions);
       continue;
     }
+    for (int o = 0; o < g.outChannels; o++) std::fill(out + o * positions, out + (o + 1) * positions, bias[o]);
     im2col(g, image, columns);
     gemm(g.outChannels, static_cast<int>(positions), depth, weight, depth, 1, columns, positions, 1, out, positions, 1, true);
   }

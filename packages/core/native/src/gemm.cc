@@ -64,9 +64,11 @@ float* aligned64(std::vector<float>& v) {
  * A is packed ([k][MR], `Packed`) or read in place: MR rows `lda` apart, contiguous in k.
  */
 template <bool Packed>
-inline void microKernel(int kc, const float* __restrict ap, long lda, const float* __restrict bp, float* __restrict c, long ldc, bool accumulate) {
+inline void microKernel(int kc, const float* __restrict ap, long lda, const float* __restrict bp, float* __restrict c, long ldc, bool accumulate,
+                        const float* rowBias = nullptr) {
   Vec c0[MR], c1[MR];
-  for (int i = 0; i < MR; i++) c0[i] = c1[i] = Vec{};
+  // The conv forward's bias starts the sums (instead of a pass that fills C with it first).
+  for (int i = 0; i < MR; i++) c0[i] = c1[i] = rowBias != nullptr ? splat(rowBias[i]) : Vec{};
   for (int k = 0; k < kc; k++) {
     const Vec b0 = load(bp);
     const Vec b1 = load(bp + LANES);
@@ -198,10 +200,11 @@ void packA(int kc, int mc, const float* a, long rowStride, long colStride, float
 /**
  * The loop nest; `packBBlock(pc, kc, jc, nc, dst)` packs B's depths pc..pc+kc and columns
  * jc..jc+nc into NR-wide panels [panel][k][NR] (zero-padded), from wherever B lives.
+ * With `rowBias` (and accumulate false), C[i][j] = rowBias[i] + the product.
  */
 template <class PackBBlock>
 void gemmBlocked(int m, int n, int depth, const float* a, long aRow, long aCol, const PackBBlock& packBBlock, float* c, long cRow, long cCol,
-                 bool accumulate) {
+                 bool accumulate, const float* rowBias = nullptr) {
   Workspace& w = workspace;
   float* packedA = aligned64(w.packedA);
   float* packedB = aligned64(w.packedB);
@@ -233,16 +236,19 @@ void gemmBlocked(int m, int n, int depth, const float* a, long aRow, long aCol, 
             const bool inC = mr == MR && nr == NR && cCol == 1;
             float* target = inC ? cp : w.tile;
             const long ldc = inC ? cRow : NR;
+            // The bias goes in with the first depth block; an edge tile adds it when stored.
+            const float* tileBias = rowBias != nullptr && !add ? rowBias + ic + ir : nullptr;
             if (ir < fullRows) {
-              microKernel<false>(kc, aBlock + ir * aRow, aRow, bp, target, ldc, inC && add);
+              microKernel<false>(kc, aBlock + ir * aRow, aRow, bp, target, ldc, inC && add, inC ? tileBias : nullptr);
             } else {
-              microKernel<true>(kc, packedA + static_cast<long>(ir - fullRows) * kc, MR, bp, target, ldc, inC && add);
+              microKernel<true>(kc, packedA + static_cast<long>(ir - fullRows) * kc, MR, bp, target, ldc, inC && add, inC ? tileBias : nullptr);
             }
             if (inC) continue;
             for (int i = 0; i < mr; i++) {
+              const float start = tileBias != nullptr ? tileBias[i] : 0.0f;
               for (int j = 0; j < nr; j++) {
                 float& out = cp[i * cRow + j * cCol];
-                out = add ? out + w.tile[i * NR + j] : w.tile[i * NR + j];
+                out = add ? out + w.tile[i * NR + j] : start + w.tile[i * NR + j];
               }
             }
           }
@@ -317,9 +323,9 @@ bool imageColumnsPackable(const ConvGeometry& g) {
          g.outWidth + g.kernelWidth - 1 <= g.inWidth && g.outHeight * g.outWidth <= NC;
 }
 
-void gemmImageColumns(int m, const float* a, long aRow, const ConvGeometry& g, const float* image, float* c, long cRow, bool accumulate) {
+void gemmImageColumns(int m, const float* a, long aRow, const ConvGeometry& g, const float* image, const float* rowBias, float* c, long cRow) {
   const int depth = g.inChannels * g.kernelHeight * g.kernelWidth;
   const int positions = g.outHeight * g.outWidth;
   const auto packFromImage = [&](int pc, int kc, int, int, float* dst) { packImageColumns(g, image, pc, kc, dst); };
-  gemmBlocked(m, positions, depth, a, aRow, 1, packFromImage, c, cRow, 1, accumulate);
+  gemmBlocked(m, positions, depth, a, aRow, 1, packFromImage, c, cRow, 1, false, rowBias);
 }

@@ -13,8 +13,9 @@ struct ConvGeometry;
 bool imageColumnsPackable(const ConvGeometry& g);
 
 /**
- * C[i][p] (+)= sum_k A[i][k] * columns[k][p] for one image, where columns is the image's
- * im2col matrix (conv.cc's layout), packed from the image directly: no columns buffer pass.
+ * C[i][p] = rowBias[i] + sum_k A[i][k] * columns[k][p] for one image, where columns is the
+ * image's im2col matrix (conv.cc's layout), packed from the image directly: no columns
+ * buffer pass, and the bias starts the register sums (no pass filling C with it).
  * A[i][k] = a[i*aRow + k], C[i][p] = c[i*cRow + p].
  */
-void gemmImageColumns(int m, const float* a, long aRow, const ConvGeometry& g, const float* image, float* c, long cRow, bool accumulate);
+void gemmImageColumns(int m, const float* a, long aRow, const ConvGeometry& g, const float* image, const float* rowBias, float* c, long cRow);
