@@ -110,6 +110,13 @@ void maxPool2x2Backward(const PoolGeometry& g, const float* input, const float* 
       for (int x = 0; x < vectorWindows; x += LANES / 2) {
         maxPool2x2BackwardLanes(top + 2 * x, bottom + 2 * x, best + x, gradient + x, dTop + 2 * x, dBottom + 2 * x);
       }
+      // A ragged row ends with one more vector that overlaps the last: the windows it
+      // repeats write the same values again (dInput is none of the arrays it reads).
+      const int last = g.outWidth - LANES / 2;
+      if (vectorWindows < g.outWidth && last >= 0) {
+        maxPool2x2BackwardLanes(top + 2 * last, bottom + 2 * last, best + last, gradient + last, dTop + 2 * last, dBottom + 2 * last);
+        continue;
+      }
       for (int x = vectorWindows; x < g.outWidth; x++) {
         const float b = best[x], d = gradient[x];
         const bool take00 = top[2 * x] == b;
