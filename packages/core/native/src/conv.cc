@@ -99,12 +99,17 @@ void conv2dForward(const ConvGeometry& g, const float* input, const float* weigh
 void conv2dBackwardFilter(const ConvGeometry& g, const float* input, const float* dOutput, float* dWeight, float* dBias, float* columns) {
   const long positions = static_cast<long>(g.outHeight) * g.outWidth;
   const int depth = g.inChannels * g.kernelHeight * g.kernelWidth;
+  const bool transposable = imageColumnsTransposable(g);
   for (int n = 0; n < g.batch; n++) {
     const float* image = input + static_cast<long>(n) * g.inChannels * g.inHeight * g.inWidth;
     const float* dOut = dOutput + static_cast<long>(n) * g.outChannels * positions;
-    im2col(g, image, columns);
-    // dWeight[o, k] += sum_p dOut[o, p] * columns[k, p]: B[p][k] = columns[k*positions + p] (transposed operand).
-    gemm(g.outChannels, depth, static_cast<int>(positions), dOut, positions, 1, columns, 1, positions, dWeight, depth, 1, true);
+    if (transposable) {
+      gemmImageColumnsTransposed(g.outChannels, dOut, positions, g, image, dWeight, depth);
+    } else {
+      im2col(g, image, columns);
+      // dWeight[o, k] += sum_p dOut[o, p] * columns[k, p]: B[p][k] = columns[k*positions + p] (transposed operand).
+      gemm(g.outChannels, depth, static_cast<int>(positions), dOut, positions, 1, columns, 1, positions, dWeight, depth, 1, true);
+    }
     for (int o = 0; o < g.outChannels; o++) dBias[o] += sumFloats(dOut + o * positions, positions);
   }
 }

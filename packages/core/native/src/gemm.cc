@@ -292,6 +292,33 @@ void packImageColumns(const ConvGeometry& g, const float* image, int pc, int kc,
   }
 }
 
+/**
+ * Packs the transposed im2col columns of one image (B[p][k] = columns[k][p], positions
+ * pc..pc+kc, every depth k) into NR-wide panels: 8 depths at a time are copied from the
+ * image into a small buffer (L1) and 8x8-transposed into place, so the whole columns matrix
+ * is never written. Only for imageColumnsTransposable geometries.
+ */
+void packImageColumnsTransposed(const ConvGeometry& g, const float* image, int pc, int kc, int depthCount, float* dst) {
+  const int window = g.kernelHeight * g.kernelWidth;
+  alignas(64) float rows[8 * KC];
+  for (int k0 = 0; k0 < depthCount; k0 += 8) {
+    for (int r = 0; r < 8; r++) {
+      const int k = k0 + r;
+      const int channel = k / window, i = k % window / g.kernelWidth, j = k % g.kernelWidth;
+      const float* source = image + (static_cast<long>(channel) * g.inHeight + i) * g.inWidth + j;
+      float* row = rows + r * kc;
+      for (int p = pc; p < pc + kc;) {
+        const int y = p / g.outWidth, x = p % g.outWidth;
+        const int count = std::min(g.outWidth - x, pc + kc - p);
+        std::memcpy(row + (p - pc), source + static_cast<long>(y) * g.inWidth + x, sizeof(float) * count);
+        p += count;
+      }
+    }
+    float* panel = dst + static_cast<long>(k0 / NR) * kc * NR + k0 % NR;
+    for (int p = 0; p < kc; p += 8) transpose8x8(rows + p, kc, panel + static_cast<long>(p) * NR, NR);
+  }
+}
+
 }  // namespace
 
 void gemm(int m, int n, int depth, const float* a, long aRow, long aCol, const float* b, long bRow, long bCol, float* c, long cRow,
@@ -328,4 +355,17 @@ void gemmImageColumns(int m, const float* a, long aRow, const ConvGeometry& g, c
   const int positions = g.outHeight * g.outWidth;
   const auto packFromImage = [&](int pc, int kc, int, int, float* dst) { packImageColumns(g, image, pc, kc, dst); };
   gemmBlocked(m, positions, depth, a, aRow, 1, packFromImage, c, cRow, 1, false, rowBias);
+}
+
+bool imageColumnsTransposable(const ConvGeometry& g) {
+  const int depth = g.inChannels * g.kernelHeight * g.kernelWidth;
+  // One block of depths (the packer fills every depth of the block), whole panels, whole 8x8 transposes.
+  return imageColumnsPackable(g) && depth <= NC && depth % NR == 0 && (g.outHeight * g.outWidth) % 8 == 0;
+}
+
+void gemmImageColumnsTransposed(int m, const float* a, long aRow, const ConvGeometry& g, const float* image, float* c, long cRow) {
+  const int depth = g.inChannels * g.kernelHeight * g.kernelWidth;
+  const int positions = g.outHeight * g.outWidth;
+  const auto packFromImage = [&](int pc, int kc, int, int nc, float* dst) { packImageColumnsTransposed(g, image, pc, kc, nc, dst); };
+  gemmBlocked(m, depth, positions, a, aRow, 1, packFromImage, c, cRow, 1, true);
 }

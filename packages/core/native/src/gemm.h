@@ -19,3 +19,12 @@ bool imageColumnsPackable(const ConvGeometry& g);
  * A[i][k] = a[i*aRow + k], C[i][p] = c[i*cRow + p].
  */
 void gemmImageColumns(int m, const float* a, long aRow, const ConvGeometry& g, const float* image, const float* rowBias, float* c, long cRow);
+
+/** Whether gemmImageColumnsTransposed can run `g` (else: im2col, then gemm). */
+bool imageColumnsTransposable(const ConvGeometry& g);
+
+/**
+ * C[i][k] += sum_p A[i][p] * columns[k][p] for one image (the conv filter gradient), the
+ * transposed columns packed from the image directly. A[i][p] = a[i*aRow + p], C[i][k] = c[i*cRow + k].
+ */
+void gemmImageColumnsTransposed(int m, const float* a, long aRow, const ConvGeometry& g, const float* image, float* c, long cRow);
