@@ -95,6 +95,7 @@ const convCases: ConvCase[] = [
   [[2, 4, 9, 13], 6, [3, 5], [1, 1], 'same'], // stride-1 col2im: vector interior and scalar borders
   [[2, 3, 10, 9], 5, [2, 3], [1, 1], 'valid'], // native forward packs the image's columns itself: 63 positions, a ragged last panel
   [[1, 4, 21, 17], 6, [2, 4], [1, 1], 'valid'], // native filter gradient packs transposed columns from the image: depth 32, a depth block ending mid-row
+  [[1, 2, 6, 25], 3, [2, 5], [1, 1], 'valid'], // native input gradient gathers: 17 interior columns (a vector and an overlapping one), 4 border columns each side
 ];
 
 describe.each(backends)('kernels on %s', (_, kernels) => {
