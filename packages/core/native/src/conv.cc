@@ -49,6 +49,61 @@ void im2col(const ConvGeometry& g, const float* image, float* columns) {
   }
 }
 
+constexpr int GATHER_MAX_WINDOW = 49;
+
+/** Whether col2imGather can run `g`: stride 1, no padding, a valid convolution, rows of at least a vector of interior columns. */
+bool gatherable(const ConvGeometry& g) {
+  return g.strideX == 1 && g.strideY == 1 && g.padTop == 0 && g.padLeft == 0 && g.outHeight + g.kernelHeight - 1 == g.inHeight &&
+         g.outWidth + g.kernelWidth - 1 == g.inWidth && g.kernelHeight * g.kernelWidth <= GATHER_MAX_WINDOW &&
+         g.outWidth - g.kernelWidth + 1 >= LANES;
+}
+
+/**
+ * col2im as a gather, for gatherable geometries: each image row is summed in registers
+ * from the column rows that read it and stored once (no zero-fill, no read-modify-write
+ * passes). Interior columns (read by every window column j) go by whole vectors, the last
+ * one overlapping its predecessor; the kernelWidth-1 columns at each end one by one.
+ */
+void col2imGather(const ConvGeometry& g, const float* columns, float* image) {
+  const long positions = static_cast<long>(g.outHeight) * g.outWidth;
+  const int interiorStart = g.kernelWidth - 1, interiorEnd = g.outWidth;  // image columns s read by every j
+  const float* rows[GATHER_MAX_WINDOW];
+  int shifts[GATHER_MAX_WINDOW];
+  for (int c = 0; c < g.inChannels; c++) {
+    const float* channelColumns = columns + static_cast<long>(c) * g.kernelHeight * g.kernelWidth * positions;
+    for (int inY = 0; inY < g.inHeight; inY++) {
+      // Column row (i, j) at output row y = inY - i holds image column s at s - j.
+      int count = 0;
+      for (int i = 0; i < g.kernelHeight; i++) {
+        const int y = inY - i;
+        if (y < 0 || y >= g.outHeight) continue;
+        for (int j = 0; j < g.kernelWidth; j++) {
+          rows[count] = channelColumns + (i * g.kernelWidth + j) * positions + static_cast<long>(y) * g.outWidth;
+          shifts[count++] = j;
+        }
+      }
+      float* out = image + (static_cast<long>(c) * g.inHeight + inY) * g.inWidth;
+      for (int s0 = interiorStart;; s0 += LANES) {
+        const int start = std::min(s0, interiorEnd - LANES);
+        Vec sum{};
+        for (int t = 0; t < count; t++) sum += load(rows[t] + start - shifts[t]);
+        store(out + start, sum);
+        if (start + LANES >= interiorEnd) break;
+      }
+      for (int s = 0; s < g.inWidth; s++) {
+        if (s == interiorStart) s = interiorEnd;
+        if (s >= g.inWidth) break;
+        float sum = 0;
+        for (int t = 0; t < count; t++) {
+          const int x = s - shifts[t];
+          if (x >= 0 && x < g.outWidth) sum += rows[t][x];
+        }
+        out[s] = sum;
+      }
+    }
+  }
+}
+
 /** The adjoint of im2col: image[c, inY, inX] = sum of the columns entries that read it (image overwritten). */
 void col2im(const ConvGeometry& g, const float* columns, float* image) {
   std::fill(image, image + static_cast<long>(g.inChannels) * g.inHeight * g.inWidth, 0.0f);
@@ -81,11 +136,17 @@ void col2im(const ConvGeometry& g, const float* columns, float* image) {
 void conv2dForward(const ConvGeometry& g, const float* input, const float* weight, const float* bias, float* output, float* columns) {
   const long positions = static_cast<long>(g.outHeight) * g.outWidth;
   const int depth = g.inChannels * g.kernelHeight * g.kernelWidth;
+  // NOTE: the product then never reads `columns`; it is still the interface's scratch.
+  const bool packable = imageColumnsPackable(g);
   for (int n = 0; n < g.batch; n++) {
     const float* image = input + static_cast<long>(n) * g.inChannels * g.inHeight * g.inWidth;
     float* out = output + static_cast<long>(n) * g.outChannels * positions;
-    im2col(g, image, columns);
+    if (packable) {
+      gemmImageColumns(g.outChannels, weight, depth, g, image, bias, out, positions);
+      continue;
+    }
     for (int o = 0; o < g.outChannels; o++) std::fill(out + o * positions, out + (o + 1) * positions, bias[o]);
+    im2col(g, image, columns);
     gemm(g.outChannels, static_cast<int>(positions), depth, weight, depth, 1, columns, positions, 1, out, positions, 1, true);
   }
 }
@@ -93,12 +154,17 @@ void conv2dForward(const ConvGeometry& g, const float* input, const float* weigh
 void conv2dBackwardFilter(const ConvGeometry& g, const float* input, const float* dOutput, float* dWeight, float* dBias, float* columns) {
   const long positions = static_cast<long>(g.outHeight) * g.outWidth;
   const int depth = g.inChannels * g.kernelHeight * g.kernelWidth;
+  const bool transposable = imageColumnsTransposable(g);
   for (int n = 0; n < g.batch; n++) {
     const float* image = input + static_cast<long>(n) * g.inChannels * g.inHeight * g.inWidth;
     const float* dOut = dOutput + static_cast<long>(n) * g.outChannels * positions;
-    im2col(g, image, columns);
-    // dWeight[o, k] += sum_p dOut[o, p] * columns[k, p]: B[p][k] = columns[k*positions + p] (transposed operand).
-    gemm(g.outChannels, depth, static_cast<int>(positions), dOut, positions, 1, columns, 1, positions, dWeight, depth, 1, true);
+    if (transposable) {
+      gemmImageColumnsTransposed(g.outChannels, dOut, positions, g, image, dWeight, depth);
+    } else {
+      im2col(g, image, columns);
+      // dWeight[o, k] += sum_p dOut[o, p] * columns[k, p]: B[p][k] = columns[k*positions + p] (transposed operand).
+      gemm(g.outChannels, depth, static_cast<int>(positions), dOut, positions, 1, columns, 1, positions, dWeight, depth, 1, true);
+    }
     for (int o = 0; o < g.outChannels; o++) dBias[o] += sumFloats(dOut + o * positions, positions);
   }
 }
@@ -106,10 +172,16 @@ void conv2dBackwardFilter(const ConvGeometry& g, const float* input, const float
 void conv2dBackwardInput(const ConvGeometry& g, const float* weight, const float* dOutput, float* dInput, float* columns) {
   const long positions = static_cast<long>(g.outHeight) * g.outWidth;
   const int depth = g.inChannels * g.kernelHeight * g.kernelWidth;
+  const bool gather = gatherable(g);
   for (int n = 0; n < g.batch; n++) {
     const float* dOut = dOutput + static_cast<long>(n) * g.outChannels * positions;
     // columns[k, p] = sum_o weight[o, k] * dOut[o, p]
     gemm(depth, static_cast<int>(positions), g.outChannels, weight, 1, depth, dOut, positions, 1, columns, positions, 1, false);
-    col2im(g, columns, dInput + static_cast<long>(n) * g.inChannels * g.inHeight * g.inWidth);
+    float* image = dInput + static_cast<long>(n) * g.inChannels * g.inHeight * g.inWidth;
+    if (gather) {
+      col2imGather(g, columns, image);
+    } else {
+      col2im(g, columns, image);
+    }
   }
 }

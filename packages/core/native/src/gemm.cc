@@ -9,8 +9,10 @@
 #include "gemm.h"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
+#include "kernels.h"
 #include "simd.h"
 
 #if defined(__AVX__)
@@ -62,9 +64,11 @@ float* aligned64(std::vector<float>& v) {
  * A is packed ([k][MR], `Packed`) or read in place: MR rows `lda` apart, contiguous in k.
  */
 template <bool Packed>
-inline void microKernel(int kc, const float* __restrict ap, long lda, const float* __restrict bp, float* __restrict c, long ldc, bool accumulate) {
+inline void microKernel(int kc, const float* __restrict ap, long lda, const float* __restrict bp, float* __restrict c, long ldc, bool accumulate,
+                        const float* rowBias = nullptr) {
   Vec c0[MR], c1[MR];
-  for (int i = 0; i < MR; i++) c0[i] = c1[i] = Vec{};
+  // The conv forward's bias starts the sums (instead of a pass that fills C with it first).
+  for (int i = 0; i < MR; i++) c0[i] = c1[i] = rowBias != nullptr ? splat(rowBias[i]) : Vec{};
   for (int k = 0; k < kc; k++) {
     const Vec b0 = load(bp);
     const Vec b1 = load(bp + LANES);
@@ -193,8 +197,14 @@ void packA(int kc, int mc, const float* a, long rowStride, long colStride, float
   }
 }
 
-void gemmOriented(int m, int n, int depth, const float* a, long aRow, long aCol, const float* b, long bRow, long bCol, float* c, long cRow,
-                  long cCol, bool accumulate) {
+/**
+ * The loop nest; `packBBlock(pc, kc, jc, nc, dst)` packs B's depths pc..pc+kc and columns
+ * jc..jc+nc into NR-wide panels [panel][k][NR] (zero-padded), from wherever B lives.
+ * With `rowBias` (and accumulate false), C[i][j] = rowBias[i] + the product.
+ */
+template <class PackBBlock>
+void gemmBlocked(int m, int n, int depth, const float* a, long aRow, long aCol, const PackBBlock& packBBlock, float* c, long cRow, long cCol,
+                 bool accumulate, const float* rowBias = nullptr) {
   Workspace& w = workspace;
   float* packedA = aligned64(w.packedA);
   float* packedB = aligned64(w.packedB);
@@ -206,7 +216,7 @@ void gemmOriented(int m, int n, int depth, const float* a, long aRow, long aCol,
     for (int pc = 0; pc < depth; pc += kcStep) {
       const int kc = std::min(kcStep, depth - pc);
       const bool add = accumulate || pc > 0;  // later depth blocks add to what the first one wrote
-      packB(kc, nc, b + pc * bRow + jc * bCol, bRow, bCol, packedB);
+      packBBlock(pc, kc, jc, nc, packedB);
       for (int ic = 0; ic < m; ic += mcStep) {
         const int mc = std::min(mcStep, m - ic);
         const float* aBlock = a + ic * aRow + pc * aCol;
@@ -226,22 +236,86 @@ void gemmOriented(int m, int n, int depth, const float* a, long aRow, long aCol,
             const bool inC = mr == MR && nr == NR && cCol == 1;
             float* target = inC ? cp : w.tile;
             const long ldc = inC ? cRow : NR;
+            // The bias goes in with the first depth block; an edge tile adds it when stored.
+            const float* tileBias = rowBias != nullptr && !add ? rowBias + ic + ir : nullptr;
             if (ir < fullRows) {
-              microKernel<false>(kc, aBlock + ir * aRow, aRow, bp, target, ldc, inC && add);
+              microKernel<false>(kc, aBlock + ir * aRow, aRow, bp, target, ldc, inC && add, inC ? tileBias : nullptr);
             } else {
-              microKernel<true>(kc, packedA + static_cast<long>(ir - fullRows) * kc, MR, bp, target, ldc, inC && add);
+              microKernel<true>(kc, packedA + static_cast<long>(ir - fullRows) * kc, MR, bp, target, ldc, inC && add, inC ? tileBias : nullptr);
             }
             if (inC) continue;
             for (int i = 0; i < mr; i++) {
+              const float start = tileBias != nullptr ? tileBias[i] : 0.0f;
               for (int j = 0; j < nr; j++) {
                 float& out = cp[i * cRow + j * cCol];
-                out = add ? out + w.tile[i * NR + j] : w.tile[i * NR + j];
+                out = add ? out + w.tile[i * NR + j] : start + w.tile[i * NR + j];
               }
             }
           }
         }
       }
     }
+  }
+}
+
+void gemmOriented(int m, int n, int depth, const float* a, long aRow, long aCol, const float* b, long bRow, long bCol, float* c, long cRow,
+                  long cCol, bool accumulate) {
+  const auto packFromMatrix = [=](int pc, int kc, int jc, int nc, float* dst) { packB(kc, nc, b + pc * bRow + jc * bCol, bRow, bCol, dst); };
+  gemmBlocked(m, n, depth, a, aRow, aCol, packFromMatrix, c, cRow, cCol, accumulate);
+}
+
+/**
+ * Packs the im2col columns of one image (depths pc..pc+kc, every output position) straight
+ * into NR-wide panels: the copies im2col makes (one output row of one window offset at a
+ * time), with the destination in the panel layout. Only for imageColumnsPackable geometries.
+ */
+void packImageColumns(const ConvGeometry& g, const float* image, int pc, int kc, float* dst) {
+  const int positions = g.outHeight * g.outWidth;
+  const int window = g.kernelHeight * g.kernelWidth;
+  if (positions % NR != 0) std::fill(dst + static_cast<long>(positions / NR) * kc * NR, dst + static_cast<long>((positions + NR - 1) / NR) * kc * NR, 0.0f);
+  for (int kk = 0; kk < kc; kk++) {
+    const int k = pc + kk;
+    const int channel = k / window, i = k % window / g.kernelWidth, j = k % g.kernelWidth;
+    const float* source = image + (static_cast<long>(channel) * g.inHeight + i) * g.inWidth + j;
+    float* depthRow = dst + static_cast<long>(kk) * NR;
+    for (int y = 0; y < g.outHeight; y++) {
+      const float* from = source + static_cast<long>(y) * g.inWidth;
+      for (int x = 0; x < g.outWidth;) {
+        const int p = y * g.outWidth + x;
+        const int lane = p % NR;
+        const int count = std::min(g.outWidth - x, NR - lane);
+        float* to = depthRow + static_cast<long>(p / NR) * kc * NR + lane;
+        std::memcpy(to, from + x, sizeof(float) * count);
+        x += count;
+      }
+    }
+  }
+}
+
+/**
+ * Packs the transposed im2col columns of one image (B[p][k] = columns[k][p], positions
+ * pc..pc+kc, every depth k) into NR-wide panels: 8 depths at a time are copied from the
+ * image into a small buffer (L1) and 8x8-transposed into place, so the whole columns matrix
+ * is never written. Only for imageColumnsTransposable geometries.
+ */
+void packImageColumnsTransposed(const ConvGeometry& g, const float* image, int pc, int kc, int depthCount, float* dst) {
+  const int window = g.kernelHeight * g.kernelWidth;
+  alignas(64) float rows[8 * KC];
+  for (int k0 = 0; k0 < depthCount; k0 += 8) {
+    for (int r = 0; r < 8; r++) {
+      const int k = k0 + r;
+      const int channel = k / window, i = k % window / g.kernelWidth, j = k % g.kernelWidth;
+      const float* source = image + (static_cast<long>(channel) * g.inHeight + i) * g.inWidth + j;
+      float* row = rows + r * kc;
+      for (int p = pc; p < pc + kc;) {
+        const int y = p / g.outWidth, x = p % g.outWidth;
+        const int count = std::min(g.outWidth - x, pc + kc - p);
+        std::memcpy(row + (p - pc), source + static_cast<long>(y) * g.inWidth + x, sizeof(float) * count);
+        p += count;
+      }
+    }
+    float* panel = dst + static_cast<long>(k0 / NR) * kc * NR + k0 % NR;
+    for (int p = 0; p < kc; p += 8) transpose8x8(rows + p, kc, panel + static_cast<long>(p) * NR, NR);
   }
 }
 
@@ -267,4 +341,31 @@ void gemm(int m, int n, int depth, const float* a, long aRow, long aCol, const f
   } else {
     gemmOriented(m, n, depth, a, aRow, aCol, b, bRow, bCol, c, cRow, cCol, accumulate);
   }
+}
+
+bool imageColumnsPackable(const ConvGeometry& g) {
+  // Stride 1, no padding, every window inside the image (a 'valid' convolution), and one
+  // block of columns (the packed block holds every output position).
+  return g.strideX == 1 && g.strideY == 1 && g.padTop == 0 && g.padLeft == 0 && g.outHeight + g.kernelHeight - 1 <= g.inHeight &&
+         g.outWidth + g.kernelWidth - 1 <= g.inWidth && g.outHeight * g.outWidth <= NC;
+}
+
+void gemmImageColumns(int m, const float* a, long aRow, const ConvGeometry& g, const float* image, const float* rowBias, float* c, long cRow) {
+  const int depth = g.inChannels * g.kernelHeight * g.kernelWidth;
+  const int positions = g.outHeight * g.outWidth;
+  const auto packFromImage = [&](int pc, int kc, int, int, float* dst) { packImageColumns(g, image, pc, kc, dst); };
+  gemmBlocked(m, positions, depth, a, aRow, 1, packFromImage, c, cRow, 1, false, rowBias);
+}
+
+bool imageColumnsTransposable(const ConvGeometry& g) {
+  const int depth = g.inChannels * g.kernelHeight * g.kernelWidth;
+  // One block of depths (the packer fills every depth of the block), whole panels, whole 8x8 transposes.
+  return imageColumnsPackable(g) && depth <= NC && depth % NR == 0 && (g.outHeight * g.outWidth) % 8 == 0;
+}
+
+void gemmImageColumnsTransposed(int m, const float* a, long aRow, const ConvGeometry& g, const float* image, float* c, long cRow) {
+  const int depth = g.inChannels * g.kernelHeight * g.kernelWidth;
+  const int positions = g.outHeight * g.outWidth;
+  const auto packFromImage = [&](int pc, int kc, int, int nc, float* dst) { packImageColumnsTransposed(g, image, pc, kc, nc, dst); };
+  gemmBlocked(m, depth, positions, a, aRow, 1, packFromImage, c, cRow, 1, true);
 }

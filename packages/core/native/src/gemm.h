@@ -6,3 +6,25 @@
 
 void gemm(int m, int n, int depth, const float* a, long aRow, long aCol, const float* b, long bRow, long bCol, float* c, long cRow,
           long cCol, bool accumulate);
+
+struct ConvGeometry;
+
+/** Whether gemmImageColumns can run `g` (else: im2col, then gemm). */
+bool imageColumnsPackable(const ConvGeometry& g);
+
+/**
+ * C[i][p] = rowBias[i] + sum_k A[i][k] * columns[k][p] for one image, where columns is the
+ * image's im2col matrix (conv.cc's layout), packed from the image directly: no columns
+ * buffer pass, and the bias starts the register sums (no pass filling C with it).
+ * A[i][k] = a[i*aRow + k], C[i][p] = c[i*cRow + p].
+ */
+void gemmImageColumns(int m, const float* a, long aRow, const ConvGeometry& g, const float* image, const float* rowBias, float* c, long cRow);
+
+/** Whether gemmImageColumnsTransposed can run `g` (else: im2col, then gemm). */
+bool imageColumnsTransposable(const ConvGeometry& g);
+
+/**
+ * C[i][k] += sum_p A[i][p] * columns[k][p] for one image (the conv filter gradient), the
+ * transposed columns packed from the image directly. A[i][p] = a[i*aRow + p], C[i][k] = c[i*cRow + k].
+ */
+void gemmImageColumnsTransposed(int m, const float* a, long aRow, const ConvGeometry& g, const float* image, float* c, long cRow);

@@ -8,6 +8,7 @@
 
 #include "gemm.h"
 #include "kernels.h"
+#include "simd.h"
 
 void denseForward(int batch, int inFeatures, int outFeatures, const float* input, const float* weight, const float* bias, float* output) {
   for (int n = 0; n < batch; n++) std::memcpy(output + static_cast<long>(n) * outFeatures, bias, sizeof(float) * outFeatures);
@@ -51,24 +52,81 @@ void maxPool2x2Forward(const PoolGeometry& g, const float* input, float* output)
 }
 
 /** Backward of maxPool2x2Forward: the gradient goes to the first (row-major) lane equal to the max, zeros to the other three. */
+typedef int IntVec __attribute__((vector_size(LANES * 4)));
+typedef float HalfVec __attribute__((vector_size(LANES * 2), aligned(4)));
+
+#if defined(__AVX512F__)
+#define CONVOY_PAIRS 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7
+#define CONVOY_SWAP 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14
+#else
+#define CONVOY_PAIRS 0, 0, 1, 1, 2, 2, 3, 3
+#define CONVOY_SWAP 1, 0, 3, 2, 5, 4, 7, 6
+#endif
+
+/**
+ * LANES input columns (LANES/2 windows) of one window row pair. Each input lane compares
+ * itself with its window's max (the window's lanes: this one, its pair in the same row, the
+ * two below); the first lane in row-major order that equals it takes the gradient.
+ */
+inline void maxPool2x2BackwardLanes(const float* top, const float* bottom, const float* best, const float* gradient, float* dTop, float* dBottom) {
+  const HalfVec bestHalf = *reinterpret_cast<const HalfVec*>(best);
+  const HalfVec gradientHalf = *reinterpret_cast<const HalfVec*>(gradient);
+  const Vec bestWide = __builtin_shufflevector(bestHalf, bestHalf, CONVOY_PAIRS);
+  const Vec gradientWide = __builtin_shufflevector(gradientHalf, gradientHalf, CONVOY_PAIRS);
+  IntVec odd;
+  for (int lane = 0; lane < LANES; lane++) odd[lane] = -(lane & 1);
+  const IntVec eqTop = load(top) == bestWide;
+  const IntVec eqBottom = load(bottom) == bestWide;
+  const IntVec eqTopPair = __builtin_shufflevector(eqTop, eqTop, CONVOY_SWAP);
+  const IntVec eqBottomPair = __builtin_shufflevector(eqBottom, eqBottom, CONVOY_SWAP);
+  const IntVec takeTop = eqTop & ~(odd & eqTopPair);
+  const IntVec takeBottom = eqBottom & ~(eqTop | eqTopPair) & ~(odd & eqBottomPair);
+  // Vector casts reinterpret the bits: a lane's mask (all ones or zero) selects its gradient or +0.
+  const IntVec gradientBits = (IntVec)gradientWide;
+  store(dTop, (Vec)(takeTop & gradientBits));
+  store(dBottom, (Vec)(takeBottom & gradientBits));
+}
+
+#undef CONVOY_PAIRS
+#undef CONVOY_SWAP
+
+/** Backward of maxPool2x2Forward: the gradient goes to the first (row-major) lane equal to the max, zeros to the other three. */
 void maxPool2x2Backward(const PoolGeometry& g, const float* input, const float* output, const float* dOutput, float* dInput) {
   const long planes = static_cast<long>(g.batch) * g.channels;
+  // NOTE: the scalar form (a branch per window lane, arrays possibly aliased) did not
+  // vectorize and cost as much as conv1 and every ReLU pass together; whole vectors of
+  // windows go through maxPool2x2BackwardLanes, the rest of a row window by window.
+  const int vectorWindows = g.outWidth / (LANES / 2) * (LANES / 2);
   for (long plane = 0; plane < planes; plane++) {
     const long inOffset = plane * g.inHeight * g.inWidth;
     const long outOffset = plane * g.outHeight * g.outWidth;
     for (int y = 0; y < g.outHeight; y++) {
-      const long top = inOffset + 2 * y * g.inWidth, bottom = top + g.inWidth;
-      const long row = outOffset + y * g.outWidth;
-      for (int x = 0; x < g.outWidth; x++) {
-        const float best = output[row + x], gradient = dOutput[row + x];
-        const bool take00 = input[top + 2 * x] == best;
-        const bool take01 = !take00 && input[top + 2 * x + 1] == best;
-        const bool take10 = !take00 && !take01 && input[bottom + 2 * x] == best;
-        const bool take11 = !take00 && !take01 && !take10 && input[bottom + 2 * x + 1] == best;
-        dInput[top + 2 * x] = take00 ? gradient : 0.0f;
-        dInput[top + 2 * x + 1] = take01 ? gradient : 0.0f;
-        dInput[bottom + 2 * x] = take10 ? gradient : 0.0f;
-        dInput[bottom + 2 * x + 1] = take11 ? gradient : 0.0f;
+      const float* top = input + inOffset + 2L * y * g.inWidth;
+      const float* bottom = top + g.inWidth;
+      const float* best = output + outOffset + static_cast<long>(y) * g.outWidth;
+      const float* gradient = dOutput + outOffset + static_cast<long>(y) * g.outWidth;
+      float* dTop = dInput + inOffset + 2L * y * g.inWidth;
+      float* dBottom = dTop + g.inWidth;
+      for (int x = 0; x < vectorWindows; x += LANES / 2) {
+        maxPool2x2BackwardLanes(top + 2 * x, bottom + 2 * x, best + x, gradient + x, dTop + 2 * x, dBottom + 2 * x);
+      }
+      // A ragged row ends with one more vector that overlaps the last: the windows it
+      // repeats write the same values again (dInput is none of the arrays it reads).
+      const int last = g.outWidth - LANES / 2;
+      if (vectorWindows < g.outWidth && last >= 0) {
+        maxPool2x2BackwardLanes(top + 2 * last, bottom + 2 * last, best + last, gradient + last, dTop + 2 * last, dBottom + 2 * last);
+        continue;
+      }
+      for (int x = vectorWindows; x < g.outWidth; x++) {
+        const float b = best[x], d = gradient[x];
+        const bool take00 = top[2 * x] == b;
+        const bool take01 = !take00 && top[2 * x + 1] == b;
+        const bool take10 = !take00 && !take01 && bottom[2 * x] == b;
+        const bool take11 = !take00 && !take01 && !take10 && bottom[2 * x + 1] == b;
+        dTop[2 * x] = take00 ? d : 0.0f;
+        dTop[2 * x + 1] = take01 ? d : 0.0f;
+        dBottom[2 * x] = take10 ? d : 0.0f;
+        dBottom[2 * x + 1] = take11 ? d : 0.0f;
       }
     }
   }

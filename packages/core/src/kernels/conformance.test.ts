@@ -93,6 +93,9 @@ const convCases: ConvCase[] = [
   [[2, 6, 10, 11], 9, [3, 3], [2, 2], 'valid'],
   [[1, 7, 12, 12], 10, [2, 3], [2, 1], 'same'],
   [[2, 4, 9, 13], 6, [3, 5], [1, 1], 'same'], // stride-1 col2im: vector interior and scalar borders
+  [[2, 3, 10, 9], 5, [2, 3], [1, 1], 'valid'], // native forward packs the image's columns itself: 63 positions, a ragged last panel
+  [[1, 4, 21, 17], 6, [2, 4], [1, 1], 'valid'], // native filter gradient packs transposed columns from the image: depth 32, a depth block ending mid-row
+  [[1, 2, 6, 25], 3, [2, 5], [1, 1], 'valid'], // native input gradient gathers: 17 interior columns (a vector and an overlapping one), 4 border columns each side
 ];
 
 describe.each(backends)('kernels on %s', (_, kernels) => {
@@ -163,6 +166,7 @@ describe.each(backends)('kernels on %s', (_, kernels) => {
     [[1, 3, 11, 13], [2, 2], [2, 2]], // 2x2 fast path: 4 outputs per vector step plus a scalar tail
     [[1, 2, 7, 5], [3, 2], [2, 1]], // overlapping windows add their gradients
     [[2, 64, 24, 24], [2, 2], [2, 2]], // the default model's pooling
+    [[1, 2, 34, 35], [2, 2], [2, 2]], // native: two whole vectors of windows per row (AVX-512, 8 per vector) and a tail
   ];
   describe.each(poolCases)('maxpool2d x=%j pool=%j s=%j', ([batch, channels, inHeight, inWidth], pool, stride) => {
     const g: Pool2DGeometry = {
