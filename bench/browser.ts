@@ -14,7 +14,10 @@
  * Every coordinator listens on the same port, so from the second browser trial on the tab
  * reads the dataset from its Cache Storage (per origin) instead of the socket.
  *
- *   pnpm bench:browser [-- --rounds 3 --steps 60 --warmup 15 --batch 64]
+ *   pnpm bench:browser [-- --rounds 3 --steps 60 --warmup 15 --batch 64 --node-kernels wasm]
+ *
+ * The Node worker runs one thread on `--node-kernels` (wasm by default: the same kernels as
+ * the tab, so the ratio is the browser's cost; `native` compares with the fastest Node worker).
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,7 +26,7 @@ import { startCoordinator, startWorker, tempDir, type Proc } from '../tests/supp
 import { readHistory } from '../tests/distributed/helpers.js';
 import { benchFlags, machine, median, saveResults } from './measure.js';
 
-const values = benchFlags({ rounds: '3', steps: '60', warmup: '15', batch: '64' });
+const values = benchFlags({ rounds: '3', steps: '60', warmup: '15', batch: '64', 'node-kernels': 'wasm' });
 const rounds = Number(values.rounds);
 const steps = Number(values.steps);
 const warmup = Number(values.warmup);
@@ -48,7 +51,7 @@ async function trial(kind: Kind, round: number): Promise<number> {
   let worker: Proc | null = null;
   const page = kind === 'browser' ? await context.newPage() : null;
   // NOTE: one thread each: the Node worker computes on its main thread, the tab in one Web Worker.
-  if (page === null) worker = startWorker(coordinator.url, ['--kernels', 'auto']);
+  if (page === null) worker = startWorker(coordinator.url, ['--kernels', values['node-kernels'], '--threads', '1']);
   else await page.goto(`http://127.0.0.1:${port}/worker#name=bench-tab`);
   const code = await coordinator.exited;
   if (page !== null) {

@@ -131,7 +131,9 @@ describe('faults at a chosen step', () => {
     const out = `${dir}/coordinator`;
     const args = smallRunArgs(spec, out, ['--checkpoint-every', '3']);
     const first = track(await startCoordinator([...args, '--chaos', 'kill:coordinator@step8']));
-    const worker = track(startWorker(first.url, ['--retry-for', '60']));
+    // Slowed steps (150 ms each): checkpoints are written off the step's path, and on a busy
+    // disk step 3's (synced) write outlasted five fast steps of this small model.
+    const worker = track(startWorker(first.url, ['--retry-for', '60', '--chaos-delay', '150']));
     expect(await first.exited).toBe(128 + 9);
     expect(stepRecords(out).map((record) => record.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     const second = track(await startCoordinator([...args, '--resume', '--port', String(first.port)]));
