@@ -2,7 +2,7 @@
  * The step timeline panel in a real browser during a real run: two worker processes, one
  * slowed with --chaos-delay, must be told apart at a glance. The panel draws the newest
  * steps, names the slowed worker as the straggler (its score against the fastest worker's)
- * and shows each worker's CPU and memory. Screenshot of the panel: docs/trace-timeline.png.
+ * and shows each worker's CPU and memory. Screenshot of the panel: test-artifacts/trace-timeline.png.
  * A finished run in the same runs folder can be overlaid on the live charts (test-artifacts/dashboard-overlay.png).
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -79,7 +79,8 @@ describe.skipIf(browser.skip)('step timeline in a real browser', () => {
     );
     // The screenshot first, while both workers are on the timeline.
     mkdirSync(join(ROOT, 'docs'), { recursive: true });
-    await page.locator('.timeline-panel').screenshot({ path: join(ROOT, 'docs', 'trace-timeline.png') });
+    // Into test-artifacts/ like the others (docs/trace-timeline.png was taken this way, once).
+    await page.locator('.timeline-panel').screenshot({ path: join(ROOT, 'test-artifacts', 'trace-timeline.png') });
     const seen = await page.evaluate(() => ({
       straggler: Number(document.body.dataset['straggler']),
       timelineSteps: Number(document.body.dataset['timelineSteps']),
