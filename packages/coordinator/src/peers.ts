@@ -51,6 +51,8 @@ export class WorkerPeer {
    * `computeMs` is never used here: a worker reporting 0 would get every image.
    */
   rate = 0;
+  /** Answers measured so far (the first is not trusted: see `measured`). */
+  private answersMeasured = 0;
   lastStepMs = 0;
   sliceSize = 0;
   /** Missed deadlines, refused gradients and slow answers in a row (the Scheduler demotes at STRIKES_TO_EXCLUDE). */
@@ -83,7 +85,11 @@ export class WorkerPeer {
 
   measured(count: number, roundTripMs: number): void {
     const rate = (1000 * count) / Math.max(roundTripMs, 0.01);
-    this.rate = this.rate === 0 ? rate : (1 - ALPHA) * this.rate + ALPHA * rate;
+    // NOTE: a first answer carries one-time costs (the dataset still arriving, JIT and wasm
+    // compilation), so it only stands in until the second, which replaces it rather than
+    // being smoothed into it; otherwise a slow first slice shrinks the next several.
+    this.answersMeasured++;
+    this.rate = this.rate === 0 || this.answersMeasured === 2 ? rate : (1 - ALPHA) * this.rate + ALPHA * rate;
     this.lastStepMs = roundTripMs;
   }
 
