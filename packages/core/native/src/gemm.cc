@@ -105,15 +105,17 @@ inline void microKernel(int kc, const float* __restrict ap, long lda, const floa
 }
 
 /**
- * dst[c*dstStride + r] = src[r*srcStride + c] for r, c < 8. Packing a transposed operand is
- * made of these: element by element it cost more than the FMAs of the product it fed.
+ * dst[c*dstStride + r] = row(r)[c] for r, c < 8 (`row(r)`: a pointer to 8 floats). Packing a
+ * transposed operand is made of these: element by element it cost more than the FMAs of the
+ * product it fed.
  */
-inline void transpose8x8(const float* src, long srcStride, float* dst, long dstStride) {
+template <class Row>
+inline void transpose8x8Rows(const Row& row, float* dst, long dstStride) {
 #if defined(__AVX__)
-  const __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + srcStride);
-  const __m256 r2 = _mm256_loadu_ps(src + 2 * srcStride), r3 = _mm256_loadu_ps(src + 3 * srcStride);
-  const __m256 r4 = _mm256_loadu_ps(src + 4 * srcStride), r5 = _mm256_loadu_ps(src + 5 * srcStride);
-  const __m256 r6 = _mm256_loadu_ps(src + 6 * srcStride), r7 = _mm256_loadu_ps(src + 7 * srcStride);
+  const __m256 r0 = _mm256_loadu_ps(row(0)), r1 = _mm256_loadu_ps(row(1));
+  const __m256 r2 = _mm256_loadu_ps(row(2)), r3 = _mm256_loadu_ps(row(3));
+  const __m256 r4 = _mm256_loadu_ps(row(4)), r5 = _mm256_loadu_ps(row(5));
+  const __m256 r6 = _mm256_loadu_ps(row(6)), r7 = _mm256_loadu_ps(row(7));
   const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
   const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
   const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
@@ -132,8 +134,13 @@ inline void transpose8x8(const float* src, long srcStride, float* dst, long dstS
   _mm256_storeu_ps(dst + 7 * dstStride, _mm256_permute2f128_ps(u3, u7, 0x31));
 #else
   for (int r = 0; r < 8; r++)
-    for (int c = 0; c < 8; c++) dst[c * dstStride + r] = src[r * srcStride + c];
+    for (int c = 0; c < 8; c++) dst[c * dstStride + r] = row(r)[c];
 #endif
+}
+
+/** dst[c*dstStride + r] = src[r*srcStride + c] for r, c < 8. */
+inline void transpose8x8(const float* src, long srcStride, float* dst, long dstStride) {
+  transpose8x8Rows([=](int r) { return src + r * srcStride; }, dst, dstStride);
 }
 
 /** Packs B[k][j] (k < kc, j < nc) into NR-wide panels [panel][k][NR], zero-padding the last panel. */
@@ -315,6 +322,24 @@ void packImageColumns(const ConvGeometry& g, const float* image, int pc, int kc,
 template <int NR>
 void packImageColumnsTransposed(const ConvGeometry& g, const float* image, int pc, int kc, int depthCount, float* dst) {
   const int window = g.kernelHeight * g.kernelWidth;
+  if (g.outWidth % 8 == 0) {
+    // 8 positions never straddle an output row: each 8x8 block is transposed straight from
+    // the 8 image rows it reads (no copy into a buffer first).
+    for (int k0 = 0; k0 < depthCount; k0 += 8) {
+      const float* sources[8];
+      for (int r = 0; r < 8; r++) {
+        const int k = k0 + r;
+        const int channel = k / window, i = k % window / g.kernelWidth, j = k % g.kernelWidth;
+        sources[r] = image + (static_cast<long>(channel) * g.inHeight + i) * g.inWidth + j;
+      }
+      float* panel = dst + static_cast<long>(k0 / NR) * kc * NR + k0 % NR;
+      for (int p = 0; p < kc; p += 8) {
+        const long offset = static_cast<long>((pc + p) / g.outWidth) * g.inWidth + (pc + p) % g.outWidth;
+        transpose8x8Rows([&](int r) { return sources[r] + offset; }, panel + static_cast<long>(p) * NR, NR);
+      }
+    }
+    return;
+  }
   alignas(64) float rows[8 * KC];
   for (int k0 = 0; k0 < depthCount; k0 += 8) {
     for (int r = 0; r < 8; r++) {
