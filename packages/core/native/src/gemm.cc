@@ -21,23 +21,30 @@
 
 namespace {
 
-// Register tile: MR rows x NR columns = MR * NR/LANES vector accumulators.
-// AVX-512: 8 x 32 = 16 zmm accumulators + 2 B vectors + broadcasts (of 32 registers); 8 rows
-// divide every channel and batch count of the default model (32, 64, 128) without padding.
-// 8 lanes (AVX2, 16 registers): 6 x 16 = 12 accumulators + 2 B + 1 broadcast.
+// Register tile: MR rows x NR columns = MR * NR/LANES vector accumulators, NR being
+// NARROW or WIDE (gemm picks per product, see tileWidth).
+// AVX-512 (32 registers): 8 x 48 = 24 zmm accumulators + 3 B vectors + a broadcast, so a
+// depth step is 24 FMAs for 3 loads and 8 broadcasts (8 x 32: 16 FMAs for 2 + 8); 8 rows
+// divide every channel and batch count of the default model (32, 64, 128), 48 columns its
+// conv products' 576 positions and 288 depths. 8 x 32 stays for narrow products (a dense
+// layer's batch of 32 as columns would waste a third of a 48-wide tile).
+// 8 lanes (AVX2, 16 registers): 6 x 16 = 12 accumulators + 2 B + 1 broadcast; no wide tile.
 #if defined(__AVX512F__)
 constexpr int MR = 8;
+constexpr int WIDE = 3 * LANES;
 #else
 constexpr int MR = 6;
+constexpr int WIDE = 2 * LANES;
 #endif
-constexpr int NR = 2 * LANES;
+constexpr int NARROW = 2 * LANES;
 
 // Blocking: a B panel (KC*NR*4 = 32 KiB with AVX-512) stays in L1 while the A panels of one
 // MC block (MC*KC*4 <= 384 KiB) stream from L2; a packed B block (KC*NC*4 <= 1 MiB) is
 // reused by every A block.
 constexpr int KC = 256;
-constexpr int NC = 1024;
+constexpr int NC = 1152;  // a multiple of both tile widths (32 and 48)
 constexpr int MC = 384;
+static_assert(NC % NARROW == 0 && NC % WIDE == 0, "a block of columns is whole panels of either width");
 
 /** Splits `total` into equal blocks of at most `limit`, rounded up to a multiple of `unit`. */
 int blockSize(int total, int limit, int unit) {
@@ -49,7 +56,7 @@ int blockSize(int total, int limit, int unit) {
 /** Per-thread workspace (a worker may run kernels on several threads). */
 struct Workspace {
   std::vector<float> packedA, packedB;
-  alignas(64) float tile[MR * NR];
+  alignas(64) float tile[MR * WIDE];
   Workspace() : packedA(MC * KC + 64), packedB(static_cast<size_t>(KC) * NC + 64) {}
 };
 thread_local Workspace workspace;
@@ -63,45 +70,52 @@ float* aligned64(std::vector<float>& v) {
  * The MR x NR micro-kernel: C (row stride ldc, contiguous rows) (+)= A panel x packed B panel.
  * A is packed ([k][MR], `Packed`) or read in place: MR rows `lda` apart, contiguous in k.
  */
-template <bool Packed>
+template <int NR, bool Packed>
 inline void microKernel(int kc, const float* __restrict ap, long lda, const float* __restrict bp, float* __restrict c, long ldc, bool accumulate,
                         const float* rowBias = nullptr) {
-  Vec c0[MR], c1[MR];
+  constexpr int NV = NR / LANES;
+  Vec sums[MR][NV];
   // The conv forward's bias starts the sums (instead of a pass that fills C with it first).
-  for (int i = 0; i < MR; i++) c0[i] = c1[i] = rowBias != nullptr ? splat(rowBias[i]) : Vec{};
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) sums[i][v] = rowBias != nullptr ? splat(rowBias[i]) : Vec{};
   for (int k = 0; k < kc; k++) {
-    const Vec b0 = load(bp);
-    const Vec b1 = load(bp + LANES);
-#pragma GCC unroll 8
+    Vec b[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) b[v] = load(bp + v * LANES);
+#pragma GCC unroll 16
     for (int i = 0; i < MR; i++) {
       const Vec a = splat(Packed ? ap[i] : ap[i * lda]);
-      c0[i] += a * b0;
-      c1[i] += a * b1;
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; v++) sums[i][v] += a * b[v];
     }
     ap += Packed ? MR : 1;
     bp += NR;
   }
+#pragma GCC unroll 16
   for (int i = 0; i < MR; i++) {
     float* row = c + i * ldc;
-    if (accumulate) {
-      c0[i] += load(row);
-      c1[i] += load(row + LANES);
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) {
+      if (accumulate) sums[i][v] += load(row + v * LANES);
+      store(row + v * LANES, sums[i][v]);
     }
-    store(row, c0[i]);
-    store(row + LANES, c1[i]);
   }
 }
 
 /**
- * dst[c*dstStride + r] = src[r*srcStride + c] for r, c < 8. Packing a transposed operand is
- * made of these: element by element it cost more than the FMAs of the product it fed.
+ * dst[c*dstStride + r] = row(r)[c] for r, c < 8 (`row(r)`: a pointer to 8 floats). Packing a
+ * transposed operand is made of these: element by element it cost more than the FMAs of the
+ * product it fed.
  */
-inline void transpose8x8(const float* src, long srcStride, float* dst, long dstStride) {
+template <class Row>
+inline void transpose8x8Rows(const Row& row, float* dst, long dstStride) {
 #if defined(__AVX__)
-  const __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + srcStride);
-  const __m256 r2 = _mm256_loadu_ps(src + 2 * srcStride), r3 = _mm256_loadu_ps(src + 3 * srcStride);
-  const __m256 r4 = _mm256_loadu_ps(src + 4 * srcStride), r5 = _mm256_loadu_ps(src + 5 * srcStride);
-  const __m256 r6 = _mm256_loadu_ps(src + 6 * srcStride), r7 = _mm256_loadu_ps(src + 7 * srcStride);
+  const __m256 r0 = _mm256_loadu_ps(row(0)), r1 = _mm256_loadu_ps(row(1));
+  const __m256 r2 = _mm256_loadu_ps(row(2)), r3 = _mm256_loadu_ps(row(3));
+  const __m256 r4 = _mm256_loadu_ps(row(4)), r5 = _mm256_loadu_ps(row(5));
+  const __m256 r6 = _mm256_loadu_ps(row(6)), r7 = _mm256_loadu_ps(row(7));
   const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
   const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
   const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
@@ -120,11 +134,17 @@ inline void transpose8x8(const float* src, long srcStride, float* dst, long dstS
   _mm256_storeu_ps(dst + 7 * dstStride, _mm256_permute2f128_ps(u3, u7, 0x31));
 #else
   for (int r = 0; r < 8; r++)
-    for (int c = 0; c < 8; c++) dst[c * dstStride + r] = src[r * srcStride + c];
+    for (int c = 0; c < 8; c++) dst[c * dstStride + r] = row(r)[c];
 #endif
 }
 
+/** dst[c*dstStride + r] = src[r*srcStride + c] for r, c < 8. */
+inline void transpose8x8(const float* src, long srcStride, float* dst, long dstStride) {
+  transpose8x8Rows([=](int r) { return src + r * srcStride; }, dst, dstStride);
+}
+
 /** Packs B[k][j] (k < kc, j < nc) into NR-wide panels [panel][k][NR], zero-padding the last panel. */
+template <int NR>
 void packB(int kc, int nc, const float* b, long rowStride, long colStride, float* dst) {
   for (int j0 = 0; j0 < nc; j0 += NR) {
     const int nr = std::min(NR, nc - j0);
@@ -132,8 +152,7 @@ void packB(int kc, int nc, const float* b, long rowStride, long colStride, float
     if (nr == NR && colStride == 1) {
       for (int k = 0; k < kc; k++) {
         const float* src = panel + k * rowStride;
-        store(dst, load(src));
-        store(dst + LANES, load(src + LANES));
+        for (int v = 0; v < NR; v += LANES) store(dst + v, load(src + v));
         dst += NR;
       }
     } else if (nr == NR && rowStride == 1) {
@@ -202,7 +221,7 @@ void packA(int kc, int mc, const float* a, long rowStride, long colStride, float
  * jc..jc+nc into NR-wide panels [panel][k][NR] (zero-padded), from wherever B lives.
  * With `rowBias` (and accumulate false), C[i][j] = rowBias[i] + the product.
  */
-template <class PackBBlock>
+template <int NR, class PackBBlock>
 void gemmBlocked(int m, int n, int depth, const float* a, long aRow, long aCol, const PackBBlock& packBBlock, float* c, long cRow, long cCol,
                  bool accumulate, const float* rowBias = nullptr) {
   Workspace& w = workspace;
@@ -239,9 +258,9 @@ void gemmBlocked(int m, int n, int depth, const float* a, long aRow, long aCol, 
             // The bias goes in with the first depth block; an edge tile adds it when stored.
             const float* tileBias = rowBias != nullptr && !add ? rowBias + ic + ir : nullptr;
             if (ir < fullRows) {
-              microKernel<false>(kc, aBlock + ir * aRow, aRow, bp, target, ldc, inC && add, inC ? tileBias : nullptr);
+              microKernel<NR, false>(kc, aBlock + ir * aRow, aRow, bp, target, ldc, inC && add, inC ? tileBias : nullptr);
             } else {
-              microKernel<true>(kc, packedA + static_cast<long>(ir - fullRows) * kc, MR, bp, target, ldc, inC && add, inC ? tileBias : nullptr);
+              microKernel<NR, true>(kc, packedA + static_cast<long>(ir - fullRows) * kc, MR, bp, target, ldc, inC && add, inC ? tileBias : nullptr);
             }
             if (inC) continue;
             for (int i = 0; i < mr; i++) {
@@ -258,10 +277,11 @@ void gemmBlocked(int m, int n, int depth, const float* a, long aRow, long aCol, 
   }
 }
 
+template <int NR>
 void gemmOriented(int m, int n, int depth, const float* a, long aRow, long aCol, const float* b, long bRow, long bCol, float* c, long cRow,
                   long cCol, bool accumulate) {
-  const auto packFromMatrix = [=](int pc, int kc, int jc, int nc, float* dst) { packB(kc, nc, b + pc * bRow + jc * bCol, bRow, bCol, dst); };
-  gemmBlocked(m, n, depth, a, aRow, aCol, packFromMatrix, c, cRow, cCol, accumulate);
+  const auto packFromMatrix = [=](int pc, int kc, int jc, int nc, float* dst) { packB<NR>(kc, nc, b + pc * bRow + jc * bCol, bRow, bCol, dst); };
+  gemmBlocked<NR>(m, n, depth, a, aRow, aCol, packFromMatrix, c, cRow, cCol, accumulate);
 }
 
 /**
@@ -269,6 +289,7 @@ void gemmOriented(int m, int n, int depth, const float* a, long aRow, long aCol,
  * into NR-wide panels: the copies im2col makes (one output row of one window offset at a
  * time), with the destination in the panel layout. Only for imageColumnsPackable geometries.
  */
+template <int NR>
 void packImageColumns(const ConvGeometry& g, const float* image, int pc, int kc, float* dst) {
   const int positions = g.outHeight * g.outWidth;
   const int window = g.kernelHeight * g.kernelWidth;
@@ -298,8 +319,27 @@ void packImageColumns(const ConvGeometry& g, const float* image, int pc, int kc,
  * image into a small buffer (L1) and 8x8-transposed into place, so the whole columns matrix
  * is never written. Only for imageColumnsTransposable geometries.
  */
+template <int NR>
 void packImageColumnsTransposed(const ConvGeometry& g, const float* image, int pc, int kc, int depthCount, float* dst) {
   const int window = g.kernelHeight * g.kernelWidth;
+  if (g.outWidth % 8 == 0) {
+    // 8 positions never straddle an output row: each 8x8 block is transposed straight from
+    // the 8 image rows it reads (no copy into a buffer first).
+    for (int k0 = 0; k0 < depthCount; k0 += 8) {
+      const float* sources[8];
+      for (int r = 0; r < 8; r++) {
+        const int k = k0 + r;
+        const int channel = k / window, i = k % window / g.kernelWidth, j = k % g.kernelWidth;
+        sources[r] = image + (static_cast<long>(channel) * g.inHeight + i) * g.inWidth + j;
+      }
+      float* panel = dst + static_cast<long>(k0 / NR) * kc * NR + k0 % NR;
+      for (int p = 0; p < kc; p += 8) {
+        const long offset = static_cast<long>((pc + p) / g.outWidth) * g.inWidth + (pc + p) % g.outWidth;
+        transpose8x8Rows([&](int r) { return sources[r] + offset; }, panel + static_cast<long>(p) * NR, NR);
+      }
+    }
+    return;
+  }
   alignas(64) float rows[8 * KC];
   for (int k0 = 0; k0 < depthCount; k0 += 8) {
     for (int r = 0; r < 8; r++) {
@@ -319,6 +359,30 @@ void packImageColumnsTransposed(const ConvGeometry& g, const float* image, int p
   }
 }
 
+/**
+ * The tile width for `n` columns: WIDE unless its zero-padded last panel wastes more lanes
+ * than NARROW's (576 and 288 columns: WIDE; a batch of 32 or 64 as columns: NARROW).
+ */
+int tileWidth(int n) {
+  const int wide = (n + WIDE - 1) / WIDE * WIDE, narrow = (n + NARROW - 1) / NARROW * NARROW;
+  return wide <= narrow ? WIDE : NARROW;
+}
+
+/** The product's size in lanes once m and n are padded to whole tiles. */
+long paddedArea(int m, int n) {
+  const int width = tileWidth(n);
+  return static_cast<long>((m + MR - 1) / MR * MR) * ((n + width - 1) / width * width);
+}
+
+void gemmAnyWidth(int m, int n, int depth, const float* a, long aRow, long aCol, const float* b, long bRow, long bCol, float* c, long cRow,
+                  long cCol, bool accumulate) {
+  if (tileWidth(n) == WIDE) {
+    gemmOriented<WIDE>(m, n, depth, a, aRow, aCol, b, bRow, bCol, c, cRow, cCol, accumulate);
+  } else {
+    gemmOriented<NARROW>(m, n, depth, a, aRow, aCol, b, bRow, bCol, c, cRow, cCol, accumulate);
+  }
+}
+
 }  // namespace
 
 void gemm(int m, int n, int depth, const float* a, long aRow, long aCol, const float* b, long bRow, long bCol, float* c, long cRow,
@@ -334,12 +398,10 @@ void gemm(int m, int n, int depth, const float* a, long aRow, long aCol, const f
   // C^T = B^T A^T when that wastes fewer padded lanes (e.g. n = 10 or n = 9 against m = 32).
   // NOTE: the transposed run stores C through the strided edge path, so it must save a
   // quarter of the padded lanes to pay off.
-  const long direct = static_cast<long>((m + MR - 1) / MR) * ((n + NR - 1) / NR);
-  const long transposed = static_cast<long>((n + MR - 1) / MR) * ((m + NR - 1) / NR);
-  if (transposed * 4 <= direct * 3) {
-    gemmOriented(n, m, depth, b, bCol, bRow, a, aCol, aRow, c, cCol, cRow, accumulate);
+  if (paddedArea(n, m) * 4 <= paddedArea(m, n) * 3) {
+    gemmAnyWidth(n, m, depth, b, bCol, bRow, a, aCol, aRow, c, cCol, cRow, accumulate);
   } else {
-    gemmOriented(m, n, depth, a, aRow, aCol, b, bRow, bCol, c, cRow, cCol, accumulate);
+    gemmAnyWidth(m, n, depth, a, aRow, aCol, b, bRow, bCol, c, cRow, cCol, accumulate);
   }
 }
 
@@ -353,19 +415,38 @@ bool imageColumnsPackable(const ConvGeometry& g) {
 void gemmImageColumns(int m, const float* a, long aRow, const ConvGeometry& g, const float* image, const float* rowBias, float* c, long cRow) {
   const int depth = g.inChannels * g.kernelHeight * g.kernelWidth;
   const int positions = g.outHeight * g.outWidth;
-  const auto packFromImage = [&](int pc, int kc, int, int, float* dst) { packImageColumns(g, image, pc, kc, dst); };
-  gemmBlocked(m, positions, depth, a, aRow, 1, packFromImage, c, cRow, 1, false, rowBias);
+  if (tileWidth(positions) == WIDE) {
+    const auto packFromImage = [&](int pc, int kc, int, int, float* dst) { packImageColumns<WIDE>(g, image, pc, kc, dst); };
+    gemmBlocked<WIDE>(m, positions, depth, a, aRow, 1, packFromImage, c, cRow, 1, false, rowBias);
+  } else {
+    const auto packFromImage = [&](int pc, int kc, int, int, float* dst) { packImageColumns<NARROW>(g, image, pc, kc, dst); };
+    gemmBlocked<NARROW>(m, positions, depth, a, aRow, 1, packFromImage, c, cRow, 1, false, rowBias);
+  }
 }
+
+namespace {
+/** The tile width of the filter gradient's columns (the depths): whole panels, or none (0). */
+int transposedTileWidth(int depth) {
+  if (depth % WIDE == 0) return WIDE;
+  if (depth % NARROW == 0) return NARROW;
+  return 0;
+}
+}  // namespace
 
 bool imageColumnsTransposable(const ConvGeometry& g) {
   const int depth = g.inChannels * g.kernelHeight * g.kernelWidth;
   // One block of depths (the packer fills every depth of the block), whole panels, whole 8x8 transposes.
-  return imageColumnsPackable(g) && depth <= NC && depth % NR == 0 && (g.outHeight * g.outWidth) % 8 == 0;
+  return imageColumnsPackable(g) && depth <= NC && transposedTileWidth(depth) != 0 && (g.outHeight * g.outWidth) % 8 == 0;
 }
 
 void gemmImageColumnsTransposed(int m, const float* a, long aRow, const ConvGeometry& g, const float* image, float* c, long cRow) {
   const int depth = g.inChannels * g.kernelHeight * g.kernelWidth;
   const int positions = g.outHeight * g.outWidth;
-  const auto packFromImage = [&](int pc, int kc, int, int nc, float* dst) { packImageColumnsTransposed(g, image, pc, kc, nc, dst); };
-  gemmBlocked(m, depth, positions, a, aRow, 1, packFromImage, c, cRow, 1, true);
+  if (transposedTileWidth(depth) == WIDE) {
+    const auto packFromImage = [&](int pc, int kc, int, int nc, float* dst) { packImageColumnsTransposed<WIDE>(g, image, pc, kc, nc, dst); };
+    gemmBlocked<WIDE>(m, depth, positions, a, aRow, 1, packFromImage, c, cRow, 1, true);
+  } else {
+    const auto packFromImage = [&](int pc, int kc, int, int nc, float* dst) { packImageColumnsTransposed<NARROW>(g, image, pc, kc, nc, dst); };
+    gemmBlocked<NARROW>(m, depth, positions, a, aRow, 1, packFromImage, c, cRow, 1, true);
+  }
 }

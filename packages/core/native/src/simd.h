@@ -19,7 +19,8 @@ typedef float UnalignedVec __attribute__((vector_size(LANES * 4), aligned(4)));
 
 inline Vec load(const float* p) { return *reinterpret_cast<const UnalignedVec*>(p); }
 inline void store(float* p, Vec v) { *reinterpret_cast<UnalignedVec*>(p) = v; }
-inline Vec splat(float x) { return Vec{} + x; }
+/** x in every lane. NOTE: not `Vec{} + x`: x + 0 is not x for x = -0, so that costs a scalar add before each broadcast. */
+inline Vec splat(float x) { return x - Vec{}; }
 
 /** What the build targets, for the backend's description. */
 inline const char* simdName() {

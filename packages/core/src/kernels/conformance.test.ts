@@ -96,6 +96,7 @@ const convCases: ConvCase[] = [
   [[2, 3, 10, 9], 5, [2, 3], [1, 1], 'valid'], // native forward packs the image's columns itself: 63 positions, a ragged last panel
   [[1, 4, 21, 17], 6, [2, 4], [1, 1], 'valid'], // native filter gradient packs transposed columns from the image: depth 32, a depth block ending mid-row
   [[1, 2, 6, 25], 3, [2, 5], [1, 1], 'valid'], // native input gradient gathers: 17 interior columns (a vector and an overlapping one), 4 border columns each side
+  [[1, 16, 4, 12], 5, [1, 3], [1, 1], 'valid'], // native 48-wide tiles: 40 positions (a ragged panel), depth 48 (one whole panel of transposed columns)
 ];
 
 describe.each(backends)('kernels on %s', (_, kernels) => {

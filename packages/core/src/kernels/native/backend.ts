@@ -10,6 +10,12 @@
 import type { AvgPool2DGeometry, Conv2DGeometry, Kernels, Pool2DGeometry } from '../kernels.js';
 import { nativeKernelsStatus, type NativeAddon } from './addon.js';
 
+/**
+ * A Kernels method's parameters, for the methods whose arguments the addon takes as they are
+ * (the interface, kernels.ts, spells them out once; the addon's signatures must match them).
+ */
+type Arguments<Method extends keyof Kernels<Float32Array>> = Kernels<Float32Array>[Method] extends (...args: infer P) => void ? P : never;
+
 /** Floats of slack per allocation: enough to start the array on a 64-byte boundary. */
 const ALIGNMENT_FLOATS = 16;
 
@@ -88,82 +94,43 @@ export class NativeKernels implements Kernels<Float32Array> {
     this.addon.avgPool2dBackward(...poolArguments(g), g.padTop, g.padLeft, dOutput, dInput);
   }
 
-  denseForward(batch: number, inFeatures: number, outFeatures: number, input: Float32Array, weight: Float32Array, bias: Float32Array, output: Float32Array): void {
-    this.addon.denseForward(batch, inFeatures, outFeatures, input, weight, bias, output);
+  denseForward(...args: Arguments<'denseForward'>): void {
+    this.addon.denseForward(...args);
   }
 
-  denseBackward(
-    batch: number,
-    inFeatures: number,
-    outFeatures: number,
-    input: Float32Array,
-    weight: Float32Array,
-    dOutput: Float32Array,
-    dWeight: Float32Array,
-    dBias: Float32Array,
-    dInput: Float32Array | null,
-  ): void {
-    this.addon.denseBackward(batch, inFeatures, outFeatures, input, weight, dOutput, dWeight, dBias, dInput);
+  denseBackward(...args: Arguments<'denseBackward'>): void {
+    this.addon.denseBackward(...args);
   }
 
-  reluForward(length: number, input: Float32Array, output: Float32Array): void {
-    this.addon.reluForward(length, input, output);
+  reluForward(...args: Arguments<'reluForward'>): void {
+    this.addon.reluForward(...args);
   }
 
-  reluBackward(length: number, output: Float32Array, dOutput: Float32Array, dInput: Float32Array): void {
-    this.addon.reluBackward(length, output, dOutput, dInput);
+  reluBackward(...args: Arguments<'reluBackward'>): void {
+    this.addon.reluBackward(...args);
   }
 
-  multiply(length: number, a: Float32Array, b: Float32Array, output: Float32Array): void {
-    this.addon.multiply(length, a, b, output);
+  multiply(...args: Arguments<'multiply'>): void {
+    this.addon.multiply(...args);
   }
 
-  softmaxCrossEntropy(
-    batch: number,
-    classes: number,
-    logits: Float32Array,
-    labels: Float32Array,
-    probabilities: Float32Array,
-    dLogits: Float32Array,
-    gradientScale: number,
-    result: Float32Array,
-  ): void {
-    this.addon.softmaxCrossEntropy(batch, classes, logits, labels, probabilities, dLogits, gradientScale, result);
+  softmaxCrossEntropy(...args: Arguments<'softmaxCrossEntropy'>): void {
+    this.addon.softmaxCrossEntropy(...args);
   }
 
-  scale(length: number, x: Float32Array, factor: number): void {
-    this.addon.scale(length, x, factor);
+  scale(...args: Arguments<'scale'>): void {
+    this.addon.scale(...args);
   }
 
   sgdUpdate(length: number, params: Float32Array, grads: Float32Array, velocity: Float32Array, learningRate: number, momentum: number, nesterov: boolean): void {
     this.addon.sgdUpdate(length, params, grads, velocity, learningRate, momentum, nesterov ? 1 : 0);
   }
 
-  adadeltaUpdate(
-    length: number,
-    params: Float32Array,
-    grads: Float32Array,
-    accumulatedGrad: Float32Array,
-    accumulatedDelta: Float32Array,
-    learningRate: number,
-    rho: number,
-    epsilon: number,
-  ): void {
-    this.addon.adadeltaUpdate(length, params, grads, accumulatedGrad, accumulatedDelta, learningRate, rho, epsilon);
+  adadeltaUpdate(...args: Arguments<'adadeltaUpdate'>): void {
+    this.addon.adadeltaUpdate(...args);
   }
 
-  adamUpdate(
-    length: number,
-    params: Float32Array,
-    grads: Float32Array,
-    m: Float32Array,
-    v: Float32Array,
-    learningRate: number,
-    beta1: number,
-    beta2: number,
-    epsilon: number,
-    step: number,
-  ): void {
-    this.addon.adamUpdate(length, params, grads, m, v, learningRate, beta1, beta2, epsilon, step);
+  adamUpdate(...args: Arguments<'adamUpdate'>): void {
+    this.addon.adamUpdate(...args);
   }
 }
