@@ -81,6 +81,8 @@ export class Pod {
   private readonly env: Record<string, string>;
   private readonly mounts: Array<[string, string]>;
   private deleted = false;
+  /** Runs (and probes, hooks) whose main process exited leaving others of its group running. */
+  leftBehind = 0;
   private readonly graceMs: number;
 
   constructor(
@@ -247,6 +249,8 @@ export class Pod {
       if (tag !== null) this.note(`${tag} exited ${signal ?? code}`);
       try {
         process.kill(-proc.pid, 'SIGKILL');
+        this.leftBehind++;
+        this.note(`${tag ?? commandLine.join(' ').slice(0, 60)}: left processes behind (killed)`);
       } catch {
         // ESRCH: nothing was left.
       }
