@@ -15,8 +15,8 @@
  *  - restartPolicy Always: a container that exits is started again until the pod is
  *    deleted. NOTE: at once, where the kubelet backs off (10 s, doubling) after repeated exits.
  *  - a container's processes die with it: each run is its own process group (`setsid`), and
- *    when its main process exits what it left (a shell's `sleep`, tsx's esbuild service) is
- *    killed, as the end of a container's PID namespace kills them. NOTE: a leftover holds the
+ *    when its main process exits what it left (a shell's background `sleep`, say) is killed,
+ *    as the end of a container's PID namespace kills them. NOTE: a leftover holds the
  *    run's output pipes open, so the run's `exited` (pipes closed) would never resolve.
  *  - an exec probe that does not answer in time fails (the kubelet's timeoutSeconds).
  * What it does not: a container's own PID namespace (node is not PID 1 here) and its own
@@ -144,11 +144,13 @@ export class Pod {
   /** The end of a test: no hook, no grace, no restart. */
   async kill(): Promise<void> {
     this.deleted = true;
-    for (const proc of this.runs) {
+    // A run still going: its whole group, not only its main process. (An ended run's group was
+    // killed when it ended; NOTE: its id may since name another process's group.)
+    for (const proc of this.runs.filter((run) => run.child.exitCode === null && run.child.signalCode === null)) {
       try {
-        process.kill(-proc.pid, 'SIGKILL'); // the run's whole group, not only its main process
+        process.kill(-proc.pid, 'SIGKILL');
       } catch {
-        // ESRCH: that run and all it started are gone.
+        // ESRCH: it ended meanwhile.
       }
     }
     await Promise.all(this.runs.map((proc) => proc.kill('SIGKILL')));
