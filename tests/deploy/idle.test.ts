@@ -14,8 +14,8 @@ import { tempDir } from '../support/processes.js';
 import { findObject, renderedObjects, type Deployment } from './manifests.js';
 import { Pod } from './pods.js';
 
-const DELETIONS = 40;
-const AT_ONCE = 4;
+const DELETIONS = 24;
+const AT_ONCE = 8;
 
 describe('the coordinator container on a finished run', () => {
   it(`idles, and each of ${DELETIONS} deletions right after it says so ends it (nothing left running) within 3 s`, async () => {
