@@ -7,9 +7,9 @@
  * idle loop (`sleep 3600 & wait $!`, a trap killing $!) left its sleep running, orphaned and
  * holding the container's output open, in a few percent of such deletions.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { tempDir } from '../support/processes.js';
 import { findObject, renderedObjects, type Deployment } from './manifests.js';
 import { Pod } from './pods.js';
@@ -25,6 +25,7 @@ describe('the coordinator container on a finished run', () => {
     const runDir = join(runs, 'convoy');
     mkdirSync(runDir, { recursive: true });
     writeFileSync(join(runDir, 'history.jsonl'), '{"kind":"step","step":1}\n{"kind":"end","reason":"finished","step":1,"detail":"1 steps"}\n');
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const slowest: number[] = [];
     for (let round = 0; round < DELETIONS / AT_ONCE; round++) {
       const deletions = Array.from({ length: AT_ONCE }, async (_, i) => {
