@@ -8,29 +8,52 @@
 #
 #   scripts/netns/cluster.sh up ID N SERVICE   (root; ID: a few letters/digits, unique per run)
 #   scripts/netns/cluster.sh down ID N         (also kills what still runs in them; safe twice)
+#   scripts/netns/cluster.sh prune             (removes every cluster whose ID is kPID with PID
+#                                               no longer running: a killed test run's leftovers)
 #
 #   convoy-ID-c    coordinator node   10.78.K.1 on the link to worker node K
 #   convoy-ID-nK   worker node K      10.78.K.2, interface eth0
-# NOTE: interface names are at most 15 characters.
+# NOTE: interface names are at most 15 characters; namespace names are not limited.
 set -euo pipefail
-verb="$1" id="$2" count="$3"
-c="convoy-$id-c"
+verb="$1"
+
+# Kills what runs in namespace $1 and deletes it, with its /etc/netns folder.
+remove() {
+  local ns="$1"
+  if ip netns list | grep -qw "$ns"; then
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+    ip netns del "$ns" || true
+  fi
+  rm -rf "/etc/netns/$ns"
+}
 
 down() {
-  for ns in "$c" $(seq -f "convoy-$id-n%g" 1 "$count"); do
-    if ip netns list | grep -qw "$ns"; then
-      for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
-      ip netns del "$ns" || true
-    fi
-    rm -rf "/etc/netns/$ns"
-  done
+  remove "convoy-$1-c"
+  for k in $(seq 1 "$2"); do remove "convoy-$1-n$k"; done
 }
 
 case "$verb" in
-  down) down ;;
+  down) down "$2" "$3" ;;
+  prune)
+    # The test names its cluster k<its process id>; a cluster whose process is gone is a leftover
+    # (a run killed before its cleanup). Clusters of running processes are someone's live test.
+    for ns in $(ip netns list | awk '{print $1}' | grep -E '^convoy-k[0-9]+-(c|n[0-9]+)$' || true); do
+      pid="${ns#convoy-k}"
+      pid="${pid%%-*}"
+      if [ ! -d "/proc/$pid" ]; then remove "$ns"; fi
+    done
+    for folder in /etc/netns/convoy-k*; do
+      [ -e "$folder" ] || continue
+      ns="$(basename "$folder")"
+      pid="${ns#convoy-k}"
+      pid="${pid%%-*}"
+      if [ ! -d "/proc/$pid" ] && ! ip netns list | grep -qw "$ns"; then rm -rf "$folder"; fi
+    done
+    ;;
   up)
-    service="$4"
-    down 2>/dev/null || true
+    id="$2" count="$3" service="$4"
+    c="convoy-$id-c"
+    down "$id" "$count" 2>/dev/null || true
     ip netns add "$c"
     ip -n "$c" link set lo up
     for k in $(seq 1 "$count"); do
@@ -47,5 +70,5 @@ case "$verb" in
     done
     echo "cluster $id: coordinator node $c, $count worker nodes"
     ;;
-  *) echo "usage: $0 up ID N SERVICE | down ID N" >&2; exit 2 ;;
+  *) echo "usage: $0 up ID N SERVICE | down ID N | prune" >&2; exit 2 ;;
 esac

@@ -14,6 +14,11 @@
  *    SIGKILL when the grace period is over;
  *  - restartPolicy Always: a container that exits is started again until the pod is
  *    deleted. NOTE: at once, where the kubelet backs off (10 s, doubling) after repeated exits.
+ *  - a container's processes die with it: each run is its own process group (`setsid`), and
+ *    when its main process exits what it left (a shell's background `sleep`, say) is killed,
+ *    as the end of a container's PID namespace kills them. NOTE: a leftover holds the
+ *    run's output pipes open, so the run's `exited` (pipes closed) would never resolve.
+ *  - an exec probe that does not answer in time fails (the kubelet's timeoutSeconds).
  * What it does not: a container's own PID namespace (node is not PID 1 here) and its own
  * hostname.
  */
@@ -30,7 +35,29 @@ export interface Placement {
   readonly secrets: Readonly<Record<string, Readonly<Record<string, string>>>>;
   /** Appended to the manifest's args, as an overlay's patch would (a small test run's flags). */
   readonly extraArgs?: readonly string[];
+  /** Where the pod's starts, exits and output lines are noted, with the time (for a failure's story). */
+  readonly timeline?: Timeline;
 }
+
+/** What every pod did and when, one line each: printed when a test fails, to show where the time went. */
+export class Timeline {
+  private readonly began = Date.now();
+  readonly lines: string[] = [];
+
+  note(who: string, what: string): void {
+    this.lines.push(`${((Date.now() - this.began) / 1000).toFixed(2).padStart(7)} s  ${who}: ${what}`);
+  }
+
+  toString(): string {
+    return this.lines.join('\n');
+  }
+}
+
+/**
+ * How long an exec probe may take before it counts as failed. NOTE: longer than the kubelet's
+ * default timeoutSeconds (1 s): `ip netns exec` and a shell start slowly on a loaded test machine.
+ */
+const PROBE_TIMEOUT_MS = 10_000;
 
 /** The image's WORKDIR (deploy/Dockerfile): this repository, where the tests run from. */
 export const IMAGE_WORKDIR = '/app';
@@ -54,6 +81,8 @@ export class Pod {
   private readonly env: Record<string, string>;
   private readonly mounts: Array<[string, string]>;
   private deleted = false;
+  /** Runs (and probes, hooks) whose main process exited leaving others of its group running. */
+  leftBehind = 0;
   private readonly graceMs: number;
 
   constructor(
@@ -104,7 +133,7 @@ export class Pod {
 
   /** Starts the container, and again whenever it exits (at most MAX_RUNS runs: a test's pod that keeps failing is a failure), until deleted. */
   start(): Proc {
-    const proc = this.spawn(this.commandLine);
+    const proc = this.spawn(this.commandLine, `container run ${this.runs.length + 1}`);
     this.runs.push(proc);
     void proc.exited.then(() => {
       if (!this.deleted && this.runs.length < MAX_RUNS) this.start();
@@ -115,6 +144,15 @@ export class Pod {
   /** The end of a test: no hook, no grace, no restart. */
   async kill(): Promise<void> {
     this.deleted = true;
+    // A run still going: its whole group, not only its main process. (An ended run's group was
+    // killed when it ended; NOTE: its id may since name another process's group.)
+    for (const proc of this.runs.filter((run) => run.child.exitCode === null && run.child.signalCode === null)) {
+      try {
+        process.kill(-proc.pid, 'SIGKILL');
+      } catch {
+        // ESRCH: it ended meanwhile.
+      }
+    }
     await Promise.all(this.runs.map((proc) => proc.kill('SIGKILL')));
   }
 
@@ -125,15 +163,21 @@ export class Pod {
   }
 
   /** Runs `command` beside the container, as an exec probe or hook does; resolves with its exit code. */
-  exec(command: readonly string[]): Proc {
-    return this.spawn(command.map((part) => this.mapPaths(part)));
+  exec(command: readonly string[], noted = true): Proc {
+    return this.spawn(command.map((part) => this.mapPaths(part)), noted ? `exec ${command.join(' ').slice(0, 60)}` : null);
   }
 
-  /** The readiness probe once: true when it passes. */
+  /** The readiness probe once: true when it passes (false when it does not answer within PROBE_TIMEOUT_MS). */
   async ready(): Promise<boolean> {
     const probe = this.container.readinessProbe?.exec;
     if (probe === undefined) throw new Error(`${this.name}: no exec readiness probe`);
-    return (await this.exec(probe.command).exited) === 0;
+    const check = this.exec(probe.command, false);
+    const exit = await Promise.race([check.exited, sleep(PROBE_TIMEOUT_MS).then(() => null)]);
+    if (exit === null) {
+      this.note('readiness probe timed out');
+      await check.kill();
+    }
+    return exit === 0;
   }
 
   /** Polls the readiness probe every `everyMs` until it reads `wanted`. */
@@ -143,6 +187,7 @@ export class Pod {
       if (Date.now() - started > timeoutMs) throw new Error(`${this.name}: readiness still ${!wanted} after ${timeoutMs} ms; its output:\n${this.output()}`);
       await sleep(everyMs);
     }
+    this.note(wanted ? 'ready' : 'not ready');
   }
 
   /**
@@ -157,11 +202,13 @@ export class Pod {
     const proc = this.current;
     let hookExit: number | null = null;
     const preStop = this.container.lifecycle?.preStop?.exec;
+    this.note(preStop === undefined ? 'deleted' : 'deleted: its preStop hook runs');
     if (preStop !== undefined) {
       const hook = this.exec(preStop.command);
       hookExit = await Promise.race([hook.exited, sleep(this.graceMs).then(() => null)]);
       if (hookExit === null) await hook.kill();
     }
+    this.note('SIGTERM');
     void proc.kill('SIGTERM');
     const exit = await Promise.race([proc.exited, sleep(Math.max(0, deadline - Date.now())).then(() => proc.kill('SIGKILL'))]);
     return { exit, hookExit, ms: Date.now() - started };
@@ -172,9 +219,44 @@ export class Pod {
     return this.runs.map((proc, i) => `--- ${this.name} run ${i + 1}\n${proc.output()}`).join('\n');
   }
 
-  private spawn(commandLine: readonly string[]): Proc {
-    const prefix = this.placement.ns === null ? [] : ['ip', 'netns', 'exec', this.placement.ns];
+  private note(what: string): void {
+    this.placement.timeline?.note(this.name, what);
+  }
+
+  /**
+   * Starts `commandLine` in the pod's namespace as a process group of its own; `label` (null:
+   * not noted) names it in the timeline. NOTE: `ip netns exec` and `setsid` both exec (setsid
+   * forks only when the caller leads a group, which a spawned child never does), so the pid
+   * is the command's own and signals reach it directly, as the kubelet's reach a container.
+   */
+  private spawn(commandLine: readonly string[], label: string | null): Proc {
+    const prefix = [...(this.placement.ns === null ? [] : ['ip', 'netns', 'exec', this.placement.ns]), 'setsid'];
     const [command, ...args] = [...prefix, ...commandLine] as [string, ...string[]];
-    return spawnProc(command, args, this.env);
+    const proc = spawnProc(command, args, this.env);
+    const tag = label === null ? null : `${label} [${proc.pid}]`;
+    if (tag !== null) {
+      this.note(`${tag} started`);
+      let partial = '';
+      const lines = (chunk: Buffer) => {
+        const text = partial + chunk.toString('utf8');
+        const complete = text.split('\n');
+        partial = complete.pop()!;
+        for (const line of complete) if (line.trim() !== '') this.note(`${tag} | ${line}`);
+      };
+      proc.child.stdout!.on('data', lines);
+      proc.child.stderr!.on('data', lines);
+    }
+    // The main process has exited: what it left in its group goes too (a container's end).
+    proc.child.once('exit', (code, signal) => {
+      if (tag !== null) this.note(`${tag} exited ${signal ?? code}`);
+      try {
+        process.kill(-proc.pid, 'SIGKILL');
+        this.leftBehind++;
+        this.note(`${tag ?? commandLine.join(' ').slice(0, 60)}: left processes behind (killed)`);
+      } catch {
+        // ESRCH: nothing was left.
+      }
+    });
+    return proc;
   }
 }
