@@ -34,18 +34,31 @@ export function usesReplicas(codec: WireCodec): boolean {
 
 /**
  * topk's density schedule (DGC section 3.4, "warm-up training"): the fraction of entries a
- * worker sends falls exponentially from START to FINAL over the first epoch, so the early,
- * fast-changing gradients are not held back for long in the residual.
+ * worker sends falls exponentially from START to FINAL over the warm-up (the coordinator's
+ * --topk-warmup-steps, one epoch by default), so the early, fast-changing gradients are not
+ * held back for long in the residual.
  * FINAL: 0.5% up (6 bytes an entry against 4: 0.75% of float32) and at most 2 x that down
  * with two workers, inside the 3% budget with room for the index gaps.
  */
 export const TOPK_DENSITY = { start: 0.25, final: 0.005 } as const;
 
-/** The density of step `step` (1-based) in a run of `stepsPerEpoch` steps an epoch. */
-export function topkDensity(step: number, stepsPerEpoch: number): number {
-  const progress = Math.min(1, Math.max(0, (step - 1) / Math.max(1, stepsPerEpoch)));
+/** The density of step `step` (1-based) in a run whose warm-up lasts `warmupSteps` steps (0: none). */
+export function topkDensity(step: number, warmupSteps: number): number {
+  if (warmupSteps <= 0) return TOPK_DENSITY.final;
+  const progress = Math.min(1, Math.max(0, (step - 1) / warmupSteps));
   return Math.max(TOPK_DENSITY.final, TOPK_DENSITY.start * (TOPK_DENSITY.final / TOPK_DENSITY.start) ** progress);
 }
 
 /** Steps between replica hash checks (a worker sends its parameters' hash when version % this is 0). */
 export const REPLICA_CHECK_EVERY = 20;
+
+// EXPERIMENT (removed before commit)
+const experimentEnv = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env ?? {};
+
+/** topk with Adam: the update count after which v is frozen (the end of the density warm-up); null: never. */
+export function varianceFreezeStep(warmupSteps: number): number | null {
+  const exp = experimentEnv['CONVOY_EXP_FREEZE'];
+  if (exp === 'never') return null;
+  if (exp !== undefined) return Math.max(1, Math.round(Number(exp) * warmupSteps));
+  return Math.max(1, warmupSteps);
+}
