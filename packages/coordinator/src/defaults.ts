@@ -52,8 +52,8 @@ export interface TrainingOptions {
   /** What crosses the wire each step (core's wire/codecs.ts): fp32, or bf16/topk with replicas on the workers. */
   readonly wire: WireCodec;
   /**
-   * topk: steps of the density warm-up (25% down to 0.5%), after which Adam's variance is
-   * frozen; undefined = one epoch. A small value lets a benchmark reach the steady state soon.
+   * topk: steps of the density warm-up (TOPK_DENSITY's start down to its final density);
+   * undefined = one epoch. A small value lets a benchmark reach the steady state soon.
    */
   readonly topkWarmupSteps?: number;
 }

@@ -59,11 +59,11 @@ export function replicaAdadelta(
   }
 }
 
-/** Adam with the coordinator's bias corrections; v is left as it is when `frozen` is 1. */
+/** Adam with the coordinator's bias corrections. */
 export function replicaAdam(
   length: i32, params: usize, gradient: usize, m: usize, v: usize,
   learningRate: f32, beta1: f32, beta2: f32, oneMinusBeta1: f32, oneMinusBeta2: f32, epsilon: f32,
-  correction1: f32, correction2: f32, frozen: i32,
+  correction1: f32, correction2: f32,
 ): void {
   const lr = f32x4.splat(learningRate), b1 = f32x4.splat(beta1), b2 = f32x4.splat(beta2);
   const c1 = f32x4.splat(oneMinusBeta1), c2 = f32x4.splat(oneMinusBeta2), eps = f32x4.splat(epsilon);
@@ -73,8 +73,7 @@ export function replicaAdam(
     const offset = <usize>i << 2;
     const g = v128.load(gradient + offset);
     const mi = f32x4.add(f32x4.mul(b1, v128.load(m + offset)), f32x4.mul(c1, g));
-    const vOld = v128.load(v + offset);
-    const vi = frozen != 0 ? vOld : f32x4.add(f32x4.mul(b2, vOld), f32x4.mul(f32x4.mul(c2, g), g));
+    const vi = f32x4.add(f32x4.mul(b2, v128.load(v + offset)), f32x4.mul(f32x4.mul(c2, g), g));
     v128.store(m + offset, mi);
     v128.store(v + offset, vi);
     const step = f32x4.div(f32x4.mul(lr, f32x4.div(mi, k1)), f32x4.add(f32x4.sqrt(f32x4.div(vi, k2)), eps));
@@ -84,8 +83,7 @@ export function replicaAdam(
     const offset = <usize>i << 2;
     const g = load<f32>(gradient + offset);
     const mi = beta1 * load<f32>(m + offset) + oneMinusBeta1 * g;
-    const vOld = load<f32>(v + offset);
-    const vi = frozen != 0 ? vOld : beta2 * vOld + (oneMinusBeta2 * g) * g;
+    const vi = beta2 * load<f32>(v + offset) + (oneMinusBeta2 * g) * g;
     store<f32>(m + offset, mi);
     store<f32>(v + offset, vi);
     const step = (learningRate * (mi / correction1)) / (Mathf.sqrt(vi / correction2) + epsilon);

@@ -208,8 +208,6 @@ export interface UpdateMessage {
   readonly learningRate: number;
   readonly correction1: number;
   readonly correction2: number;
-  /** topk with Adam after the warm-up: v is not updated (present only when true). */
-  readonly varianceFrozen?: true;
   /** The step's mean gradient as applied, packed (wire/packed.ts). */
   readonly packed: Uint8Array;
   /** Empty on the wire; parseMessage decodes `packed` into it (paramCount floats). */

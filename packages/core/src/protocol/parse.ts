@@ -189,7 +189,6 @@ export function parseMessage(value: unknown, limits: ProtocolLimits): Message {
         learningRate: fields.finite('learningRate', 0, Number.MAX_VALUE),
         correction1: fields.finite('correction1', Number.MIN_VALUE, 1),
         correction2: fields.finite('correction2', Number.MIN_VALUE, 1),
-        ...(fields.optional('varianceFrozen', () => fields.boolean('varianceFrozen')) === true ? { varianceFrozen: true } : {}),
         ...packedGradient(fields, 'update', paramCount, true),
       } as Message;
     }

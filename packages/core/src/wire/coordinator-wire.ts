@@ -11,7 +11,7 @@
 import type { UpdateMessage } from '../protocol/messages.js';
 import type { ResolvedOptimizerConfig } from '../optimizers/optimizer.js';
 import { roundToBf16, fromBf16 } from './bf16.js';
-import { topkDensity, varianceFreezeStep, type WireCodec } from './codecs.js';
+import { topkDensity, type WireCodec } from './codecs.js';
 import { packBf16, packSparse } from './packed.js';
 import { replicaStateNames, updateScalars, type UpdateScalars } from './replica.js';
 import { createReplicaArrays, type ReplicaArrays } from './replica-kernel.js';
@@ -28,7 +28,7 @@ export class CoordinatorWire {
   constructor(
     readonly codec: Exclude<WireCodec, 'fp32'>,
     readonly paramCount: number,
-    /** topk: the steps of the density warm-up, after which Adam's variance is frozen (see upload.ts). */
+    /** topk: the steps of the density warm-up (codecs.ts), the run's --topk-warmup-steps or one epoch. */
     readonly warmupSteps: number,
   ) {
     this.residual = codec === 'bf16' ? new Float32Array(paramCount) : null;
@@ -55,10 +55,9 @@ export class CoordinatorWire {
     const scale = Math.fround(1 / images);
     for (let i = 0; i < applied.length; i++) applied[i] = gradientSum[i]! * scale;
     const packed = this.pack(applied);
-    const scalars = updateScalars(config, learningRate, iterations + 1, this.codec === 'topk' ? varianceFreezeStep(this.warmupSteps) : null);
+    const scalars = updateScalars(config, learningRate, iterations + 1);
     this.pending = { config, scalars };
-    const { varianceFrozen, ...common } = scalars;
-    return { type: 'update', version, ...common, ...(varianceFrozen === true ? { varianceFrozen: true } : {}), packed, gradient: new Float32Array(0) };
+    return { type: 'update', version, ...scalars, packed, gradient: new Float32Array(0) };
   }
 
   /**

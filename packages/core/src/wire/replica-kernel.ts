@@ -28,7 +28,7 @@ interface ReplicaExports {
   replicaAdadelta(length: number, params: number, gradient: number, accumulatedGrad: number, accumulatedDelta: number, learningRate: number, rho: number, oneMinusRho: number, epsilon: number): void;
   replicaAdam(
     length: number, params: number, gradient: number, m: number, v: number, learningRate: number, beta1: number, beta2: number,
-    oneMinusBeta1: number, oneMinusBeta2: number, epsilon: number, correction1: number, correction2: number, frozen: number,
+    oneMinusBeta1: number, oneMinusBeta2: number, epsilon: number, correction1: number, correction2: number,
   ): void;
 }
 
@@ -90,7 +90,7 @@ function wasmReplica(config: ResolvedOptimizerConfig, paramCount: number): Repli
       case 'adam':
         return wasm.replicaAdam(
           paramCount, paramsAt, gradientAt, firstAt, secondAt!, scalars.learningRate, config.beta1, config.beta2,
-          f(1 - config.beta1), f(1 - config.beta2), config.epsilon, scalars.correction1, scalars.correction2, scalars.varianceFrozen === true ? 1 : 0,
+          f(1 - config.beta1), f(1 - config.beta2), config.epsilon, scalars.correction1, scalars.correction2,
         );
       default: {
         const unhandled: never = config;

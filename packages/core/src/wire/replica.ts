@@ -22,11 +22,6 @@ export interface UpdateScalars {
   /** Adam: 1 - beta1^t and 1 - beta2^t for this update's t; 1 for the others. */
   readonly correction1: number;
   readonly correction2: number;
-  /**
-   * Adam in topk runs after the warm-up: v stays as it is (1-bit Adam's frozen variance, Tang
-   * et al. 2021), and correction2 is the one of the last update that moved it. Absent: false.
-   */
-  readonly varianceFrozen?: boolean;
 }
 
 /** The optimizer's state arrays, in the order `state` fields carry them (the optimizers' own names). */
@@ -45,17 +40,10 @@ export function replicaStateNames(config: ResolvedOptimizerConfig): readonly str
   }
 }
 
-/**
- * The scalars of update number `t` (1-based) at `learningRate`: computed on the coordinator only.
- * `varianceFrozenAfter`: Adam's v stops moving after this many updates (null: never; at least 1).
- */
-export function updateScalars(config: ResolvedOptimizerConfig, learningRate: number, t: number, varianceFrozenAfter: number | null = null): UpdateScalars {
-  if (config.name !== 'adam') return { learningRate, correction1: 1, correction2: 1 };
-  const frozenAfter = varianceFrozenAfter === null ? null : Math.max(1, varianceFrozenAfter);
-  if (frozenAfter !== null && t > frozenAfter) {
-    return { learningRate, correction1: 1 - config.beta1 ** t, correction2: 1 - config.beta2 ** frozenAfter, varianceFrozen: true };
-  }
-  return { learningRate, correction1: 1 - config.beta1 ** t, correction2: 1 - config.beta2 ** t };
+/** The scalars of update number `t` (1-based) at `learningRate`: computed on the coordinator only. */
+export function updateScalars(config: ResolvedOptimizerConfig, learningRate: number, t: number): UpdateScalars {
+  if (config.name === 'adam') return { learningRate, correction1: 1 - config.beta1 ** t, correction2: 1 - config.beta2 ** t };
+  return { learningRate, correction1: 1, correction2: 1 };
 }
 
 /**
@@ -107,11 +95,10 @@ export function applyReplicaUpdate(
       const epsilon = f(config.epsilon);
       const correction1 = f(scalars.correction1);
       const correction2 = f(scalars.correction2);
-      const frozen = scalars.varianceFrozen === true;
       for (let i = 0; i < length; i++) {
         const g = gradient[i]!;
         const mi = f(f(beta1 * m[i]!) + f(oneMinusBeta1 * g));
-        const vi = frozen ? v[i]! : f(f(beta2 * v[i]!) + f(f(oneMinusBeta2 * g) * g));
+        const vi = f(f(beta2 * v[i]!) + f(f(oneMinusBeta2 * g) * g));
         m[i] = mi;
         v[i] = vi;
         const step = f(f(learningRate * f(mi / correction1)) / f(f(Math.sqrt(f(vi / correction2))) + epsilon));
