@@ -69,6 +69,13 @@ interface Run {
 
 let runCount = 0;
 
+let topkWarmupFlag: boolean | null = null;
+/** Whether this coordinator has --topk-warmup-steps (older ones warm up for a whole epoch). */
+function hasTopkWarmupFlag(): boolean {
+  topkWarmupFlag ??= /--topk-warmup-steps\b/.test(helpOf(COORDINATOR_CLI));
+  return topkWarmupFlag;
+}
+
 async function runOnce(config: Config, round: number, wire: boolean, threads: boolean): Promise<Run> {
   const out = mkdtempSync(join(tmpdir(), 'convoy-links-'));
   const started: Started[] = [];
@@ -79,6 +86,8 @@ async function runOnce(config: Config, round: number, wire: boolean, threads: bo
       '--out', out, '--batch', String(batch), '--max-steps', String(warmup + steps), '--epochs', '1', '--validation-size', '0',
       '--test-size', '0', '--checkpoint-every', '0', '--min-workers', String(config.hosts), '--kernels', values.kernels,
       ...(wire ? ['--wire', config.codec] : []),
+      // topk's density warm-up ends with the bench's warm-up steps, so the measured steps are its steady state.
+      ...(wire && config.codec === 'topk' && hasTopkWarmupFlag() ? ['--topk-warmup-steps', String(warmup)] : []),
     ];
     const workerArgs = (k: number) => ['--kernels', values.kernels, '--name', `host-${k}`, ...(threads ? ['--threads', '1'] : [])];
     let coordinator: Started;

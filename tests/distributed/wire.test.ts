@@ -48,6 +48,8 @@ describe('--wire', () => {
     expect(await proc.exited, proc.output()).toBe(0);
     const history = readHistory(out);
     expect(history.find((line) => line.kind === 'run')!['wire']).toBe(codec);
+    // topk's density warm-up (and Adam's variance freeze after it) defaults to one epoch, recorded in the run.
+    expect(history.find((line) => line.kind === 'run')!['topkWarmupSteps']).toBe(codec === 'topk' ? Math.ceil(6000 / 64) : undefined);
     const epochs = history.filter((line) => line.kind === 'epoch');
     expect(epochs).toHaveLength(2);
     expect(epochs[1]!.validationAccuracy!).toBeGreaterThanOrEqual(accuracy);

@@ -182,6 +182,7 @@ async function assemble(partial: Partial<CoordinatorOptions>, resolved: Coordina
     minWorkers: Math.max(1, options.minWorkers),
     joinCommand: joinCommand(options, port),
     wire: options.wire,
+    ...(options.wire === 'topk' ? { topkWarmupSteps: options.topkWarmupSteps ?? trainer.stepsPerEpoch } : {}),
   });
   if (checkpoint !== null) {
     metrics.publish({ kind: 'event', event: 'coordinator-restart', step: checkpoint.step, workerId: null, detail: `resumed from step ${checkpoint.step}`, time: Date.now() });

@@ -51,6 +51,11 @@ export interface TrainingOptions {
   readonly kernels: KernelsChoice;
   /** What crosses the wire each step (core's wire/codecs.ts): fp32, or bf16/topk with replicas on the workers. */
   readonly wire: WireCodec;
+  /**
+   * topk: steps of the density warm-up (TOPK_DENSITY's start down to its final density);
+   * undefined = one epoch. A small value lets a benchmark reach the steady state soon.
+   */
+  readonly topkWarmupSteps?: number;
 }
 
 export interface ServerOptions {
@@ -186,6 +191,9 @@ export function resolveOptions(options: Partial<CoordinatorOptions>): Coordinato
     if (problem !== null) throw new CoordinatorError('BAD_OPTION', `${name} ${problem}, got ${resolved[name]}`);
   }
   if (!isWireCodec(resolved.wire)) throw new CoordinatorError('BAD_OPTION', `wire must be one of ${WIRE_CODECS.join(', ')}, got ${String(resolved.wire)}`);
+  if (resolved.topkWarmupSteps !== undefined && !(Number.isSafeInteger(resolved.topkWarmupSteps) && resolved.topkWarmupSteps >= 0)) {
+    throw new CoordinatorError('BAD_OPTION', `topkWarmupSteps must be an integer >= 0, got ${resolved.topkWarmupSteps}`);
+  }
   if (!(resolved.lrDecay > 0 && resolved.lrDecay <= 1)) throw new CoordinatorError('BAD_OPTION', `lrDecay must be in (0, 1], got ${resolved.lrDecay}`);
   if (resolved.trainSize + resolved.validationSize > TRAIN_FILE_IMAGES) {
     throw new CoordinatorError(
@@ -211,8 +219,8 @@ export function resolveOptions(options: Partial<CoordinatorOptions>): Coordinato
 
 /** The options a resumed run takes from its checkpoint (everything that shapes the result). */
 export function settingsOf(options: TrainingOptions): Record<string, unknown> {
-  const { spec, optimizer, lrDecay, lrDecayEvery, epochs, globalBatch, seed, trainSize, validationSize, testSize, maxSteps, wire } = options;
-  return { spec, optimizer, lrDecay, lrDecayEvery, epochs, globalBatch, seed, trainSize, validationSize, testSize, maxSteps, wire };
+  const { spec, optimizer, lrDecay, lrDecayEvery, epochs, globalBatch, seed, trainSize, validationSize, testSize, maxSteps, wire, topkWarmupSteps } = options;
+  return { spec, optimizer, lrDecay, lrDecayEvery, epochs, globalBatch, seed, trainSize, validationSize, testSize, maxSteps, wire, ...(topkWarmupSteps === undefined ? {} : { topkWarmupSteps }) };
 }
 
 /** 127.0.0.0/8, ::1 and localhost: only this machine can connect. */

@@ -26,18 +26,20 @@ export class ReplicaUpdates {
 
   constructor(
     codec: Exclude<WireCodec, 'fp32'>,
+    /** topk's density warm-up in steps (the run's --topk-warmup-steps, or one epoch). */
+    warmupSteps: number,
     private readonly model: Model,
     private readonly optimizer: Optimizer,
     private readonly scheduler: Scheduler,
     private readonly publish: (record: EventRecord) => void,
   ) {
-    this.wire = new CoordinatorWire(codec, model.paramCount);
+    this.wire = new CoordinatorWire(codec, model.paramCount, warmupSteps);
     this.fullState = () => ({ state: replicaStateNames(optimizer.config).map((name) => optimizer.state[name]!), iterations: optimizer.iterations });
   }
 
   /** What step `step`'s jobs carry for replicas (step-job.ts). */
-  job(step: number, stepsPerEpoch: number): { readonly state: FullState; readonly density: number | undefined } {
-    return { state: this.fullState, density: this.wire.density(step, stepsPerEpoch) };
+  job(step: number): { readonly state: FullState; readonly density: number | undefined } {
+    return { state: this.fullState, density: this.wire.density(step) };
   }
 
   /** The hash the answers of step `step` must carry (null when the step is not checked); call before the step's update. */

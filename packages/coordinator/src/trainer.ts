@@ -111,7 +111,7 @@ export class Trainer {
     this.checkpoints = new CheckpointWriter(setup.store, (error) => this.fail(error));
     this.gradient = setup.model.kernels.allocate(setup.model.paramCount);
     const codec = setup.options.wire;
-    this.replicas = codec === 'fp32' ? null : new ReplicaUpdates(codec, setup.model, setup.optimizer, setup.scheduler, (record) => this.publish(record));
+    this.replicas = codec === 'fp32' ? null : new ReplicaUpdates(codec, setup.options.topkWarmupSteps ?? this.stepsPerEpoch, setup.model, setup.optimizer, setup.scheduler, (record) => this.publish(record));
     this.imagesSeen = setup.metrics.lastStep?.imagesSeen ?? 0;
     // NOTE: the optimizer is always built from the run's initial config (also on resume), so this is the initial rate.
     this.rateOf = stepDecay(setup.optimizer.config.learningRate, setup.options.lrDecay, setup.options.lrDecayEvery);
@@ -219,7 +219,7 @@ export class Trainer {
     const startedAt = performance.now();
     const replicas = this.replicas;
     const expectedHash = replicas?.expectedHash(step) ?? null;
-    const pieces = await scheduler.run(stepJob(step, this.epoch + 1, this.setup.model.params, indices, dropoutSeeds, replicas?.job(step, this.stepsPerEpoch) ?? null));
+    const pieces = await scheduler.run(stepJob(step, this.epoch + 1, this.setup.model.params, indices, dropoutSeeds, replicas?.job(step) ?? null));
     if (pieces === null) return null;
     const gatheredAt = performance.now();
     const totals = sumInSliceOrder(pieces, this.gradient, step);

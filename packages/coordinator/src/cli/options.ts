@@ -89,6 +89,7 @@ export function addCoordinatorFlags(program: Command): Command {
     .option('--checkpoint-every <steps>', 'also checkpoint every this many steps (0: epoch ends only)', rangeFlag(r.checkpointEvery), d.checkpointEvery)
     .addOption(new Option('--kernels <name>', 'kernel backend (auto: native > wasm > ts)').choices(KERNELS_CHOICES).default(d.kernels))
     .addOption(new Option('--wire <codec>', 'what crosses the network each step: fp32 (exact), bf16, topk (slow links); --resume keeps the run\'s unless given').choices([...WIRE_CODECS]).default(d.wire))
+    .option('--topk-warmup-steps <n>', 'topk: steps over which the fraction of gradient entries sent falls to its final value (default: one epoch)', rangeFlag({ min: 0, max: Number.MAX_SAFE_INTEGER, integer: true } satisfies OptionRange))
     .option('--data <dir>', 'folder with the four MNIST IDX files (default: the bundled MNIST)')
     .option('--heartbeat <ms>', 'a peer silent this long is dead', rangeFlag(r.heartbeatMs), d.heartbeatMs)
     .option('--handshake <ms>', 'a connection that has not said hello (or sent its HTTP request) this long is closed', rangeFlag(r.handshakeMs), d.handshakeMs)
@@ -122,6 +123,7 @@ interface Flags {
   checkpointEvery: number;
   kernels: 'ts' | 'wasm' | 'auto';
   wire: WireCodec;
+  topkWarmupSteps?: number;
   data?: string;
   heartbeat: number;
   handshake: number;
@@ -194,6 +196,7 @@ export function coordinatorOptions(flags: Flags, localWorkers: number, given: Re
     kernels: flags.kernels,
     // Like --epochs: on --resume the run keeps its codec unless --wire is given (a codec may change: workers get full state on joining anyway).
     ...(flags.resume && !given.has('wire') ? {} : { wire: flags.wire }),
+    ...(flags.topkWarmupSteps === undefined ? {} : { topkWarmupSteps: flags.topkWarmupSteps }),
     ...(flags.data === undefined ? {} : { dataDir: flags.data }),
     heartbeatMs: flags.heartbeat,
     handshakeMs: flags.handshake,

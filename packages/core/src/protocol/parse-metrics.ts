@@ -165,6 +165,7 @@ export function checkMetricsRecord(value: unknown, where: string): MetricsRecord
         ...(fields.has('minWorkers') ? { minWorkers: fields.integer('minWorkers', 0, 1_000_000) } : {}),
         ...(fields.has('joinCommand') ? { joinCommand: fields.string('joinCommand', 1024) } : {}),
         ...(fields.has('wire') ? { wire: fields.string('wire', 64) } : {}),
+        ...(fields.has('topkWarmupSteps') ? { topkWarmupSteps: fields.integer('topkWarmupSteps', 0, Number.MAX_SAFE_INTEGER) } : {}),
       };
     }
     case 'step':

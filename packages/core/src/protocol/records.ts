@@ -36,6 +36,8 @@ export interface RunRecord {
   readonly joinCommand?: string;
   /** How parameters and gradients travel (`--wire`: fp32, bf16, a compressor); absent from older records (fp32). */
   readonly wire?: string;
+  /** topk runs: the steps of the density warm-up (`--topk-warmup-steps`, default one epoch); absent otherwise. */
+  readonly topkWarmupSteps?: number;
 }
 
 export interface StepRecord {

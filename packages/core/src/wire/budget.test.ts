@@ -35,7 +35,7 @@ describe('topk bytes per step at the default model size', () => {
       for (let i = 0; i < paramCount; i++) sum[i] = sum[i]! + decoded[i]!;
     }
     const config: ResolvedOptimizerConfig = { name: 'adam', learningRate: 0.002, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 };
-    const update = new CoordinatorWire('topk', paramCount).encode(1, config, 0.002, 0, sum, 256);
+    const update = new CoordinatorWire('topk', paramCount, 0).encode(1, config, 0.002, 0, sum, 256);
     for (const bytes of uploads) expect(bytes / float32Bytes).toBeLessThanOrEqual(0.03);
     expect(update.packed.byteLength / float32Bytes).toBeLessThanOrEqual(0.03);
     console.log(`topk at density ${TOPK_DENSITY.final}: upload ${uploads.map((bytes) => `${(bytes / 1024).toFixed(1)} KiB (${((100 * bytes) / float32Bytes).toFixed(2)}%)`).join(', ')}; 2-worker update ${(update.packed.byteLength / 1024).toFixed(1)} KiB (${((100 * update.packed.byteLength) / float32Bytes).toFixed(2)}%)`);

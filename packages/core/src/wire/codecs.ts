@@ -34,16 +34,24 @@ export function usesReplicas(codec: WireCodec): boolean {
 
 /**
  * topk's density schedule (DGC section 3.4, "warm-up training"): the fraction of entries a
- * worker sends falls exponentially from START to FINAL over the first epoch, so the early,
- * fast-changing gradients are not held back for long in the residual.
- * FINAL: 0.5% up (6 bytes an entry against 4: 0.75% of float32) and at most 2 x that down
- * with two workers, inside the 3% budget with room for the index gaps.
+ * worker sends falls exponentially from START to FINAL over the warm-up (the coordinator's
+ * --topk-warmup-steps, one epoch by default), so the early, fast-changing gradients are not
+ * held back for long in the residual.
+ * FINAL: 1% up (about 6 bytes an entry against 4: about 1.5% of float32) and at most 2 x
+ * that down with two workers (budget.test.ts: <= 3%). Why not lower: Adam normalises each
+ * entry by its own history, so an entry that arrives in rare, accumulated bursts moves less
+ * than one sent every step, and test accuracy falls; a higher density shortens the bursts
+ * (the comparison: bench/README.md, "topk and Adam").
+ * NOTE: freezing Adam's variance after the warm-up (1-bit Adam) does not carry over: an
+ * entry rarely sent during the warm-up keeps a variance near 0, and its first later burst
+ * takes a huge step (the run diverges); letting the frozen variance only grow trains worse.
  */
-export const TOPK_DENSITY = { start: 0.25, final: 0.005 } as const;
+export const TOPK_DENSITY = { start: 0.25, final: 0.01 } as const;
 
-/** The density of step `step` (1-based) in a run of `stepsPerEpoch` steps an epoch. */
-export function topkDensity(step: number, stepsPerEpoch: number): number {
-  const progress = Math.min(1, Math.max(0, (step - 1) / Math.max(1, stepsPerEpoch)));
+/** The density of step `step` (1-based) in a run whose warm-up lasts `warmupSteps` steps (0: none). */
+export function topkDensity(step: number, warmupSteps: number): number {
+  if (warmupSteps <= 0) return TOPK_DENSITY.final;
+  const progress = Math.min(1, Math.max(0, (step - 1) / warmupSteps));
   return Math.max(TOPK_DENSITY.final, TOPK_DENSITY.start * (TOPK_DENSITY.final / TOPK_DENSITY.start) ** progress);
 }
 

@@ -13,30 +13,32 @@ import type { ResolvedOptimizerConfig } from '../optimizers/optimizer.js';
 import { roundToBf16, fromBf16 } from './bf16.js';
 import { topkDensity, type WireCodec } from './codecs.js';
 import { packBf16, packSparse } from './packed.js';
-import { applyReplicaUpdate, replicaStateNames, updateScalars, type UpdateScalars } from './replica.js';
+import { replicaStateNames, updateScalars, type UpdateScalars } from './replica.js';
+import { createReplicaArrays, type ReplicaArrays } from './replica-kernel.js';
 
 export class CoordinatorWire {
   private readonly residual: Float32Array | null;
   private readonly bits: Uint16Array | null;
   private readonly indices: Uint32Array | null;
-  /** The mean gradient as applied (what the receivers decode). */
-  private readonly applied: Float32Array;
+  /** The replica arrays the update is computed in (made at the first encode: they depend on the optimizer). */
+  private replica: ReplicaArrays | null = null;
   /** The update encode() made and apply() has yet to apply. */
   private pending: { readonly config: ResolvedOptimizerConfig; readonly scalars: UpdateScalars } | null = null;
 
   constructor(
     readonly codec: Exclude<WireCodec, 'fp32'>,
     readonly paramCount: number,
+    /** topk: the steps of the density warm-up (codecs.ts), the run's --topk-warmup-steps or one epoch. */
+    readonly warmupSteps: number,
   ) {
     this.residual = codec === 'bf16' ? new Float32Array(paramCount) : null;
     this.bits = codec === 'bf16' ? new Uint16Array(paramCount) : null;
     this.indices = codec === 'topk' ? new Uint32Array(paramCount) : null;
-    this.applied = new Float32Array(paramCount);
   }
 
   /** topk's density for step `step` (undefined for bf16: it sends everything). */
-  density(step: number, stepsPerEpoch: number): number | undefined {
-    return this.codec === 'topk' ? topkDensity(step, stepsPerEpoch) : undefined;
+  density(step: number): number | undefined {
+    return this.codec === 'topk' ? topkDensity(step, this.warmupSteps) : undefined;
   }
 
   /**
@@ -47,7 +49,9 @@ export class CoordinatorWire {
    * workers do: the update's arithmetic is on the step's path on both sides.
    */
   encode(version: number, config: ResolvedOptimizerConfig, learningRate: number, iterations: number, gradientSum: Float32Array, images: number): UpdateMessage {
-    const applied = this.applied;
+    this.replica ??= createReplicaArrays(config, this.paramCount);
+    // The mean gradient as applied (what the receivers decode), where the update reads it.
+    const applied = this.replica.gradient;
     const scale = Math.fround(1 / images);
     for (let i = 0; i < applied.length; i++) applied[i] = gradientSum[i]! * scale;
     const packed = this.pack(applied);
@@ -56,12 +60,22 @@ export class CoordinatorWire {
     return { type: 'update', version, ...scalars, packed, gradient: new Float32Array(0) };
   }
 
-  /** Applies the update encode() made to `params` and `state` (the optimizer's arrays by name), once. */
+  /**
+   * Applies the update encode() made to `params` and `state` (the optimizer's arrays by name), once.
+   * NOTE: copies them into the replica arrays and back (a few ms for 1.2M parameters): the
+   * model and optimizer own theirs, and a checkpoint or evaluation reads those.
+   */
   apply(params: Float32Array, state: Readonly<Record<string, Float32Array>>): void {
     const pending = this.pending;
-    if (pending === null) throw new Error('CoordinatorWire.apply: no update encoded since the last apply');
+    const replica = this.replica;
+    if (pending === null || replica === null) throw new Error('CoordinatorWire.apply: no update encoded since the last apply');
     this.pending = null;
-    applyReplicaUpdate(pending.config, pending.scalars, params, this.applied, replicaStateNames(pending.config).map((name) => state[name]!));
+    const names = replicaStateNames(pending.config);
+    replica.params.set(params);
+    names.forEach((name, i) => replica.state[i]!.set(state[name]!));
+    replica.apply(pending.scalars);
+    params.set(replica.params);
+    names.forEach((name, i) => state[name]!.set(replica.state[i]!));
   }
 
   /** Packs `mean` and leaves in it exactly what the receivers will decode. */

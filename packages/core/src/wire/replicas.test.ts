@@ -16,6 +16,8 @@ import { replicaHash, replicaStateNames } from './replica.js';
 import { WorkerWire } from './worker-wire.js';
 
 const PARAMS = 3_000;
+/** topk's density warm-up here: the last 40 of the 60 steps run at the final density. */
+const WARMUP_STEPS = 20;
 const limits = { ...DEFAULT_LIMITS, paramCount: PARAMS };
 const OPTIMIZERS: readonly ResolvedOptimizerConfig[] = [
   { name: 'adadelta', learningRate: 1, rho: 0.95, epsilon: 1e-7 },
@@ -40,7 +42,7 @@ describe.each(['bf16', 'topk'] as const)('replicas under %s', (codec) => {
     const rng = new Rng(11);
     const params = Float32Array.from({ length: PARAMS }, () => rng.nextFloat() - 0.5);
     const state: Record<string, Float32Array> = Object.fromEntries(replicaStateNames(config).map((name) => [name, new Float32Array(PARAMS)]));
-    const coordinator = new CoordinatorWire(codec, PARAMS);
+    const coordinator = new CoordinatorWire(codec, PARAMS, WARMUP_STEPS);
     const workers = [new WorkerWire(), new WorkerWire()];
     const sum = new Float32Array(PARAMS);
     for (const worker of workers) worker.onWelcome(welcome(codec, config));
@@ -52,7 +54,7 @@ describe.each(['bf16', 'topk'] as const)('replicas under %s', (codec) => {
         const full = version === 0 ? { params, state: Object.values(state), iterations: 0 } : {};
         const step_ = toWorker<StepMessage>({
           type: 'step', step, round: 2 * step + w, epoch: 1, version, indices: Uint32Array.of(w), dropoutSeeds: Uint32Array.of(0),
-          density: coordinator.density(step, 20), ...full,
+          density: coordinator.density(step), ...full,
         });
         const job = worker.onJob(step_);
         expect(replicaHash(job.params!)).toBe(replicaHash(params));
@@ -87,6 +89,32 @@ describe('WorkerWire refuses', () => {
     const job: StepMessage = { type: 'step', step: 3, round: 1, epoch: 1, version: 2, indices: Uint32Array.of(0), dropoutSeeds: Uint32Array.of(0) };
     expect(() => worker.onJob(job)).toThrow(expect.objectContaining({ code: 'STALE_PARAMETERS' }));
     expect(() => worker.onJob({ ...job, params: new Float32Array(PARAMS) })).toThrow(expect.objectContaining({ code: 'BAD_REPLICA' }));
+  });
+
+  it('a new welcome (a reconnection, a resumed coordinator) forgets the topk residual: no gradient is counted twice', () => {
+    const config = OPTIMIZERS[1]!;
+    const job = (step: number): StepMessage => ({
+      type: 'step', step, round: step, epoch: 1, version: 0, indices: Uint32Array.of(0), dropoutSeeds: Uint32Array.of(0), density: 0.01,
+      ...(step === 1 ? { params: new Float32Array(PARAMS), state: [new Float32Array(PARAMS), new Float32Array(PARAMS)], iterations: 0 } : {}),
+    });
+    const answer = (step: number, gradient: Float32Array): GradientMessage => ({ type: 'gradient', step, round: step, count: 1, lossSum: 1, correct: 0, gradient, computeMs: 1, decodeMs: 0 });
+    const sentEntries = (worker: WorkerWire, step: number, gradient: Float32Array): number => {
+      worker.onJob(job(step));
+      const decoded = toCoordinator(worker.encodeGradient(answer(step, gradient), job(step))).gradient;
+      return decoded.filter((value) => value !== 0).length;
+    };
+    const rng = new Rng(4);
+    const gradient = Float32Array.from({ length: PARAMS }, () => rng.nextFloat() + 0.5);
+    const kept = new WorkerWire();
+    const renewed = new WorkerWire();
+    for (const worker of [kept, renewed]) {
+      worker.onWelcome(welcome('topk', config));
+      expect(sentEntries(worker, 1, gradient)).toBe(30); // 1% of 3,000: the rest waits in the residual
+    }
+    renewed.onWelcome(welcome('topk', config));
+    // A zero gradient: only what waits in the residual can go.
+    expect(sentEntries(kept, 1, new Float32Array(PARAMS))).toBe(30);
+    expect(sentEntries(renewed, 1, new Float32Array(PARAMS))).toBe(0);
   });
 
   it('fp32 runs pass jobs and answers through unchanged', () => {

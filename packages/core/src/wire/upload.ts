@@ -6,6 +6,16 @@
  *   bf16: residual += g; sent = bf16(residual); residual -= sent
  *   topk: residual += g; sent = the k largest |residual| entries; those entries of residual = 0
  *
+ * Residuals are not checkpointed, on purpose. A worker forgets its residual on every
+ * `welcome` (a new connection, or a coordinator resumed from its checkpoint), and a new
+ * worker starts at zero. What is lost is bounded and small: an entry stays in the residual
+ * only while its magnitude is at most the k-th largest of its last upload (else it would have
+ * been sent), so each worker loses at most one step's threshold per parameter, in gradient-sum
+ * units. Keeping a residual across a resume would be wrong, not just costly: the coordinator
+ * replays the steps after its checkpoint, and the residual holds gradients of steps it is
+ * about to recompute (counted twice). Checkpointing the residuals would mean uploading 4.8 MB
+ * per worker per checkpoint over the slow links topk is for.
+ *
  * NOTE: DGC's momentum correction is left out on purpose. It moves SGD's momentum into the
  * workers' accumulation; here the optimizer (Adadelta, Adam or SGD with momentum) runs on
  * the summed update on every replica, so accumulating momentum locally too would apply it

@@ -11,7 +11,7 @@
  *   on update:    wire.onUpdate(update)                 // applies version-1 -> version
  *
  * In replica runs (bf16, topk) the worker holds the parameters and the optimizer state and
- * applies every broadcast update with applyReplicaUpdate, as the coordinator does; a job
+ * applies every broadcast update (replica-kernel.ts: bit-exact WebAssembly, else TypeScript), as the coordinator does; a job
  * that carries `params` also carries the state (a joiner, or a worker the coordinator found
  * out of step) and replaces the replica. Every REPLICA_CHECK_EVERY versions the gradient
  * carries replicaHash() of the parameters it used, so the coordinator can catch drift.
@@ -20,7 +20,8 @@
 import type { EvaluateMessage, GradientMessage, StepMessage, UpdateMessage, WelcomeMessage } from '../protocol/messages.js';
 import type { ResolvedOptimizerConfig } from '../optimizers/optimizer.js';
 import { REPLICA_CHECK_EVERY, usesReplicas, type WireCodec } from './codecs.js';
-import { applyReplicaUpdate, replicaHash, replicaStateNames } from './replica.js';
+import { replicaHash } from './replica.js';
+import { createReplicaArrays, type ReplicaArrays } from './replica-kernel.js';
 import { UploadEncoder } from './upload.js';
 
 export class WireError extends Error {
@@ -37,9 +38,8 @@ const EMPTY = new Float32Array(0);
 
 export class WorkerWire {
   codec: WireCodec = 'fp32';
-  private optimizer: ResolvedOptimizerConfig | null = null;
-  private params: Float32Array = EMPTY;
-  private state: Float32Array[] = [];
+  /** The replica's parameters and optimizer state, and the code that updates them (replica-kernel.ts). */
+  private replica: ReplicaArrays | null = null;
   /** Updates the replica reflects; -1 while it holds nothing. */
   private replicaVersion = -1;
   private upload: UploadEncoder | null = null;
@@ -49,11 +49,10 @@ export class WorkerWire {
     this.codec = welcome.wire ?? 'fp32';
     this.replicaVersion = -1;
     this.upload = null;
+    this.replica = null;
     if (!usesReplicas(this.codec)) return;
     if (welcome.optimizer === undefined) throw new WireError('BAD_REPLICA', `a ${this.codec} run's welcome must carry the optimizer config`);
-    this.optimizer = welcome.optimizer as unknown as ResolvedOptimizerConfig;
-    this.params = new Float32Array(welcome.paramCount);
-    this.state = replicaStateNames(this.optimizer).map(() => new Float32Array(welcome.paramCount));
+    this.replica = createReplicaArrays(welcome.optimizer as unknown as ResolvedOptimizerConfig, welcome.paramCount);
     this.upload = new UploadEncoder(this.codec === 'bf16' ? 'bf16' : 'topk', welcome.paramCount);
   }
 
@@ -68,24 +67,27 @@ export class WorkerWire {
 
   /** The job to compute: in replica runs, with the replica's parameters (after taking any full state it carries). */
   onJob<M extends StepMessage | EvaluateMessage>(message: M): M {
-    if (!this.replicas) return message;
+    const replica = this.replica;
+    if (replica === null) return message;
     if (message.params !== undefined) {
-      if (message.state === undefined || message.iterations === undefined || message.state.length !== this.state.length) {
+      if (message.state === undefined || message.iterations === undefined || message.state.length !== replica.state.length) {
         throw new WireError('BAD_REPLICA', `parameters for version ${message.version} came without the optimizer state a replica needs`);
       }
-      this.params.set(message.params);
-      message.state.forEach((array, i) => this.state[i]!.set(array));
+      replica.params.set(message.params);
+      message.state.forEach((array, i) => replica.state[i]!.set(array));
       this.replicaVersion = message.version;
     } else if (message.version !== this.replicaVersion) {
       throw new WireError('STALE_PARAMETERS', `asked to use parameters version ${message.version}, the replica holds ${this.replicaVersion}`);
     }
-    return { ...message, params: this.params };
+    return { ...message, params: replica.params };
   }
 
   /** A broadcast update: applied when it follows the replica's version (else ignored: a full state will come). */
   onUpdate(message: UpdateMessage): void {
-    if (!this.replicas || message.version !== this.replicaVersion + 1 || this.replicaVersion < 0) return;
-    applyReplicaUpdate(this.optimizer!, message, this.params, message.gradient, this.state);
+    const replica = this.replica;
+    if (replica === null || message.version !== this.replicaVersion + 1 || this.replicaVersion < 0) return;
+    replica.gradient.set(message.gradient);
+    replica.apply(message);
     this.replicaVersion = message.version;
   }
 
@@ -93,7 +95,7 @@ export class WorkerWire {
   encodeGradient(answer: GradientMessage, job: StepMessage): GradientMessage {
     if (this.upload === null) return answer;
     const packed = this.upload.encode(answer.gradient, job.density ?? 1);
-    const hash = job.version % REPLICA_CHECK_EVERY === 0 ? { replicaHash: replicaHash(this.params) } : {};
+    const hash = job.version % REPLICA_CHECK_EVERY === 0 ? { replicaHash: replicaHash(this.replica!.params) } : {};
     return { ...answer, gradient: EMPTY, packed, ...hash };
   }
 
@@ -103,7 +105,8 @@ export class WorkerWire {
    * test must see a drift that lasts until the check.
    */
   perturbReplica(): void {
-    const count = Math.min(16, this.params.length);
-    for (let i = 0; i < count; i++) this.params[i] = this.params[i]! * (1 + 2 ** -10) + 2 ** -20;
+    const params = this.replica?.params ?? EMPTY;
+    const count = Math.min(16, params.length);
+    for (let i = 0; i < count; i++) params[i] = params[i]! * (1 + 2 ** -10) + 2 ** -20;
   }
 }
