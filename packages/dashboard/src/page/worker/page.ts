@@ -39,8 +39,9 @@ function join(token: string | undefined): void {
  * Chromium does to a hidden, CPU-heavy tab in Energy Saver, or to one in the back/forward
  * cache) leaves instead: its slice goes to the others at once rather than when its
  * deadline passes, and it joins again, with the dataset it holds, when it resumes.
- * NOTE: the leave is asked for in the `freeze` event, before the page stops; what Chromium
- * does to the Web Worker of a frozen page is in bench/README.md ("Browser worker").
+ * NOTE: the leave is asked for in the `freeze` event, before the page stops. Whether Chromium
+ * also pauses the Web Worker of a frozen page could not be measured (headless Chromium
+ * freezes nothing: bench/README.md, "Browser worker"), so the tab leaves either way.
  */
 document.addEventListener('freeze', () => {
   if (!isActive(lastStatus.state)) return;
