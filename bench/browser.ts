@@ -19,8 +19,9 @@
  * The Node worker runs one thread on `--node-kernels` (wasm by default: the same kernels as
  * the tab, so the ratio is the browser's cost; `native` compares with the fastest Node worker).
  */
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import type { TimingRecord } from '../packages/core/src/index.js';
 import { launchChromium } from '../tests/support/chromium.js';
 import { startCoordinator, startWorker, tempDir, type Proc } from '../tests/support/processes.js';
 import { readHistory } from '../tests/distributed/helpers.js';
@@ -67,7 +68,19 @@ async function trial(kind: Kind, round: number): Promise<number> {
   const first = records[warmup - 1]!;
   const last = records.at(-1)!;
   const images = measured.reduce((sum, record) => sum + (record.images ?? 0), 0);
+  process.stdout.write(`  (a step's time outside the worker's forward and backward: median ${outsideCompute(out).toFixed(0)} ms)\n`);
   return images / (((last['time'] as number) - (first['time'] as number)) / 1000);
+}
+
+/**
+ * Median over the measured steps of the time from the coordinator sending the job to the
+ * answer arriving, less the worker's forward and backward (trace.jsonl's timing records): the
+ * parameters' and the gradient's transfer, their encoding and decoding.
+ */
+function outsideCompute(out: string): number {
+  const timings = readFileSync(join(out, 'trace.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as TimingRecord);
+  const answers = timings.filter((record) => record.kind === 'timing').slice(warmup).flatMap((record) => record.workers);
+  return median(answers.map((answer) => answer.arrivedMs - answer.sentMs - answer.computeMs));
 }
 
 const figures: Record<Kind, number[]> = { node: [], browser: [] };

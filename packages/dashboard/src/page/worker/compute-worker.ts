@@ -61,8 +61,10 @@ async function join(url: string, token: string | undefined, name: string): Promi
     idle('unsupported', problem, null);
     return;
   }
-  session?.leave('joined again');
-  const current = new Session({ url, token, name, runtime, variant, store: await openDatasetStore(), keep, report });
+  const previous = session;
+  previous?.leave('joined again');
+  const store = await openDatasetStore();
+  const current = new Session({ url, token, name, runtime, variant, store, held: previous?.heldDataset() ?? null, keep, report });
   session = current;
   await current.start();
 }

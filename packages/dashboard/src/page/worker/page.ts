@@ -15,14 +15,44 @@ const form = element<HTMLFormElement>('join-form');
 const tokenInput = element<HTMLInputElement>('token');
 const stopButton = element<HTMLButtonElement>('stop');
 
+/** Why a frozen tab left (the coordinator logs it; the page shows it until the tab resumes). */
+const FROZEN_REASON = 'the browser froze this tab; it joins again when the tab resumes';
+
 const fragment = new URLSearchParams(location.hash.slice(1));
 const name = fragment.get('name') ?? `browser-${Math.random().toString(16).slice(2, 6)}`;
 const compute = new Worker('compute-worker.js');
 const ask = (request: PageRequest) => compute.postMessage(request);
 
+/** The token of the last join, for joining again when the browser resumes a frozen tab. */
+let joinedWith: string | undefined;
+/** Whether this tab left because the browser froze it (and so joins again when it resumes). */
+let leftFrozen = false;
+
 function join(token: string | undefined): void {
-  ask({ type: 'join', url: `${workerUrl(location)}/`, token: token === '' ? undefined : token, name });
+  joinedWith = token === '' ? undefined : token;
+  ask({ type: 'join', url: `${workerUrl(location)}/`, token: joinedWith, name });
 }
+
+/**
+ * A hidden tab keeps working: Chromium throttles a hidden page's own timers, not its
+ * dedicated Web Worker, and the socket and the computation live there. A frozen tab (what
+ * Chromium does to a hidden, CPU-heavy tab in Energy Saver, or to one in the back/forward
+ * cache) leaves instead: its slice goes to the others at once rather than when its
+ * deadline passes, and it joins again, with the dataset it holds, when it resumes.
+ * NOTE: the leave is asked for in the `freeze` event, before the page stops. Whether Chromium
+ * also pauses the Web Worker of a frozen page could not be measured (headless Chromium
+ * freezes nothing: bench/README.md, "Browser worker"), so the tab leaves either way.
+ */
+document.addEventListener('freeze', () => {
+  if (!isActive(lastStatus.state)) return;
+  leftFrozen = true;
+  ask({ type: 'leave', reason: FROZEN_REASON });
+});
+document.addEventListener('resume', () => {
+  if (!leftFrozen) return;
+  leftFrozen = false;
+  join(joinedWith);
+});
 
 form.addEventListener('submit', (event) => {
   event.preventDefault();
@@ -66,9 +96,11 @@ const STATE_TEXT: Record<SessionStatus['state'], string> = {
   stopped: 'stopped',
 };
 
+const isActive = (state: SessionStatus['state']) => state === 'connecting' || state === 'downloading' || state === 'ready';
+
 function show(status: SessionStatus): void {
   lastStatus = status;
-  const active = status.state === 'connecting' || status.state === 'downloading' || status.state === 'ready';
+  const active = isActive(status.state);
   const rate = status.computeMs > 0 ? (1000 * status.images) / status.computeMs : 0;
   const badge = element('state');
   badge.textContent = STATE_TEXT[status.state];

@@ -33,6 +33,9 @@ import type { SessionState, SessionStatus } from './status.js';
 /** Wire codecs this page speaks (welcome.wire; absent means the float32 reference). */
 export const SUPPORTED_WIRES: ReadonlySet<string> = new Set(WIRE_CODECS);
 
+/** Frames of at least this many bytes are sent as a Blob (see send). */
+const BLOB_FRAME_BYTES = 64 * 1024;
+
 /** Reconnection: first delay, longest delay, and how long to keep trying after a loss (ms). */
 const RETRY = { firstMs: 500, maxMs: 8_000, forMs: 120_000 } as const;
 
@@ -44,9 +47,18 @@ export interface SessionOptions {
   readonly variant: 'relaxed' | 'simd';
   /** Where the dataset is read from at start (null: no Cache Storage here). */
   readonly store: DatasetStore | null;
+  /** The dataset a previous session of this tab held (a rejoin): used as is, neither read nor downloaded again. */
+  readonly held: HeldDataset | null;
   /** Keeps a received dataset frame for the next join (the page's thread writes it). */
   readonly keep: (id: string, frame: Uint8Array) => void;
   readonly report: (status: SessionStatus) => void;
+}
+
+/** A session's checked dataset, handed to the next session of the same tab. */
+export interface HeldDataset {
+  readonly id: string;
+  readonly data: WorkerData;
+  readonly fromCache: boolean;
 }
 
 /** A refusal from this side: it ends the session like the coordinator's own would. */
@@ -85,6 +97,13 @@ export class Session {
   }
 
   async start(): Promise<void> {
+    const held = this.options.held;
+    if (held !== null) {
+      this.data = held.data;
+      this.dataId = held.id;
+      this.status.datasetFromCache = held.fromCache;
+      return this.connect();
+    }
     const store = this.options.store;
     const id = store === null ? null : await store.storedId();
     if (id !== null) {
@@ -100,6 +119,11 @@ export class Session {
     if (this.ended()) return;
     this.send({ type: 'leave', reason });
     this.end('stopped', `left: ${reason}`, 1000);
+  }
+
+  /** The checked dataset this session holds, if any (for the next session of this tab). */
+  heldDataset(): HeldDataset | null {
+    return this.data === null || this.dataId === null ? null : { id: this.dataId, data: this.data, fromCache: this.status.datasetFromCache };
   }
 
   private ended(): boolean {
@@ -248,12 +272,18 @@ export class Session {
     return this.engine;
   }
 
-  /** Sends one message if the socket is open. WebSocket.send copies the bytes, so the frame buffer is free at once. */
+  /**
+   * Sends one message if the socket is open. WebSocket.send copies the bytes (as does a
+   * Blob's constructor), so the frame buffer is free at once.
+   * NOTE: a large frame (a gradient) goes as a Blob: Chromium uploads a Blob several times
+   * faster than the same bytes given as an ArrayBuffer (bench/README.md, "Browser worker").
+   */
   private send(message: Message): void {
     const socket = this.socket;
     if (socket === null || socket.readyState !== WebSocket.OPEN) return;
     const frame = this.frames.encode(message);
-    socket.send(frame);
+    // (FrameWriter's frames are views of plain ArrayBuffers, never shared ones.)
+    socket.send(frame.byteLength >= BLOB_FRAME_BYTES ? new Blob([frame as Uint8Array<ArrayBuffer>]) : frame);
     this.frames.release(frame);
     this.status.bytesOut += frame.byteLength;
   }
