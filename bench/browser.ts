@@ -14,10 +14,12 @@
  * Every coordinator listens on the same port, so from the second browser trial on the tab
  * reads the dataset from its Cache Storage (per origin) instead of the socket.
  *
- *   pnpm bench:browser [-- --rounds 3 --steps 60 --warmup 15 --batch 64 --node-kernels wasm]
+ *   pnpm bench:browser [-- --rounds 3 --steps 60 --warmup 15 --batch 64 --node-kernels wasm --wire fp32]
  *
  * The Node worker runs one thread on `--node-kernels` (wasm by default: the same kernels as
  * the tab, so the ratio is the browser's cost; `native` compares with the fastest Node worker).
+ * `--wire` is the run's codec for both kinds (topk's sparsity warm-up is the bench's warm-up
+ * steps, so the measured steps send its final density).
  */
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,7 +29,7 @@ import { startCoordinator, startWorker, tempDir, type Proc } from '../tests/supp
 import { readHistory } from '../tests/distributed/helpers.js';
 import { benchFlags, machine, median, saveResults } from './measure.js';
 
-const values = benchFlags({ rounds: '3', steps: '60', warmup: '15', batch: '64', 'node-kernels': 'wasm' });
+const values = benchFlags({ rounds: '3', steps: '60', warmup: '15', batch: '64', 'node-kernels': 'wasm', wire: 'fp32' });
 const rounds = Number(values.rounds);
 const steps = Number(values.steps);
 const warmup = Number(values.warmup);
@@ -46,6 +48,7 @@ async function trial(kind: Kind, round: number): Promise<number> {
   const coordinator = await startCoordinator([
     '--kernels', 'auto', '--out', out, '--batch', String(batch), '--epochs', '1', '--max-steps', String(warmup + steps),
     '--train-size', String(batch * (warmup + steps)), '--validation-size', '100', '--test-size', '0', '--min-workers', '1',
+    '--wire', values.wire, ...(values.wire === 'topk' ? ['--topk-warmup-steps', String(warmup)] : []),
     ...(port === 0 ? [] : ['--port', String(port)]),
   ]);
   port = coordinator.port;
@@ -100,6 +103,6 @@ try {
 
 const node = median(figures.node);
 const browser = median(figures.browser);
-process.stdout.write(`\nmedian over ${rounds} rounds (batch ${batch}, ${steps} steps after ${warmup} of warm-up, one thread each):\n`);
+process.stdout.write(`\nmedian over ${rounds} rounds (batch ${batch}, ${steps} steps after ${warmup} of warm-up, one thread each, wire ${values.wire}):\n`);
 process.stdout.write(`  node worker     ${node.toFixed(0)} images/s\n  browser worker  ${browser.toFixed(0)} images/s (${((100 * browser) / node).toFixed(0)}% of node; target >= 80%)\n`);
-saveResults('browser', host, { batch, steps, warmup, rounds, node: figures.node, browser: figures.browser, medianNode: node, medianBrowser: browser, ratio: browser / node });
+saveResults('browser', host, { batch, steps, warmup, rounds, wire: values.wire, node: figures.node, browser: figures.browser, medianNode: node, medianBrowser: browser, ratio: browser / node });
