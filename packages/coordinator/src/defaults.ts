@@ -4,6 +4,7 @@
  */
 import type { KernelsChoice, ModelSpec, OptimizerConfig, WireCodec } from '@convoy/core';
 import { HEARTBEAT_MS_LIMITS, MNIST_CNN_DROPOUT, MNIST_TRAIN_IMAGES, WIRE_CODECS, isWireCodec } from '@convoy/core';
+import { LR_SCHEDULES, isLrSchedule, type LrSchedule } from './schedule.js';
 
 export type CoordinatorErrorCode =
   | 'BAD_OPTION'
@@ -31,7 +32,9 @@ export class CoordinatorError extends Error {
 export interface TrainingOptions {
   readonly spec: ModelSpec;
   readonly optimizer: OptimizerConfig;
-  /** Multiply the learning rate by this every `lrDecayEvery` epochs (1 = constant). */
+  /** How the learning rate moves from the optimizer's rate (schedule.ts): per epoch (step) or per step (cosine). */
+  readonly lrSchedule: LrSchedule;
+  /** step schedule: multiply the learning rate by this every `lrDecayEvery` epochs (1 = constant). */
   readonly lrDecay: number;
   readonly lrDecayEvery: number;
   readonly epochs: number;
@@ -101,6 +104,7 @@ export type CoordinatorOptions = TrainingOptions & ServerOptions & RunOptions;
 export const COORDINATOR_DEFAULTS: CoordinatorOptions = {
   spec: MNIST_CNN_DROPOUT,
   optimizer: { name: 'adam', learningRate: 0.002 },
+  lrSchedule: 'step',
   lrDecay: 0.7,
   lrDecayEvery: 1,
   epochs: 5,
@@ -186,6 +190,9 @@ export function resolveOptions(options: Partial<CoordinatorOptions>): Coordinato
     if (problem !== null) throw new CoordinatorError('BAD_OPTION', `${name} ${problem}, got ${resolved[name]}`);
   }
   if (!isWireCodec(resolved.wire)) throw new CoordinatorError('BAD_OPTION', `wire must be one of ${WIRE_CODECS.join(', ')}, got ${String(resolved.wire)}`);
+  if (!isLrSchedule(resolved.lrSchedule)) {
+    throw new CoordinatorError('BAD_OPTION', `lrSchedule must be one of ${LR_SCHEDULES.join(', ')}, got ${String(resolved.lrSchedule)}`);
+  }
   if (!(resolved.lrDecay > 0 && resolved.lrDecay <= 1)) throw new CoordinatorError('BAD_OPTION', `lrDecay must be in (0, 1], got ${resolved.lrDecay}`);
   if (resolved.trainSize + resolved.validationSize > TRAIN_FILE_IMAGES) {
     throw new CoordinatorError(
@@ -211,8 +218,8 @@ export function resolveOptions(options: Partial<CoordinatorOptions>): Coordinato
 
 /** The options a resumed run takes from its checkpoint (everything that shapes the result). */
 export function settingsOf(options: TrainingOptions): Record<string, unknown> {
-  const { spec, optimizer, lrDecay, lrDecayEvery, epochs, globalBatch, seed, trainSize, validationSize, testSize, maxSteps, wire } = options;
-  return { spec, optimizer, lrDecay, lrDecayEvery, epochs, globalBatch, seed, trainSize, validationSize, testSize, maxSteps, wire };
+  const { spec, optimizer, lrSchedule, lrDecay, lrDecayEvery, epochs, globalBatch, seed, trainSize, validationSize, testSize, maxSteps, wire } = options;
+  return { spec, optimizer, lrSchedule, lrDecay, lrDecayEvery, epochs, globalBatch, seed, trainSize, validationSize, testSize, maxSteps, wire };
 }
 
 /** 127.0.0.0/8, ::1 and localhost: only this machine can connect. */
