@@ -81,7 +81,9 @@ async function assemble(partial: Partial<CoordinatorOptions>, resolved: Coordina
     const epochs = partial.epochs === undefined ? {} : { epochs: partial.epochs };
     // The codec too, when given: a run may move to a slower link (a checkpoint without one is fp32).
     const wire = { wire: partial.wire ?? (checkpoint.settings as Partial<TrainingOptions>).wire ?? 'fp32' };
-    options = resolveOptions({ ...options, ...(checkpoint.settings as Partial<TrainingOptions>), ...epochs, ...wire });
+    // A checkpoint from before --lr-schedule ran the step schedule (whatever today's default is).
+    const schedule = { lrSchedule: (checkpoint.settings as Partial<TrainingOptions>).lrSchedule ?? 'step' };
+    options = resolveOptions({ ...options, ...schedule, ...(checkpoint.settings as Partial<TrainingOptions>), ...epochs, ...wire });
   }
 
   const { train, test } = loadMnist(options.dataDir);

@@ -4,6 +4,7 @@
  */
 import type { KernelsChoice, ModelSpec, OptimizerConfig, WireCodec } from '@convoy/core';
 import { HEARTBEAT_MS_LIMITS, MNIST_CNN_DROPOUT, MNIST_TRAIN_IMAGES, WIRE_CODECS, isWireCodec } from '@convoy/core';
+import { LR_SCHEDULES, isLrSchedule, type LrSchedule } from './schedule.js';
 
 export type CoordinatorErrorCode =
   | 'BAD_OPTION'
@@ -31,7 +32,9 @@ export class CoordinatorError extends Error {
 export interface TrainingOptions {
   readonly spec: ModelSpec;
   readonly optimizer: OptimizerConfig;
-  /** Multiply the learning rate by this every `lrDecayEvery` epochs (1 = constant). */
+  /** How the learning rate moves from the optimizer's rate (schedule.ts): per epoch (step) or per step (cosine). */
+  readonly lrSchedule: LrSchedule;
+  /** step schedule: multiply the learning rate by this every `lrDecayEvery` epochs (1 = constant). */
   readonly lrDecay: number;
   readonly lrDecayEvery: number;
   readonly epochs: number;
@@ -106,6 +109,7 @@ export type CoordinatorOptions = TrainingOptions & ServerOptions & RunOptions;
 export const COORDINATOR_DEFAULTS: CoordinatorOptions = {
   spec: MNIST_CNN_DROPOUT,
   optimizer: { name: 'adam', learningRate: 0.002 },
+  lrSchedule: 'step',
   lrDecay: 0.7,
   lrDecayEvery: 1,
   epochs: 5,
@@ -194,6 +198,9 @@ export function resolveOptions(options: Partial<CoordinatorOptions>): Coordinato
   if (resolved.topkWarmupSteps !== undefined && !(Number.isSafeInteger(resolved.topkWarmupSteps) && resolved.topkWarmupSteps >= 0)) {
     throw new CoordinatorError('BAD_OPTION', `topkWarmupSteps must be an integer >= 0, got ${resolved.topkWarmupSteps}`);
   }
+  if (!isLrSchedule(resolved.lrSchedule)) {
+    throw new CoordinatorError('BAD_OPTION', `lrSchedule must be one of ${LR_SCHEDULES.join(', ')}, got ${String(resolved.lrSchedule)}`);
+  }
   if (!(resolved.lrDecay > 0 && resolved.lrDecay <= 1)) throw new CoordinatorError('BAD_OPTION', `lrDecay must be in (0, 1], got ${resolved.lrDecay}`);
   if (resolved.trainSize + resolved.validationSize > TRAIN_FILE_IMAGES) {
     throw new CoordinatorError(
@@ -219,8 +226,11 @@ export function resolveOptions(options: Partial<CoordinatorOptions>): Coordinato
 
 /** The options a resumed run takes from its checkpoint (everything that shapes the result). */
 export function settingsOf(options: TrainingOptions): Record<string, unknown> {
-  const { spec, optimizer, lrDecay, lrDecayEvery, epochs, globalBatch, seed, trainSize, validationSize, testSize, maxSteps, wire, topkWarmupSteps } = options;
-  return { spec, optimizer, lrDecay, lrDecayEvery, epochs, globalBatch, seed, trainSize, validationSize, testSize, maxSteps, wire, ...(topkWarmupSteps === undefined ? {} : { topkWarmupSteps }) };
+  const { spec, optimizer, lrSchedule, lrDecay, lrDecayEvery, epochs, globalBatch, seed, trainSize, validationSize, testSize, maxSteps, wire, topkWarmupSteps } = options;
+  return {
+    spec, optimizer, lrSchedule, lrDecay, lrDecayEvery, epochs, globalBatch, seed, trainSize, validationSize, testSize, maxSteps, wire,
+    ...(topkWarmupSteps === undefined ? {} : { topkWarmupSteps }),
+  };
 }
 
 /** 127.0.0.0/8, ::1 and localhost: only this machine can connect. */

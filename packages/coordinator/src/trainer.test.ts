@@ -64,6 +64,7 @@ function setup(overrides: Partial<CoordinatorOptions>, workers: number) {
   const options = resolveOptions({
     spec: SPEC,
     optimizer: { name: 'sgd', learningRate: 0.5 },
+    lrSchedule: 'step',
     lrDecay: 1,
     globalBatch: 12,
     trainSize: 12,
@@ -189,6 +190,16 @@ describe('Trainer over in-memory workers', () => {
     await expect(outcome).resolves.toBe('stopped');
     expect(network.metrics.end).toMatchObject({ reason: 'stopped', step: 0 });
     expect(store.checkpoints.map((checkpoint) => checkpoint.step)).toEqual([0]);
+  });
+
+  it('sets the schedule\'s rate before every step: cosine over 2 epochs x 2 steps gives 0.5, 0.5 x (1 + cos(pi/4)) / 2, 0.25, 0.5 x (1 - cos(pi/4)) / 2', async () => {
+    const { network, trainer } = setup({ trainSize: 24, globalBatch: 12, epochs: 2, lrSchedule: 'cosine' }, 2);
+    network.auto = true;
+    await expect(trainer.run()).resolves.toBe('finished');
+    const rates = network.metrics.steps.map((record) => record.learningRate);
+    const expected = [0.5, (0.5 * (1 + Math.SQRT1_2)) / 2, 0.25, (0.5 * (1 - Math.SQRT1_2)) / 2];
+    expect(rates).toHaveLength(4);
+    rates.forEach((rate, index) => expect(rate).toBeCloseTo(expected[index]!, 12));
   });
 
   it('finishes the step in progress on requestStop, checkpoints it and stops', async () => {

@@ -12,7 +12,6 @@ import {
   Rng,
   createOptimizer,
   mixSeed,
-  stepDecay,
   type Dataset,
   type MetricsRecord,
   type Model,
@@ -28,6 +27,7 @@ import { sumInSliceOrder } from './gradient-sum.js';
 import type { MetricsHub } from './metrics.js';
 import { checkpointOf, type RunPosition } from './persistence.js';
 import { ReplicaUpdates } from './replica-updates.js';
+import { learningRateSchedule, type SchedulePosition } from './schedule.js';
 import type { Scheduler } from './scheduler.js';
 import { dropoutSeedsOf, stepJob } from './step-job.js';
 import type { StepLinks } from './step-links.js';
@@ -91,8 +91,8 @@ export class Trainer {
   private rngAtEpochStart: RngState;
   private readonly gradient: Float32Array;
   private imagesSeen = 0;
-  /** The learning rate of each epoch, from the run's initial rate. */
-  private readonly rateOf: (epoch: number) => number;
+  /** The learning rate of each step, from the run's initial rate (schedule.ts). */
+  private readonly rateAt: (position: SchedulePosition) => number;
   /** An `end` record went out (a failure after it must not publish a second one). */
   private ended = false;
   /** Why the run must end at the next step boundary (a failed write: a full disk), set once. */
@@ -114,7 +114,7 @@ export class Trainer {
     this.replicas = codec === 'fp32' ? null : new ReplicaUpdates(codec, setup.options.topkWarmupSteps ?? this.stepsPerEpoch, setup.model, setup.optimizer, setup.scheduler, (record) => this.publish(record));
     this.imagesSeen = setup.metrics.lastStep?.imagesSeen ?? 0;
     // NOTE: the optimizer is always built from the run's initial config (also on resume), so this is the initial rate.
-    this.rateOf = stepDecay(setup.optimizer.config.learningRate, setup.options.lrDecay, setup.options.lrDecayEvery);
+    this.rateAt = learningRateSchedule(setup.optimizer.config.learningRate, setup.options, this.stepsPerEpoch);
     // Stopping with no worker left: the step in progress cannot finish, so it is abandoned at
     // once; otherwise it gets STOP_WAIT_MS to finish (cancel() is a no-op between jobs).
     this.stopper.signal.addEventListener('abort', () => {
@@ -185,12 +185,12 @@ export class Trainer {
     while (this.epoch < options.epochs && this.step < this.totalSteps) {
       const rng = Rng.fromState(this.rngAtEpochStart);
       const permutation = rng.permutation(options.trainSize);
-      this.setup.optimizer.setLearningRate(this.rateOf(this.epoch));
       const epochSteps: StepRecord[] = [];
       while (this.batchInEpoch < this.stepsPerEpoch && this.step < this.totalSteps) {
         if (signal.aborted) return this.stop();
         const start = this.batchInEpoch * options.globalBatch;
         const indices = permutation.subarray(start, Math.min(start + options.globalBatch, options.trainSize));
+        this.setup.optimizer.setLearningRate(this.rateAt({ stepsDone: this.step, epoch: this.epoch }));
         const record = await this.trainStep(indices);
         if (record === null) return this.stop();
         epochSteps.push(record);

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { COORDINATOR_DEFAULTS, OPTION_RANGES, rangeProblem, resolveOptions } from '../defaults.js';
-import { EXIT_BAD_USAGE, addCoordinatorFlags, coordinatorOptions, parseFlags } from './options.js';
+import { EXIT_BAD_USAGE, addCoordinatorFlags, checkResumeFlags, coordinatorOptions, givenFlags, parseFlags } from './options.js';
 
 function optimizerOf(argv: string[]) {
   const flags = parseFlags(addCoordinatorFlags(new Command('test')), argv);
@@ -49,5 +49,34 @@ describe('ranges', () => {
       expect(parse(outside)).toBe(EXIT_BAD_USAGE);
       expect(() => resolveOptions({ [name]: outside })).toThrow(`${name} ${rangeProblem(range, outside)}, got ${outside}`);
     }
+  });
+});
+
+describe('--lr-schedule', () => {
+  const optionsOf = (argv: string[]) => {
+    const program = addCoordinatorFlags(new Command('test'));
+    const flags = parseFlags(program, argv);
+    if (typeof flags === 'number') throw new Error(`parse failed with exit code ${flags}`);
+    return coordinatorOptions(flags, 0, givenFlags(program));
+  };
+
+  it('defaults to the recipe\'s schedule and takes cosine', () => {
+    expect(optionsOf([]).lrSchedule).toBe(COORDINATOR_DEFAULTS.lrSchedule);
+    expect(optionsOf(['--lr-schedule', 'cosine']).lrSchedule).toBe('cosine');
+    expect(optionsOf(['--lr-schedule', 'step', '--lr-decay', '0.5']).lrDecay).toBe(0.5);
+  });
+
+  it('refuses --lr-decay and --lr-decay-every with cosine (they would be ignored), and an unknown schedule, in one line', () => {
+    expect(() => optionsOf(['--lr-schedule', 'cosine', '--lr-decay', '0.5'])).toThrow('--lr-decay applies to --lr-schedule step only');
+    expect(() => optionsOf(['--lr-schedule', 'cosine', '--lr-decay-every', '2'])).toThrow('--lr-decay-every applies to --lr-schedule step only');
+    const quiet = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    onTestFinished(() => quiet.mockRestore());
+    expect(parseFlags(addCoordinatorFlags(new Command('test')), ['--lr-schedule', 'linear'])).toBe(EXIT_BAD_USAGE);
+    expect(() => resolveOptions({ lrSchedule: 'linear' as never })).toThrow('lrSchedule must be one of step, cosine, got linear');
+  });
+
+  it('cannot change on --resume (checkResumeFlags)', () => {
+    const options = optionsOf(['--lr-schedule', 'cosine']);
+    expect(() => checkResumeFlags(options, new Set(['lrSchedule']), { lrSchedule: 'step' }, 1)).toThrow('--lr-schedule cannot change on --resume (the run used step)');
   });
 });

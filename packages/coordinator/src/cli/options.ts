@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { ADADELTA_DEFAULTS, ADAM_DEFAULTS, ERROR_PREFIX, MNIST_CNN, MNIST_CNN_DROPOUT, KERNELS_CHOICES, WIRE_CODECS, usageErrorLine, type ModelSpec, type OptimizerConfig, type WireCodec } from '@convoy/core';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { COORDINATOR_DEFAULTS, CoordinatorError, OPTION_RANGES, TRAIN_FILE_IMAGES, rangeProblem, type CoordinatorOptions, type OptionRange, type TrainingOptions } from '../defaults.js';
+import { LR_SCHEDULES, type LrSchedule } from '../schedule.js';
 
 export const EXIT_BAD_USAGE = 2;
 
@@ -70,8 +71,9 @@ export function addCoordinatorFlags(program: Command): Command {
     .addOption(new Option('--optimizer <name>', 'optimizer').choices(['adadelta', 'sgd', 'adam']).default(d.optimizer.name))
     .option('--lr <rate>', `learning rate (default: ${recipe}; adadelta ${ADADELTA_DEFAULTS.learningRate}, adam ${ADAM_DEFAULTS.learningRate} otherwise; sgd needs one)`, numberFlag(0))
     .option('--momentum <m>', 'sgd momentum', numberFlag(0, 0.999999))
-    .option('--lr-decay <factor>', 'multiply the learning rate by this every --lr-decay-every epochs (above 0)', rangeFlag(r.lrDecay), d.lrDecay)
-    .option('--lr-decay-every <epochs>', 'epochs between learning-rate drops', rangeFlag(r.lrDecayEvery), d.lrDecayEvery)
+    .addOption(new Option('--lr-schedule <name>', 'learning rate over the run: step (times --lr-decay every --lr-decay-every epochs) or cosine (every step, from --lr down to 0 at the last step)').choices([...LR_SCHEDULES]).default(d.lrSchedule))
+    .option('--lr-decay <factor>', 'step schedule: multiply the learning rate by this every --lr-decay-every epochs (above 0)', rangeFlag(r.lrDecay), d.lrDecay)
+    .option('--lr-decay-every <epochs>', 'step schedule: epochs between learning-rate drops', rangeFlag(r.lrDecayEvery), d.lrDecayEvery)
     .option('--model <spec>', 'default (seed layers + Dropout), plain (seed layers) or a JSON spec file', modelFlag)
     .option('--seed <n>', 'seed of initialisation, shuffling and dropout', rangeFlag(r.seed), d.seed)
     .option('--train-size <n>', 'training images (the first n of the training file)', rangeFlag(r.trainSize), d.trainSize)
@@ -104,6 +106,7 @@ interface Flags {
   optimizer: 'adadelta' | 'sgd' | 'adam';
   lr?: number;
   momentum?: number;
+  lrSchedule: LrSchedule;
   lrDecay: number;
   lrDecayEvery: number;
   model?: ModelSpec;
@@ -171,10 +174,15 @@ export function defaultRunDir(): string {
  */
 export function coordinatorOptions(flags: Flags, localWorkers: number, given: ReadonlySet<string> = new Set()): Partial<CoordinatorOptions> {
   if (flags.momentum !== undefined && flags.optimizer !== 'sgd') throw new CoordinatorError('BAD_OPTION', '--momentum applies to --optimizer sgd only');
+  if (flags.lrSchedule !== 'step') {
+    const stepOnly = ['lrDecay', 'lrDecayEvery'].find((name) => given.has(name));
+    if (stepOnly !== undefined) throw new CoordinatorError('BAD_OPTION', `--${stepOnly === 'lrDecay' ? 'lr-decay' : 'lr-decay-every'} applies to --lr-schedule step only`);
+  }
   const outDir = flags.out ?? (flags.resume ? newestRun() : defaultRunDir());
   return {
     spec: flags.model ?? COORDINATOR_DEFAULTS.spec,
     optimizer: optimizerConfig(flags),
+    lrSchedule: flags.lrSchedule,
     lrDecay: flags.lrDecay,
     lrDecayEvery: flags.lrDecayEvery,
     ...(flags.resume && !given.has('epochs') ? {} : { epochs: flags.epochs }),
@@ -269,6 +277,7 @@ const FIXED_ON_RESUME: ReadonlyArray<readonly [flag: string, read: (options: Set
   ['--optimizer', (options) => optimizerField(options, 'name')],
   ['--lr', (options) => optimizerField(options, 'learningRate')],
   ['--momentum', (options) => optimizerField(options, 'momentum')],
+  ['--lr-schedule', (options) => options.lrSchedule],
   ['--lr-decay', (options) => options.lrDecay],
   ['--lr-decay-every', (options) => options.lrDecayEvery],
   ['--train-size', (options) => options.trainSize],
