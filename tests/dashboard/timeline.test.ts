@@ -8,7 +8,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { writeSpec } from '../distributed/helpers.js';
+import { CONV8_SPEC, writeSpec } from '../distributed/helpers.js';
 import { chromiumRequirement, launchChromium } from '../support/chromium.js';
 import { ROOT, startCoordinator, startWorker, tempDir, type Proc } from '../support/processes.js';
 import { fixtureHistory } from '../../packages/dashboard/src/testing/history-fixture.js';
@@ -24,16 +24,6 @@ const browser = chromiumRequirement('the step timeline browser test');
  * slices instead of being demoted for slow answers.
  */
 const DELAY_MS = 100;
-
-const SPEC = {
-  input: [1, 28, 28],
-  layers: [
-    { type: 'conv2d', filters: 8, kernelSize: 3, activation: 'relu' },
-    { type: 'maxpool2d', poolSize: 2 },
-    { type: 'flatten' },
-    { type: 'dense', units: 10, activation: 'softmax' },
-  ],
-};
 
 const cleanup: (() => Promise<unknown> | void)[] = [];
 afterAll(async () => {
@@ -55,7 +45,7 @@ describe.skipIf(browser.skip)('step timeline in a real browser', () => {
     const lines = [past.run, ...past.steps, ...past.epochs, past.end].filter((record) => record !== null).map((record) => JSON.stringify(record));
     writeFileSync(join(dir, 'runs', 'past', 'history.jsonl'), `${lines.join('\n')}\n`);
     const coordinator = await startCoordinator([
-      '--min-workers', '2', '--model', writeSpec(dir, SPEC), '--kernels', 'auto', '--out', join(dir, 'runs', 'live'),
+      '--min-workers', '2', '--model', writeSpec(dir, CONV8_SPEC), '--kernels', 'auto', '--out', join(dir, 'runs', 'live'),
       '--train-size', '2000', '--validation-size', '300', '--test-size', '0', '--batch', '64', '--epochs', '50', '--seed', '3',
     ]);
     processes.push(coordinator);

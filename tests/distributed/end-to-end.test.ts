@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readHistory, smallRunArgs, writeSpec } from './helpers.js';
+import { CONV8_SPEC, readHistory, smallRunArgs, writeSpec } from './helpers.js';
 import { START_CLI, run, startCoordinator, startWorker, tempDir, type Proc } from '../support/processes.js';
 
 const dir = tempDir('e2e');
@@ -14,20 +14,10 @@ const started: Proc[] = [];
 afterAll(() => started.forEach((proc) => proc.child.kill('SIGKILL')));
 
 /** One conv layer, 13,610 parameters: enough for well over 90% on MNIST in two short epochs. */
-const E2E_SPEC = {
-  input: [1, 28, 28],
-  layers: [
-    { type: 'conv2d', filters: 8, kernelSize: 3, activation: 'relu' },
-    { type: 'maxpool2d', poolSize: 2 },
-    { type: 'flatten' },
-    { type: 'dense', units: 10, activation: 'softmax' },
-  ],
-};
-
 describe('end to end', () => {
   it('pnpm start with 2 local workers reaches 93% validation accuracy in 188 steps on 6,000 images', async () => {
     const out = join(dir, 'start');
-    const spec = writeSpec(join(dir), E2E_SPEC);
+    const spec = writeSpec(join(dir), CONV8_SPEC);
     const args = ['--workers', '2', '--port', '0', '--model', spec, '--kernels', 'ts', '--out', out, '--train-size', '6000',
       '--validation-size', '2000', '--test-size', '2000', '--batch', '64', '--epochs', '2', '--optimizer', 'adam', '--lr', '0.005', '--seed', '3'];
     const proc = run(START_CLI, args);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REPLICA_CHECK_EVERY } from '../../packages/core/src/index.js';
 import { readCheckpoint } from '../../packages/core/src/node.js';
-import { checkEveryImageOnce, readHistory, smallRunArgs, stepRecords, stepsDone, until, writeSpec } from './helpers.js';
+import { CONV8_SPEC, checkEveryImageOnce, readHistory, smallRunArgs, stepRecords, stepsDone, until, writeSpec } from './helpers.js';
 import { START_CLI, run, startCoordinator, startWorker, tempDir, type Proc } from '../support/processes.js';
 
 const dir = tempDir('wire');
@@ -21,17 +21,6 @@ function track<P extends Proc>(proc: P): P {
   return proc;
 }
 
-/** One conv layer, 13,610 parameters (the end-to-end test's model). */
-const E2E_SPEC = {
-  input: [1, 28, 28],
-  layers: [
-    { type: 'conv2d', filters: 8, kernelSize: 3, activation: 'relu' },
-    { type: 'maxpool2d', poolSize: 2 },
-    { type: 'flatten' },
-    { type: 'dense', units: 10, activation: 'softmax' },
-  ],
-};
-
 const driftEvents = (out: string) => readHistory(out).filter((line) => line.kind === 'event' && line.event === 'replica-drift');
 
 describe('--wire', () => {
@@ -41,7 +30,7 @@ describe('--wire', () => {
     ['topk', 0.92],
   ] as const)('%s: pnpm start with 2 local workers reaches %s validation accuracy in 188 steps on 6,000 images, replicas never drifting', async (codec, accuracy) => {
     const out = join(dir, codec);
-    const spec = writeSpec(join(dir), E2E_SPEC);
+    const spec = writeSpec(join(dir), CONV8_SPEC);
     const args = ['--workers', '2', '--port', '0', '--model', spec, '--kernels', 'ts', '--out', out, '--train-size', '6000',
       '--validation-size', '2000', '--test-size', '2000', '--batch', '64', '--epochs', '2', '--optimizer', 'adam', '--lr', '0.005', '--seed', '3', '--wire', codec];
     const proc = track(run(START_CLI, args));
