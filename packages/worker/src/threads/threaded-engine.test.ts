@@ -9,6 +9,7 @@ import { ComputeEngine, type WorkerData } from '../compute.js';
 import { loadLocalData } from '../dataset.js';
 import { ComputeThreads } from './pool.js';
 import { ThreadedEngine } from './threaded-engine.js';
+import { relativeDifference } from '../../../../tests/distributed/helpers.js';
 
 const spec = MNIST_CNN_DROPOUT;
 const paramCount = countParameters(spec);
@@ -29,17 +30,6 @@ function stepMessage(step: number, count: number, withParams: boolean): StepMess
   const indices = Uint32Array.from({ length: count }, (_, i) => (step * 1000 + i * 7) % data.train.count);
   const dropoutSeeds = Uint32Array.from({ length: count }, (_, i) => step * 7919 + i);
   return { type: 'step', step, round: step, epoch: 1, version: step, ...(withParams ? { params } : {}), indices, dropoutSeeds };
-}
-
-/** max |a - b| / max |a|. */
-function relativeDifference(a: Float32Array, b: Float32Array): number {
-  let difference = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    difference = Math.max(difference, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(a[i]!));
-  }
-  return difference / scale;
 }
 
 describe('a slice on 1 thread and on 2 threads (default model with dropout, real worker threads)', () => {
