@@ -9,8 +9,8 @@
  *   tsx bench/compute-loop.ts --batch 128 --steps 20 --warmup 3 --kernels auto
  */
 import { COORDINATOR_DEFAULTS } from '../packages/coordinator/src/index.js';
-import { createModel, selectKernels, type KernelsChoice } from '../packages/core/src/index.js';
-import { loadMnist } from '../packages/core/src/node.js';
+import { createModel, type KernelsChoice } from '../packages/core/src/index.js';
+import { loadMnist, selectNodeKernels } from '../packages/core/src/node.js';
 import { ComputeEngine } from '../packages/worker/src/index.js';
 import { benchFlags } from './measure.js';
 
@@ -22,7 +22,7 @@ const warmup = Number(values.warmup);
 const data = loadMnist();
 const spec = COORDINATOR_DEFAULTS.spec;
 const params = createModel(spec, { seed: 1 }).params;
-const engine = new ComputeEngine(spec, params.length, data, selectKernels(values.kernels as KernelsChoice));
+const engine = new ComputeEngine(spec, params.length, data, selectNodeKernels(values.kernels as KernelsChoice));
 
 let measuredMs = 0;
 for (let call = 0; call < warmup + steps; call++) {
