@@ -6,29 +6,34 @@
  * own work per step (encoding the step frames, decoding and validating the answers,
  * summing them, the optimizer), the viewers' cost and the coordinator's memory.
  *
- *   pnpm bench:load [-- --model default|small --workers 32 --dashboards 100 --batch 512 --steps 20 --warmup 20]
+ *   pnpm bench:load [-- --model default|small --workers 32 --dashboards 100 --batch 512 --steps 20 --warmup 20 --wire fp32|bf16|topk]
  *
  * NOTE: the workers share one core (one process), so a step lasts as long as all the
  * slices' compute in turn; the coordinator's share is measured against that.
  */
-import { MNIST_CNN_DROPOUT, type ModelSpec } from '../packages/core/src/index.js';
+import { MNIST_CNN_DROPOUT, isWireCodec, WIRE_CODECS, type ModelSpec } from '../packages/core/src/index.js';
 import { SMALL_SPEC } from '../tests/distributed/helpers.js';
 import { runLoad, type PhaseFigures } from '../tests/hardening/load-run.js';
 import { benchFlags, loadAverage, machine } from './measure.js';
 
-const values = benchFlags({ model: 'default', workers: '32', dashboards: '100', batch: '512', steps: '20', warmup: '20' });
+const values = benchFlags({ model: 'default', workers: '32', dashboards: '100', batch: '512', steps: '20', warmup: '20', wire: 'fp32' });
+const wire = values.wire;
+if (!isWireCodec(wire)) {
+  console.error(`bench:load: --wire must be one of ${WIRE_CODECS.join(', ')}, got ${wire}`);
+  process.exit(2);
+}
 const spec = (values.model === 'small' ? SMALL_SPEC : MNIST_CNN_DROPOUT) as ModelSpec;
 const workers = Number(values.workers);
 const dashboards = Number(values.dashboards);
 const host = machine();
-const result = await runLoad({ spec, workers, dashboards, batch: Number(values.batch), stepsPerPhase: Number(values.steps), warmupSteps: Number(values.warmup) });
+const result = await runLoad({ spec, workers, dashboards, batch: Number(values.batch), stepsPerPhase: Number(values.steps), warmupSteps: Number(values.warmup), wire });
 const row = (name: string, p: PhaseFigures) =>
   `| ${name} | ${p.steps} | ${p.stepMs.toFixed(1)} | ${p.coordinatorMs.toFixed(2)} | ${p.encodeMs.toFixed(2)} | ${p.decodeMs.toFixed(2)} | ${p.sumMs.toFixed(2)} | ${p.optimizerMs.toFixed(2)} | ${p.minWorkers} | ${(p.bytesPerStep / 2 ** 20).toFixed(1)} |`;
 const { before, dashboards: viewing, after } = result.phases;
 console.log(
   [
     `machine: ${host.cpu}, ${host.cores} cores, Node ${host.node}`,
-    `${values.model} model, ${workers} workers, global batch ${values.batch}, ${dashboards} viewers in the middle phase; load average ${host.loadBefore[0]} -> ${loadAverage()[0]}`,
+    `${values.model} model, ${workers} workers, --wire ${wire}, global batch ${values.batch}, ${dashboards} viewers in the middle phase; load average ${host.loadBefore[0]} -> ${loadAverage()[0]}`,
     '',
     '| phase | steps | step ms | coordinator ms | encode | decode+validate | sum | optimizer | workers/step (min) | MB/step |',
     '|---|---|---|---|---|---|---|---|---|---|',

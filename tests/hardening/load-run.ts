@@ -12,7 +12,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { startCoordinator, type StepTiming } from '../../packages/coordinator/src/index.js';
-import type { ModelSpec } from '../../packages/core/src/index.js';
+import type { ModelSpec, WireCodec } from '../../packages/core/src/index.js';
 import { run, tempDir, type Proc } from '../support/processes.js';
 
 const CLIENTS = fileURLToPath(new URL('./load-clients.ts', import.meta.url));
@@ -24,6 +24,8 @@ export interface LoadOptions {
   readonly batch: number;
   readonly stepsPerPhase: number;
   readonly warmupSteps: number;
+  /** The run's wire codec (default fp32); topk's density warm-up ends with the warm-up steps, so the phases measure its steady state. */
+  readonly wire?: WireCodec;
 }
 
 export interface PhaseFigures {
@@ -116,6 +118,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     checkpointEvery: 0,
     minWorkers: workers,
     kernels: 'auto',
+    wire: options.wire ?? 'fp32',
+    topkWarmupSteps: warmupSteps,
     // One process computes every slice in turn: deadlines sized for the whole batch.
     deadlineMinMs: 60_000,
   });
