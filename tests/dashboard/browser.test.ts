@@ -72,7 +72,7 @@ describe.skipIf(browser.skip)('dashboard in a real browser during a 2-worker run
     const runArgs = [
       '--model', writeSpec(dir, DASHBOARD_SPEC), '--kernels', 'auto', '--out', join(dir, 'run'),
       '--train-size', '2000', '--validation-size', '300', '--test-size', '0',
-      '--batch', '32', '--epochs', '60', '--optimizer', 'adam', '--lr', '0.003', '--seed', '3',
+      '--batch', '32', '--epochs', '60', '--optimizer', 'adam', '--lr', '0.003', '--lr-schedule', 'step', '--seed', '3',
     ];
     const processes: Proc[] = [];
     cleanup.push(async () => {

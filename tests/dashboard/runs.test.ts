@@ -31,7 +31,7 @@ describe.skipIf(browser.skip)('dashboard: a finished run, and the runs folder', 
     });
     const runArgs = [
       '--model', writeSpec(dir), '--kernels', 'ts', '--train-size', '640', '--validation-size', '100', '--test-size', '200',
-      '--batch', '32', '--epochs', '2', '--optimizer', 'adam', '--lr', '0.003', '--seed', '5',
+      '--batch', '32', '--epochs', '2', '--optimizer', 'adam', '--lr', '0.003', '--lr-schedule', 'step', '--seed', '5',
     ];
     const first = await startCoordinator(['--port', '0', '--min-workers', '1', '--out', join(runs, 'first'), ...runArgs]);
     processes.push(first);

@@ -19,7 +19,7 @@ describe('end to end', () => {
     const out = join(dir, 'start');
     const spec = writeSpec(join(dir), CONV8_SPEC);
     const args = ['--workers', '2', '--port', '0', '--model', spec, '--kernels', 'ts', '--out', out, '--train-size', '6000',
-      '--validation-size', '2000', '--test-size', '2000', '--batch', '64', '--epochs', '2', '--optimizer', 'adam', '--lr', '0.005', '--seed', '3'];
+      '--validation-size', '2000', '--test-size', '2000', '--batch', '64', '--epochs', '2', '--optimizer', 'adam', '--lr', '0.005', '--lr-schedule', 'step', '--seed', '3'];
     const proc = run(START_CLI, args);
     started.push(proc);
     expect(await proc.exited, proc.output()).toBe(0);

@@ -47,7 +47,7 @@ export function smallRunArgs(specPath: string, out: string, extra: readonly stri
   return [
     '--model', specPath, '--kernels', 'ts', '--out', out,
     '--train-size', '1200', '--validation-size', '300', '--test-size', '300',
-    '--batch', '96', '--epochs', '2', '--seed', '7', '--optimizer', 'adam', '--lr', '0.01',
+    '--batch', '96', '--epochs', '2', '--seed', '7', '--optimizer', 'adam', '--lr', '0.01', '--lr-schedule', 'step',
     ...extra,
   ];
 }
@@ -65,11 +65,14 @@ export interface HistoryLine {
   [key: string]: unknown;
 }
 
+/**
+ * The records of a run's history.jsonl. NOTE: a test may read it while the coordinator is
+ * appending: the text after the last newline is a record still being written, not read.
+ */
 export function readHistory(out: string): HistoryLine[] {
-  return readFileSync(join(out, 'history.jsonl'), 'utf8')
-    .split('\n')
-    .filter((line) => line.length > 0)
-    .map((line) => JSON.parse(line) as HistoryLine);
+  const lines = readFileSync(join(out, 'history.jsonl'), 'utf8').split('\n');
+  lines.pop();
+  return lines.filter((line) => line.length > 0).map((line) => JSON.parse(line) as HistoryLine);
 }
 
 export function stepRecords(out: string): HistoryLine[] {

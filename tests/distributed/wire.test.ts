@@ -32,7 +32,7 @@ describe('--wire', () => {
     const out = join(dir, codec);
     const spec = writeSpec(join(dir), CONV8_SPEC);
     const args = ['--workers', '2', '--port', '0', '--model', spec, '--kernels', 'ts', '--out', out, '--train-size', '6000',
-      '--validation-size', '2000', '--test-size', '2000', '--batch', '64', '--epochs', '2', '--optimizer', 'adam', '--lr', '0.005', '--seed', '3', '--wire', codec];
+      '--validation-size', '2000', '--test-size', '2000', '--batch', '64', '--epochs', '2', '--optimizer', 'adam', '--lr', '0.005', '--lr-schedule', 'step', '--seed', '3', '--wire', codec];
     const proc = track(run(START_CLI, args));
     expect(await proc.exited, proc.output()).toBe(0);
     const history = readHistory(out);

@@ -52,7 +52,7 @@ function trainArgs(out: string, extra: readonly string[]): string[] {
   return [
     '--host', '0.0.0.0', '--port', String(PORT), '--token', TOKEN, '--out', out, '--kernels', 'auto',
     '--train-size', String(TRAIN_SIZE), '--validation-size', '1000', '--test-size', '0', '--batch', String(BATCH),
-    '--epochs', '1', '--seed', '3', '--optimizer', 'adam', '--lr', '0.001', '--checkpoint-every', '0',
+    '--epochs', '1', '--seed', '3', '--optimizer', 'adam', '--lr', '0.001', '--lr-schedule', 'step', '--checkpoint-every', '0',
     '--heartbeat', '3000', '--deadline-min', '1500', '--wire', 'topk', ...extra,
   ];
 }

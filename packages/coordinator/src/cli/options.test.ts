@@ -10,10 +10,10 @@ function optimizerOf(argv: string[]) {
 }
 
 describe('--optimizer and --lr', () => {
-  it('no flags: the default recipe (Adam at 0.002, tuned with batch 256)', () => {
-    expect(COORDINATOR_DEFAULTS.optimizer).toEqual({ name: 'adam', learningRate: 0.002 });
-    expect(optimizerOf([])).toEqual({ name: 'adam', learningRate: 0.002 });
-    expect(optimizerOf(['--optimizer', 'adam'])).toEqual({ name: 'adam', learningRate: 0.002 });
+  it('no flags: the default recipe (Adam at 0.004, tuned with batch 512)', () => {
+    expect(COORDINATOR_DEFAULTS.optimizer).toEqual({ name: 'adam', learningRate: 0.004 });
+    expect(optimizerOf([])).toEqual({ name: 'adam', learningRate: 0.004 });
+    expect(optimizerOf(['--optimizer', 'adam'])).toEqual({ name: 'adam', learningRate: 0.004 });
   });
 
   it('--lr wins; another optimizer without --lr gets its own default', () => {
