@@ -22,7 +22,7 @@ import { createReplicaArrays, type ReplicaArrays } from './replica-kernel.js';
 
 export class CoordinatorWire {
   /** What earlier updates did not send, in mean-gradient units (bf16: every entry; topk: entries of past unions). */
-  private readonly residual: Float32Array;
+  readonly residual: Float32Array;
   private readonly bits: Uint16Array | null;
   private readonly indices: Uint32Array | null;
   /** The replica arrays the update is computed in (made at the first encode: they depend on the optimizer). */
