@@ -11,16 +11,31 @@ function decoded(bytes: Uint8Array, paramCount: number): Float32Array {
   return into;
 }
 
+/** Heavy tails like a gradient's, and some exact zeros (never selected). */
+function heavyTailed(rng: Rng, i: number): number {
+  return i % 7 === 0 ? 0 : (rng.nextFloat() - 0.5) * Math.exp(6 * rng.nextFloat());
+}
+/** Few distinct magnitudes: the k-th largest is tied with many others. */
+function tied(rng: Rng): number {
+  return (Math.floor(rng.nextFloat() * 7) - 3) * 0.5;
+}
+/** Subnormals and zeros only: everything sits in the lowest buckets. */
+function subnormal(rng: Rng): number {
+  return rng.nextFloat() < 0.2 ? 0 : (rng.nextFloat() - 0.5) * 2 ** -130;
+}
+
 describe('selectTopK', () => {
   it.each([
-    [100_000, 500],
-    [100_000, 25_000],
-    [3_000, 2_999],
-    [50, 50],
-  ])('n=%i k=%i: the indices of the k largest magnitudes, ascending (against a full sort)', (n, k) => {
+    ['heavy-tailed', 100_000, 500, heavyTailed],
+    ['heavy-tailed', 100_000, 25_000, heavyTailed],
+    ['heavy-tailed', 3_000, 2_999, heavyTailed],
+    ['heavy-tailed', 50, 50, heavyTailed],
+    ['tied', 10_000, 2_500, tied],
+    ['tied', 10_000, 1, tied],
+    ['subnormal', 10_000, 300, subnormal],
+  ] as const)('%s n=%i k=%i: the indices of the k largest magnitudes, ascending, lower indices first among ties (against a full sort)', (_kind, n, k, draw) => {
     const rng = new Rng(n + k);
-    // Heavy tails like a gradient's, and some exact zeros (never selected).
-    const values = Float32Array.from({ length: n }, (_, i) => (i % 7 === 0 ? 0 : (rng.nextFloat() - 0.5) * Math.exp(6 * rng.nextFloat())));
+    const values = Float32Array.from({ length: n }, (_, i) => draw(rng, i));
     const out = new Uint32Array(n);
     const written = selectTopK(values, k, out);
     const nonzero = [...values.keys()].filter((i) => values[i] !== 0);

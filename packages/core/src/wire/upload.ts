@@ -50,6 +50,8 @@ export class UploadEncoder {
         return packBf16(this.bits!);
       case 'topk': {
         const residual = this.residual;
+        // NOTE: a loop of its own: fused into selectTopK's first pass (a store, then a load
+        // of its bits through the Uint32Array view) it made that pass slower than both apart.
         for (let i = 0; i < residual.length; i++) residual[i] = residual[i]! + gradient[i]!;
         const k = Math.max(1, Math.round(density * residual.length));
         const count = selectTopK(residual, k, this.indices!);
