@@ -2,8 +2,9 @@
  * `--wire` with real coordinator and worker processes: top-k training converges on a subset;
  * replicas stay bit-identical (the drift check, run every REPLICA_CHECK_EVERY versions,
  * reports nothing), and a replica made to drift on purpose (`--chaos drift@stepN`) is caught
- * and repaired; a worker joining mid-run gets the full state and the run counts every image
- * once; `--resume` keeps the run's codec unless --wire is given.
+ * and repaired; a NaN in a compressed answer is refused; a worker joining mid-run gets the
+ * full state and the run counts every image once; `--resume` keeps the run's codec unless
+ * --wire is given.
  */
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -66,6 +67,19 @@ describe('--wire', () => {
     expect(stepsDone(out)).toBe(4 * Math.ceil(1200 / 96));
     const lastSteps = stepRecords(out).filter((record) => record.step! > 2 * REPLICA_CHECK_EVERY + 1);
     expect(lastSteps.some((record) => record.workers === 2), 'both workers answer after the repair').toBe(true);
+  }, 120_000);
+
+  it('topk: a NaN in a worker\'s sparse bf16 frame (nan@step3) is refused with NOT_FINITE, its slice recomputed, replicas never drifting', async () => {
+    const out = join(dir, 'nan');
+    const coordinator = track(await startCoordinator(smallRunArgs(writeSpec(dir), out, ['--wire', 'topk', '--min-workers', '2'])));
+    track(startWorker(coordinator.url, ['--name', 'honest']));
+    const rogue = track(startWorker(coordinator.url, ['--name', 'rogue', '--chaos', 'nan@step3']));
+    expect(await coordinator.exited, coordinator.output()).toBe(0);
+    expect(await rogue.exited, rogue.output()).toBe(0);
+    // "the value at index": the message of a sparse frame (format 4 at step 3's density).
+    expect(rogue.output()).toMatch(/the coordinator reports NOT_FINITE: gradient\.packed: the value at index \d+ is NaN/);
+    expect(checkEveryImageOnce(stepRecords(out), 1200, 96, 2 * Math.ceil(1200 / 96))).toBeNull();
+    expect(driftEvents(out)).toEqual([]);
   }, 120_000);
 
   it('a worker joining mid-run under topk gets full state: its answers count, no drift, every image once', async () => {

@@ -140,6 +140,7 @@ function withNaN(packed: Uint8Array): Uint8Array {
   const view = new DataView(copy.buffer);
   if (copy[0] === PACKED_FORMAT.denseBf16) view.setUint16(2, 0x7fc0, true);
   else if (copy[0] === PACKED_FORMAT.denseF32) view.setFloat32(4, Number.NaN, true);
+  else if (copy[0] === PACKED_FORMAT.sparseBf16 && view.getUint32(4, true) > 0) view.setUint16(8, 0x7fc0, true);
   else if (view.getUint32(4, true) > 0) view.setFloat32(8, Number.NaN, true);
   return copy;
 }

@@ -8,7 +8,8 @@
  *   topk  replicas; each worker sends only the largest entries of its accumulated gradient
  *         (Deep Gradient Compression's local accumulation and sparsity warm-up, Lin et al.
  *         2018), the rest waits in its residual; the summed update is the union of the sent
- *         entries (<= workers * k). The slow-link codec.
+ *         entries (<= workers * k). Values go as bf16 both ways, each rounding error kept in
+ *         the sender's residual. The slow-link codec.
  */
 export const WIRE_CODECS = ['fp32', 'bf16', 'topk'] as const;
 export type WireCodec = (typeof WIRE_CODECS)[number];
@@ -37,8 +38,9 @@ export function usesReplicas(codec: WireCodec): boolean {
  * worker sends falls exponentially from START to FINAL over the warm-up (the coordinator's
  * --topk-warmup-steps, one epoch by default), so the early, fast-changing gradients are not
  * held back for long in the residual.
- * FINAL: 1% up (about 6 bytes an entry against 4: about 1.5% of float32) and at most 2 x
- * that down with two workers (budget.test.ts: <= 3%). Why not lower: Adam normalises each
+ * FINAL: 1% up (about 3.3 bytes an entry, a bf16 value and a varint gap, against float32's 4
+ * a parameter: under 1% of float32's bytes) and at most 2 x that down with two workers
+ * (budget.test.ts: <= 3%). Why not lower: Adam normalises each
  * entry by its own history, so an entry that arrives in rare, accumulated bursts moves less
  * than one sent every step, and test accuracy falls; a higher density shortens the bursts
  * (the comparison: bench/README.md, "topk and Adam").

@@ -5,19 +5,24 @@
  *
  *   bf16: the mean gradient plus the download residual, rounded to bf16 (the rounding error
  *         waits in the residual for the next step); dense, 2 bytes a parameter.
- *   topk: the mean gradient's nonzero entries (the union of what the workers sent), exact
- *         float32 values; sparse, or dense float32 when that is smaller.
+ *   topk: the mean gradient's nonzero entries (the union of what the workers sent), each
+ *         plus its download residual, rounded to bf16 (the rounding error waits in the
+ *         residual until the entry is in a union again); sparse, or dense bf16 (every entry,
+ *         residual included) when that is smaller.
+ * Either way the coordinator's replica applies the frame as the workers decode it, so the
+ * replicas stay bit-identical.
  */
 import type { UpdateMessage } from '../protocol/messages.js';
 import type { ResolvedOptimizerConfig } from '../optimizers/optimizer.js';
-import { roundToBf16, fromBf16 } from './bf16.js';
+import { fromBf16, roundToBf16 } from './bf16.js';
 import { topkDensity, type WireCodec } from './codecs.js';
-import { packBf16, packSparse } from './packed.js';
+import { packBf16, packTopk } from './packed.js';
 import { replicaStateNames, updateScalars, type UpdateScalars } from './replica.js';
 import { createReplicaArrays, type ReplicaArrays } from './replica-kernel.js';
 
 export class CoordinatorWire {
-  private readonly residual: Float32Array | null;
+  /** What earlier updates did not send, in mean-gradient units (bf16: every entry; topk: entries of past unions). */
+  readonly residual: Float32Array;
   private readonly bits: Uint16Array | null;
   private readonly indices: Uint32Array | null;
   /** The replica arrays the update is computed in (made at the first encode: they depend on the optimizer). */
@@ -31,7 +36,7 @@ export class CoordinatorWire {
     /** topk: the steps of the density warm-up (codecs.ts), the run's --topk-warmup-steps or one epoch. */
     readonly warmupSteps: number,
   ) {
-    this.residual = codec === 'bf16' ? new Float32Array(paramCount) : null;
+    this.residual = new Float32Array(paramCount);
     this.bits = codec === 'bf16' ? new Uint16Array(paramCount) : null;
     this.indices = codec === 'topk' ? new Uint32Array(paramCount) : null;
   }
@@ -50,11 +55,8 @@ export class CoordinatorWire {
    */
   encode(version: number, config: ResolvedOptimizerConfig, learningRate: number, iterations: number, gradientSum: Float32Array, images: number): UpdateMessage {
     this.replica ??= createReplicaArrays(config, this.paramCount);
-    // The mean gradient as applied (what the receivers decode), where the update reads it.
-    const applied = this.replica.gradient;
-    const scale = Math.fround(1 / images);
-    for (let i = 0; i < applied.length; i++) applied[i] = gradientSum[i]! * scale;
-    const packed = this.pack(applied);
+    // The mean gradient as the receivers decode it goes where the update reads it.
+    const packed = this.pack(gradientSum, Math.fround(1 / images), this.replica.gradient);
     const scalars = updateScalars(config, learningRate, iterations + 1);
     this.pending = { config, scalars };
     return { type: 'update', version, ...scalars, packed, gradient: new Float32Array(0) };
@@ -78,18 +80,32 @@ export class CoordinatorWire {
     names.forEach((name, i) => state[name]!.set(replica.state[i]!));
   }
 
-  /** Packs `mean` and leaves in it exactly what the receivers will decode. */
-  private pack(mean: Float32Array): Uint8Array {
+  /**
+   * Packs the mean gradient (`gradientSum` times `scale`) plus the residual, leaves in the
+   * residual what was not sent, and writes into `applied` exactly what the receivers decode.
+   */
+  private pack(gradientSum: Float32Array, scale: number, applied: Float32Array): Uint8Array {
+    const residual = this.residual;
     switch (this.codec) {
       case 'bf16': {
-        roundToBf16(mean, this.bits!, this.residual);
-        for (let i = 0; i < mean.length; i++) mean[i] = fromBf16(this.bits![i]!);
+        for (let i = 0; i < applied.length; i++) applied[i] = gradientSum[i]! * scale;
+        roundToBf16(applied, this.bits!, residual);
+        for (let i = 0; i < applied.length; i++) applied[i] = fromBf16(this.bits![i]!);
         return packBf16(this.bits!);
       }
       case 'topk': {
+        // The union: entries some worker sent. Off it the mean is 0, so the add leaves the
+        // residual as it is there (it waits for the entry's next union, or a dense frame).
+        const indices = this.indices!;
         let count = 0;
-        for (let i = 0; i < mean.length; i++) if (mean[i] !== 0) this.indices![count++] = i;
-        return packSparse(mean, this.indices!, count);
+        for (let i = 0; i < residual.length; i++) {
+          const mean = Math.fround(gradientSum[i]! * scale);
+          if (mean !== 0) {
+            indices[count++] = i;
+            residual[i] = residual[i]! + mean;
+          }
+        }
+        return packTopk(residual, indices, count, applied);
       }
       default: {
         const unhandled: never = this.codec;

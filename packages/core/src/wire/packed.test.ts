@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ProtocolError } from '../protocol/fields.js';
-import { PACKED_FORMAT, decodePacked, packBf16, packSparse } from './packed.js';
+import { fromBf16, toBf16 } from './bf16.js';
+import { PACKED_FORMAT, decodePacked, packBf16, packSparse, packTopk } from './packed.js';
 
 const PARAMS = 40_000;
 
@@ -30,6 +31,69 @@ function sparseBytes(count: number, values: number[], indexBytes: number[]): Uin
   bytes.set(indexBytes, 8 + 4 * values.length);
   return bytes;
 }
+
+/** A sparse bf16 frame written by hand: header, bf16 patterns, then the given varint bytes. */
+function sparseBf16Bytes(count: number, patterns: number[], indexBytes: number[]): Uint8Array {
+  const bytes = new Uint8Array(8 + 2 * patterns.length + indexBytes.length);
+  const view = new DataView(bytes.buffer);
+  bytes[0] = PACKED_FORMAT.sparseBf16;
+  view.setUint32(4, count, true);
+  patterns.forEach((bits, j) => view.setUint16(8 + 2 * j, bits, true));
+  bytes.set(indexBytes, 8 + 2 * patterns.length);
+  return bytes;
+}
+
+describe('sparse bf16 encoding (packTopk)', () => {
+  it('round-trips bf16 values, with gaps as varints, and leaves each rounding error in `values`', () => {
+    const values = new Float32Array(PARAMS);
+    const indices = Uint32Array.of(0, 5, 200, 200 + 16_384, PARAMS - 1);
+    // Values with bits below bf16's 8 significant ones, so rounding shows.
+    indices.forEach((index, j) => (values[index] = (j % 2 === 0 ? 1 : -1) * (1.1 + 0.37 * j)));
+    values[7] = 0.75; // not among the indices: neither sent nor changed
+    const original = values.slice();
+    const sent = new Float32Array(PARAMS).fill(9);
+    const bytes = packTopk(values, indices, indices.length, sent);
+    // gaps 0, 5, 195, 16384, 23415: 1 + 1 + 2 + 3 + 3 bytes, after 2 bytes a value.
+    expect(bytes.length).toBe(8 + 5 * 2 + 1 + 1 + 2 + 3 + 3);
+    expect(bytes[0]).toBe(PACKED_FORMAT.sparseBf16);
+    const expected = new Float32Array(PARAMS);
+    for (const index of indices) expected[index] = fromBf16(toBf16(original[index]!));
+    expect(decode(bytes)).toEqual(expected);
+    expect(sent).toEqual(expected);
+    const residual = original.slice();
+    for (const index of indices) residual[index] = original[index]! - expected[index]!;
+    expect(values).toEqual(residual);
+    expect(values[7]).toBe(0.75);
+    for (const index of indices) {
+      expect(values[index]).not.toBe(0); // none of them is a bf16 value
+      expect(Math.abs(values[index]!)).toBeLessThanOrEqual(Math.abs(original[index]!) * 2 ** -8);
+    }
+  });
+
+  it('an unaligned view of the bytes decodes the same', () => {
+    const values = new Float32Array(PARAMS);
+    values[3] = 2;
+    values[999] = -1.5;
+    const bytes = packTopk(values.slice(), Uint32Array.of(3, 999), 2);
+    const shifted = new Uint8Array(bytes.length + 1);
+    shifted.set(bytes, 1);
+    expect(decode(shifted.subarray(1))).toEqual(values);
+  });
+
+  it('falls back to dense bf16 when sparse would not be smaller: every entry goes, each leaves its rounding error', () => {
+    const values = Float32Array.from({ length: 10 }, (_, i) => (i - 4.5) * 1.01);
+    const original = values.slice();
+    // 3 entries: 8 + 3 x 2 + 3 = 17 bytes sparse, against 2 + 10 x 2 = 22 dense.
+    expect(packTopk(values.slice(), Uint32Array.of(0, 1, 2), 3)[0]).toBe(PACKED_FORMAT.sparseBf16);
+    // 5 entries: 8 + 5 x 2 + 5 = 23 bytes sparse: dense, all 10 entries.
+    const bytes = packTopk(values, Uint32Array.of(0, 1, 2, 3, 4), 5);
+    expect(bytes[0]).toBe(PACKED_FORMAT.denseBf16);
+    expect(bytes.length).toBe(2 + 20);
+    const expected = original.map((value) => fromBf16(toBf16(value)));
+    expect(decode(bytes, 10)).toEqual(expected);
+    expect(values).toEqual(original.map((value, i) => value - expected[i]!));
+  });
+});
 
 describe('sparse encoding', () => {
   it('round-trips, with gaps as varints (1 byte below 128, 2 below 16384, 3 above)', () => {
@@ -83,6 +147,19 @@ describe('malformed packed bytes are refused with a code', () => {
     ['too short for a header', Uint8Array.of(2), 'BAD_LENGTH'],
     ['dense float32 of the wrong length', Uint8Array.of(3, 0, 0, 0, 0, 0, 0, 0), 'BAD_LENGTH'],
     ['dense bf16 of the wrong length', Uint8Array.of(1, 0, 0x80, 0x3f), 'BAD_LENGTH'],
+    ['sparse bf16: an index out of range', sparseBf16Bytes(1, [0x3f80], [0xc0, 0xb8, 0x02]), 'BAD_FIELD'], // 40000
+    ['sparse bf16: a duplicate index (gap 0)', sparseBf16Bytes(2, [0x3f80, 0x4000], [5, 0]), 'BAD_FIELD'],
+    ['sparse bf16: a gap that would wrap past 2^32 to a lower index', sparseBf16Bytes(2, [0x3f80, 0x4000], [5, 0xff, 0xff, 0xff, 0xff, 0x0f]), 'BAD_FIELD'],
+    ['sparse bf16: more entries counted than sent', sparseBf16Bytes(3, [0x3f80, 0x4000], [5, 1]), 'BAD_LENGTH'],
+    ['sparse bf16: fewer entries counted than sent (trailing bytes)', sparseBf16Bytes(1, [0x3f80], [5, 1]), 'BAD_LENGTH'],
+    ['sparse bf16: a count above the parameter count', sparseBf16Bytes(PARAMS + 1, [], []), 'BAD_LENGTH'],
+    ['sparse bf16: too short for its header', Uint8Array.of(4, 0, 0, 0, 1, 0), 'BAD_LENGTH'],
+    ['sparse bf16: an index cut short', sparseBf16Bytes(1, [0x3f80], [0x85]), 'BAD_LENGTH'],
+    ['sparse bf16: an overlong varint', sparseBf16Bytes(1, [0x3f80], [0x80, 0x80, 0x80, 0x80, 0x80, 0x00]), 'BAD_FIELD'],
+    ['sparse bf16: a NaN value', sparseBf16Bytes(1, [0x7fc0], [5]), 'NOT_FINITE'],
+    ['sparse bf16: a NaN value with a low payload', sparseBf16Bytes(1, [0xff81], [5]), 'NOT_FINITE'],
+    ['sparse bf16: +Infinity', sparseBf16Bytes(1, [0x7f80], [5]), 'NOT_FINITE'],
+    ['sparse bf16: -Infinity', sparseBf16Bytes(2, [0x3f80, 0xff80], [5, 1]), 'NOT_FINITE'],
   ])('%s', (_name, bytes, code) => {
     expect(codeOf(bytes)).toBe(code);
   });

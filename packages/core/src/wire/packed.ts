@@ -3,15 +3,20 @@
  * update), as `packed` fields of the `gradient` and `update` messages carry them.
  * Little-endian; byte 0 names the format:
  *
- *   DENSE_BF16  [1][0]            then paramCount bf16 values (2 bytes each)
- *   SPARSE_F32  [2][0][0][0]      [count: u32] [count float32 values] [count indices as gaps]
- *   DENSE_F32   [3][0][0][0]      then paramCount float32 values
+ *   DENSE_BF16   [1][0]            then paramCount bf16 values (2 bytes each)
+ *   SPARSE_F32   [2][0][0][0]      [count: u32] [count float32 values] [count indices as gaps]
+ *   DENSE_F32    [3][0][0][0]      then paramCount float32 values
+ *   SPARSE_BF16  [4][0][0][0]      [count: u32] [count bf16 values] [count indices as gaps]
  *
  * Sparse indices are strictly increasing; the first is stored as is, every later one as the
  * gap from the one before (>= 1), each an unsigned LEB128 varint (1 byte below 128, 2 below
- * 16384...): at 1% density (a mean gap of 100) about 1.3 bytes an index. Values first, so they sit 4-aligned.
- * The encoder picks the smaller of sparse and dense float32 (a summed update of many workers
- * can be dense).
+ * 16384...): at 1% density (a mean gap of 100) about 1.3 bytes an index. Values first, so
+ * they sit aligned to their size (4 or 2 bytes).
+ *
+ * topk sends SPARSE_BF16 (packTopk), or DENSE_BF16 when that is smaller (a summed update of
+ * many workers, or the first steps' high density, can be dense); the rounding error of every
+ * entry sent stays in the sender's residual. SPARSE_F32 and DENSE_F32 (packSparse) remain
+ * valid frames: exact values where a caller needs them.
  *
  * decodePacked refuses anything malformed with a ProtocolError (the codes of every other bad
  * field): an unknown format, a wrong length, a count above paramCount, an index out of range,
@@ -20,7 +25,7 @@
 import { ProtocolError } from '../protocol/fields.js';
 import { bitsToBf16, fromBf16 } from './bf16.js';
 
-export const PACKED_FORMAT = { denseBf16: 1, sparseF32: 2, denseF32: 3 } as const;
+export const PACKED_FORMAT = { denseBf16: 1, sparseF32: 2, denseF32: 3, sparseBf16: 4 } as const;
 
 const SPARSE_HEADER = 8;
 const DENSE_F32_HEADER = 4;
@@ -28,13 +33,95 @@ const DENSE_BF16_HEADER = 2;
 
 /** The most bytes a packed vector of `paramCount` entries can take (the parser's size limit). */
 export function maxPackedBytes(paramCount: number): number {
-  // packSparse falls back to dense float32 before sparse would be as large.
+  // packSparse falls back to dense float32 before sparse would be as large, packTopk to
+  // dense bf16 (half of it).
   return DENSE_F32_HEADER + 4 * paramCount;
 }
 
-/** Bytes of `count` sparse entries at most (varint gaps take up to 5 bytes). */
+/** Bytes of `count` sparse float32 entries at most (varint gaps take up to 5 bytes). */
 function sparseBound(count: number): number {
   return SPARSE_HEADER + count * 9;
+}
+
+/** Bytes of the varint gaps of `indices[0..count)` (strictly increasing). */
+function gapBytes(indices: Uint32Array, count: number): number {
+  let bytes = 0;
+  let previous = 0;
+  for (let j = 0; j < count; j++) {
+    const index = indices[j]!;
+    const gap = j === 0 ? index : index - previous;
+    previous = index;
+    bytes += gap < 0x80 ? 1 : gap < 0x4000 ? 2 : gap < 0x200000 ? 3 : gap < 0x10000000 ? 4 : 5;
+  }
+  return bytes;
+}
+
+/** Writes the varint gaps of `indices[0..count)` into `out` from `offset`; returns the offset after them. */
+function writeGaps(out: Uint8Array, offset: number, indices: Uint32Array, count: number): number {
+  let previous = -1;
+  for (let j = 0; j < count; j++) {
+    const index = indices[j]!;
+    let gap = previous < 0 ? index : index - previous;
+    previous = index;
+    while (gap >= 0x80) {
+      out[offset++] = (gap & 0x7f) | 0x80;
+      gap >>>= 7;
+    }
+    out[offset++] = gap;
+  }
+  return offset;
+}
+
+/**
+ * bf16 bits of the finite float32 whose bits are `bits`, rounded to nearest like bitsToBf16,
+ * but never to Infinity: a value beyond the largest bf16 is cut to it (toward zero).
+ * NOTE: a frame holding Infinity is refused, and the residual would hold -Infinity.
+ */
+function finiteBf16(bits: number): number {
+  const rounded = bitsToBf16(bits);
+  return (rounded & 0x7f80) === 0x7f80 && (bits & 0x7f800000) !== 0x7f800000 ? bits >>> 16 : rounded;
+}
+
+/**
+ * topk's frame: the entries of `values` at `indices` (strictly increasing, `count` of them)
+ * rounded to bf16 as SPARSE_BF16, or every entry of `values` as DENSE_BF16 when that is no
+ * larger. Each entry sent is replaced in `values` by its rounding error (value - sent, exact
+ * in float32: both are multiples of the value's float32 ulp, less than 2^8 of them apart),
+ * so `values` is left holding exactly what was not sent: an error-feedback residual.
+ * `sent` (paramCount floats, or null) receives what a receiver decodes: the sent values, 0 elsewhere.
+ */
+export function packTopk(values: Float32Array, indices: Uint32Array, count: number, sent: Float32Array | null = null): Uint8Array {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  const denseBytes = DENSE_BF16_HEADER + 2 * values.length;
+  const sparseBytes = SPARSE_HEADER + 2 * count + gapBytes(indices, count);
+  if (sparseBytes >= denseBytes) {
+    const out = new Uint8Array(denseBytes);
+    out[0] = PACKED_FORMAT.denseBf16;
+    const view = new DataView(out.buffer);
+    for (let i = 0; i < values.length; i++) {
+      const rounded = finiteBf16(bits[i]!);
+      view.setUint16(DENSE_BF16_HEADER + 2 * i, rounded, true);
+      const value = fromBf16(rounded);
+      values[i] = values[i]! - value;
+      if (sent !== null) sent[i] = value;
+    }
+    return out;
+  }
+  sent?.fill(0);
+  const out = new Uint8Array(sparseBytes);
+  const view = new DataView(out.buffer);
+  out[0] = PACKED_FORMAT.sparseBf16;
+  view.setUint32(4, count, true);
+  for (let j = 0; j < count; j++) {
+    const index = indices[j]!;
+    const rounded = finiteBf16(bits[index]!);
+    view.setUint16(SPARSE_HEADER + 2 * j, rounded, true);
+    const value = fromBf16(rounded);
+    values[index] = values[index]! - value;
+    if (sent !== null) sent[index] = value;
+  }
+  writeGaps(out, SPARSE_HEADER + 2 * count, indices, count);
+  return out;
 }
 
 /** Dense bf16 bytes of `bits` (bf16 patterns, one per parameter). */
@@ -65,18 +152,7 @@ export function packSparse(values: Float32Array, indices: Uint32Array, count: nu
   view.setUint32(4, count, true);
   let offset = SPARSE_HEADER;
   for (let j = 0; j < count; j++, offset += 4) view.setFloat32(offset, values[indices[j]!]!, true);
-  let previous = -1;
-  for (let j = 0; j < count; j++) {
-    const index = indices[j]!;
-    let gap = previous < 0 ? index : index - previous;
-    previous = index;
-    while (gap >= 0x80) {
-      out[offset++] = (gap & 0x7f) | 0x80;
-      gap >>>= 7;
-    }
-    out[offset++] = gap;
-  }
-  return out.subarray(0, offset);
+  return out.subarray(0, writeGaps(out, offset, indices, count));
 }
 
 /**
@@ -108,23 +184,26 @@ export function decodePacked(bytes: Uint8Array, into: Float32Array, where: strin
       return;
     }
     case PACKED_FORMAT.sparseF32:
-      return decodeSparse(bytes, view, into, where);
+      return decodeSparse(bytes, view, into, where, 4);
+    case PACKED_FORMAT.sparseBf16:
+      return decodeSparse(bytes, view, into, where, 2);
     default:
       throw new ProtocolError('BAD_FIELD', `${where} has unknown format ${String(format)}`);
   }
 }
 
-function decodeSparse(bytes: Uint8Array, view: DataView, into: Float32Array, where: string): void {
+/** A sparse frame whose values take `valueBytes` each: 4 (float32) or 2 (bf16). */
+function decodeSparse(bytes: Uint8Array, view: DataView, into: Float32Array, where: string, valueBytes: 2 | 4): void {
   const paramCount = into.length;
   if (bytes.length < SPARSE_HEADER) throw new ProtocolError('BAD_LENGTH', `${where} has ${bytes.length} bytes, too short for a sparse header`);
   const count = view.getUint32(4, true);
   if (count > paramCount) throw new ProtocolError('BAD_LENGTH', `${where} counts ${count} entries, the model has ${paramCount} parameters`);
-  // Each entry needs 4 value bytes and at least 1 index byte.
-  if (bytes.length < SPARSE_HEADER + 5 * count) {
+  // Each entry needs its value bytes and at least 1 index byte.
+  if (bytes.length < SPARSE_HEADER + (valueBytes + 1) * count) {
     throw new ProtocolError('BAD_LENGTH', `${where} has ${bytes.length} bytes, too few for ${count} entries`);
   }
   into.fill(0);
-  let offset = SPARSE_HEADER + 4 * count;
+  let offset = SPARSE_HEADER + valueBytes * count;
   let index = -1;
   for (let j = 0; j < count; j++) {
     let gap = 0;
@@ -138,7 +217,7 @@ function decodeSparse(bytes: Uint8Array, view: DataView, into: Float32Array, whe
     if (j > 0 && gap === 0) throw new ProtocolError('BAD_FIELD', `${where}: index ${j} repeats index ${index} (indices must be strictly increasing)`);
     index = j === 0 ? gap : index + gap;
     if (index >= paramCount) throw new ProtocolError('BAD_FIELD', `${where}: index ${j} = ${index} is not below ${paramCount}`);
-    const value = view.getFloat32(SPARSE_HEADER + 4 * j, true);
+    const value = valueBytes === 4 ? view.getFloat32(SPARSE_HEADER + 4 * j, true) : fromBf16(view.getUint16(SPARSE_HEADER + 2 * j, true));
     if (!Number.isFinite(value)) throw new ProtocolError('NOT_FINITE', `${where}: the value at index ${index} is ${value}`);
     into[index] = value;
   }

@@ -4,14 +4,15 @@
  * 2014 for quantisation; Lin et al. 2018, DGC, for sparsification).
  *
  *   bf16: residual += g; sent = bf16(residual); residual -= sent
- *   topk: residual += g; sent = the k largest |residual| entries; those entries of residual = 0
+ *   topk: residual += g; sent = bf16(the k largest |residual| entries); residual -= sent
+ *         (sent is 0 off those entries; each sent entry keeps its bf16 rounding error)
  *
  * Residuals are not checkpointed, on purpose. A worker forgets its residual on every
  * `welcome` (a new connection, or a coordinator resumed from its checkpoint), and a new
- * worker starts at zero. What is lost is bounded and small: an entry stays in the residual
- * only while its magnitude is at most the k-th largest of its last upload (else it would have
- * been sent), so each worker loses at most one step's threshold per parameter, in gradient-sum
- * units. Keeping a residual across a resume would be wrong, not just costly: the coordinator
+ * worker starts at zero. What is lost is bounded and small: an entry not sent holds at most
+ * the k-th largest magnitude of its last upload (else it would have been sent), one just
+ * sent holds its rounding error (at most 2^-8 of its magnitude), so each worker loses at most
+ * one step's threshold or rounding error per parameter, in gradient-sum units. Keeping a residual across a resume would be wrong, not just costly: the coordinator
  * replays the steps after its checkpoint, and the residual holds gradients of steps it is
  * about to recompute (counted twice). Checkpointing the residuals would mean uploading 4.8 MB
  * per worker per checkpoint over the slow links topk is for.
@@ -23,7 +24,7 @@
  */
 import { roundToBf16 } from './bf16.js';
 import type { WireCodec } from './codecs.js';
-import { PACKED_FORMAT, packBf16, packSparse } from './packed.js';
+import { packBf16, packTopk } from './packed.js';
 import { selectTopK } from './topk.js';
 
 export class UploadEncoder {
@@ -49,14 +50,13 @@ export class UploadEncoder {
         return packBf16(this.bits!);
       case 'topk': {
         const residual = this.residual;
+        // NOTE: a loop of its own: fused into selectTopK's first pass (a store, then a load
+        // of its bits through the Uint32Array view) it made that pass slower than both apart.
         for (let i = 0; i < residual.length; i++) residual[i] = residual[i]! + gradient[i]!;
         const k = Math.max(1, Math.round(density * residual.length));
         const count = selectTopK(residual, k, this.indices!);
-        const packed = packSparse(residual, this.indices!, count);
-        // A dense fallback sent every entry: nothing is left over.
-        if (packed[0] === PACKED_FORMAT.denseF32) residual.fill(0);
-        else for (let j = 0; j < count; j++) residual[this.indices![j]!] = 0;
-        return packed;
+        // Leaves in the residual what was not sent, rounding errors included.
+        return packTopk(residual, this.indices!, count);
       }
       default: {
         const unhandled: never = this.codec;

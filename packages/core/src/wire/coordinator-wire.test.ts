@@ -1,0 +1,60 @@
+/**
+ * The coordinator's topk download: the union's values go as bf16 and each rounding error
+ * waits in the download residual, so what replicas apply plus what waits is, entry for
+ * entry and bit for bit, the float32 sum of the mean gradient and the residual before.
+ */
+import { describe, expect, it } from 'vitest';
+import type { ResolvedOptimizerConfig } from '../optimizers/optimizer.js';
+import { Rng } from '../rng.js';
+import { CoordinatorWire } from './coordinator-wire.js';
+import { replicaStateNames } from './replica.js';
+import { PACKED_FORMAT, decodePacked } from './packed.js';
+
+const PARAMS = 20_000;
+const IMAGES = 256;
+const config: ResolvedOptimizerConfig = { name: 'adam', learningRate: 0.002, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 };
+
+/** A gradient sum nonzero on a random `density` of the entries, heavy-tailed as gradients are. */
+function sparseSum(rng: Rng, density: number): Float32Array {
+  return Float32Array.from({ length: PARAMS }, () => (rng.nextFloat() < density ? (rng.nextFloat() - 0.5) * Math.exp(8 * rng.nextFloat()) : 0));
+}
+
+describe('topk download (CoordinatorWire)', () => {
+  it('each step: applied + residual after = float32(residual before + mean) on every entry; off the union nothing is sent and the residual waits', () => {
+    const rng = new Rng(3);
+    const coordinator = new CoordinatorWire('topk', PARAMS, 0);
+    const params = new Float32Array(PARAMS);
+    const state = Object.fromEntries(replicaStateNames(config).map((name) => [name, new Float32Array(PARAMS)]));
+    const scale = Math.fround(1 / IMAGES);
+    const formats: number[] = [];
+    const given = new Float64Array(PARAMS);
+    const applied = new Float64Array(PARAMS);
+    // Mostly a 2-worker union at 1% each; step 6 is dense (a union of many workers early on).
+    for (let step = 1; step <= 12; step++) {
+      const sum = sparseSum(rng, step === 6 ? 0.9 : 0.02);
+      const before = coordinator.residual.slice();
+      const update = coordinator.encode(step, config, config.learningRate, step - 1, sum, IMAGES);
+      coordinator.apply(params, state);
+      formats.push(update.packed![0]!);
+      const decoded = new Float32Array(PARAMS);
+      decodePacked(update.packed!, decoded, 'update.packed');
+      const decodedBits = new Uint32Array(decoded.buffer);
+      const dense = update.packed![0] === PACKED_FORMAT.denseBf16;
+      for (let i = 0; i < PARAMS; i++) {
+        const mean = Math.fround(sum[i]! * scale);
+        const expected = Math.fround(before[i]! + mean);
+        const after = coordinator.residual[i]!;
+        given[i]! += mean;
+        applied[i]! += decoded[i]!;
+        // Written as one check per entry that reports the entry when it fails.
+        const ok = (decodedBits[i]! & 0xffff) === 0 && decoded[i]! + after === expected && (dense || mean !== 0 || (decoded[i] === 0 && Object.is(after, before[i])));
+        if (!ok) expect({ i, step, sent: decoded[i], after, before: before[i], mean }).toEqual({ i, step, sent: expected, after: 0, before: before[i], mean });
+      }
+    }
+    expect(formats).toEqual([4, 4, 4, 4, 4, 1, 4, 4, 4, 4, 4, 4]);
+    // Over the steps: what was applied plus what waits is what was given (rounded only by the float32 adds).
+    for (let i = 0; i < PARAMS; i++) expect(applied[i]! + coordinator.residual[i]!).toBeCloseTo(given[i]!, 2);
+    // Something did wait: most union entries are not bf16 values.
+    expect(coordinator.residual.some((value) => value !== 0)).toBe(true);
+  });
+});
