@@ -12,8 +12,9 @@
  * worker starts at zero. What is lost is bounded and small: an entry not sent holds at most
  * the k-th largest magnitude of its last upload (else it would have been sent), one just
  * sent holds its rounding error (at most 2^-8 of its magnitude), so each worker loses at most
- * one step's threshold or rounding error per parameter, in gradient-sum units. Keeping a residual across a resume would be wrong, not just costly: the coordinator
- * replays the steps after its checkpoint, and the residual holds gradients of steps it is
+ * one step's threshold or rounding error per parameter, in gradient-sum units. Keeping a
+ * residual across a resume would be wrong, not just costly: the coordinator replays the
+ * steps after its checkpoint, and the residual holds gradients of steps it is
  * about to recompute (counted twice). Checkpointing the residuals would mean uploading 4.8 MB
  * per worker per checkpoint over the slow links topk is for.
  *
