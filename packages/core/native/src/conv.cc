@@ -4,6 +4,10 @@
 #include <algorithm>
 #include <cstring>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include "gemm.h"
 #include "kernels.h"
 #include "simd.h"
@@ -104,6 +108,155 @@ void col2imGather(const ConvGeometry& g, const float* columns, float* image) {
   }
 }
 
+#if defined(__AVX512F__)
+constexpr int MASKED_MAX_CHUNKS = 8;  // image rows of up to 8 vectors (128 floats)
+
+/** Whether col2imMasked can run `g`: a valid stride-1 convolution (col2imGather's geometry) of rows up to MASKED_MAX_CHUNKS vectors. */
+bool maskedGatherable(const ConvGeometry& g) {
+  return g.strideX == 1 && g.strideY == 1 && g.padTop == 0 && g.padLeft == 0 && g.outHeight + g.kernelHeight - 1 == g.inHeight &&
+         g.outWidth + g.kernelWidth - 1 == g.inWidth && g.kernelHeight * g.kernelWidth <= GATHER_MAX_WINDOW &&
+         g.inWidth <= MASKED_MAX_CHUNKS * LANES;
+}
+
+/**
+ * col2imGather with AVX-512 masked loads: every vector of an image row (the border columns
+ * too) is the sum of one masked load per column row that reads it, the lanes outside that
+ * row's valid range masked to zero. NOTE: the border columns' scalar loop (a bounds check
+ * per term) had cost more than the vectors; masked-off lanes never fault, so a load may
+ * start before its column row (at s - j < 0) or end past it.
+ */
+void col2imMasked(const ConvGeometry& g, const float* columns, float* image) {
+  const long positions = static_cast<long>(g.outHeight) * g.outWidth;
+  const int chunks = (g.inWidth + LANES - 1) / LANES;
+  // masks[q*kernelWidth + j]: lanes s = q*LANES + l with 0 <= s - j < outWidth (and s < inWidth).
+  __mmask16 masks[MASKED_MAX_CHUNKS * GATHER_MAX_WINDOW];  // kernelWidth <= kernelHeight*kernelWidth <= GATHER_MAX_WINDOW
+  __mmask16 rowMasks[MASKED_MAX_CHUNKS];
+  for (int q = 0; q < chunks; q++) {
+    const int s0 = q * LANES;
+    rowMasks[q] = static_cast<__mmask16>((1u << std::min(LANES, g.inWidth - s0)) - 1);
+    for (int j = 0; j < g.kernelWidth; j++) {
+      const int low = std::max(j - s0, 0), high = std::min({j + g.outWidth - s0, g.inWidth - s0, LANES});
+      masks[q * g.kernelWidth + j] = high > low ? static_cast<__mmask16>(((1u << high) - 1) & ~((1u << low) - 1)) : 0;
+    }
+  }
+  const float* rows[GATHER_MAX_WINDOW];
+  int shifts[GATHER_MAX_WINDOW];
+  for (int c = 0; c < g.inChannels; c++) {
+    const float* channelColumns = columns + static_cast<long>(c) * g.kernelHeight * g.kernelWidth * positions;
+    for (int inY = 0; inY < g.inHeight; inY++) {
+      int count = 0;
+      for (int i = 0; i < g.kernelHeight; i++) {
+        const int y = inY - i;
+        if (y < 0 || y >= g.outHeight) continue;
+        for (int j = 0; j < g.kernelWidth; j++) {
+          rows[count] = channelColumns + (i * g.kernelWidth + j) * positions + static_cast<long>(y) * g.outWidth;
+          shifts[count++] = j;
+        }
+      }
+      float* out = image + (static_cast<long>(c) * g.inHeight + inY) * g.inWidth;
+      for (int q = 0; q < chunks; q++) {
+        const int s0 = q * LANES;
+        const __mmask16* chunkMasks = masks + q * g.kernelWidth;
+        __m512 sum = _mm512_setzero_ps(), other = _mm512_setzero_ps();  // two chains: each add waits on the previous
+        int t = 0;
+        for (; t + 1 < count; t += 2) {
+          sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(chunkMasks[shifts[t]], rows[t] + s0 - shifts[t]));
+          other = _mm512_add_ps(other, _mm512_maskz_loadu_ps(chunkMasks[shifts[t + 1]], rows[t + 1] + s0 - shifts[t + 1]));
+        }
+        if (t < count) sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(chunkMasks[shifts[t]], rows[t] + s0 - shifts[t]));
+        _mm512_mask_storeu_ps(out + s0, rowMasks[q], _mm512_add_ps(sum, other));
+      }
+    }
+  }
+}
+#endif
+
+#if defined(__AVX512F__)
+/**
+ * Whether filterGradientDirect can run `g`: a valid stride-1 3x3 convolution of input rows
+ * of at most two vectors whose depth is not whole GEMM panels (conv1: one input channel).
+ */
+bool filterGradientDirectable(const ConvGeometry& g) {
+  return g.kernelHeight == 3 && g.kernelWidth == 3 && g.strideX == 1 && g.strideY == 1 && g.padTop == 0 && g.padLeft == 0 &&
+         g.outHeight + 2 == g.inHeight && g.outWidth + 2 == g.inWidth && g.inWidth <= 2 * LANES && !imageColumnsTransposable(g);
+}
+
+/** Lanes j.. of `low` followed by the first j lanes of `high` (the row vector that starts j columns later). */
+template <int J>
+inline __m512 shifted(__m512 low, __m512 high) {
+  return _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(high), _mm512_castps_si512(low), J));
+}
+
+/**
+ * The filter gradient of a 3x3 stride-1 valid convolution without im2col or GEMM:
+ *   dWeight[o, c, i, j] += sum_{n, y, x} dOutput[n, o, y, x] * input[n, c, y+i, x+j]
+ *   dBias[o] += sum_{n, y, x} dOutput[n, o, y, x]
+ * two output channels at a time in 18 register sums (one per (o, i, j)) over every image
+ * and output row. An input row is loaded once as two vectors; its three window columns are
+ * lane shifts of them (valignd), and they serve both channels. NOTE: as im2col + GEMM, a
+ * depth of 9 meant one tile load and store per 9 depth steps and transposed columns packed
+ * element by element; loading each shifted row (11 unaligned loads per 18 FMAs) was
+ * load-bound at half this speed.
+ */
+void filterGradientDirect(const ConvGeometry& g, const float* input, const float* dOutput, float* dWeight, float* dBias) {
+  const long positions = static_cast<long>(g.outHeight) * g.outWidth;
+  const long imageSize = static_cast<long>(g.inChannels) * g.inHeight * g.inWidth;
+  // Lanes of an output row's two vectors, and of an input row's (masked loads never read past the image).
+  const __mmask16 outLow = static_cast<__mmask16>((1u << std::min(LANES, g.outWidth)) - 1);
+  const __mmask16 outHigh = g.outWidth > LANES ? static_cast<__mmask16>((1u << (g.outWidth - LANES)) - 1) : 0;
+  const __mmask16 inLow = static_cast<__mmask16>((1u << std::min(LANES, g.inWidth)) - 1);
+  const __mmask16 inHigh = g.inWidth > LANES ? static_cast<__mmask16>((1u << (g.inWidth - LANES)) - 1) : 0;
+  const __m512 zero = _mm512_setzero_ps();
+  // NOTE: every index into `sums` is a constant once the loops are unrolled; a runtime index
+  // (a loop over a row's vectors) had put them on the stack.
+  for (int c = 0; c < g.inChannels; c++) {
+    for (int o0 = 0; o0 < g.outChannels; o0 += 2) {
+      const bool pair = o0 + 1 < g.outChannels;
+      __m512 sums[18], bias0 = zero, bias1 = zero;
+#pragma GCC unroll 18
+      for (int t = 0; t < 18; t++) sums[t] = zero;
+      for (int n = 0; n < g.batch; n++) {
+        const float* channel = input + n * imageSize + static_cast<long>(c) * g.inHeight * g.inWidth;
+        const float* first = dOutput + (static_cast<long>(n) * g.outChannels + o0) * positions;
+        const float* second = pair ? first + positions : first;  // a lone last channel sums itself twice; only the first is kept
+        for (int y = 0; y < g.outHeight; y++) {
+          const long at = static_cast<long>(y) * g.outWidth;
+          // Masked lanes are zeros, so the products of lanes past the output row add nothing.
+          const __m512 d0 = _mm512_maskz_loadu_ps(outLow, first + at), d1 = _mm512_maskz_loadu_ps(outLow, second + at);
+          const __m512 e0 = _mm512_maskz_loadu_ps(outHigh, first + at + LANES), e1 = _mm512_maskz_loadu_ps(outHigh, second + at + LANES);
+          bias0 += d0 + e0;
+          bias1 += d1 + e1;
+#pragma GCC unroll 3
+          for (int i = 0; i < 3; i++) {
+            const float* row = channel + static_cast<long>(y + i) * g.inWidth;
+            const __m512 low = _mm512_maskz_loadu_ps(inLow, row), high = _mm512_maskz_loadu_ps(inHigh, row + LANES);
+            const __m512 x0 = low, x1 = shifted<1>(low, high), x2 = shifted<2>(low, high);
+            const __m512 z0 = high, z1 = shifted<1>(high, zero), z2 = shifted<2>(high, zero);
+            sums[i * 3] = _mm512_fmadd_ps(d0, x0, _mm512_fmadd_ps(e0, z0, sums[i * 3]));
+            sums[i * 3 + 1] = _mm512_fmadd_ps(d0, x1, _mm512_fmadd_ps(e0, z1, sums[i * 3 + 1]));
+            sums[i * 3 + 2] = _mm512_fmadd_ps(d0, x2, _mm512_fmadd_ps(e0, z2, sums[i * 3 + 2]));
+            sums[9 + i * 3] = _mm512_fmadd_ps(d1, x0, _mm512_fmadd_ps(e1, z0, sums[9 + i * 3]));
+            sums[9 + i * 3 + 1] = _mm512_fmadd_ps(d1, x1, _mm512_fmadd_ps(e1, z1, sums[9 + i * 3 + 1]));
+            sums[9 + i * 3 + 2] = _mm512_fmadd_ps(d1, x2, _mm512_fmadd_ps(e1, z2, sums[9 + i * 3 + 2]));
+          }
+        }
+      }
+      float* out = dWeight + (static_cast<long>(o0) * g.inChannels + c) * 9;
+      float* nextOut = out + static_cast<long>(g.inChannels) * 9;
+#pragma GCC unroll 9
+      for (int t = 0; t < 9; t++) {
+        out[t] += _mm512_reduce_add_ps(sums[t]);
+        if (pair) nextOut[t] += _mm512_reduce_add_ps(sums[9 + t]);
+      }
+      if (c == 0) {
+        dBias[o0] += _mm512_reduce_add_ps(bias0);
+        if (pair) dBias[o0 + 1] += _mm512_reduce_add_ps(bias1);
+      }
+    }
+  }
+}
+#endif
+
 /** The adjoint of im2col: image[c, inY, inX] = sum of the columns entries that read it (image overwritten). */
 void col2im(const ConvGeometry& g, const float* columns, float* image) {
   std::fill(image, image + static_cast<long>(g.inChannels) * g.inHeight * g.inWidth, 0.0f);
@@ -155,10 +308,20 @@ void conv2dBackwardFilter(const ConvGeometry& g, const float* input, const float
   const long positions = static_cast<long>(g.outHeight) * g.outWidth;
   const int depth = g.inChannels * g.kernelHeight * g.kernelWidth;
   const bool transposable = imageColumnsTransposable(g);
+#if defined(__AVX512F__)
+  const bool direct = filterGradientDirectable(g);
+#else
+  const bool direct = false;
+#endif
   for (int n = 0; n < g.batch; n++) {
     const float* image = input + static_cast<long>(n) * g.inChannels * g.inHeight * g.inWidth;
     const float* dOut = dOutput + static_cast<long>(n) * g.outChannels * positions;
-    if (transposable) {
+    if (direct) {
+#if defined(__AVX512F__)
+      if (n == 0) filterGradientDirect(g, input, dOutput, dWeight, dBias);  // the whole batch, and the bias, at once
+#endif
+      continue;
+    } else if (transposable) {
       gemmImageColumnsTransposed(g.outChannels, dOut, positions, g, image, dWeight, depth);
     } else {
       im2col(g, image, columns);
@@ -172,13 +335,22 @@ void conv2dBackwardFilter(const ConvGeometry& g, const float* input, const float
 void conv2dBackwardInput(const ConvGeometry& g, const float* weight, const float* dOutput, float* dInput, float* columns) {
   const long positions = static_cast<long>(g.outHeight) * g.outWidth;
   const int depth = g.inChannels * g.kernelHeight * g.kernelWidth;
+#if defined(__AVX512F__)
+  const bool masked = maskedGatherable(g);
+#else
+  const bool masked = false;
+#endif
   const bool gather = gatherable(g);
   for (int n = 0; n < g.batch; n++) {
     const float* dOut = dOutput + static_cast<long>(n) * g.outChannels * positions;
     // columns[k, p] = sum_o weight[o, k] * dOut[o, p]
     gemm(depth, static_cast<int>(positions), g.outChannels, weight, 1, depth, dOut, positions, 1, columns, positions, 1, false);
     float* image = dInput + static_cast<long>(n) * g.inChannels * g.inHeight * g.inWidth;
-    if (gather) {
+    if (masked) {
+#if defined(__AVX512F__)
+      col2imMasked(g, columns, image);
+#endif
+    } else if (gather) {
       col2imGather(g, columns, image);
     } else {
       col2im(g, columns, image);
