@@ -181,10 +181,21 @@ bool filterGradientDirectable(const ConvGeometry& g) {
          g.outHeight + 2 == g.inHeight && g.outWidth + 2 == g.inWidth && g.inWidth <= 2 * LANES && !imageColumnsTransposable(g);
 }
 
-/** Lanes j.. of `low` followed by the first j lanes of `high` (the row vector that starts j columns later). */
+/** The sum of a vector's lanes. NOTE: not _mm512_reduce_add_ps, whose GCC 12 header warns (-Wmaybe-uninitialized) in every build. */
+inline float laneSum(__m512 v) {
+  const Vec lanes = (Vec)v;
+  float sum = 0;
+  for (int lane = 0; lane < LANES; lane++) sum += lanes[lane];
+  return sum;
+}
+
+/** Lanes J.. of `low` followed by the first J lanes of `high` (the row vector that starts J columns later). */
 template <int J>
-inline __m512 shifted(__m512 low, __m512 high) {
-  return _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(high), _mm512_castps_si512(low), J));
+inline Vec shifted(Vec low, Vec high) {
+  static_assert(J == 1 || J == 2, "the 3x3 kernel's window columns");
+  // NOTE: vector shuffles (valignd), not _mm512_alignr_epi32, whose GCC 12 header warns (-Wmaybe-uninitialized) in every build.
+  if constexpr (J == 1) return __builtin_shufflevector(low, high, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
+  return __builtin_shufflevector(low, high, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17);
 }
 
 /**
@@ -245,12 +256,12 @@ void filterGradientDirect(const ConvGeometry& g, const float* input, const float
       float* nextOut = out + static_cast<long>(g.inChannels) * 9;
 #pragma GCC unroll 9
       for (int t = 0; t < 9; t++) {
-        out[t] += _mm512_reduce_add_ps(sums[t]);
-        if (pair) nextOut[t] += _mm512_reduce_add_ps(sums[9 + t]);
+        out[t] += laneSum(sums[t]);
+        if (pair) nextOut[t] += laneSum(sums[9 + t]);
       }
       if (c == 0) {
-        dBias[o0] += _mm512_reduce_add_ps(bias0);
-        if (pair) dBias[o0 + 1] += _mm512_reduce_add_ps(bias1);
+        dBias[o0] += laneSum(bias0);
+        if (pair) dBias[o0 + 1] += laneSum(bias1);
       }
     }
   }

@@ -383,6 +383,110 @@ void gemmAnyWidth(int m, int n, int depth, const float* a, long aRow, long aCol,
   }
 }
 
+#if defined(__AVX512F__)
+/** A vector of 16 positions as two runs of 8, each contiguous in the image (an output row is whole runs of 8). */
+typedef float RunVec __attribute__((vector_size(32), aligned(4)));
+inline Vec loadRuns(const float* first, const float* second) {
+  // NOTE: a vector shuffle, not _mm512_insertf64x4, whose GCC 12 header warns (-Wmaybe-uninitialized) in every build.
+  const RunVec low = *reinterpret_cast<const RunVec*>(first), high = *reinterpret_cast<const RunVec*>(second);
+  return __builtin_shufflevector(low, high, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+}
+
+/**
+ * The WIDE micro-kernel with B read from the image instead of packed panels: B[k][p] =
+ * image[depthOffsets[k] + runs[p / 8] + p % 8] for the tile's 48 positions (6 runs of 8).
+ * A is packed ([k][MR]). With `rowBias` (first depth block) the sums start from it.
+ */
+inline void microKernelImage(int kc, const float* __restrict ap, const float* image, const int* depthOffsets, const int (&runs)[6],
+                             float* __restrict c, long ldc, bool accumulate, const float* rowBias) {
+  constexpr int NV = WIDE / LANES;
+  Vec sums[MR][NV];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) sums[i][v] = rowBias != nullptr ? splat(rowBias[i]) : Vec{};
+  for (int k = 0; k < kc; k++) {
+    const float* base = image + depthOffsets[k];
+    Vec b[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) b[v] = loadRuns(base + runs[2 * v], base + runs[2 * v + 1]);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++) {
+      const Vec a = splat(ap[i]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; v++) sums[i][v] += a * b[v];
+    }
+    ap += MR;
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; i++) {
+    float* row = c + i * ldc;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) {
+      if (accumulate) sums[i][v] += load(row + v * LANES);
+      store(row + v * LANES, sums[i][v]);
+    }
+  }
+}
+
+/** Whether gemmImageColumnsInPlace can run `g` (packable, and every 48-position tile is whole runs of 8 of output rows). */
+bool imageColumnsReadable(const ConvGeometry& g) {
+  const int positions = g.outHeight * g.outWidth;
+  return g.outWidth % 8 == 0 && positions % WIDE == 0;
+}
+
+/**
+ * gemmImageColumns without packing B: the micro-kernel loads each depth's 48 positions from
+ * the image rows (runs of 8 of an output row). NOTE: packing the image's columns into
+ * panels (a copy of the whole 288x576 columns matrix per image) was a fifth of conv2's
+ * forward; these loads cost the micro-kernel a 256-bit load and an insert per vector.
+ */
+void gemmImageColumnsInPlace(int m, const float* a, long aRow, const ConvGeometry& g, const float* image, const float* rowBias, float* c, long cRow) {
+  Workspace& w = workspace;
+  float* packedA = aligned64(w.packedA);
+  const int depth = g.inChannels * g.kernelHeight * g.kernelWidth;
+  const int positions = g.outHeight * g.outWidth;
+  const int window = g.kernelHeight * g.kernelWidth;
+  const int kcStep = blockSize(depth, KC, 8);
+  const int mcStep = blockSize(m, MC, MR);
+  int depthOffsets[KC];
+  for (int pc = 0; pc < depth; pc += kcStep) {
+    const int kc = std::min(kcStep, depth - pc);
+    const bool add = pc > 0;  // later depth blocks add to what the first one wrote (with the bias)
+    for (int kk = 0; kk < kc; kk++) {
+      const int k = pc + kk;
+      const int channel = k / window, i = k % window / g.kernelWidth, j = k % g.kernelWidth;
+      depthOffsets[kk] = (channel * g.inHeight + i) * g.inWidth + j;
+    }
+    for (int ic = 0; ic < m; ic += mcStep) {
+      const int mc = std::min(mcStep, m - ic);
+      packA(kc, mc, a + ic * aRow + pc, aRow, 1, packedA);
+      for (int jr = 0; jr < positions; jr += WIDE) {
+        int runs[6];
+        for (int r = 0; r < 6; r++) {
+          const int p = jr + 8 * r;
+          runs[r] = p / g.outWidth * g.inWidth + p % g.outWidth;
+        }
+        for (int ir = 0; ir < mc; ir += MR) {
+          const int mr = std::min(MR, mc - ir);
+          float* cp = c + (ic + ir) * cRow + jr;
+          const float* tileBias = add ? nullptr : rowBias + ic + ir;
+          const float* ap = packedA + static_cast<long>(ir) * kc;
+          if (mr == MR) {
+            microKernelImage(kc, ap, image, depthOffsets, runs, cp, cRow, add, tileBias);
+            continue;
+          }
+          // A ragged last row panel (packed with zero rows) goes through the scratch tile.
+          microKernelImage(kc, ap, image, depthOffsets, runs, w.tile, WIDE, false, nullptr);
+          for (int i = 0; i < mr; i++)
+            for (int j = 0; j < WIDE; j++) cp[i * cRow + j] = (add ? cp[i * cRow + j] : tileBias[i]) + w.tile[i * WIDE + j];
+        }
+      }
+    }
+  }
+}
+#endif
+
 }  // namespace
 
 void gemm(int m, int n, int depth, const float* a, long aRow, long aCol, const float* b, long bRow, long bCol, float* c, long cRow,
@@ -415,6 +519,12 @@ bool imageColumnsPackable(const ConvGeometry& g) {
 void gemmImageColumns(int m, const float* a, long aRow, const ConvGeometry& g, const float* image, const float* rowBias, float* c, long cRow) {
   const int depth = g.inChannels * g.kernelHeight * g.kernelWidth;
   const int positions = g.outHeight * g.outWidth;
+#if defined(__AVX512F__)
+  if (imageColumnsReadable(g)) {
+    gemmImageColumnsInPlace(m, a, aRow, g, image, rowBias, c, cRow);
+    return;
+  }
+#endif
   if (tileWidth(positions) == WIDE) {
     const auto packFromImage = [&](int pc, int kc, int, int, float* dst) { packImageColumns<WIDE>(g, image, pc, kc, dst); };
     gemmBlocked<WIDE>(m, positions, depth, a, aRow, 1, packFromImage, c, cRow, 1, false, rowBias);

@@ -100,6 +100,7 @@ const convCases: ConvCase[] = [
   [[3, 1, 30, 30], 3, [3, 3], [1, 1], 'valid'], // native direct 3x3 filter gradient: rows of two vectors (28 outputs), a lone last output channel, 3 images
   [[2, 2, 9, 12], 4, [3, 3], [1, 1], 'valid'], // the same kernel with two input channels (depth 18) and rows of one vector
   [[1, 3, 6, 40], 4, [2, 3], [1, 1], 'valid'], // native input gradient with masked vectors (AVX-512): image rows of three vectors, the last ragged
+  [[2, 3, 8, 10], 5, [3, 3], [1, 1], 'valid'], // native forward reading the image in place (AVX-512): rows of 8 outputs, 48 positions, 5 output channels (a ragged row panel)
 ];
 
 describe.each(backends)('kernels on %s', (_, kernels) => {
