@@ -316,23 +316,24 @@ void conv2dForward(const ConvGeometry& g, const float* input, const float* weigh
 }
 
 void conv2dBackwardFilter(const ConvGeometry& g, const float* input, const float* dOutput, float* dWeight, float* dBias, float* columns) {
+#if defined(__AVX512F__)
+  // Whole-batch kernels (they sum the bias too).
+  if (filterGradientDirectable(g)) {
+    filterGradientDirect(g, input, dOutput, dWeight, dBias);
+    return;
+  }
+  if (filterGradientByDepthsRunnable(g)) {
+    filterGradientByDepths(g, input, dOutput, dWeight, dBias);
+    return;
+  }
+#endif
   const long positions = static_cast<long>(g.outHeight) * g.outWidth;
   const int depth = g.inChannels * g.kernelHeight * g.kernelWidth;
   const bool transposable = imageColumnsTransposable(g);
-#if defined(__AVX512F__)
-  const bool direct = filterGradientDirectable(g);
-#else
-  const bool direct = false;
-#endif
   for (int n = 0; n < g.batch; n++) {
     const float* image = input + static_cast<long>(n) * g.inChannels * g.inHeight * g.inWidth;
     const float* dOut = dOutput + static_cast<long>(n) * g.outChannels * positions;
-    if (direct) {
-#if defined(__AVX512F__)
-      if (n == 0) filterGradientDirect(g, input, dOutput, dWeight, dBias);  // the whole batch, and the bias, at once
-#endif
-      continue;
-    } else if (transposable) {
+    if (transposable) {
       gemmImageColumnsTransposed(g.outChannels, dOut, positions, g, image, dWeight, depth);
     } else {
       im2col(g, image, columns);

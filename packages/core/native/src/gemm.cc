@@ -560,3 +560,96 @@ void gemmImageColumnsTransposed(int m, const float* a, long aRow, const ConvGeom
     gemmBlocked<NARROW>(m, depth, positions, a, aRow, 1, packFromImage, c, cRow, 1, true);
   }
 }
+
+#if defined(__AVX512F__)
+namespace {
+constexpr int FILTER_ROWS = 6;     // depths k per register tile
+constexpr int FILTER_VECTORS = 4;  // output channels per tile: 64, as vectors
+constexpr int FILTER_CHANNELS = FILTER_VECTORS * LANES;
+constexpr int FILTER_MAX_DEPTH = MC * KC / FILTER_CHANNELS;  // the transposed sums fill at most the packed-A workspace
+
+/**
+ * One tile of the transposed filter gradient: ct[r][o] += sum over the output rows y0..y1
+ * and columns x of image(k0 + r)[y, x] * bt[p][o] (bt = dOutput^T of one image, p = y*outWidth + x),
+ * the image values broadcast from the image itself: bases[r] points at depth k0+r's window offset.
+ */
+inline void filterTile(int y0, int y1, int outWidth, int inWidth, const float* const (&bases)[FILTER_ROWS], const float* __restrict bt,
+                       float* __restrict ct) {
+  Vec sums[FILTER_ROWS][FILTER_VECTORS];
+#pragma GCC unroll 8
+  for (int r = 0; r < FILTER_ROWS; r++)
+#pragma GCC unroll 4
+    for (int v = 0; v < FILTER_VECTORS; v++) sums[r][v] = load(ct + r * FILTER_CHANNELS + v * LANES);
+  for (int y = y0; y < y1; y++) {
+    const float* btRow = bt + static_cast<long>(y) * outWidth * FILTER_CHANNELS;
+    const long rowOffset = static_cast<long>(y) * inWidth;
+    for (int x = 0; x < outWidth; x++) {
+      Vec b[FILTER_VECTORS];
+#pragma GCC unroll 4
+      for (int v = 0; v < FILTER_VECTORS; v++) b[v] = load(btRow + x * FILTER_CHANNELS + v * LANES);
+#pragma GCC unroll 8
+      for (int r = 0; r < FILTER_ROWS; r++) {
+        const Vec a = splat(bases[r][rowOffset + x]);
+#pragma GCC unroll 4
+        for (int v = 0; v < FILTER_VECTORS; v++) sums[r][v] += a * b[v];
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < FILTER_ROWS; r++)
+#pragma GCC unroll 4
+    for (int v = 0; v < FILTER_VECTORS; v++) store(ct + r * FILTER_CHANNELS + v * LANES, sums[r][v]);
+}
+}  // namespace
+
+bool filterGradientByDepthsRunnable(const ConvGeometry& g) {
+  const int depth = g.inChannels * g.kernelHeight * g.kernelWidth;
+  const long positions = static_cast<long>(g.outHeight) * g.outWidth;
+  // The workspace holds dOutput^T of one image (packedB) and the transposed sums (packedA).
+  return imageColumnsPackable(g) && g.outChannels == FILTER_CHANNELS && depth % FILTER_ROWS == 0 && positions % 8 == 0 &&
+         positions * FILTER_CHANNELS <= static_cast<long>(KC) * NC && depth <= FILTER_MAX_DEPTH;
+}
+
+void filterGradientByDepths(const ConvGeometry& g, const float* input, const float* dOutput, float* dWeight, float* dBias) {
+  Workspace& w = workspace;
+  float* bt = aligned64(w.packedB);  // [position][channel]: one image's dOutput^T
+  float* ct = aligned64(w.packedA);  // [depth][channel]: the batch's sums, added into dWeight at the end
+  const int depth = g.inChannels * g.kernelHeight * g.kernelWidth;
+  const int positions = g.outHeight * g.outWidth;
+  const int window = g.kernelHeight * g.kernelWidth;
+  const long imageSize = static_cast<long>(g.inChannels) * g.inHeight * g.inWidth;
+  // Output rows per block: the block's dOutput^T (rows*outWidth*64 floats) stays in L1 (32 KiB) across the depth tiles.
+  const int blockRows = std::max(1, 32768 / (g.outWidth * FILTER_CHANNELS * 4));
+  std::fill(ct, ct + static_cast<long>(depth) * FILTER_CHANNELS, 0.0f);
+  Vec biasSums[FILTER_VECTORS] = {};
+  int depthOffsets[FILTER_MAX_DEPTH];  // depth k's window offset in an image
+  for (int k = 0; k < depth; k++) {
+    const int channel = k / window, i = k % window / g.kernelWidth, j = k % g.kernelWidth;
+    depthOffsets[k] = (channel * g.inHeight + i) * g.inWidth + j;
+  }
+  for (int n = 0; n < g.batch; n++) {
+    const float* image = input + n * imageSize;
+    const float* dOut = dOutput + static_cast<long>(n) * FILTER_CHANNELS * positions;
+    for (int o = 0; o < FILTER_CHANNELS; o += 8)
+      for (int p = 0; p < positions; p += 8) transpose8x8(dOut + static_cast<long>(o) * positions + p, positions, bt + static_cast<long>(p) * FILTER_CHANNELS + o, FILTER_CHANNELS);
+    // The bias gradient from dOutput^T while it is in cache: its rows are the channels' vectors.
+    for (int p = 0; p < positions; p++)
+#pragma GCC unroll 4
+      for (int v = 0; v < FILTER_VECTORS; v++) biasSums[v] += load(bt + static_cast<long>(p) * FILTER_CHANNELS + v * LANES);
+    for (int y0 = 0; y0 < g.outHeight; y0 += blockRows) {
+      const int y1 = std::min(g.outHeight, y0 + blockRows);
+      for (int k0 = 0; k0 < depth; k0 += FILTER_ROWS) {
+        const float* bases[FILTER_ROWS];
+        for (int r = 0; r < FILTER_ROWS; r++) bases[r] = image + depthOffsets[k0 + r];
+        filterTile(y0, y1, g.outWidth, g.inWidth, bases, bt, ct + static_cast<long>(k0) * FILTER_CHANNELS);
+      }
+    }
+  }
+  for (int v = 0; v < FILTER_VECTORS; v++)
+    for (int lane = 0; lane < LANES; lane++) dBias[v * LANES + lane] += biasSums[v][lane];
+  for (int o = 0; o < FILTER_CHANNELS; o++) {
+    float* row = dWeight + static_cast<long>(o) * depth;
+    for (int k = 0; k < depth; k++) row[k] += ct[static_cast<long>(k) * FILTER_CHANNELS + o];
+  }
+}
+#endif

@@ -28,3 +28,16 @@ bool imageColumnsTransposable(const ConvGeometry& g);
  * transposed columns packed from the image directly. A[i][p] = a[i*aRow + p], C[i][k] = c[i*cRow + k].
  */
 void gemmImageColumnsTransposed(int m, const float* a, long aRow, const ConvGeometry& g, const float* image, float* c, long cRow);
+
+#if defined(__AVX512F__)
+/** Whether filterGradientByDepths can run `g`: packable, 64 output channels, a depth of whole 6-row tiles (AVX-512 builds only). */
+bool filterGradientByDepthsRunnable(const ConvGeometry& g);
+
+/**
+ * dWeight[o][k] += sum over the batch's images and positions p of dOutput[n][o][p] * columns_n[k][p],
+ * dBias[o] += sum of dOutput[n][o][p] (the conv filter gradient of the whole batch), as the transposed product
+ * C^T[k][o]: the columns' values broadcast straight from the image, dOutput^T packed per
+ * image, the sums kept transposed in the workspace and added into dWeight once.
+ */
+void filterGradientByDepths(const ConvGeometry& g, const float* input, const float* dOutput, float* dWeight, float* dBias);
+#endif

@@ -101,6 +101,7 @@ const convCases: ConvCase[] = [
   [[2, 2, 9, 12], 4, [3, 3], [1, 1], 'valid'], // the same kernel with two input channels (depth 18) and rows of one vector
   [[1, 3, 6, 40], 4, [2, 3], [1, 1], 'valid'], // native input gradient with masked vectors (AVX-512): image rows of three vectors, the last ragged
   [[2, 3, 8, 10], 5, [3, 3], [1, 1], 'valid'], // native forward reading the image in place (AVX-512): rows of 8 outputs, 48 positions, 5 output channels (a ragged row panel)
+  [[3, 2, 6, 10], 64, [2, 3], [1, 1], 'valid'], // native filter gradient as depths x 64 channels (AVX-512): depth 12, 40 positions, 3 images
 ];
 
 describe.each(backends)('kernels on %s', (_, kernels) => {
