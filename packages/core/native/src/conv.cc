@@ -119,6 +119,50 @@ bool maskedGatherable(const ConvGeometry& g) {
 }
 
 /**
+ * col2imMasked for a kernel KW wide and image rows of CHUNKS vectors, with the window
+ * columns and the row's vectors unrolled: the masks stay in mask registers and each load's
+ * address is a base plus a constant. NOTE: the general loop read each term's row pointer,
+ * shift and mask from the stack (three loads per masked load) and was load-bound at half
+ * this speed.
+ */
+template <int KW, int CHUNKS>
+void col2imMaskedNarrow(const ConvGeometry& g, const float* columns, float* image) {
+  const long positions = static_cast<long>(g.outHeight) * g.outWidth;
+  __mmask16 masks[CHUNKS][KW], rowMasks[CHUNKS];
+  for (int q = 0; q < CHUNKS; q++) {
+    const int s0 = q * LANES;
+    rowMasks[q] = static_cast<__mmask16>((1u << std::min(LANES, g.inWidth - s0)) - 1);
+    for (int j = 0; j < KW; j++) {
+      const int low = std::max(j - s0, 0), high = std::min({j + g.outWidth - s0, g.inWidth - s0, LANES});
+      masks[q][j] = high > low ? static_cast<__mmask16>(((1u << high) - 1) & ~((1u << low) - 1)) : 0;
+    }
+  }
+  for (int c = 0; c < g.inChannels; c++) {
+    const float* channelColumns = columns + static_cast<long>(c) * g.kernelHeight * KW * positions;
+    float* channelImage = image + static_cast<long>(c) * g.inHeight * g.inWidth;
+    for (int inY = 0; inY < g.inHeight; inY++) {
+      // Kernel rows i whose output row inY - i exists.
+      const int iFirst = std::max(0, inY - g.outHeight + 1), iEnd = std::min(g.kernelHeight, inY + 1);
+      __m512 sums[CHUNKS][2];
+#pragma GCC unroll 4
+      for (int q = 0; q < CHUNKS; q++) sums[q][0] = sums[q][1] = _mm512_setzero_ps();
+      for (int i = iFirst; i < iEnd; i++) {
+        const float* base = channelColumns + i * KW * positions + static_cast<long>(inY - i) * g.outWidth;
+#pragma GCC unroll 8
+        for (int j = 0; j < KW; j++) {
+          const float* row = base + j * positions - j;  // image column s reads column row (i, j) at s - j
+#pragma GCC unroll 4
+          for (int q = 0; q < CHUNKS; q++) sums[q][j & 1] = _mm512_add_ps(sums[q][j & 1], _mm512_maskz_loadu_ps(masks[q][j], row + q * LANES));
+        }
+      }
+      float* out = channelImage + static_cast<long>(inY) * g.inWidth;
+#pragma GCC unroll 4
+      for (int q = 0; q < CHUNKS; q++) _mm512_mask_storeu_ps(out + q * LANES, rowMasks[q], _mm512_add_ps(sums[q][0], sums[q][1]));
+    }
+  }
+}
+
+/**
  * col2imGather with AVX-512 masked loads: every vector of an image row (the border columns
  * too) is the sum of one masked load per column row that reads it, the lanes outside that
  * row's valid range masked to zero. NOTE: the border columns' scalar loop (a bounds check
@@ -128,6 +172,8 @@ bool maskedGatherable(const ConvGeometry& g) {
 void col2imMasked(const ConvGeometry& g, const float* columns, float* image) {
   const long positions = static_cast<long>(g.outHeight) * g.outWidth;
   const int chunks = (g.inWidth + LANES - 1) / LANES;
+  if (g.kernelWidth == 3 && chunks == 2) return col2imMaskedNarrow<3, 2>(g, columns, image);  // conv2 of the default model
+  if (g.kernelWidth == 3 && chunks == 1) return col2imMaskedNarrow<3, 1>(g, columns, image);
   // masks[q*kernelWidth + j]: lanes s = q*LANES + l with 0 <= s - j < outWidth (and s < inWidth).
   __mmask16 masks[MASKED_MAX_CHUNKS * GATHER_MAX_WINDOW];  // kernelWidth <= kernelHeight*kernelWidth <= GATHER_MAX_WINDOW
   __mmask16 rowMasks[MASKED_MAX_CHUNKS];
