@@ -399,10 +399,16 @@ void conv2dBackwardInput(const ConvGeometry& g, const float* weight, const float
   const bool masked = false;
 #endif
   const bool gather = gatherable(g);
+  const bool packOnce = columnsProductRunnable(depth, static_cast<int>(positions), g.outChannels);
+  const float* packedWeight = packOnce ? packTransposedWeight(depth, g.outChannels, weight) : nullptr;
   for (int n = 0; n < g.batch; n++) {
     const float* dOut = dOutput + static_cast<long>(n) * g.outChannels * positions;
     // columns[k, p] = sum_o weight[o, k] * dOut[o, p]
-    gemm(depth, static_cast<int>(positions), g.outChannels, weight, 1, depth, dOut, positions, 1, columns, positions, 1, false);
+    if (packOnce) {
+      columnsProduct(depth, static_cast<int>(positions), g.outChannels, packedWeight, dOut, columns);
+    } else {
+      gemm(depth, static_cast<int>(positions), g.outChannels, weight, 1, depth, dOut, positions, 1, columns, positions, 1, false);
+    }
     float* image = dInput + static_cast<long>(n) * g.inChannels * g.inHeight * g.inWidth;
     if (masked) {
 #if defined(__AVX512F__)

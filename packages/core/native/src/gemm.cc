@@ -653,3 +653,57 @@ void filterGradientByDepths(const ConvGeometry& g, const float* input, const flo
   }
 }
 #endif
+
+namespace {
+/** The WIDE micro-kernel with B read in place (rows `ldb` apart): C (rows `ldc` apart) = A panel ([k][MR]) x B. */
+inline void microKernelInPlaceB(int kc, const float* __restrict ap, const float* __restrict b, long ldb, float* __restrict c, long ldc) {
+  constexpr int NV = WIDE / LANES;
+  Vec sums[MR][NV] = {};
+  for (int k = 0; k < kc; k++) {
+    Vec bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) bv[v] = load(b + v * LANES);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++) {
+      const Vec a = splat(ap[i]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; v++) sums[i][v] += a * bv[v];
+    }
+    ap += MR;
+    b += ldb;
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) store(c + i * ldc + v * LANES, sums[i][v]);
+}
+}  // namespace
+
+bool columnsProductRunnable(int depth, int positions, int outChannels) {
+  const long panels = (depth + MR - 1) / MR;
+  return positions % WIDE == 0 && panels * MR * outChannels <= static_cast<long>(MC) * KC;
+}
+
+const float* packTransposedWeight(int depth, int outChannels, const float* weight) {
+  float* packed = aligned64(workspace.packedA);
+  // A[k][o] = weight[o*depth + k]: each depth o's MR rows are contiguous in the weight.
+  packA(outChannels, depth, weight, 1, depth, packed);
+  return packed;
+}
+
+void columnsProduct(int depth, int positions, int outChannels, const float* packedWeight, const float* dOut, float* columns) {
+  float* tile = workspace.tile;
+  for (int jr = 0; jr < positions; jr += WIDE) {
+    for (int ir = 0; ir < depth; ir += MR) {
+      const float* ap = packedWeight + static_cast<long>(ir) * outChannels;
+      float* c = columns + static_cast<long>(ir) * positions + jr;
+      const int mr = std::min(MR, depth - ir);
+      if (mr == MR) {
+        microKernelInPlaceB(outChannels, ap, dOut + jr, positions, c, positions);
+        continue;
+      }
+      microKernelInPlaceB(outChannels, ap, dOut + jr, positions, tile, WIDE);  // a ragged last row panel (zero rows packed)
+      for (int i = 0; i < mr; i++) std::memcpy(c + static_cast<long>(i) * positions, tile + i * WIDE, sizeof(float) * WIDE);
+    }
+  }
+}

@@ -41,3 +41,16 @@ bool filterGradientByDepthsRunnable(const ConvGeometry& g);
  */
 void filterGradientByDepths(const ConvGeometry& g, const float* input, const float* dOutput, float* dWeight, float* dBias);
 #endif
+
+/** Whether columnsProduct can run: positions whole WIDE tiles, the packed weight within the workspace. */
+bool columnsProductRunnable(int depth, int positions, int outChannels);
+
+/** Packs weight^T (weight [outChannels][depth]) for columnsProduct, in this thread's workspace (valid until its next product). */
+const float* packTransposedWeight(int depth, int outChannels, const float* weight);
+
+/**
+ * columns[k][p] = sum_o weight[o][k] * dOut[o][p] for one image (the conv input gradient's
+ * product), the weight packed once per call by packTransposedWeight and dOut read in place
+ * as B: gemm would pack both for every image.
+ */
+void columnsProduct(int depth, int positions, int outChannels, const float* packedWeight, const float* dOut, float* columns);
