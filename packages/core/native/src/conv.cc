@@ -136,6 +136,12 @@ void col2im(const ConvGeometry& g, const float* columns, float* image) {
 }  // namespace
 
 void conv2dForward(const ConvGeometry& g, const float* input, const float* weight, const float* bias, float* output, float* columns) {
+#if defined(__AVX512F__)
+  if (imageColumnsReadable(g)) {
+    convForwardInPlace(g, input, weight, bias, output);
+    return;
+  }
+#endif
   const long positions = static_cast<long>(g.outHeight) * g.outWidth;
   const int depth = g.inChannels * g.kernelHeight * g.kernelWidth;
   // NOTE: the product then never reads `columns`; it is still the interface's scratch.

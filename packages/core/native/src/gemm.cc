@@ -429,62 +429,6 @@ inline void microKernelImage(int kc, const float* __restrict ap, const float* im
   }
 }
 
-/** Whether gemmImageColumnsInPlace can run `g` (packable, and every 48-position tile is whole runs of 8 of output rows). */
-bool imageColumnsReadable(const ConvGeometry& g) {
-  const int positions = g.outHeight * g.outWidth;
-  return g.outWidth % 8 == 0 && positions % WIDE == 0;
-}
-
-/**
- * gemmImageColumns without packing B: the micro-kernel loads each depth's 48 positions from
- * the image rows (runs of 8 of an output row). NOTE: packing the image's columns into
- * panels (a copy of the whole 288x576 columns matrix per image) was a fifth of conv2's
- * forward; these loads cost the micro-kernel a 256-bit load and an insert per vector.
- */
-void gemmImageColumnsInPlace(int m, const float* a, long aRow, const ConvGeometry& g, const float* image, const float* rowBias, float* c, long cRow) {
-  Workspace& w = workspace;
-  float* packedA = aligned64(w.packedA);
-  const int depth = g.inChannels * g.kernelHeight * g.kernelWidth;
-  const int positions = g.outHeight * g.outWidth;
-  const int window = g.kernelHeight * g.kernelWidth;
-  const int kcStep = blockSize(depth, KC, 8);
-  const int mcStep = blockSize(m, MC, MR);
-  int depthOffsets[KC];
-  for (int pc = 0; pc < depth; pc += kcStep) {
-    const int kc = std::min(kcStep, depth - pc);
-    const bool add = pc > 0;  // later depth blocks add to what the first one wrote (with the bias)
-    for (int kk = 0; kk < kc; kk++) {
-      const int k = pc + kk;
-      const int channel = k / window, i = k % window / g.kernelWidth, j = k % g.kernelWidth;
-      depthOffsets[kk] = (channel * g.inHeight + i) * g.inWidth + j;
-    }
-    for (int ic = 0; ic < m; ic += mcStep) {
-      const int mc = std::min(mcStep, m - ic);
-      packA(kc, mc, a + ic * aRow + pc, aRow, 1, packedA);
-      for (int jr = 0; jr < positions; jr += WIDE) {
-        int runs[6];
-        for (int r = 0; r < 6; r++) {
-          const int p = jr + 8 * r;
-          runs[r] = p / g.outWidth * g.inWidth + p % g.outWidth;
-        }
-        for (int ir = 0; ir < mc; ir += MR) {
-          const int mr = std::min(MR, mc - ir);
-          float* cp = c + (ic + ir) * cRow + jr;
-          const float* tileBias = add ? nullptr : rowBias + ic + ir;
-          const float* ap = packedA + static_cast<long>(ir) * kc;
-          if (mr == MR) {
-            microKernelImage(kc, ap, image, depthOffsets, runs, cp, cRow, add, tileBias);
-            continue;
-          }
-          // A ragged last row panel (packed with zero rows) goes through the scratch tile.
-          microKernelImage(kc, ap, image, depthOffsets, runs, w.tile, WIDE, false, nullptr);
-          for (int i = 0; i < mr; i++)
-            for (int j = 0; j < WIDE; j++) cp[i * cRow + j] = (add ? cp[i * cRow + j] : tileBias[i]) + w.tile[i * WIDE + j];
-        }
-      }
-    }
-  }
-}
 #endif
 
 }  // namespace
@@ -519,12 +463,6 @@ bool imageColumnsPackable(const ConvGeometry& g) {
 void gemmImageColumns(int m, const float* a, long aRow, const ConvGeometry& g, const float* image, const float* rowBias, float* c, long cRow) {
   const int depth = g.inChannels * g.kernelHeight * g.kernelWidth;
   const int positions = g.outHeight * g.outWidth;
-#if defined(__AVX512F__)
-  if (imageColumnsReadable(g)) {
-    gemmImageColumnsInPlace(m, a, aRow, g, image, rowBias, c, cRow);
-    return;
-  }
-#endif
   if (tileWidth(positions) == WIDE) {
     const auto packFromImage = [&](int pc, int kc, int, int, float* dst) { packImageColumns<WIDE>(g, image, pc, kc, dst); };
     gemmBlocked<WIDE>(m, positions, depth, a, aRow, 1, packFromImage, c, cRow, 1, false, rowBias);
@@ -601,6 +539,63 @@ inline void filterTile(int y0, int y1, int outWidth, int inWidth, const float* c
     for (int v = 0; v < FILTER_VECTORS; v++) store(ct + r * FILTER_CHANNELS + v * LANES, sums[r][v]);
 }
 }  // namespace
+
+bool imageColumnsReadable(const ConvGeometry& g) {
+  const int positions = g.outHeight * g.outWidth;
+  const long depth = static_cast<long>(g.inChannels) * g.kernelHeight * g.kernelWidth;
+  const long rows = (g.outChannels + MR - 1) / MR * MR;
+  return imageColumnsPackable(g) && g.outWidth % 8 == 0 && positions % WIDE == 0 && depth * rows <= static_cast<long>(MC) * KC;
+}
+
+void convForwardInPlace(const ConvGeometry& g, const float* input, const float* weight, const float* bias, float* output) {
+  Workspace& w = workspace;
+  float* packedA = aligned64(w.packedA);
+  const int m = g.outChannels;
+  const int rows = (m + MR - 1) / MR * MR;
+  const int depth = g.inChannels * g.kernelHeight * g.kernelWidth;
+  const int positions = g.outHeight * g.outWidth;
+  const int window = g.kernelHeight * g.kernelWidth;
+  const long imageSize = static_cast<long>(g.inChannels) * g.inHeight * g.inWidth;
+  const int kcStep = blockSize(depth, KC, 8);
+  // The weight, packed once for the whole batch: depth block pc's panels start at pc * rows.
+  for (int pc = 0; pc < depth; pc += kcStep) packA(std::min(kcStep, depth - pc), m, weight + pc, depth, 1, packedA + static_cast<long>(pc) * rows);
+  int depthOffsets[KC];
+  for (int n = 0; n < g.batch; n++) {
+    const float* image = input + n * imageSize;
+    float* c = output + static_cast<long>(n) * m * positions;
+    for (int pc = 0; pc < depth; pc += kcStep) {
+      const int kc = std::min(kcStep, depth - pc);
+      const bool add = pc > 0;  // later depth blocks add to what the first one wrote (with the bias)
+      for (int kk = 0; kk < kc; kk++) {
+        const int k = pc + kk;
+        const int channel = k / window, i = k % window / g.kernelWidth, j = k % g.kernelWidth;
+        depthOffsets[kk] = (channel * g.inHeight + i) * g.inWidth + j;
+      }
+      const float* blockA = packedA + static_cast<long>(pc) * rows;
+      for (int jr = 0; jr < positions; jr += WIDE) {
+        int runs[6];
+        for (int r = 0; r < 6; r++) {
+          const int p = jr + 8 * r;
+          runs[r] = p / g.outWidth * g.inWidth + p % g.outWidth;
+        }
+        for (int ir = 0; ir < m; ir += MR) {
+          const int mr = std::min(MR, m - ir);
+          float* cp = c + static_cast<long>(ir) * positions + jr;
+          const float* tileBias = add ? nullptr : bias + ir;
+          const float* ap = blockA + static_cast<long>(ir) * kc;
+          if (mr == MR) {
+            microKernelImage(kc, ap, image, depthOffsets, runs, cp, positions, add, tileBias);
+            continue;
+          }
+          // A ragged last row panel (packed with zero rows) goes through the scratch tile.
+          microKernelImage(kc, ap, image, depthOffsets, runs, w.tile, WIDE, false, nullptr);
+          for (int i = 0; i < mr; i++)
+            for (int j = 0; j < WIDE; j++) cp[i * positions + j] = (add ? cp[i * positions + j] : tileBias[i]) + w.tile[i * WIDE + j];
+        }
+      }
+    }
+  }
+}
 
 bool filterGradientByDepthsRunnable(const ConvGeometry& g) {
   const int depth = g.inChannels * g.kernelHeight * g.kernelWidth;

@@ -30,6 +30,17 @@ bool imageColumnsTransposable(const ConvGeometry& g);
 void gemmImageColumnsTransposed(int m, const float* a, long aRow, const ConvGeometry& g, const float* image, float* c, long cRow);
 
 #if defined(__AVX512F__)
+/** Whether convForwardInPlace can run `g`: packable, output rows whole runs of 8, positions whole WIDE tiles, the packed weight within the workspace. */
+bool imageColumnsReadable(const ConvGeometry& g);
+
+/**
+ * The conv forward of the whole batch (output = bias + weight x columns, per image) with B
+ * loaded from the image rows by the micro-kernel (runs of 8 of an output row) instead of
+ * packed panels, and the weight packed once per call. NOTE: packing the image's columns
+ * (a copy of the whole 288x576 matrix per image) was a fifth of conv2's forward.
+ */
+void convForwardInPlace(const ConvGeometry& g, const float* input, const float* weight, const float* bias, float* output);
+
 /** Whether filterGradientByDepths can run `g`: packable, 64 output channels, a depth of whole 6-row tiles (AVX-512 builds only). */
 bool filterGradientByDepthsRunnable(const ConvGeometry& g);
 
