@@ -1,7 +1,8 @@
 // Single-precision GEMM with strided operands (the native backend's one matrix product):
 //   C[i][j] (+)= sum_k A[i][k] * B[k][j]     i < m, j < n, k < depth
 //   A[i][k] = a[i*aRow + k*aCol], B[k][j] = b[k*bRow + j*bCol], C[i][j] = c[i*cRow + j*cCol]
-// so the transposed products of the backward passes need no transposed copies.
+// so the transposed products of the backward passes need no transposed copies. The conv
+// products below pack the image's columns (gemm.cc) or read them in place (conv_products.cc).
 #pragma once
 
 void gemm(int m, int n, int depth, const float* a, long aRow, long aCol, const float* b, long bRow, long bCol, float* c, long cRow,
