@@ -4,7 +4,7 @@
 // machine compare builds by alternating runs; only ratios within a run mean anything.
 // From the repository's root (bash):
 //   g++ -O3 -march=native -fno-math-errno -std=c++17 -Ipackages/core/native/src packages/core/native/bench/kernels.cc
-//       packages/core/native/src/{conv,gemm,ops}.cc -o /tmp/convoy-kernels && /tmp/convoy-kernels
+//       packages/core/native/src/{conv,conv_avx512,conv_products,gemm,ops}.cc -o /tmp/convoy-kernels && /tmp/convoy-kernels
 // The "gemm" lines time the conv2 and dense products alone (operands already laid out), so
 // the difference to the whole kernel is its im2col / col2im / bias work.
 #include <algorithm>

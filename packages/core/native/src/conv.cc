@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "conv_avx512.h"
 #include "gemm.h"
 #include "kernels.h"
 #include "simd.h"
@@ -104,6 +105,7 @@ void col2imGather(const ConvGeometry& g, const float* columns, float* image) {
   }
 }
 
+
 /** The adjoint of im2col: image[c, inY, inX] = sum of the columns entries that read it (image overwritten). */
 void col2im(const ConvGeometry& g, const float* columns, float* image) {
   std::fill(image, image + static_cast<long>(g.inChannels) * g.inHeight * g.inWidth, 0.0f);
@@ -134,6 +136,12 @@ void col2im(const ConvGeometry& g, const float* columns, float* image) {
 }  // namespace
 
 void conv2dForward(const ConvGeometry& g, const float* input, const float* weight, const float* bias, float* output, float* columns) {
+#if defined(__AVX512F__)
+  if (imageColumnsReadable(g)) {
+    convForwardInPlace(g, input, weight, bias, output);
+    return;
+  }
+#endif
   const long positions = static_cast<long>(g.outHeight) * g.outWidth;
   const int depth = g.inChannels * g.kernelHeight * g.kernelWidth;
   // NOTE: the product then never reads `columns`; it is still the interface's scratch.
@@ -152,6 +160,17 @@ void conv2dForward(const ConvGeometry& g, const float* input, const float* weigh
 }
 
 void conv2dBackwardFilter(const ConvGeometry& g, const float* input, const float* dOutput, float* dWeight, float* dBias, float* columns) {
+#if defined(__AVX512F__)
+  // Whole-batch kernels (they sum the bias too).
+  if (filterGradientDirectable(g)) {
+    filterGradientDirect(g, input, dOutput, dWeight, dBias);
+    return;
+  }
+  if (filterGradientByDepthsRunnable(g)) {
+    filterGradientByDepths(g, input, dOutput, dWeight, dBias);
+    return;
+  }
+#endif
   const long positions = static_cast<long>(g.outHeight) * g.outWidth;
   const int depth = g.inChannels * g.kernelHeight * g.kernelWidth;
   const bool transposable = imageColumnsTransposable(g);
@@ -172,13 +191,28 @@ void conv2dBackwardFilter(const ConvGeometry& g, const float* input, const float
 void conv2dBackwardInput(const ConvGeometry& g, const float* weight, const float* dOutput, float* dInput, float* columns) {
   const long positions = static_cast<long>(g.outHeight) * g.outWidth;
   const int depth = g.inChannels * g.kernelHeight * g.kernelWidth;
+#if defined(__AVX512F__)
+  const bool masked = maskedGatherable(g);
+#else
+  const bool masked = false;
+#endif
   const bool gather = gatherable(g);
+  const bool packOnce = columnsProductRunnable(depth, static_cast<int>(positions), g.outChannels);
+  const float* packedWeight = packOnce ? packTransposedWeight(depth, g.outChannels, weight) : nullptr;
   for (int n = 0; n < g.batch; n++) {
     const float* dOut = dOutput + static_cast<long>(n) * g.outChannels * positions;
     // columns[k, p] = sum_o weight[o, k] * dOut[o, p]
-    gemm(depth, static_cast<int>(positions), g.outChannels, weight, 1, depth, dOut, positions, 1, columns, positions, 1, false);
+    if (packOnce) {
+      columnsProduct(depth, static_cast<int>(positions), g.outChannels, packedWeight, dOut, columns);
+    } else {
+      gemm(depth, static_cast<int>(positions), g.outChannels, weight, 1, depth, dOut, positions, 1, columns, positions, 1, false);
+    }
     float* image = dInput + static_cast<long>(n) * g.inChannels * g.inHeight * g.inWidth;
-    if (gather) {
+    if (masked) {
+#if defined(__AVX512F__)
+      col2imMasked(g, columns, image);
+#endif
+    } else if (gather) {
       col2imGather(g, columns, image);
     } else {
       col2im(g, columns, image);

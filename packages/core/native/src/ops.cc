@@ -5,16 +5,25 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "gemm.h"
 #include "kernels.h"
 #include "simd.h"
 
 void denseForward(int batch, int inFeatures, int outFeatures, const float* input, const float* weight, const float* bias, float* output) {
-  for (int n = 0; n < batch; n++) std::memcpy(output + static_cast<long>(n) * outFeatures, bias, sizeof(float) * outFeatures);
   // As output^T = weight x input^T: the weight (4.7 MB in the default model) is then the A
   // operand, read in place by the GEMM, rather than a transposed B packed on every call.
-  gemm(outFeatures, batch, inFeatures, weight, inFeatures, 1, input, 1, inFeatures, output, 1, outFeatures, true);
+  // NOTE: output^T is a strided C, which the GEMM stores element by element through its
+  // edge tile after every depth block (36 for 9216 inputs); it goes to a contiguous
+  // [outFeatures][batch] buffer instead, transposed into the output once.
+  thread_local std::vector<float> transposed;
+  transposed.resize(static_cast<size_t>(outFeatures) * batch);
+  gemm(outFeatures, batch, inFeatures, weight, inFeatures, 1, input, 1, inFeatures, transposed.data(), batch, 1, false);
+  for (int n = 0; n < batch; n++) {
+    float* row = output + static_cast<long>(n) * outFeatures;
+    for (int o = 0; o < outFeatures; o++) row[o] = bias[o] + transposed[static_cast<size_t>(o) * batch + n];
+  }
 }
 
 void denseBackward(int batch, int inFeatures, int outFeatures, const float* input, const float* weight, const float* dOutput, float* dWeight,
@@ -34,8 +43,8 @@ namespace {
 
 bool isPool2x2(const PoolGeometry& g) { return g.poolHeight == 2 && g.poolWidth == 2 && g.strideY == 2 && g.strideX == 2; }
 
-/** The common 2x2 stride-2 pooling: branch-free, so the compiler vectorizes it. */
-void maxPool2x2Forward(const PoolGeometry& g, const float* input, float* output) {
+/** The common 2x2 stride-2 pooling, window by window (rows of fewer than LANES/2 windows). */
+void maxPool2x2ForwardScalar(const PoolGeometry& g, const float* input, float* output) {
   const long planes = static_cast<long>(g.batch) * g.channels;
   for (long plane = 0; plane < planes; plane++) {
     const float* inPlane = input + plane * g.inHeight * g.inWidth;
@@ -58,9 +67,11 @@ typedef float HalfVec __attribute__((vector_size(LANES * 2), aligned(4)));
 #if defined(__AVX512F__)
 #define CONVOY_PAIRS 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7
 #define CONVOY_SWAP 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14
+#define CONVOY_EVENS 0, 2, 4, 6, 8, 10, 12, 14
 #else
 #define CONVOY_PAIRS 0, 0, 1, 1, 2, 2, 3, 3
 #define CONVOY_SWAP 1, 0, 3, 2, 5, 4, 7, 6
+#define CONVOY_EVENS 0, 2, 4, 6
 #endif
 
 /**
@@ -87,8 +98,26 @@ inline void maxPool2x2BackwardLanes(const float* top, const float* bottom, const
   store(dBottom, (Vec)(takeBottom & gradientBits));
 }
 
+/** std::max lane by lane (a < b ? b : a: the same result for NaN and signed zeros). */
+inline Vec maxLanes(Vec a, Vec b) { return a < b ? b : a; }
+
+/**
+ * LANES input columns (LANES/2 windows) of one window row pair: each row's lane pairs'
+ * max, then the two rows' (the scalar loop's order), the even lanes stored as the
+ * windows' maxima. NOTE: GCC vectorized the scalar loop only across 16 or more windows a
+ * row, so the default model's 12 ran one window at a time.
+ */
+inline void maxPool2x2ForwardLanes(const float* top, const float* bottom, float* out) {
+  const Vec upper = load(top), lower = load(bottom);
+  const Vec upperPairs = maxLanes(upper, __builtin_shufflevector(upper, upper, CONVOY_SWAP));
+  const Vec lowerPairs = maxLanes(lower, __builtin_shufflevector(lower, lower, CONVOY_SWAP));
+  const Vec windows = maxLanes(upperPairs, lowerPairs);
+  *reinterpret_cast<HalfVec*>(out) = __builtin_shufflevector(windows, windows, CONVOY_EVENS);
+}
+
 #undef CONVOY_PAIRS
 #undef CONVOY_SWAP
+#undef CONVOY_EVENS
 
 /** Backward of maxPool2x2Forward: the gradient goes to the first (row-major) lane equal to the max, zeros to the other three. */
 void maxPool2x2Backward(const PoolGeometry& g, const float* input, const float* output, const float* dOutput, float* dInput) {
@@ -127,6 +156,30 @@ void maxPool2x2Backward(const PoolGeometry& g, const float* input, const float* 
         dTop[2 * x + 1] = take01 ? d : 0.0f;
         dBottom[2 * x] = take10 ? d : 0.0f;
         dBottom[2 * x + 1] = take11 ? d : 0.0f;
+      }
+    }
+  }
+}
+
+/** maxPool2x2ForwardScalar by vectors of LANES/2 windows; a ragged row ends with one vector overlapping the previous one. */
+void maxPool2x2Forward(const PoolGeometry& g, const float* input, float* output) {
+  constexpr int WINDOWS = LANES / 2;
+  if (g.outWidth < WINDOWS) {
+    maxPool2x2ForwardScalar(g, input, output);
+    return;
+  }
+  const long planes = static_cast<long>(g.batch) * g.channels;
+  for (long plane = 0; plane < planes; plane++) {
+    const float* inPlane = input + plane * g.inHeight * g.inWidth;
+    float* outPlane = output + plane * g.outHeight * g.outWidth;
+    for (int y = 0; y < g.outHeight; y++) {
+      const float* top = inPlane + 2L * y * g.inWidth;
+      const float* bottom = top + g.inWidth;
+      float* out = outPlane + static_cast<long>(y) * g.outWidth;
+      for (int x = 0;; x += WINDOWS) {
+        const int start = std::min(x, g.outWidth - WINDOWS);
+        maxPool2x2ForwardLanes(top + 2 * start, bottom + 2 * start, out + start);
+        if (start + WINDOWS >= g.outWidth) break;
       }
     }
   }

@@ -97,6 +97,11 @@ const convCases: ConvCase[] = [
   [[1, 4, 21, 17], 6, [2, 4], [1, 1], 'valid'], // native filter gradient packs transposed columns from the image: depth 32, a depth block ending mid-row
   [[1, 2, 6, 25], 3, [2, 5], [1, 1], 'valid'], // native input gradient gathers: 17 interior columns (a vector and an overlapping one), 4 border columns each side
   [[1, 16, 4, 12], 5, [1, 3], [1, 1], 'valid'], // native 48-wide tiles: 40 positions (a ragged panel), depth 48 (one whole panel of transposed columns)
+  [[3, 1, 30, 30], 3, [3, 3], [1, 1], 'valid'], // native direct 3x3 filter gradient: rows of two vectors (28 outputs), a lone last output channel, 3 images
+  [[2, 2, 9, 12], 4, [3, 3], [1, 1], 'valid'], // the same kernel with two input channels (depth 18) and rows of one vector
+  [[1, 3, 6, 40], 4, [2, 3], [1, 1], 'valid'], // native input gradient with masked vectors (AVX-512): image rows of three vectors, the last ragged
+  [[2, 3, 8, 10], 5, [3, 3], [1, 1], 'valid'], // native forward reading the image in place (AVX-512): rows of 8 outputs, 48 positions, 5 output channels (a ragged row panel)
+  [[3, 2, 6, 10], 64, [2, 3], [1, 1], 'valid'], // native filter gradient as depths x 64 channels (AVX-512): depth 12, 40 positions, 3 images
 ];
 
 describe.each(backends)('kernels on %s', (_, kernels) => {
