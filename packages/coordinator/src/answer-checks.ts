@@ -24,6 +24,7 @@ export const NEAR_MISS_FRACTION = 0.75;
  * The size of a slice's gradient sum per image: its Euclidean norm over sqrt(images), the
  * rate at which a sum of independent per-image gradients grows, so slices of 1 and of 256
  * images compare. Computed in float64 (a float32 sum of squares of 1e30 would overflow).
+ * `gradient`: the sum's values, all of them or a sparse answer's sent ones (the others are 0).
  */
 export function gradientScale(gradient: Float32Array, count: number): number {
   // Four independent sums: one chain of dependent adds ran at half the speed (this is on every answer's path).

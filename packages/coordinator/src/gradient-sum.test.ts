@@ -1,12 +1,12 @@
-import type { GradientMessage } from '@convoy/core';
+import { decodePacked, decodeSparseEntries, packSparse, packTopk, type GradientMessage } from '@convoy/core';
 import { describe, expect, it } from 'vitest';
 import { sumInSliceOrder } from './gradient-sum.js';
 import type { Piece } from './scheduler.js';
 
-function piece(start: number, count: number, values: number[], workerId = 1): Piece {
+function piece(start: number, count: number, values: number[] | Float32Array, workerId = 1, extra: Partial<GradientMessage> = {}): Piece {
   const answer: GradientMessage = {
     type: 'gradient', step: 1, round: start + 1, count, lossSum: count / 2, correct: count - 1,
-    gradient: Float32Array.from(values), computeMs: 1, decodeMs: 0,
+    gradient: Float32Array.from(values), computeMs: 1, decodeMs: 0, ...extra,
   };
   return { start, end: start + count, workerId, answer, roundTripMs: 1, sentAt: 0, arrivedAt: 1, scale: 0 };
 }
@@ -34,5 +34,36 @@ describe('sumInSliceOrder', () => {
     expect(() => sumInSliceOrder([piece(0, 4, [1]), piece(0, 4, [1])], new Float32Array(1), 3)).toThrow(/step 3: slices do not tile the batch/);
     expect(() => sumInSliceOrder([piece(0, 4, [1]), piece(5, 4, [1])], new Float32Array(1), 3)).toThrow(/starts at 5, expected 4/);
     expect(() => sumInSliceOrder([piece(0, 4, [1, 2])], new Float32Array(1), 3)).toThrow(/gradient of 2 values/);
+  });
+
+  it('sparse answers (topk) add only their entries and give the dense sum bit for bit, mixed with dense answers too', () => {
+    const paramCount = 5_000;
+    let seed = 11;
+    const random = () => ((seed = (seed * 1_103_515_245 + 12_345) >>> 0) / 2 ** 32) * 2 - 1;
+    // Four slices: three sparse frames (bf16 and float32 values, overlapping entries, one with none) and one dense answer.
+    const frames: Uint8Array[] = [];
+    for (const [k, density] of [0.02, 0.3, 0].entries()) {
+      const values = Float32Array.from({ length: paramCount }, () => (random() * 0.5 + 0.5 < density ? random() * 10 ** (k - 3) : 0));
+      const indices = Uint32Array.from(Array.from(values).flatMap((value, i) => (value !== 0 ? [i] : [])));
+      frames.push(k === 1 ? packSparse(values, indices, indices.length) : packTopk(values, indices, indices.length));
+    }
+    const dense = Float32Array.from({ length: paramCount }, () => random());
+    const sparsePiece = (start: number, frame: Uint8Array, workerId: number): Piece =>
+      piece(start, 2, [], workerId, { packed: frame, entries: decodeSparseEntries(frame, paramCount, 'gradient.packed')! });
+    const densePiece = (start: number, frame: Uint8Array, workerId: number): Piece => {
+      const gradient = new Float32Array(paramCount);
+      decodePacked(frame, gradient, 'gradient.packed');
+      return piece(start, 2, gradient, workerId);
+    };
+    for (const order of [[0, 1, 2, 3], [3, 0, 1, 2], [2, 3, 1, 0]]) {
+      const asSparse = order.map((k, i) => (k === 3 ? piece(2 * i, 2, dense, 9) : sparsePiece(2 * i, frames[k]!, k + 1)));
+      const asDense = order.map((k, i) => (k === 3 ? piece(2 * i, 2, dense, 9) : densePiece(2 * i, frames[k]!, k + 1)));
+      const fromSparse = new Float32Array(paramCount).fill(7);
+      const fromDense = new Float32Array(paramCount);
+      expect(sumInSliceOrder(asSparse, fromSparse, 1)).toEqual(sumInSliceOrder(asDense, fromDense, 1));
+      // Bit for bit, except that a zero's sign may differ (+0 + -0); both are 0 to every later use.
+      expect(Array.from(fromSparse, (value) => value + 0)).toEqual(Array.from(fromDense, (value) => value + 0));
+      expect(fromSparse.some((value) => value !== 0)).toBe(true);
+    }
   });
 });

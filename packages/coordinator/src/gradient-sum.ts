@@ -28,16 +28,32 @@ export function sumInSliceOrder(pieces: readonly Piece[], into: Float32Array, st
     const answer = piece.answer;
     if (answer.type !== 'gradient') throw new Error(`step ${step}: a training step got an evaluation answer`);
     if (piece.start !== count) throw new Error(`step ${step}: slices do not tile the batch (a slice starts at ${piece.start}, expected ${count})`);
-    if (answer.gradient.length !== into.length) throw new Error(`step ${step}: a gradient of ${answer.gradient.length} values, the model has ${into.length}`);
     count += answer.count;
-    if (i === 0) into.set(answer.gradient);
-    else addInto(into, answer.gradient);
+    const entries = answer.entries;
+    if (entries !== undefined) {
+      // A sparse answer (topk): only its entries are added; every other entry adds 0 (as the
+      // dense sum would, up to the sign of a zero).
+      if (i === 0) into.fill(0);
+      addEntries(into, entries.indices, entries.values);
+    } else {
+      if (answer.gradient.length !== into.length) throw new Error(`step ${step}: a gradient of ${answer.gradient.length} values, the model has ${into.length}`);
+      if (i === 0) into.set(answer.gradient);
+      else addInto(into, answer.gradient);
+    }
     lossSum += answer.lossSum;
     correct += answer.correct;
     workers.add(piece.workerId);
   }
   if (pieces.length === 0) into.fill(0);
   return { count, lossSum, correct, workers: workers.size };
+}
+
+/** target[indices[j]] += values[j]. */
+function addEntries(target: Float32Array, indices: Uint32Array, values: Float32Array): void {
+  for (let j = 0; j < indices.length; j++) {
+    const index = indices[j]!;
+    target[index] = target[index]! + values[j]!;
+  }
 }
 
 /** target += source, elementwise. NOTE: kept monomorphic and tiny so the JIT makes it a tight loop. */

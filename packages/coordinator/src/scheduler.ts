@@ -234,7 +234,7 @@ export class Scheduler {
       peer.measured(count, roundTripMs);
       this.shortenFirstDeadlines();
     }
-    const scale = answer.type === 'gradient' ? gradientScale(answer.gradient, count) : 0;
+    const scale = answer.type === 'gradient' ? gradientScale(answer.entries?.values ?? answer.gradient, count) : 0;
     const piece: Piece = { start: assignment.start, end: assignment.end, workerId: peer.id, answer, roundTripMs, sentAt: assignment.sentAt, arrivedAt, scale };
     active.pieces.push(piece);
     if (roundTripMs > NEAR_MISS_FRACTION * assignment.deadlineMs) active.nearMisses.add(piece);

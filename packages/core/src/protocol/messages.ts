@@ -18,6 +18,7 @@
  */
 import type { ModelSpec } from '../spec.js';
 import type { WireCodec } from '../wire/codecs.js';
+import type { SparseEntries } from '../wire/packed.js';
 import type { EndRecord, EpochRecord, EventRecord, MetricsRecord, RunRecord, StepRecord, TestRecord, TimingRecord, WorkerRow } from './records.js';
 
 // The records travel inside `metrics` and `snapshot`: re-exported so that this module still
@@ -77,9 +78,12 @@ export interface GradientMessage {
   readonly decodeMs: number;
   /**
    * bf16/topk runs: the gradient sum compressed (wire/packed.ts). On the wire `gradient` is
-   * then empty; parseMessage decodes `packed` into it, so receivers always read `gradient`.
+   * then empty; parseMessage decodes a dense `packed` into it, and a sparse one into `entries`
+   * (leaving `gradient` empty): receivers read `entries` when present, else `gradient`.
    */
   readonly packed?: Uint8Array;
+  /** Set by parseMessage, never sent: the entries of a sparse `packed` (all others are 0). */
+  readonly entries?: SparseEntries;
   /** Replica runs, when the job's version is a multiple of REPLICA_CHECK_EVERY: replicaHash() of the parameters used. */
   readonly replicaHash?: number;
   /** What the worker saw of its own step and process (optional: older workers send none). */

@@ -313,9 +313,12 @@ describe('the --wire fields (compressed gradients, replicas)', () => {
   };
   const packedGradient = (packed: Uint8Array) => ({ ...VALID.gradient, gradient: new Float32Array(0), packed });
 
-  it('a packed gradient is decoded into `gradient`, and a replica hash is accepted', () => {
+  it('a sparse packed gradient is decoded into `entries` (gradient left empty), a dense one into `gradient`; a replica hash is accepted', () => {
     const parsed = parseMessage({ ...packedGradient(sparse(2, [1.5, -2], [1, 3])), replicaHash: 0xffffffff }, limits);
-    expect(parsed).toMatchObject({ gradient: floats(0, 1.5, 0, 0, -2, 0), replicaHash: 0xffffffff });
+    expect(parsed).toMatchObject({ gradient: floats(), entries: { indices: Uint32Array.of(1, 4), values: floats(1.5, -2) }, replicaHash: 0xffffffff });
+    const bf16 = Uint8Array.of(1, 0, ...[1, 0, 0, 0, 0, 0].flatMap((value) => [0, value === 0 ? 0 : 0x3f]));
+    expect(parseMessage(packedGradient(bf16), limits)).toMatchObject({ gradient: floats(0.5, 0, 0, 0, 0, 0) });
+    expect(parseMessage(packedGradient(bf16), limits)).not.toHaveProperty('entries');
   });
 
   it('malformed packed gradients are refused: out of range, duplicate, unsorted, wrong count, NaN, wrong length', () => {

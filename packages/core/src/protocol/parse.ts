@@ -20,7 +20,7 @@ import type {
 import { HEARTBEAT_MS_LIMITS, MAX_WORKER_THREADS, MNIST_TRAIN_IMAGES, isMessageType } from './messages.js';
 import { Fields, MAX_COUNTER, MAX_RUNTIME, ProtocolError } from './fields.js';
 import { WIRE_CODECS } from '../wire/codecs.js';
-import { decodePacked, maxPackedBytes } from '../wire/packed.js';
+import { decodePacked, decodeSparseEntries, maxPackedBytes, type SparseEntries } from '../wire/packed.js';
 
 export { ProtocolError } from './fields.js';
 export type { ProtocolErrorCode } from './fields.js';
@@ -246,15 +246,20 @@ function optionalField<K extends string, T>(key: K, value: T | undefined): { [P 
 }
 
 /**
- * `gradient` as float32s, or (when `packed` is present, or required) `packed` decoded into a
- * new array, with `gradient` sent empty. Malformed packed bytes are refused (wire/packed.ts).
+ * `gradient` as float32s, or (when `packed` is present, or required) `packed` decoded, with
+ * `gradient` sent empty: a gradient answer's sparse frame into `entries` (its sum then costs
+ * the entries sent, not paramCount floats), anything else into a new dense `gradient`.
+ * Malformed packed bytes are refused (wire/packed.ts).
  */
-function packedGradient(fields: Fields, type: string, paramCount: number, packedRequired = false): { gradient: Float32Array; packed?: Uint8Array } {
+function packedGradient(fields: Fields, type: 'gradient' | 'update', paramCount: number, packedRequired = false): { gradient: Float32Array; packed?: Uint8Array; entries?: SparseEntries } {
   if (!packedRequired && !fields.has('packed')) return { gradient: fields.floats('gradient', paramCount) };
   const packed = fields.bytes('packed', 2, maxPackedBytes(paramCount));
   fields.floats('gradient', 0);
+  const where = `${type}.packed`;
+  const entries = type === 'gradient' ? decodeSparseEntries(packed, paramCount, where) : null;
+  if (entries !== null) return { gradient: new Float32Array(0), packed, entries };
   const gradient = new Float32Array(paramCount);
-  decodePacked(packed, gradient, `${type}.packed`);
+  decodePacked(packed, gradient, where);
   return { gradient, packed };
 }
 

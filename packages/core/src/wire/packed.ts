@@ -160,8 +160,41 @@ export function packSparse(values: Float32Array, indices: Uint32Array, count: nu
  * `where` names the field in errors ("gradient.packed").
  */
 export function decodePacked(bytes: Uint8Array, into: Float32Array, where: string): void {
-  const paramCount = into.length;
+  const entries = decodeSparseEntries(bytes, into.length, where);
+  if (entries === null) return decodeDense(bytes, into, where);
+  into.set(scatterEntries(entries, into.length));
+}
+
+/** The entries a sparse frame carries (indices strictly increasing, values finite), both `count` long. */
+export interface SparseEntries {
+  readonly indices: Uint32Array;
+  readonly values: Float32Array;
+}
+
+/**
+ * The entries of a sparse packed vector of `paramCount` entries, or null when `bytes` is a
+ * dense format (decodePacked then). Refuses what decodePacked refuses.
+ * NOTE: what the coordinator reads from topk answers: a step's sum then touches only the
+ * entries sent, not paramCount floats per answer.
+ */
+export function decodeSparseEntries(bytes: Uint8Array, paramCount: number, where: string): SparseEntries | null {
   if (bytes.length < 2) throw new ProtocolError('BAD_LENGTH', `${where} has ${bytes.length} bytes, too short for a header`);
+  const format = bytes[0];
+  switch (format) {
+    case PACKED_FORMAT.sparseF32:
+      return decodeSparse(bytes, paramCount, where, 4);
+    case PACKED_FORMAT.sparseBf16:
+      return decodeSparse(bytes, paramCount, where, 2);
+    case PACKED_FORMAT.denseBf16:
+    case PACKED_FORMAT.denseF32:
+      return null;
+    default:
+      throw new ProtocolError('BAD_FIELD', `${where} has unknown format ${String(format)}`);
+  }
+}
+
+function decodeDense(bytes: Uint8Array, into: Float32Array, where: string): void {
+  const paramCount = into.length;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const format = bytes[0];
   switch (format) {
@@ -183,26 +216,31 @@ export function decodePacked(bytes: Uint8Array, into: Float32Array, where: strin
       }
       return;
     }
-    case PACKED_FORMAT.sparseF32:
-      return decodeSparse(bytes, view, into, where, 4);
-    case PACKED_FORMAT.sparseBf16:
-      return decodeSparse(bytes, view, into, where, 2);
     default:
       throw new ProtocolError('BAD_FIELD', `${where} has unknown format ${String(format)}`);
   }
 }
 
+/** `paramCount` floats: `entries` in place, 0 everywhere else (a sparse answer as a dense gradient). */
+export function scatterEntries(entries: SparseEntries, paramCount: number): Float32Array {
+  const dense = new Float32Array(paramCount);
+  const { indices, values } = entries;
+  for (let j = 0; j < indices.length; j++) dense[indices[j]!] = values[j]!;
+  return dense;
+}
+
 /** A sparse frame whose values take `valueBytes` each: 4 (float32) or 2 (bf16). */
-function decodeSparse(bytes: Uint8Array, view: DataView, into: Float32Array, where: string, valueBytes: 2 | 4): void {
-  const paramCount = into.length;
+function decodeSparse(bytes: Uint8Array, paramCount: number, where: string, valueBytes: 2 | 4): SparseEntries {
   if (bytes.length < SPARSE_HEADER) throw new ProtocolError('BAD_LENGTH', `${where} has ${bytes.length} bytes, too short for a sparse header`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const count = view.getUint32(4, true);
   if (count > paramCount) throw new ProtocolError('BAD_LENGTH', `${where} counts ${count} entries, the model has ${paramCount} parameters`);
   // Each entry needs its value bytes and at least 1 index byte.
   if (bytes.length < SPARSE_HEADER + (valueBytes + 1) * count) {
     throw new ProtocolError('BAD_LENGTH', `${where} has ${bytes.length} bytes, too few for ${count} entries`);
   }
-  into.fill(0);
+  const indices = new Uint32Array(count);
+  const values = new Float32Array(count);
   let offset = SPARSE_HEADER + valueBytes * count;
   let index = -1;
   for (let j = 0; j < count; j++) {
@@ -219,9 +257,11 @@ function decodeSparse(bytes: Uint8Array, view: DataView, into: Float32Array, whe
     if (index >= paramCount) throw new ProtocolError('BAD_FIELD', `${where}: index ${j} = ${index} is not below ${paramCount}`);
     const value = valueBytes === 4 ? view.getFloat32(SPARSE_HEADER + 4 * j, true) : fromBf16(view.getUint16(SPARSE_HEADER + 2 * j, true));
     if (!Number.isFinite(value)) throw new ProtocolError('NOT_FINITE', `${where}: the value at index ${index} is ${value}`);
-    into[index] = value;
+    indices[j] = index;
+    values[j] = value;
   }
   if (offset !== bytes.length) throw new ProtocolError('BAD_LENGTH', `${where} has ${bytes.length - offset} bytes after its ${count} entries`);
+  return { indices, values };
 }
 
 function expectLength(bytes: Uint8Array, length: number, where: string): void {

@@ -14,6 +14,7 @@ import { REPLICA_CHECK_EVERY, type WireCodec } from './codecs.js';
 import { CoordinatorWire } from './coordinator-wire.js';
 import { replicaHash, replicaStateNames } from './replica.js';
 import { WorkerWire } from './worker-wire.js';
+import { scatterEntries } from './packed.js';
 
 const PARAMS = 3_000;
 /** topk's density warm-up here: the last 40 of the 60 steps run at the final density. */
@@ -65,7 +66,8 @@ describe.each(['bf16', 'topk'] as const)('replicas under %s', (codec) => {
         expect(answer.packed).toBeDefined();
         if (version % REPLICA_CHECK_EVERY === 0) expect(answer.replicaHash).toBe(replicaHash(params));
         else expect(answer.replicaHash).toBeUndefined();
-        for (let i = 0; i < PARAMS; i++) sum[i] = sum[i]! + answer.gradient[i]!;
+        const dense = answer.entries === undefined ? answer.gradient : scatterEntries(answer.entries, PARAMS);
+        for (let i = 0; i < PARAMS; i++) sum[i] = sum[i]! + dense[i]!;
       }
       const before = replicaHash(params);
       const update = toWorker(coordinator.encode(step, config, config.learningRate * 0.9 ** Math.floor(step / 20), step - 1, sum, 2));
@@ -100,8 +102,8 @@ describe('WorkerWire refuses', () => {
     const answer = (step: number, gradient: Float32Array): GradientMessage => ({ type: 'gradient', step, round: step, count: 1, lossSum: 1, correct: 0, gradient, computeMs: 1, decodeMs: 0 });
     const sentEntries = (worker: WorkerWire, step: number, gradient: Float32Array): number => {
       worker.onJob(job(step));
-      const decoded = toCoordinator(worker.encodeGradient(answer(step, gradient), job(step))).gradient;
-      return decoded.filter((value) => value !== 0).length;
+      const decoded = toCoordinator(worker.encodeGradient(answer(step, gradient), job(step)));
+      return scatterEntries(decoded.entries!, PARAMS).filter((value) => value !== 0).length;
     };
     const rng = new Rng(4);
     const gradient = Float32Array.from({ length: PARAMS }, () => rng.nextFloat() + 0.5);
