@@ -135,10 +135,10 @@ void col2im(const ConvGeometry& g, const float* columns, float* image) {
 
 }  // namespace
 
-void conv2dForward(const ConvGeometry& g, const float* input, const float* weight, const float* bias, float* output, float* columns) {
+void conv2dForward(const ConvGeometry& g, const float* input, const float* weight, const float* bias, float* output, float* columns, bool relu) {
 #if defined(__AVX512F__)
   if (imageColumnsReadable(g)) {
-    convForwardInPlace(g, input, weight, bias, output);
+    convForwardInPlace(g, input, weight, bias, output, relu);
     return;
   }
 #endif
@@ -151,11 +151,13 @@ void conv2dForward(const ConvGeometry& g, const float* input, const float* weigh
     float* out = output + static_cast<long>(n) * g.outChannels * positions;
     if (packable) {
       gemmImageColumns(g.outChannels, weight, depth, g, image, bias, out, positions);
-      continue;
+    } else {
+      for (int o = 0; o < g.outChannels; o++) std::fill(out + o * positions, out + (o + 1) * positions, bias[o]);
+      im2col(g, image, columns);
+      gemm(g.outChannels, static_cast<int>(positions), depth, weight, depth, 1, columns, positions, 1, out, positions, 1, true);
     }
-    for (int o = 0; o < g.outChannels; o++) std::fill(out + o * positions, out + (o + 1) * positions, bias[o]);
-    im2col(g, image, columns);
-    gemm(g.outChannels, static_cast<int>(positions), depth, weight, depth, 1, columns, positions, 1, out, positions, 1, true);
+    // The ReLU over this image's output while it is still in cache (conv1's is 86 KB), not over the batch's afterwards.
+    if (relu) reluForward(g.outChannels * positions, out, out);
   }
 }
 

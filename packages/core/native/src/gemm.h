@@ -39,8 +39,9 @@ bool imageColumnsReadable(const ConvGeometry& g);
  * loaded from the image rows by the micro-kernel (runs of 8 of an output row) instead of
  * packed panels, and the weight packed once per call. NOTE: packing the image's columns
  * (a copy of the whole 288x576 matrix per image) was a fifth of conv2's forward.
+ * With `relu` the tiles store max(0, output) (the ReLU that follows, without its own pass).
  */
-void convForwardInPlace(const ConvGeometry& g, const float* input, const float* weight, const float* bias, float* output);
+void convForwardInPlace(const ConvGeometry& g, const float* input, const float* weight, const float* bias, float* output, bool relu);
 
 /** Whether filterGradientByDepths can run `g`: packable, 64 output channels, a depth of whole 6-row tiles (AVX-512 builds only). */
 bool filterGradientByDepthsRunnable(const ConvGeometry& g);
