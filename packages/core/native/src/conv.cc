@@ -150,13 +150,13 @@ void conv2dForward(const ConvGeometry& g, const float* input, const float* weigh
     const float* image = input + static_cast<long>(n) * g.inChannels * g.inHeight * g.inWidth;
     float* out = output + static_cast<long>(n) * g.outChannels * positions;
     if (packable) {
-      gemmImageColumns(g.outChannels, weight, depth, g, image, bias, out, positions);
-    } else {
-      for (int o = 0; o < g.outChannels; o++) std::fill(out + o * positions, out + (o + 1) * positions, bias[o]);
-      im2col(g, image, columns);
-      gemm(g.outChannels, static_cast<int>(positions), depth, weight, depth, 1, columns, positions, 1, out, positions, 1, true);
+      gemmImageColumns(g.outChannels, weight, depth, g, image, bias, out, positions, relu);  // the ReLU in the tiles' stores
+      continue;
     }
-    // The ReLU over this image's output while it is still in cache (conv1's is 86 KB), not over the batch's afterwards.
+    for (int o = 0; o < g.outChannels; o++) std::fill(out + o * positions, out + (o + 1) * positions, bias[o]);
+    im2col(g, image, columns);
+    gemm(g.outChannels, static_cast<int>(positions), depth, weight, depth, 1, columns, positions, 1, out, positions, 1, true);
+    // Strided and padded convolutions: the ReLU over this image's output while it is still in cache.
     if (relu) reluForward(g.outChannels * positions, out, out);
   }
 }

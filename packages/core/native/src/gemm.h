@@ -17,9 +17,9 @@ bool imageColumnsPackable(const ConvGeometry& g);
  * C[i][p] = rowBias[i] + sum_k A[i][k] * columns[k][p] for one image, where columns is the
  * image's im2col matrix (conv.cc's layout), packed from the image directly: no columns
  * buffer pass, and the bias starts the register sums (no pass filling C with it).
- * A[i][k] = a[i*aRow + k], C[i][p] = c[i*cRow + p].
+ * A[i][k] = a[i*aRow + k], C[i][p] = c[i*cRow + p]. With `relu`, max(0, C) is stored.
  */
-void gemmImageColumns(int m, const float* a, long aRow, const ConvGeometry& g, const float* image, const float* rowBias, float* c, long cRow);
+void gemmImageColumns(int m, const float* a, long aRow, const ConvGeometry& g, const float* image, const float* rowBias, float* c, long cRow, bool relu);
 
 /** Whether gemmImageColumnsTransposed can run `g` (else: im2col, then gemm). */
 bool imageColumnsTransposable(const ConvGeometry& g);
