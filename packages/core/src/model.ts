@@ -11,6 +11,7 @@ import type { CreateModelOptions, Evaluation, ForwardOptions, LayerInfo, Model }
 import type { FloatArray, Kernels } from './kernels/kernels.js';
 import { defaultKernels } from './kernels/select.js';
 import { buildLayers } from './layers/build.js';
+import { Conv2DLayer } from './layers/conv2d.js';
 import type { ForwardContext, Layer } from './layers/layer.js';
 import { SoftmaxCrossEntropy } from './layers/softmax-cross-entropy.js';
 import { DROPOUT_STREAM, Rng, mixSeed } from './rng.js';
@@ -70,6 +71,14 @@ class SequentialNetwork<A extends FloatArray> implements Network<A> {
   readonly inputGradient: A | null;
 
   private readonly network: readonly Layer<A>[];
+  /**
+   * convBeforeRelu[l]: layer l, when it is a conv2d followed by a relu layer. Its forward
+   * then writes max(0, conv) straight into the relu's output and the relu's forward is
+   * skipped (one pass over the output instead of three). NOTE: activations[l + 1], the
+   * conv's own output, is then never written; nothing reads it: the conv's backward reads
+   * its input and dOutput, the relu's backward its output and dOutput.
+   */
+  private readonly convBeforeRelu: readonly (Conv2DLayer<A> | undefined)[];
   private readonly gradient: A;
   /** activations[0] is the input chunk, activations[l + 1] the output of layer l. */
   private readonly activations: A[];
@@ -95,6 +104,7 @@ class SequentialNetwork<A extends FloatArray> implements Network<A> {
     this.paramCount = built.paramCount;
     this.chunkSize = chunkSize;
     this.network = built.layers;
+    this.convBeforeRelu = built.layers.map((layer, l) => (layer instanceof Conv2DLayer && built.layers[l + 1]?.type === 'relu' ? layer : undefined));
     this.imageSize = shapeSize(built.inputShape);
     this.hasDropout = built.layers.some((layer) => layer.type === 'dropout');
     this.dropoutSeedRng = new Rng(mixSeed(seed, DROPOUT_STREAM));
@@ -189,7 +199,15 @@ class SequentialNetwork<A extends FloatArray> implements Network<A> {
       if (training && this.hasDropout) {
         for (let i = 0; i < batch; i++) this.imageRngs[i] = new Rng(seeds === undefined ? this.dropoutSeedRng.nextUint32() : seeds[start + i]!);
       }
-      for (let l = 0; l < last; l++) this.network[l]!.forward(batch, this.activations[l]!, this.activations[l + 1]!, context);
+      for (let l = 0; l < last; l++) {
+        const conv = this.convBeforeRelu[l];
+        if (conv === undefined) {
+          this.network[l]!.forward(batch, this.activations[l]!, this.activations[l + 1]!, context);
+        } else {
+          conv.forward(batch, this.activations[l]!, this.activations[l + 2]!, context, true);
+          l++; // the relu layer's forward is done
+        }
+      }
       const result = this.loss.forwardBackward(batch, this.activations[last]!, this.dActivations[last]!, gradientScale);
       if (mode !== 'none') {
         for (let l = last - 1; l >= 0; l--) {

@@ -71,9 +71,11 @@ int main() {
   const double convFlops = 2.0 * BATCH * 64 * 576 * 288, denseFlops = 2.0 * BATCH * HIDDEN * FLAT;
 
   reluForward(conv1.outputSize(), hidden1.data(), hidden1.data());  // activations as the model sees them: half zeros
-  report("conv1 forward", best([&] { conv2dForward(conv1, images.data(), weight1.data(), bias1.data(), hidden1.data(), scratch.data()); }), 0);
+  report("conv1 forward", best([&] { conv2dForward(conv1, images.data(), weight1.data(), bias1.data(), hidden1.data(), scratch.data(), false); }), 0);
+  report("conv1 forward + relu", best([&] { conv2dForward(conv1, images.data(), weight1.data(), bias1.data(), hidden1.data(), scratch.data(), true); }), 0);
   report("conv1 filter gradient", best([&] { conv2dBackwardFilter(conv1, images.data(), hidden1.data(), dWeight1.data(), dBias1.data(), scratch.data()); }), 0);
-  report("conv2 forward", best([&] { conv2dForward(conv2, hidden1.data(), weight2.data(), bias2.data(), hidden2.data(), scratch.data()); }), convFlops);
+  report("conv2 forward", best([&] { conv2dForward(conv2, hidden1.data(), weight2.data(), bias2.data(), hidden2.data(), scratch.data(), false); }), convFlops);
+  report("conv2 forward + relu", best([&] { conv2dForward(conv2, hidden1.data(), weight2.data(), bias2.data(), hidden2.data(), scratch.data(), true); }), convFlops);
   report("conv2 filter gradient", best([&] { conv2dBackwardFilter(conv2, hidden1.data(), hidden2.data(), dWeight2.data(), dBias2.data(), scratch.data()); }), convFlops);
   report("conv2 input gradient", best([&] { conv2dBackwardInput(conv2, weight2.data(), hidden2.data(), dHidden1.data(), scratch.data()); }), convFlops);
   const auto columns = randomArray(conv2.scratchSize());

@@ -41,6 +41,15 @@ class Call {
     return ok_ ? static_cast<int>(value) : 0;
   }
 
+  /** A boolean argument (a missing one is an error: the binding always passes it). */
+  bool flag(size_t index) {
+    bool value = false;
+    if (ok_ && (index >= argc_ || napi_get_value_bool(env_, argv_[index], &value) != napi_ok)) {
+      fail("BAD_ARGUMENT", "argument " + std::to_string(index) + " must be a boolean");
+    }
+    return value;
+  }
+
   bool isNull(size_t index) {
     napi_valuetype type = napi_undefined;
     if (index < argc_) napi_typeof(env_, argv_[index], &type);
@@ -115,7 +124,8 @@ napi_value Conv2dForward(napi_env env, napi_callback_info info) {
   const float* bias = call.floats(15, g.outChannels, "bias");
   float* output = call.floats(16, g.outputSize(), "output");
   float* scratch = call.floats(17, g.scratchSize(), "scratch");
-  if (call.ok()) conv2dForward(g, input, weight, bias, output, scratch);
+  const bool relu = call.flag(18);
+  if (call.ok()) conv2dForward(g, input, weight, bias, output, scratch, relu);
   return nullptr;
 }
 

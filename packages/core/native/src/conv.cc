@@ -135,10 +135,10 @@ void col2im(const ConvGeometry& g, const float* columns, float* image) {
 
 }  // namespace
 
-void conv2dForward(const ConvGeometry& g, const float* input, const float* weight, const float* bias, float* output, float* columns) {
+void conv2dForward(const ConvGeometry& g, const float* input, const float* weight, const float* bias, float* output, float* columns, bool relu) {
 #if defined(__AVX512F__)
   if (imageColumnsReadable(g)) {
-    convForwardInPlace(g, input, weight, bias, output);
+    convForwardInPlace(g, input, weight, bias, output, relu);
     return;
   }
 #endif
@@ -150,12 +150,14 @@ void conv2dForward(const ConvGeometry& g, const float* input, const float* weigh
     const float* image = input + static_cast<long>(n) * g.inChannels * g.inHeight * g.inWidth;
     float* out = output + static_cast<long>(n) * g.outChannels * positions;
     if (packable) {
-      gemmImageColumns(g.outChannels, weight, depth, g, image, bias, out, positions);
+      gemmImageColumns(g.outChannels, weight, depth, g, image, bias, out, positions, relu);  // the ReLU in the tiles' stores
       continue;
     }
     for (int o = 0; o < g.outChannels; o++) std::fill(out + o * positions, out + (o + 1) * positions, bias[o]);
     im2col(g, image, columns);
     gemm(g.outChannels, static_cast<int>(positions), depth, weight, depth, 1, columns, positions, 1, out, positions, 1, true);
+    // Strided and padded convolutions: the ReLU over this image's output while it is still in cache.
+    if (relu) reluForward(g.outChannels * positions, out, out);
   }
 }
 

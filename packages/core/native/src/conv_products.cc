@@ -25,10 +25,11 @@ inline Vec loadRuns(const float* first, const float* second) {
 /**
  * The WIDE micro-kernel with B read from the image instead of packed panels: B[k][p] =
  * image[depthOffsets[k] + runs[p / 8] + p % 8] for the tile's 48 positions (6 runs of 8).
- * A is packed ([k][MR]). With `rowBias` (first depth block) the sums start from it.
+ * A is packed ([k][MR]). With `rowBias` (first depth block) the sums start from it; with
+ * `relu` (last depth block) max(0, sum) is stored instead of the sum.
  */
 inline void microKernelImage(int kc, const float* __restrict ap, const float* image, const int* depthOffsets, const int (&runs)[6],
-                             float* __restrict c, long ldc, bool accumulate, const float* rowBias) {
+                             float* __restrict c, long ldc, bool accumulate, const float* rowBias, bool relu) {
   constexpr int NV = WIDE / LANES;
   Vec sums[MR][NV];
 #pragma GCC unroll 16
@@ -54,6 +55,8 @@ inline void microKernelImage(int kc, const float* __restrict ap, const float* im
 #pragma GCC unroll 4
     for (int v = 0; v < NV; v++) {
       if (accumulate) sums[i][v] += load(row + v * LANES);
+      // NOTE: `x > 0 ? x : 0` exactly as reluForward: NaN and -0 become +0.
+      if (relu) sums[i][v] = sums[i][v] > Vec{} ? sums[i][v] : Vec{};
       store(row + v * LANES, sums[i][v]);
     }
   }
@@ -106,7 +109,7 @@ bool imageColumnsReadable(const ConvGeometry& g) {
   return imageColumnsPackable(g) && g.outWidth % 8 == 0 && positions % WIDE == 0 && depth * rows <= static_cast<long>(MC) * KC;
 }
 
-void convForwardInPlace(const ConvGeometry& g, const float* input, const float* weight, const float* bias, float* output) {
+void convForwardInPlace(const ConvGeometry& g, const float* input, const float* weight, const float* bias, float* output, bool relu) {
   Workspace& w = threadWorkspace();
   float* packedA = aligned64(w.packedA);
   const int m = g.outChannels;
@@ -125,6 +128,7 @@ void convForwardInPlace(const ConvGeometry& g, const float* input, const float* 
     for (int pc = 0; pc < depth; pc += kcStep) {
       const int kc = std::min(kcStep, depth - pc);
       const bool add = pc > 0;  // later depth blocks add to what the first one wrote (with the bias)
+      const bool last = pc + kc >= depth;  // the ReLU applies to the finished sums only
       for (int kk = 0; kk < kc; kk++) {
         const int k = pc + kk;
         const int channel = k / window, i = k % window / g.kernelWidth, j = k % g.kernelWidth;
@@ -143,13 +147,17 @@ void convForwardInPlace(const ConvGeometry& g, const float* input, const float* 
           const float* tileBias = add ? nullptr : bias + ir;
           const float* ap = blockA + static_cast<long>(ir) * kc;
           if (mr == MR) {
-            microKernelImage(kc, ap, image, depthOffsets, runs, cp, positions, add, tileBias);
+            microKernelImage(kc, ap, image, depthOffsets, runs, cp, positions, add, tileBias, relu && last);
             continue;
           }
           // A ragged last row panel (packed with zero rows) goes through the scratch tile.
-          microKernelImage(kc, ap, image, depthOffsets, runs, w.tile, WIDE, false, nullptr);
-          for (int i = 0; i < mr; i++)
-            for (int j = 0; j < WIDE; j++) cp[i * positions + j] = (add ? cp[i * positions + j] : tileBias[i]) + w.tile[i * WIDE + j];
+          microKernelImage(kc, ap, image, depthOffsets, runs, w.tile, WIDE, false, nullptr, false);
+          for (int i = 0; i < mr; i++) {
+            for (int j = 0; j < WIDE; j++) {
+              const float sum = (add ? cp[i * positions + j] : tileBias[i]) + w.tile[i * WIDE + j];
+              cp[i * positions + j] = relu && last ? (sum > 0 ? sum : 0.0f) : sum;
+            }
+          }
         }
       }
     }

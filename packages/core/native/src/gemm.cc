@@ -60,10 +60,11 @@ namespace {
 /**
  * The MR x NR micro-kernel: C (row stride ldc, contiguous rows) (+)= A panel x packed B panel.
  * A is packed ([k][MR], `Packed`) or read in place: MR rows `lda` apart, contiguous in k.
+ * With `relu`, max(0, C) is stored (the conv forward's fused ReLU, on the last depth block).
  */
 template <int NR, bool Packed>
 inline void microKernel(int kc, const float* __restrict ap, long lda, const float* __restrict bp, float* __restrict c, long ldc, bool accumulate,
-                        const float* rowBias = nullptr) {
+                        const float* rowBias = nullptr, bool relu = false) {
   constexpr int NV = NR / LANES;
   Vec sums[MR][NV];
   // The conv forward's bias starts the sums (instead of a pass that fills C with it first).
@@ -90,6 +91,8 @@ inline void microKernel(int kc, const float* __restrict ap, long lda, const floa
 #pragma GCC unroll 4
     for (int v = 0; v < NV; v++) {
       if (accumulate) sums[i][v] += load(row + v * LANES);
+      // NOTE: `x > 0 ? x : 0` exactly as reluForward: NaN and -0 become +0.
+      if (relu) sums[i][v] = sums[i][v] > Vec{} ? sums[i][v] : Vec{};
       store(row + v * LANES, sums[i][v]);
     }
   }
@@ -139,11 +142,12 @@ void packB(int kc, int nc, const float* b, long rowStride, long colStride, float
 /**
  * The loop nest; `packBBlock(pc, kc, jc, nc, dst)` packs B's depths pc..pc+kc and columns
  * jc..jc+nc into NR-wide panels [panel][k][NR] (zero-padded), from wherever B lives.
- * With `rowBias` (and accumulate false), C[i][j] = rowBias[i] + the product.
+ * With `rowBias` (and accumulate false), C[i][j] = rowBias[i] + the product; with `relu`,
+ * max(0, that) as the last depth block stores it.
  */
 template <int NR, class PackBBlock>
 void gemmBlocked(int m, int n, int depth, const float* a, long aRow, long aCol, const PackBBlock& packBBlock, float* c, long cRow, long cCol,
-                 bool accumulate, const float* rowBias = nullptr) {
+                 bool accumulate, const float* rowBias = nullptr, bool relu = false) {
   Workspace& w = threadWorkspace();
   float* packedA = aligned64(w.packedA);
   float* packedB = aligned64(w.packedB);
@@ -155,6 +159,7 @@ void gemmBlocked(int m, int n, int depth, const float* a, long aRow, long aCol, 
     for (int pc = 0; pc < depth; pc += kcStep) {
       const int kc = std::min(kcStep, depth - pc);
       const bool add = accumulate || pc > 0;  // later depth blocks add to what the first one wrote
+      const bool lastRelu = relu && pc + kc >= depth;  // the ReLU applies to the finished sums only
       packBBlock(pc, kc, jc, nc, packedB);
       for (int ic = 0; ic < m; ic += mcStep) {
         const int mc = std::min(mcStep, m - ic);
@@ -178,16 +183,18 @@ void gemmBlocked(int m, int n, int depth, const float* a, long aRow, long aCol, 
             // The bias goes in with the first depth block; an edge tile adds it when stored.
             const float* tileBias = rowBias != nullptr && !add ? rowBias + ic + ir : nullptr;
             if (ir < fullRows) {
-              microKernel<NR, false>(kc, aBlock + ir * aRow, aRow, bp, target, ldc, inC && add, inC ? tileBias : nullptr);
+              microKernel<NR, false>(kc, aBlock + ir * aRow, aRow, bp, target, ldc, inC && add, inC ? tileBias : nullptr, inC && lastRelu);
             } else {
-              microKernel<NR, true>(kc, packedA + static_cast<long>(ir - fullRows) * kc, MR, bp, target, ldc, inC && add, inC ? tileBias : nullptr);
+              microKernel<NR, true>(kc, packedA + static_cast<long>(ir - fullRows) * kc, MR, bp, target, ldc, inC && add, inC ? tileBias : nullptr,
+                                    inC && lastRelu);
             }
             if (inC) continue;
             for (int i = 0; i < mr; i++) {
               const float start = tileBias != nullptr ? tileBias[i] : 0.0f;
               for (int j = 0; j < nr; j++) {
                 float& out = cp[i * cRow + j * cCol];
-                out = add ? out + w.tile[i * NR + j] : start + w.tile[i * NR + j];
+                const float sum = add ? out + w.tile[i * NR + j] : start + w.tile[i * NR + j];
+                out = lastRelu ? (sum > 0 ? sum : 0.0f) : sum;
               }
             }
           }
@@ -332,15 +339,15 @@ bool imageColumnsPackable(const ConvGeometry& g) {
          g.outWidth + g.kernelWidth - 1 <= g.inWidth && g.outHeight * g.outWidth <= NC;
 }
 
-void gemmImageColumns(int m, const float* a, long aRow, const ConvGeometry& g, const float* image, const float* rowBias, float* c, long cRow) {
+void gemmImageColumns(int m, const float* a, long aRow, const ConvGeometry& g, const float* image, const float* rowBias, float* c, long cRow, bool relu) {
   const int depth = g.inChannels * g.kernelHeight * g.kernelWidth;
   const int positions = g.outHeight * g.outWidth;
   if (tileWidth(positions) == WIDE) {
     const auto packFromImage = [&](int pc, int kc, int, int, float* dst) { packImageColumns<WIDE>(g, image, pc, kc, dst); };
-    gemmBlocked<WIDE>(m, positions, depth, a, aRow, 1, packFromImage, c, cRow, 1, false, rowBias);
+    gemmBlocked<WIDE>(m, positions, depth, a, aRow, 1, packFromImage, c, cRow, 1, false, rowBias, relu);
   } else {
     const auto packFromImage = [&](int pc, int kc, int, int, float* dst) { packImageColumns<NARROW>(g, image, pc, kc, dst); };
-    gemmBlocked<NARROW>(m, positions, depth, a, aRow, 1, packFromImage, c, cRow, 1, false, rowBias);
+    gemmBlocked<NARROW>(m, positions, depth, a, aRow, 1, packFromImage, c, cRow, 1, false, rowBias, relu);
   }
 }
 

@@ -17,9 +17,9 @@ bool imageColumnsPackable(const ConvGeometry& g);
  * C[i][p] = rowBias[i] + sum_k A[i][k] * columns[k][p] for one image, where columns is the
  * image's im2col matrix (conv.cc's layout), packed from the image directly: no columns
  * buffer pass, and the bias starts the register sums (no pass filling C with it).
- * A[i][k] = a[i*aRow + k], C[i][p] = c[i*cRow + p].
+ * A[i][k] = a[i*aRow + k], C[i][p] = c[i*cRow + p]. With `relu`, max(0, C) is stored.
  */
-void gemmImageColumns(int m, const float* a, long aRow, const ConvGeometry& g, const float* image, const float* rowBias, float* c, long cRow);
+void gemmImageColumns(int m, const float* a, long aRow, const ConvGeometry& g, const float* image, const float* rowBias, float* c, long cRow, bool relu);
 
 /** Whether gemmImageColumnsTransposed can run `g` (else: im2col, then gemm). */
 bool imageColumnsTransposable(const ConvGeometry& g);
@@ -39,8 +39,9 @@ bool imageColumnsReadable(const ConvGeometry& g);
  * loaded from the image rows by the micro-kernel (runs of 8 of an output row) instead of
  * packed panels, and the weight packed once per call. NOTE: packing the image's columns
  * (a copy of the whole 288x576 matrix per image) was a fifth of conv2's forward.
+ * With `relu` the tiles store max(0, output) (the ReLU that follows, without its own pass).
  */
-void convForwardInPlace(const ConvGeometry& g, const float* input, const float* weight, const float* bias, float* output);
+void convForwardInPlace(const ConvGeometry& g, const float* input, const float* weight, const float* bias, float* output, bool relu);
 
 /** Whether filterGradientByDepths can run `g`: packable, 64 output channels, a depth of whole 6-row tiles (AVX-512 builds only). */
 bool filterGradientByDepthsRunnable(const ConvGeometry& g);

@@ -21,7 +21,8 @@ struct PoolGeometry {
   long outputSize() const { return static_cast<long>(batch) * channels * outHeight * outWidth; }
 };
 
-void conv2dForward(const ConvGeometry& g, const float* input, const float* weight, const float* bias, float* output, float* columns);
+/** With `relu`, output = max(0, conv) bit for bit as reluForward after it (the fused conv + ReLU of the model). */
+void conv2dForward(const ConvGeometry& g, const float* input, const float* weight, const float* bias, float* output, float* columns, bool relu);
 void conv2dBackwardFilter(const ConvGeometry& g, const float* input, const float* dOutput, float* dWeight, float* dBias, float* columns);
 void conv2dBackwardInput(const ConvGeometry& g, const float* weight, const float* dOutput, float* dInput, float* columns);
 

@@ -125,6 +125,22 @@ describe.each(backends)('kernels on %s', (_, kernels) => {
       expectClose(got, want, GEMM_TOLERANCE);
     });
 
+    it('forward with relu is forward then reluForward, bit for bit (stale output overwritten)', () => {
+      const scratch = kernels.allocate(kernels.conv2dScratchLength(g));
+      const inputs = [put(kernels, input), put(kernels, weight), put(kernels, bias)] as const;
+      const want = kernels.allocate(outputSize);
+      kernels.conv2dForward(g, ...inputs, want, scratch);
+      kernels.reluForward(outputSize, want, want);
+      const got = put(kernels, randomValues(8, outputSize));
+      kernels.conv2dForward(g, ...inputs, got, scratch, true);
+      // Bit patterns, so that a -0 for +0 counts as a difference (the first one is reported); the case must have both signs.
+      const gotBits = new Uint32Array(got.buffer, got.byteOffset, outputSize);
+      const wantBits = new Uint32Array(want.buffer, want.byteOffset, outputSize);
+      const first = gotBits.findIndex((bits, i) => bits !== wantBits[i]);
+      expect(first === -1 ? 'identical' : `output[${first}] = ${got[first]}, want ${want[first]}`).toBe('identical');
+      expect(want.some((value) => value === 0) && want.some((value) => value > 0)).toBe(true);
+    });
+
     it('backward filter (accumulates into dW, dB)', () => {
       const wantW = put64(dWeight0);
       const wantB = put64(dBias0);

@@ -72,8 +72,12 @@ export interface Kernels<A extends FloatArray = Float32Array> {
   /** Length of the scratch array that the conv2d kernels need for `geometry` (im2col columns). */
   conv2dScratchLength(geometry: Conv2DGeometry): number;
 
-  /** output[n,o,y,x] = bias[o] + sum_{c,i,j} weight[o,c,i,j] * input[n,c,y*sy+i-padTop,x*sx+j-padLeft] (zero outside). */
-  conv2dForward(g: Conv2DGeometry, input: A, weight: A, bias: A, output: A, scratch: A): void;
+  /**
+   * output[n,o,y,x] = bias[o] + sum_{c,i,j} weight[o,c,i,j] * input[n,c,y*sy+i-padTop,x*sx+j-padLeft] (zero outside).
+   * With `relu` (default false) output = max(0, that), bit for bit what reluForward after it
+   * gives: the model's conv2d + ReLU in one pass over the output.
+   */
+  conv2dForward(g: Conv2DGeometry, input: A, weight: A, bias: A, output: A, scratch: A, relu?: boolean): void;
   /** dWeight += d output / d weight contracted with dOutput; dBias[o] += sum over n,y,x of dOutput. */
   conv2dBackwardFilter(g: Conv2DGeometry, input: A, dOutput: A, dWeight: A, dBias: A, scratch: A): void;
   /** dInput = (transposed convolution of dOutput with weight); overwrites dInput. */

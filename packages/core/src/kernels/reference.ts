@@ -47,7 +47,7 @@ class ReferenceKernels<A extends FloatArray> implements Kernels<A> {
     return g.inChannels * g.kernelHeight * g.kernelWidth * g.outHeight * g.outWidth;
   }
 
-  conv2dForward(g: Conv2DGeometry, input: A, weight: A, bias: A, output: A, columns: A): void {
+  conv2dForward(g: Conv2DGeometry, input: A, weight: A, bias: A, output: A, columns: A, relu = false): void {
     const positions = g.outHeight * g.outWidth;
     const depth = g.inChannels * g.kernelHeight * g.kernelWidth;
     for (let n = 0; n < g.batch; n++) {
@@ -60,6 +60,7 @@ class ReferenceKernels<A extends FloatArray> implements Kernels<A> {
         addLinearCombination(output, outOffset, positions, weight, o * depth, 1, columns, 0, positions, depth);
       }
     }
+    if (relu) this.reluForward(g.batch * g.outChannels * positions, output, output);
   }
 
   conv2dBackwardFilter(g: Conv2DGeometry, input: A, dOutput: A, dWeight: A, dBias: A, columns: A): void {

@@ -85,8 +85,9 @@ export class Conv2DLayer<A extends FloatArray = Float32Array> implements Layer<A
     this.bias.fill(0);
   }
 
-  forward(batch: number, input: A, output: A, _context: ForwardContext): void {
-    this.attached().conv2dForward(this.geometryFor(batch), input, this.weight, this.bias, output, this.scratch);
+  /** With `relu`, output = max(0, conv): the model runs a following ReLU layer this way (model.ts). */
+  forward(batch: number, input: A, output: A, _context: ForwardContext, relu = false): void {
+    this.attached().conv2dForward(this.geometryFor(batch), input, this.weight, this.bias, output, this.scratch, relu);
   }
 
   // dWeight += sum over images and positions of dOutput x input patch; dInput = transposed convolution of dOutput.

@@ -15,7 +15,7 @@ const FAILURE_PATH = `${buildDirectory}convoy-native.failed.txt`;
 type F32 = Float32Array;
 /** The addon's exports (native/src/addon.cc): geometry as integers, then arrays, then scalars. */
 export interface NativeAddon {
-  conv2dForward(...args: [...geometry: number[], input: F32, weight: F32, bias: F32, output: F32, scratch: F32]): void;
+  conv2dForward(...args: [...geometry: number[], input: F32, weight: F32, bias: F32, output: F32, scratch: F32, relu: boolean]): void;
   conv2dBackwardFilter(...args: [...geometry: number[], input: F32, dOutput: F32, dWeight: F32, dBias: F32, scratch: F32]): void;
   conv2dBackwardInput(...args: [...geometry: number[], weight: F32, dOutput: F32, dInput: F32, scratch: F32]): void;
   maxPool2dForward(...args: [...geometry: number[], input: F32, output: F32]): void;

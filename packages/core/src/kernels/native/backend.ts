@@ -66,8 +66,8 @@ export class NativeKernels implements Kernels<Float32Array> {
     return g.inChannels * g.kernelHeight * g.kernelWidth * g.outHeight * g.outWidth;
   }
 
-  conv2dForward(g: Conv2DGeometry, input: Float32Array, weight: Float32Array, bias: Float32Array, output: Float32Array, scratch: Float32Array): void {
-    this.addon.conv2dForward(...convArguments(g), input, weight, bias, output, scratch);
+  conv2dForward(g: Conv2DGeometry, input: Float32Array, weight: Float32Array, bias: Float32Array, output: Float32Array, scratch: Float32Array, relu = false): void {
+    this.addon.conv2dForward(...convArguments(g), input, weight, bias, output, scratch, relu);
   }
 
   conv2dBackwardFilter(g: Conv2DGeometry, input: Float32Array, dOutput: Float32Array, dWeight: Float32Array, dBias: Float32Array, scratch: Float32Array): void {

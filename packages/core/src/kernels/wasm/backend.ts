@@ -132,7 +132,7 @@ export class WasmKernels implements Kernels<Float32Array> {
     return g.inChannels * g.kernelHeight * g.kernelWidth * g.outHeight * g.outWidth;
   }
 
-  conv2dForward(g: Conv2DGeometry, input: Float32Array, weight: Float32Array, bias: Float32Array, output: Float32Array, scratch: Float32Array): void {
+  conv2dForward(g: Conv2DGeometry, input: Float32Array, weight: Float32Array, bias: Float32Array, output: Float32Array, scratch: Float32Array, relu = false): void {
     this.wasm.conv2dForward(
       g.batch, g.inChannels, g.inHeight, g.inWidth, g.outChannels, g.outHeight, g.outWidth,
       g.kernelHeight, g.kernelWidth, g.strideY, g.strideX, g.padTop, g.padLeft,
@@ -142,6 +142,8 @@ export class WasmKernels implements Kernels<Float32Array> {
       this.address(output, outputSize(g), 'output'),
       this.address(scratch, this.conv2dScratchLength(g), 'scratch'),
     );
+    // A separate in-place pass: the wasm conv writes whole batches, so there is no cache-warm epilogue to fold it into.
+    if (relu) this.reluForward(outputSize(g), output, output);
   }
 
   conv2dBackwardFilter(g: Conv2DGeometry, input: Float32Array, dOutput: Float32Array, dWeight: Float32Array, dBias: Float32Array, scratch: Float32Array): void {
