@@ -73,16 +73,7 @@ void col2imGather(const ConvGeometry& g, const float* columns, float* image) {
   for (int c = 0; c < g.inChannels; c++) {
     const float* channelColumns = columns + static_cast<long>(c) * g.kernelHeight * g.kernelWidth * positions;
     for (int inY = 0; inY < g.inHeight; inY++) {
-      // Column row (i, j) at output row y = inY - i holds image column s at s - j.
-      int count = 0;
-      for (int i = 0; i < g.kernelHeight; i++) {
-        const int y = inY - i;
-        if (y < 0 || y >= g.outHeight) continue;
-        for (int j = 0; j < g.kernelWidth; j++) {
-          rows[count] = channelColumns + (i * g.kernelWidth + j) * positions + static_cast<long>(y) * g.outWidth;
-          shifts[count++] = j;
-        }
-      }
+      const int count = gatherRows(g, channelColumns, positions, inY, rows, shifts);
       float* out = image + (static_cast<long>(c) * g.inHeight + inY) * g.inWidth;
       for (int s0 = interiorStart;; s0 += LANES) {
         const int start = std::min(s0, interiorEnd - LANES);

@@ -100,15 +100,7 @@ void col2imMasked(const ConvGeometry& g, const float* columns, float* image) {
   for (int c = 0; c < g.inChannels; c++) {
     const float* channelColumns = columns + static_cast<long>(c) * g.kernelHeight * g.kernelWidth * positions;
     for (int inY = 0; inY < g.inHeight; inY++) {
-      int count = 0;
-      for (int i = 0; i < g.kernelHeight; i++) {
-        const int y = inY - i;
-        if (y < 0 || y >= g.outHeight) continue;
-        for (int j = 0; j < g.kernelWidth; j++) {
-          rows[count] = channelColumns + (i * g.kernelWidth + j) * positions + static_cast<long>(y) * g.outWidth;
-          shifts[count++] = j;
-        }
-      }
+      const int count = gatherRows(g, channelColumns, positions, inY, rows, shifts);
       float* out = image + (static_cast<long>(c) * g.inHeight + inY) * g.inWidth;
       for (int q = 0; q < chunks; q++) {
         const int s0 = q * LANES;

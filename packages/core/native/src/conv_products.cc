@@ -32,10 +32,7 @@ inline void microKernelImage(int kc, const float* __restrict ap, const float* im
                              float* __restrict c, long ldc, bool accumulate, const float* rowBias, bool relu) {
   constexpr int NV = WIDE / LANES;
   Vec sums[MR][NV];
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; i++)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; v++) sums[i][v] = rowBias != nullptr ? splat(rowBias[i]) : Vec{};
+  startSums(sums, rowBias);
   for (int k = 0; k < kc; k++) {
     const float* base = image + depthOffsets[k];
     Vec b[NV];
@@ -49,17 +46,7 @@ inline void microKernelImage(int kc, const float* __restrict ap, const float* im
     }
     ap += MR;
   }
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; i++) {
-    float* row = c + i * ldc;
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; v++) {
-      if (accumulate) sums[i][v] += load(row + v * LANES);
-      // NOTE: `x > 0 ? x : 0` exactly as reluForward: NaN and -0 become +0.
-      if (relu) sums[i][v] = sums[i][v] > Vec{} ? sums[i][v] : Vec{};
-      store(row + v * LANES, sums[i][v]);
-    }
-  }
+  storeSums(sums, c, ldc, accumulate, relu);
 }
 
 

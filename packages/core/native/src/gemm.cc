@@ -68,10 +68,7 @@ inline void microKernel(int kc, const float* __restrict ap, long lda, const floa
   constexpr int NV = NR / LANES;
   Vec sums[MR][NV];
   // The conv forward's bias starts the sums (instead of a pass that fills C with it first).
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; i++)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; v++) sums[i][v] = rowBias != nullptr ? splat(rowBias[i]) : Vec{};
+  startSums(sums, rowBias);
   for (int k = 0; k < kc; k++) {
     Vec b[NV];
 #pragma GCC unroll 4
@@ -85,17 +82,7 @@ inline void microKernel(int kc, const float* __restrict ap, long lda, const floa
     ap += Packed ? MR : 1;
     bp += NR;
   }
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; i++) {
-    float* row = c + i * ldc;
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; v++) {
-      if (accumulate) sums[i][v] += load(row + v * LANES);
-      // NOTE: `x > 0 ? x : 0` exactly as reluForward: NaN and -0 become +0.
-      if (relu) sums[i][v] = sums[i][v] > Vec{} ? sums[i][v] : Vec{};
-      store(row + v * LANES, sums[i][v]);
-    }
-  }
+  storeSums(sums, c, ldc, accumulate, relu);
 }
 
 /** Packs B[k][j] (k < kc, j < nc) into NR-wide panels [panel][k][NR], zero-padding the last panel. */

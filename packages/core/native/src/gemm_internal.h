@@ -101,4 +101,29 @@ inline void transpose8x8(const float* src, long srcStride, float* dst, long dstS
 /** Packs A[i][k] (i < mc, k < kc) into MR-row panels [panel][k][MR], zero-padding missing rows. */
 void packA(int kc, int mc, const float* a, long rowStride, long colStride, float* dst);
 
+/** A micro-kernel's register sums at the start: the conv forward's row bias (first depth block) or 0. */
+template <int NV>
+inline void startSums(Vec (&sums)[MR][NV], const float* rowBias) {
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) sums[i][v] = rowBias != nullptr ? splat(rowBias[i]) : Vec{};
+}
+
+/** A micro-kernel's tile into C (rows `ldc` apart): added to C's values with `accumulate`; max(0, x) stored with `relu`. */
+template <int NV>
+inline void storeSums(Vec (&sums)[MR][NV], float* c, long ldc, bool accumulate, bool relu) {
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; i++) {
+    float* row = c + i * ldc;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) {
+      if (accumulate) sums[i][v] += load(row + v * LANES);
+      // NOTE: `x > 0 ? x : 0` exactly as reluForward: NaN and -0 become +0.
+      if (relu) sums[i][v] = sums[i][v] > Vec{} ? sums[i][v] : Vec{};
+      store(row + v * LANES, sums[i][v]);
+    }
+  }
+}
+
 }  // namespace gemm_internals

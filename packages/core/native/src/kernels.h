@@ -14,6 +14,25 @@ struct ConvGeometry {
   long scratchSize() const { return static_cast<long>(inChannels) * kernelHeight * kernelWidth * outHeight * outWidth; }
 };
 
+/**
+ * col2im as a gather (stride 1, no padding): the column rows of one channel (`channelColumns`,
+ * `positions` = outHeight*outWidth floats a row) that read image row `inY`. Column row (i, j)
+ * at output row y = inY - i holds image column s at s - j: writes each row's start and its
+ * shift j, and returns how many (at most kernelHeight*kernelWidth).
+ */
+inline int gatherRows(const ConvGeometry& g, const float* channelColumns, long positions, int inY, const float** rows, int* shifts) {
+  int count = 0;
+  for (int i = 0; i < g.kernelHeight; i++) {
+    const int y = inY - i;
+    if (y < 0 || y >= g.outHeight) continue;
+    for (int j = 0; j < g.kernelWidth; j++) {
+      rows[count] = channelColumns + (i * g.kernelWidth + j) * positions + static_cast<long>(y) * g.outWidth;
+      shifts[count++] = j;
+    }
+  }
+  return count;
+}
+
 struct PoolGeometry {
   int batch, channels, inHeight, inWidth, outHeight, outWidth, poolHeight, poolWidth, strideY, strideX;
   int padTop, padLeft;  // average pooling only ('same'); 0 for max pooling
