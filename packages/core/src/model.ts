@@ -74,9 +74,9 @@ class SequentialNetwork<A extends FloatArray> implements Network<A> {
   /**
    * convBeforeRelu[l]: layer l, when it is a conv2d followed by a relu layer. Its forward
    * then writes max(0, conv) straight into the relu's output and the relu's forward is
-   * skipped (one pass over the output instead of three). NOTE: activations[l + 1], the
-   * conv's own output, is then never written; nothing reads it: the conv's backward reads
-   * its input and dOutput, the relu's backward its output and dOutput.
+   * skipped (one pass over the output instead of three). The conv's output buffer and the
+   * relu's are then one: nothing reads the conv's pre-activation output (its backward reads
+   * its input and dOutput, the relu's backward its output and dOutput).
    */
   private readonly convBeforeRelu: readonly (Conv2DLayer<A> | undefined)[];
   private readonly gradient: A;
@@ -127,10 +127,12 @@ class SequentialNetwork<A extends FloatArray> implements Network<A> {
     this.inputGradient = options.inputGradient === true ? kernels.allocate(chunkSize * this.imageSize) : null;
     this.activations = [kernels.allocate(chunkSize * this.imageSize)];
     this.dActivations = [this.inputGradient];
-    for (const layer of built.layers) {
-      // NOTE: Flatten's output is its input, so it shares both buffers with the layer before.
+    for (const [l, layer] of built.layers.entries()) {
+      // NOTE: Flatten's output is its input, so it shares both buffers with the layer before;
+      // a ReLU run inside the conv before it (convBeforeRelu) shares that conv's output buffer.
       const size = chunkSize * shapeSize(layer.outputShape);
-      this.activations.push(layer.aliasesInput ? this.activations[this.activations.length - 1]! : kernels.allocate(size));
+      const fusedRelu = l > 0 && this.convBeforeRelu[l - 1] !== undefined;
+      this.activations.push(layer.aliasesInput || fusedRelu ? this.activations[this.activations.length - 1]! : kernels.allocate(size));
       this.dActivations.push(layer.aliasesInput ? this.dActivations[this.dActivations.length - 1]! : kernels.allocate(size));
     }
     this.loss = new SoftmaxCrossEntropy(kernels, this.classes, chunkSize);
