@@ -214,8 +214,10 @@ export interface UpdateMessage {
   readonly correction2: number;
   /** The step's mean gradient as applied, packed (wire/packed.ts). */
   readonly packed: Uint8Array;
-  /** Empty on the wire; parseMessage decodes `packed` into it (paramCount floats). */
+  /** Empty on the wire; parseMessage decodes a dense `packed` into it (paramCount floats), a sparse one into `entries`. */
   readonly gradient: Float32Array;
+  /** Set by parseMessage, never sent: the entries of a sparse `packed` (all others are 0). */
+  readonly entries?: SparseEntries;
 }
 
 /** The run is over (or the coordinator is shutting down): the worker exits 0. */

@@ -361,6 +361,10 @@ describe('the --wire fields (compressed gradients, replicas)', () => {
     expect(codeOf({ ...VALID.update, correction1: 0 })).toBe('BAD_FIELD');
     expect(codeOf({ ...VALID.update, learningRate: Infinity })).toBe('NOT_FINITE');
     expect(codeOf({ ...VALID.update, packed: sparse(1, [Infinity], [0]) })).toBe('NOT_FINITE');
+    expect(parseMessage({ ...VALID.update, packed: sparse(2, [1.5, -2], [1, 3]) }, limits)).toMatchObject({
+      gradient: floats(),
+      entries: { indices: Uint32Array.of(1, 4), values: floats(1.5, -2) },
+    });
     expect(codeOf(VALID.update, { ...limits, accept: FROM_WORKER })).toBe('UNEXPECTED_MESSAGE');
   });
 });

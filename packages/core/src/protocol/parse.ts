@@ -247,8 +247,8 @@ function optionalField<K extends string, T>(key: K, value: T | undefined): { [P 
 
 /**
  * `gradient` as float32s, or (when `packed` is present, or required) `packed` decoded, with
- * `gradient` sent empty: a gradient answer's sparse frame into `entries` (its sum then costs
- * the entries sent, not paramCount floats), anything else into a new dense `gradient`.
+ * `gradient` sent empty: a sparse frame into `entries` (the coordinator's sum and a replica's
+ * update then cost the entries sent, not paramCount floats), a dense one into a new `gradient`.
  * Malformed packed bytes are refused (wire/packed.ts).
  */
 function packedGradient(fields: Fields, type: 'gradient' | 'update', paramCount: number, packedRequired = false): { gradient: Float32Array; packed?: Uint8Array; entries?: SparseEntries } {
@@ -256,7 +256,7 @@ function packedGradient(fields: Fields, type: 'gradient' | 'update', paramCount:
   const packed = fields.bytes('packed', 2, maxPackedBytes(paramCount));
   fields.floats('gradient', 0);
   const where = `${type}.packed`;
-  const entries = type === 'gradient' ? decodeSparseEntries(packed, paramCount, where) : null;
+  const entries = decodeSparseEntries(packed, paramCount, where);
   if (entries !== null) return { gradient: new Float32Array(0), packed, entries };
   const gradient = new Float32Array(paramCount);
   decodePacked(packed, gradient, where);

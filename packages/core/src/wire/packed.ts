@@ -162,7 +162,7 @@ export function packSparse(values: Float32Array, indices: Uint32Array, count: nu
 export function decodePacked(bytes: Uint8Array, into: Float32Array, where: string): void {
   const entries = decodeSparseEntries(bytes, into.length, where);
   if (entries === null) return decodeDense(bytes, into, where);
-  into.set(scatterEntries(entries, into.length));
+  scatterInto(entries, into.fill(0));
 }
 
 /** The entries a sparse frame carries (indices strictly increasing, values finite), both `count` long. */
@@ -223,7 +223,11 @@ function decodeDense(bytes: Uint8Array, into: Float32Array, where: string): void
 
 /** `paramCount` floats: `entries` in place, 0 everywhere else (a sparse answer as a dense gradient). */
 export function scatterEntries(entries: SparseEntries, paramCount: number): Float32Array {
-  const dense = new Float32Array(paramCount);
+  return scatterInto(entries, new Float32Array(paramCount));
+}
+
+/** Writes `entries` into `dense` (the other entries are left as they are); returns `dense`. */
+export function scatterInto(entries: SparseEntries, dense: Float32Array): Float32Array {
   const { indices, values } = entries;
   for (let j = 0; j < indices.length; j++) dense[indices[j]!] = values[j]!;
   return dense;

@@ -22,6 +22,7 @@ import type { ResolvedOptimizerConfig } from '../optimizers/optimizer.js';
 import { REPLICA_CHECK_EVERY, usesReplicas, type WireCodec } from './codecs.js';
 import { replicaHash } from './replica.js';
 import { createReplicaArrays, type ReplicaArrays } from './replica-kernel.js';
+import { scatterInto } from './packed.js';
 import { UploadEncoder } from './upload.js';
 
 export class WireError extends Error {
@@ -86,7 +87,8 @@ export class WorkerWire {
   onUpdate(message: UpdateMessage): void {
     const replica = this.replica;
     if (replica === null || message.version !== this.replicaVersion + 1 || this.replicaVersion < 0) return;
-    replica.gradient.set(message.gradient);
+    if (message.entries === undefined) replica.gradient.set(message.gradient);
+    else scatterInto(message.entries, replica.gradient.fill(0));
     replica.apply(message);
     this.replicaVersion = message.version;
   }
