@@ -18,9 +18,10 @@
  * run are left out (a process's first steps are not its steady state: bench/README.md).
  *
  * Codecs: those the coordinator's `--wire` accepts (read from its --help), or fp32 alone when
- * it has no `--wire`. Workers get `--threads 1` when they accept it.
+ * it has no `--wire`; a codec named with `+overlap` (topk+overlap) also runs `--overlap` from
+ * the end of the warm-up. Workers get `--threads 1` when they accept it.
  *
- *   pnpm bench:links [-- --rounds 3 --steps 20 --warmup 5 --codecs fp32,bf16,topk
+ *   pnpm bench:links [-- --rounds 3 --steps 20 --warmup 5 --codecs fp32,bf16,topk,topk+overlap
  *                       --links 1gbit/2,100mbit/20,20mbit/40 --hosts 1,2 --kernels auto]
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -50,8 +51,13 @@ const TOKEN = { CONVOY_TOKEN: 'bench-links' };
 interface Config {
   readonly link: Link | null;
   readonly hosts: number;
+  /** A --wire codec, with `+overlap` for --overlap. */
   readonly codec: string;
 }
+
+const OVERLAP = '+overlap';
+/** The --wire codec of a configuration's codec name. */
+const wireOf = (codec: string) => (codec.endsWith(OVERLAP) ? codec.slice(0, -OVERLAP.length) : codec);
 
 interface Run {
   readonly config: Config;
@@ -85,9 +91,10 @@ async function runOnce(config: Config, round: number, wire: boolean, threads: bo
     const coordinatorArgs = [
       '--out', out, '--batch', String(batch), '--max-steps', String(warmup + steps), '--epochs', '1', '--validation-size', '0',
       '--test-size', '0', '--checkpoint-every', '0', '--min-workers', String(config.hosts), '--kernels', values.kernels,
-      ...(wire ? ['--wire', config.codec] : []),
-      // topk's density warm-up ends with the bench's warm-up steps, so the measured steps are its steady state.
-      ...(wire && config.codec === 'topk' && hasTopkWarmupFlag() ? ['--topk-warmup-steps', String(warmup)] : []),
+      ...(wire ? ['--wire', wireOf(config.codec)] : []),
+      // topk's density warm-up ends with the bench's warm-up steps, so the measured steps are its steady state; so does --overlap's.
+      ...(wire && wireOf(config.codec) === 'topk' && hasTopkWarmupFlag() ? ['--topk-warmup-steps', String(warmup)] : []),
+      ...(wire && config.codec.endsWith(OVERLAP) ? ['--overlap', '--overlap-after', String(warmup)] : []),
     ];
     const workerArgs = (k: number) => ['--kernels', values.kernels, '--name', `host-${k}`, ...(threads ? ['--threads', '1'] : [])];
     let coordinator: Started;
@@ -163,7 +170,8 @@ async function main(): Promise<void> {
   const acceptedCodecs = accepted === null ? [] : accepted;
   // A --wire whose help lists no choices: fp32 unless --codecs names others.
   const asked = values.codecs === '' ? (acceptedCodecs.length > 0 ? acceptedCodecs : ['fp32']) : values.codecs.split(',');
-  const codecs = wire ? asked.filter((codec) => acceptedCodecs.length === 0 || acceptedCodecs.includes(codec)) : ['fp32'];
+  const overlap = /--overlap\b/.test(helpOf(COORDINATOR_CLI));
+  const codecs = wire ? asked.filter((codec) => (acceptedCodecs.length === 0 || acceptedCodecs.includes(wireOf(codec))) && (overlap || !codec.endsWith(OVERLAP))) : ['fp32'];
   const skipped = asked.filter((codec) => !codecs.includes(codec));
   const threads = /^\s+--threads\b/m.test(helpOf(WORKER_CLI));
   process.stdout.write(`convoy bench:links: ${rounds} rounds of ${steps} measured steps after ${warmup} warm-up, global batch ${batch}, kernels ${values.kernels}\n`);

@@ -80,7 +80,8 @@ async function assemble(partial: Partial<CoordinatorOptions>, resolved: Coordina
     // given: more epochs continue training (Keras's initial_epoch).
     const epochs = partial.epochs === undefined ? {} : { epochs: partial.epochs };
     // The codec too, when given: a run may move to a slower link (a checkpoint without one is fp32).
-    const wire = { wire: partial.wire ?? (checkpoint.settings as Partial<TrainingOptions>).wire ?? 'fp32' };
+    const saved = checkpoint.settings as Partial<TrainingOptions>;
+    const wire = { wire: partial.wire ?? saved.wire ?? 'fp32', overlap: partial.overlap ?? saved.overlap ?? false };
     // A checkpoint from before --lr-schedule ran the step schedule (whatever today's default is).
     const schedule = { lrSchedule: (checkpoint.settings as Partial<TrainingOptions>).lrSchedule ?? 'step' };
     options = resolveOptions({ ...options, ...schedule, ...(checkpoint.settings as Partial<TrainingOptions>), ...epochs, ...wire });
@@ -142,6 +143,7 @@ async function assemble(partial: Partial<CoordinatorOptions>, resolved: Coordina
       maxSliceLength: Math.max(options.globalBatch, options.evaluateChunk),
       wire: options.wire,
       optimizer: optimizer.config,
+      overlap: options.overlap,
     },
     workers,
   );
@@ -184,6 +186,7 @@ async function assemble(partial: Partial<CoordinatorOptions>, resolved: Coordina
     minWorkers: Math.max(1, options.minWorkers),
     joinCommand: joinCommand(options, port),
     wire: options.wire,
+    ...(options.overlap ? { overlap: true, overlapAfter: trainer.overlapAfter } : {}),
     ...(options.wire === 'topk' ? { topkWarmupSteps: options.topkWarmupSteps ?? trainer.stepsPerEpoch } : {}),
   });
   if (checkpoint !== null) {

@@ -59,6 +59,17 @@ export interface TrainingOptions {
    * undefined = one epoch. A small value lets a benchmark reach the steady state soon.
    */
   readonly topkWarmupSteps?: number;
+  /**
+   * Send step t+1's slices before step t's update (one step of staleness: its gradient is of
+   * the parameters before that update), so the workers compute while the answers and the update
+   * cross the network. For slow links; off, every step waits for the one before.
+   */
+  readonly overlap: boolean;
+  /**
+   * --overlap: steps run one at a time before the overlap starts; undefined = one epoch. Early
+   * training, at the schedule's highest rate, is where a step of staleness costs accuracy.
+   */
+  readonly overlapAfter?: number;
 }
 
 export interface ServerOptions {
@@ -124,6 +135,7 @@ export const COORDINATOR_DEFAULTS: CoordinatorOptions = {
   maxSteps: 0,
   kernels: 'auto',
   wire: 'fp32',
+  overlap: false,
   host: '127.0.0.1',
   port: 8080,
   insecure: false,
@@ -198,6 +210,9 @@ export function resolveOptions(options: Partial<CoordinatorOptions>): Coordinato
     if (problem !== null) throw new CoordinatorError('BAD_OPTION', `${name} ${problem}, got ${resolved[name]}`);
   }
   if (!isWireCodec(resolved.wire)) throw new CoordinatorError('BAD_OPTION', `wire must be one of ${WIRE_CODECS.join(', ')}, got ${String(resolved.wire)}`);
+  if (resolved.overlapAfter !== undefined && !(Number.isSafeInteger(resolved.overlapAfter) && resolved.overlapAfter >= 0)) {
+    throw new CoordinatorError('BAD_OPTION', `overlapAfter must be an integer >= 0, got ${resolved.overlapAfter}`);
+  }
   if (resolved.topkWarmupSteps !== undefined && !(Number.isSafeInteger(resolved.topkWarmupSteps) && resolved.topkWarmupSteps >= 0)) {
     throw new CoordinatorError('BAD_OPTION', `topkWarmupSteps must be an integer >= 0, got ${resolved.topkWarmupSteps}`);
   }
@@ -229,10 +244,11 @@ export function resolveOptions(options: Partial<CoordinatorOptions>): Coordinato
 
 /** The options a resumed run takes from its checkpoint (everything that shapes the result). */
 export function settingsOf(options: TrainingOptions): Record<string, unknown> {
-  const { spec, optimizer, lrSchedule, lrDecay, lrDecayEvery, epochs, globalBatch, seed, trainSize, validationSize, testSize, maxSteps, wire, topkWarmupSteps } = options;
+  const { spec, optimizer, lrSchedule, lrDecay, lrDecayEvery, epochs, globalBatch, seed, trainSize, validationSize, testSize, maxSteps, wire, overlap, overlapAfter, topkWarmupSteps } = options;
   return {
-    spec, optimizer, lrSchedule, lrDecay, lrDecayEvery, epochs, globalBatch, seed, trainSize, validationSize, testSize, maxSteps, wire,
+    spec, optimizer, lrSchedule, lrDecay, lrDecayEvery, epochs, globalBatch, seed, trainSize, validationSize, testSize, maxSteps, wire, overlap,
     ...(topkWarmupSteps === undefined ? {} : { topkWarmupSteps }),
+    ...(overlapAfter === undefined ? {} : { overlapAfter }),
   };
 }
 

@@ -8,7 +8,7 @@ function piece(start: number, count: number, values: number[] | Float32Array, wo
     type: 'gradient', step: 1, round: start + 1, count, lossSum: count / 2, correct: count - 1,
     gradient: Float32Array.from(values), computeMs: 1, decodeMs: 0, ...extra,
   };
-  return { start, end: start + count, workerId, answer, roundTripMs: 1, sentAt: 0, arrivedAt: 1, scale: 0 };
+  return { start, end: start + count, workerId, version: 0, answer, roundTripMs: 1, sentAt: 0, arrivedAt: 1, scale: 0 };
 }
 
 describe('sumInSliceOrder', () => {

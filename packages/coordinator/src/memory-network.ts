@@ -1,7 +1,7 @@
 /**
  * An in-memory stand-in for the transport, for unit tests of the worker table, scheduler
  * and trainer without sockets: fake worker connections whose messages queue up in `inbox`,
- * answered when and in the order the test says (or automatically, last sent first).
+ * answered when and in the order the test says (or automatically, the last worker sent to first).
  *
  * A fake worker's gradient for image x is contribution(x, j) at parameter j: small integers,
  * so sums are exact in float32 and a test can compute the expected update independently.
@@ -27,6 +27,8 @@ export class MemoryNetwork {
   readonly metrics = new MetricsHub();
   readonly table: WorkerTable;
   readonly inbox: Sent[] = [];
+  /** Every step and evaluate message sent, in order. */
+  readonly log: Sent[] = [];
   /** Frames sent already encoded (replica runs' updates), in order. */
   readonly updates: { readonly connection: Connection; readonly frame: Uint8Array }[] = [];
   /** Answer every message automatically (after the current turn, last sent first). */
@@ -100,15 +102,19 @@ export class MemoryNetwork {
     }
     if (message.type !== 'step' && message.type !== 'evaluate') throw new Error(`the scheduler sent a ${message.type}`);
     this.inbox.push({ connection, message });
+    this.log.push({ connection, message });
     if (this.auto && !this.flushQueued) {
       this.flushQueued = true;
       setImmediate(() => this.flush());
     }
   }
 
+  /** Answers what is queued: the last worker sent to first, each worker's messages in the order it got them (--overlap queues two). */
   private flush(): void {
     this.flushQueued = false;
-    for (const sent of this.take().reverse()) {
+    const byWorker = new Map<Connection, Sent[]>();
+    for (const sent of this.take().reverse()) byWorker.set(sent.connection, [sent, ...(byWorker.get(sent.connection) ?? [])]);
+    for (const sent of [...byWorker.values()].flat()) {
       if (sent.connection.state !== 'worker') continue;
       const answer = this.answerTo(sent.message);
       this.table.answer(sent.connection, this.corrupt === null ? answer : this.corrupt(answer));

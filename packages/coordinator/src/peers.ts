@@ -28,9 +28,14 @@ export interface LinkCounters {
 export interface Assignment {
   /** Unique per assignment in the run; the answer must echo it. */
   readonly round: number;
+  /** The scheduler's number of the job it belongs to. */
+  readonly job: number;
+  /** The parameter version it computes with (the job's version when it was sent). */
+  readonly version: number;
   readonly start: number;
   readonly end: number;
-  readonly sentAt: number;
+  /** When it was sent, or, queued behind another, when that one was answered: the worker could start it then. */
+  sentAt: number;
   /** Milliseconds from sentAt; shortened once another worker is measured when it was a first (unmeasured) deadline. */
   deadlineMs: number;
   /** The deadline was given while nothing was measured (deadlineFirstMs). */
@@ -44,7 +49,13 @@ export class WorkerPeer {
   state: WorkerState = 'joining';
   /** The parameter version this worker holds (-1: none). */
   version = -1;
+  /** The assignment it computes now (or owes, abandoned). */
   assignment: Assignment | null = null;
+  /**
+   * --overlap: the next step's slice, sent while `assignment` is computed, so it is on the
+   * worker when that answer leaves. Its deadline runs from then (Scheduler.promote).
+   */
+  queued: Assignment | null = null;
   /**
    * Images per second over the whole round trip (send to answer), as the coordinator
    * measures it; 0 = unmeasured. Slices and deadlines use it. NOTE: the worker's own
@@ -81,6 +92,18 @@ export class WorkerPeer {
   /** Free for a new assignment: live, not excluded, and not still owing an answer (even an abandoned one). */
   get free(): boolean {
     return this.live && !this.excluded && this.assignment === null;
+  }
+
+  /** Free to take a slice queued behind the one it computes (--overlap's next step). */
+  get canQueue(): boolean {
+    return this.live && !this.excluded && this.queued === null;
+  }
+
+  /** Images it still owes (abandoned assignments excluded). */
+  get owed(): number {
+    let images = 0;
+    for (const assignment of [this.assignment, this.queued]) if (assignment !== null && !assignment.abandoned) images += assignment.end - assignment.start;
+    return images;
   }
 
   measured(count: number, roundTripMs: number): void {

@@ -19,10 +19,25 @@ import {
 import type { FullState } from './evaluation.js';
 import type { Piece, Scheduler } from './scheduler.js';
 
+/** What a step's job carries for replicas: the full state for a stale worker, topk's density, and --overlap's parameters before the last update. */
+export interface ReplicaJob {
+  readonly state: FullState;
+  readonly density: number | undefined;
+  readonly previous: (() => Float32Array) | null;
+}
+
+/** The replica hash of the coordinator's parameters at `version`. */
+export interface ExpectedHash {
+  readonly version: number;
+  readonly hash: number;
+}
+
 export class ReplicaUpdates {
   private readonly wire: CoordinatorWire;
   /** The optimizer state and update count a job sends with the parameters. */
   readonly fullState: FullState;
+  /** --overlap: the parameters before the last update, for lookahead steps (null without --overlap). */
+  private readonly previous: Float32Array | null;
 
   constructor(
     codec: Exclude<WireCodec, 'fp32'>,
@@ -32,19 +47,25 @@ export class ReplicaUpdates {
     private readonly optimizer: Optimizer,
     private readonly scheduler: Scheduler,
     private readonly publish: (record: EventRecord) => void,
+    overlap: boolean,
   ) {
     this.wire = new CoordinatorWire(codec, model.paramCount, warmupSteps);
+    this.previous = overlap ? new Float32Array(model.paramCount) : null;
     this.fullState = () => ({ state: replicaStateNames(optimizer.config).map((name) => optimizer.state[name]!), iterations: optimizer.iterations });
   }
 
   /** What step `step`'s jobs carry for replicas (step-job.ts). */
-  job(step: number): { readonly state: FullState; readonly density: number | undefined } {
-    return { state: this.fullState, density: this.wire.density(step) };
+  job(step: number): ReplicaJob {
+    const previous = this.previous;
+    return { state: this.fullState, density: this.wire.density(step), previous: previous === null ? null : () => previous };
   }
 
-  /** The hash the answers of step `step` must carry (null when the step is not checked); call before the step's update. */
-  expectedHash(step: number): number | null {
-    return (step - 1) % REPLICA_CHECK_EVERY === 0 ? replicaHash(this.model.params) : null;
+  /**
+   * What answers computed with the parameters of `version` (the coordinator's, now) must carry as
+   * their replica hash; null when that version is not checked.
+   */
+  expectedHash(version: number): ExpectedHash | null {
+    return version % REPLICA_CHECK_EVERY === 0 ? { version, hash: replicaHash(this.model.params) } : null;
   }
 
   /**
@@ -52,23 +73,25 @@ export class ReplicaUpdates {
    * workers whose hash was not `expected` are resynced (an event each), the update goes to the
    * workers, then the coordinator applies it.
    */
-  apply(step: number, pieces: readonly Piece[], expected: number | null, gradientSum: Float32Array, images: number): void {
+  apply(step: number, pieces: readonly Piece[], expected: ExpectedHash | null, gradientSum: Float32Array, images: number): void {
     const { model, optimizer, scheduler } = this;
     if (expected !== null) this.checkReplicas(pieces, expected, step);
     // Sent first, so the workers apply it while the coordinator does.
     scheduler.broadcast(step, encodeMessage(this.wire.encode(step, optimizer.config, optimizer.learningRate, optimizer.iterations, gradientSum, images)));
+    this.previous?.set(model.params);
     this.wire.apply(model.params, optimizer.state);
     // NOTE: the update is applied by the replica math above (bit-exact everywhere), not the optimizer's kernel: this only counts it.
     optimizer.restore(optimizer.iterations + 1, optimizer.state);
   }
 
   /** Workers whose replica hash is not the coordinator's get the full state with their next job. */
-  private checkReplicas(pieces: readonly Piece[], expected: number, step: number): void {
+  private checkReplicas(pieces: readonly Piece[], expected: ExpectedHash, step: number): void {
     for (const piece of pieces) {
-      const hash = piece.answer.type === 'gradient' ? piece.answer.replicaHash : undefined;
-      if (hash === undefined || hash === expected) continue;
+      // NOTE: a slice sent again after an update (--overlap) computed with other parameters.
+      const hash = piece.answer.type === 'gradient' && piece.version === expected.version ? piece.answer.replicaHash : undefined;
+      if (hash === undefined || hash === expected.hash) continue;
       this.scheduler.resync(piece.workerId);
-      const detail = `worker ${piece.workerId}'s parameters of version ${step - 1} hash to ${hash}, the coordinator's to ${expected}: full state resent`;
+      const detail = `worker ${piece.workerId}'s parameters of version ${expected.version} hash to ${hash}, the coordinator's to ${expected.hash}: full state resent`;
       this.publish({ kind: 'event', event: 'replica-drift', step, workerId: piece.workerId, detail, time: Date.now() });
     }
   }

@@ -17,7 +17,12 @@
  *   missed deadline. Strikes halve a
  *   worker's slices; STRIKES_TO_EXCLUDE in a row exclude it for a while (a `demotion` event).
  *
- * The scheduler is the only writer of a worker's work state (WorkerPeer: state, assignment,
+ * - --overlap: while a step runs, the next step may run `ahead` of it. Its slices are sent to
+ *   workers still computing the current one and queue there (WorkerPeer.queued), so a worker
+ *   starts the next slice the moment its answer leaves, without waiting a round trip for it.
+ *   A queued slice's deadline runs from when the one before it is answered.
+ *
+ * The scheduler is the only writer of a worker's work state (WorkerPeer: state, assignments,
  * slice size, rates) and of the parameter version it holds: a job's message carries the
  * parameters exactly when the worker's copy is not the job's version.
  */
@@ -38,7 +43,11 @@ export interface Job {
   readonly length: number;
   /** The training step (for `step` jobs; answers must name it). */
   readonly step: number;
-  /** The parameter version the job computes with. */
+  /**
+   * The parameter version the job computes with, read when a slice is sent. A step run ahead
+   * (--overlap) reads the coordinator's current version: a slice sent again after the next
+   * update computes with that update's parameters.
+   */
   readonly version: number;
   /** The message that asks for positions [start, end); with the parameters when `withParams`. */
   message(start: number, end: number, round: number, withParams: boolean): Message;
@@ -48,6 +57,8 @@ export interface Piece {
   readonly start: number;
   readonly end: number;
   readonly workerId: number;
+  /** The parameter version its slice was sent with. */
+  readonly version: number;
   readonly answer: Answer;
   readonly roundTripMs: number;
   /** performance.now() when its slice was sent, and when its answer was in (decoded and checked). */
@@ -67,6 +78,8 @@ export interface SchedulerHost {
 }
 
 interface ActiveJob {
+  /** The scheduler's number of the job (Assignment.job). */
+  readonly serial: number;
   readonly job: Job;
   /** Ranges not yet assigned, in position order. */
   pending: [number, number][];
@@ -90,7 +103,10 @@ type Timing = Pick<ServerOptions, 'deadlineMinMs' | 'deadlineFactor' | 'deadline
 
 export class Scheduler {
   private active: ActiveJob | null = null;
+  /** --overlap: the next step, sent out while `active` runs; it becomes `active` when that one is done. */
+  private ahead: ActiveJob | null = null;
   private nextRound = 1;
+  private nextSerial = 1;
   /** Answers that arrived for an abandoned assignment (too late) and were ignored. */
   lateAnswers = 0;
   /** The gradient scale of recent steps: the reference for refusing an outlier when a step has too few slices to compare. */
@@ -110,40 +126,90 @@ export class Scheduler {
 
   /** Runs one job to completion; resolves with every piece, sorted by position (null when cancelled). */
   run(job: Job): Promise<Piece[] | null> {
-    if (this.active !== null) throw new Error('Scheduler.run: a job is already running');
+    if (this.active !== null || this.ahead !== null) throw new Error('Scheduler.run: a job is already running');
+    return this.start(job, 'active');
+  }
+
+  /**
+   * --overlap: runs step `job` while the current step runs (or at once when none does),
+   * queueing its slices behind the current ones. Resolves as run() does.
+   */
+  runAhead(job: Job): Promise<Piece[] | null> {
+    if (this.ahead !== null || job.kind !== 'step' || this.active?.job.kind === 'evaluate') throw new Error('Scheduler.runAhead: only one step runs ahead of another');
+    return this.start(job, this.active === null ? 'active' : 'ahead');
+  }
+
+  private start(job: Job, slot: 'active' | 'ahead'): Promise<Piece[] | null> {
     return new Promise((resolve, reject) => {
       if (job.length === 0) return resolve([]);
-      this.active = { job, pending: [[0, job.length]], pieces: [], done: 0, rejections: 0, refusedWorkers: new Set(), outlierWorkers: new Set(), nearMisses: new Set(), resolve, reject };
+      const serial = this.nextSerial++;
+      this[slot] = { serial, job, pending: [[0, job.length]], pieces: [], done: 0, rejections: 0, refusedWorkers: new Set(), outlierWorkers: new Set(), nearMisses: new Set(), resolve, reject };
       this.dispatch();
     });
   }
 
   /**
-   * Abandons the job in progress (the run is stopping and cannot finish it, e.g. no worker
+   * Abandons the jobs in progress (the run is stopping and cannot finish them, e.g. no worker
    * is left): run() resolves with null and late answers are ignored.
    */
   cancel(): void {
-    const active = this.active;
-    if (active === null) return;
+    const jobs = [this.active, this.ahead].filter((job) => job !== null);
+    if (jobs.length === 0) return;
     this.active = null;
+    this.ahead = null;
     for (const peer of this.host.workers()) {
       const assignment = peer.assignment;
       if (assignment === null) continue;
       // A stall: the run stops while this worker still owes its slice; say where it was last seen.
       if (!assignment.abandoned) this.host.event('stall', peer, `stopping without its answer for ${assignment.end - assignment.start} images; ${lastSeen(peer, assignment, performance.now())}`);
       assignment.abandoned = true;
+      if (peer.queued !== null) peer.queued.abandoned = true;
     }
-    active.resolve(null);
+    for (const job of jobs) job.resolve(null);
   }
 
-  /** Assigns pending ranges to free workers. Called on every change that may free one. */
+  /**
+   * The run stops at a step boundary with a step sent ahead (--overlap), current by now or still
+   * queued: it is dropped without a stall event (nothing is owed), and its late answers ignored.
+   */
+  dropSteps(): void {
+    const jobs = [this.active, this.ahead].filter((job): job is ActiveJob => job !== null && job.job.kind === 'step');
+    for (const job of jobs) this.finish(job);
+    for (const peer of this.host.workers()) {
+      for (const assignment of [peer.assignment, peer.queued]) if (assignment !== null && jobs.some((job) => job.serial === assignment.job)) assignment.abandoned = true;
+    }
+    for (const job of jobs) job.resolve(null);
+    this.dispatch();
+  }
+
+  /** The job an assignment belongs to, while it runs. */
+  private jobOf(assignment: Assignment): ActiveJob | null {
+    for (const job of [this.active, this.ahead]) if (job !== null && job.serial === assignment.job) return job;
+    return null;
+  }
+
+  /**
+   * Assigns pending ranges to free workers: the current job's to idle ones, the step run ahead's
+   * also to busy ones, queued behind their slice. Called on every change that may free one.
+   */
   dispatch(): void {
-    const active = this.active;
-    if (active === null) return;
+    if (this.active !== null) this.dispatchJob(this.active, (peer) => peer.free);
+    const ahead = this.ahead;
+    // NOTE: not behind an abandoned slice: a worker that missed its deadline may never answer it.
+    if (ahead !== null) this.dispatchJob(ahead, (peer) => peer.canQueue && peer.assignment?.abandoned !== true && !this.holds(peer, ahead));
+    this.host.changed();
+  }
+
+  /** Whether `peer` computes or queues a slice of `job` (a worker takes one slice of a step run ahead at a time). */
+  private holds(peer: WorkerPeer, job: ActiveJob): boolean {
+    return peer.assignment?.job === job.serial || peer.queued?.job === job.serial;
+  }
+
+  private dispatchJob(active: ActiveJob, takes: (peer: WorkerPeer) => boolean): void {
     // A worker whose gradient was refused as an outlier computes none of this job again, while another can.
     const others = [...this.host.workers()].some((peer) => peer.live && !peer.excluded && !active.outlierWorkers.has(peer.id));
     while (active.pending.length > 0) {
-      const free = [...this.host.workers()].filter((peer) => peer.free && !(others && active.outlierWorkers.has(peer.id)));
+      const free = [...this.host.workers()].filter((peer) => takes(peer) && !(others && active.outlierWorkers.has(peer.id)));
       if (free.length === 0) break;
       const [start, end] = active.pending.shift()!;
       if (active.job.kind === 'step') {
@@ -155,7 +221,6 @@ export class Scheduler {
         if (position < end) active.pending.unshift([position, end]);
       }
     }
-    this.host.changed();
   }
 
   private assign(active: ActiveJob, peer: WorkerPeer, start: number, end: number): void {
@@ -163,14 +228,30 @@ export class Scheduler {
     const count = end - start;
     const deadlineMs = this.deadline(peer, count);
     const firstDeadline = deadlineMs === this.timing.deadlineFirstMs && peer.rate === 0;
-    const assignment: Assignment = { round, start, end, sentAt: performance.now(), deadlineMs, firstDeadline, abandoned: false, timer: null };
-    peer.assignment = assignment;
+    const version = active.job.version;
+    const assignment: Assignment = { round, job: active.serial, version, start, end, sentAt: performance.now(), deadlineMs, firstDeadline, abandoned: false, timer: null };
+    if (peer.assignment === null) {
+      peer.assignment = assignment;
+      this.arm(peer, assignment);
+    } else peer.queued = assignment;
     peer.state = 'computing';
     peer.sliceSize = count;
-    const withParams = peer.version !== active.job.version;
-    peer.version = active.job.version;
-    this.arm(peer, assignment);
+    const withParams = peer.version !== version;
+    peer.version = version;
     this.host.send(peer, active.job.message(start, end, round, withParams));
+  }
+
+  /** The worker's front assignment is answered (or dropped): its queued one moves up and its deadline starts now. */
+  private promote(peer: WorkerPeer): void {
+    peer.assignment = peer.queued;
+    peer.queued = null;
+    const next = peer.assignment;
+    if (next !== null && !next.abandoned) {
+      next.sentAt = performance.now();
+      next.deadlineMs = this.deadline(peer, next.end - next.start);
+      this.arm(peer, next);
+    }
+    if (peer.live) peer.state = next === null ? 'idle' : 'computing';
   }
 
   /** The deadline rule lives in deadlines.ts; here it reads the live workers. */
@@ -207,15 +288,14 @@ export class Scheduler {
       return `answer to round ${answer.round}, which is not the round assigned to this worker`;
     }
     if (assignment.timer !== null) clearTimeout(assignment.timer);
-    peer.assignment = null;
-    if (peer.live) peer.state = 'idle';
-    if (assignment.abandoned) {
+    this.promote(peer);
+    const active = this.jobOf(assignment);
+    if (assignment.abandoned || active === null) {
       // Its range was recomputed by others: drop the late answer, keep the worker.
       this.lateAnswers++;
       this.dispatch();
       return null;
     }
-    const active = this.active!;
     const count = assignment.end - assignment.start;
     const expectedType = active.job.kind === 'step' ? 'gradient' : 'evaluation';
     let problem: string | null = null;
@@ -235,20 +315,26 @@ export class Scheduler {
       this.shortenFirstDeadlines();
     }
     const scale = answer.type === 'gradient' ? gradientScale(answer.entries?.values ?? answer.gradient, count) : 0;
-    const piece: Piece = { start: assignment.start, end: assignment.end, workerId: peer.id, answer, roundTripMs, sentAt: assignment.sentAt, arrivedAt, scale };
+    const piece: Piece = { start: assignment.start, end: assignment.end, workerId: peer.id, version: assignment.version, answer, roundTripMs, sentAt: assignment.sentAt, arrivedAt, scale };
     active.pieces.push(piece);
     if (roundTripMs > NEAR_MISS_FRACTION * assignment.deadlineMs) active.nearMisses.add(piece);
     active.done += count;
     if (active.done === active.job.length) {
       if (active.job.kind === 'step' && !this.vetStep(active)) return null;
-      this.active = null;
+      this.finish(active);
       active.pieces.sort((a, b) => a.start - b.start);
       active.resolve(active.pieces);
-      this.host.changed();
-      return null;
     }
     this.dispatch();
     return null;
+  }
+
+  /** `job` is done (or failed): a step run ahead becomes the current job. */
+  private finish(job: ActiveJob): void {
+    if (this.active === job) {
+      this.active = this.ahead;
+      this.ahead = null;
+    } else if (this.ahead === job) this.ahead = null;
   }
 
   /**
@@ -258,13 +344,13 @@ export class Scheduler {
    */
   rejected(peer: WorkerPeer): void {
     const assignment = peer.assignment;
-    if (assignment === null || this.active === null) return;
+    if (assignment === null) return;
     if (assignment.timer !== null) clearTimeout(assignment.timer);
-    peer.assignment = null;
-    if (peer.live) peer.state = 'idle';
-    if (assignment.abandoned) return this.dispatch();
-    this.requeue(this.active, assignment);
-    this.countRejection(this.active, peer, 'an invalid frame');
+    this.promote(peer);
+    const active = this.jobOf(assignment);
+    if (assignment.abandoned || active === null) return this.dispatch();
+    this.requeue(active, assignment);
+    this.countRejection(active, peer, 'an invalid frame');
   }
 
   /**
@@ -280,15 +366,19 @@ export class Scheduler {
       this.dispatch();
       return;
     }
-    this.active = null;
-    for (const other of this.host.workers()) if (other.assignment !== null) other.assignment.abandoned = true;
     const what = active.job.kind === 'step' ? `step ${active.job.step}` : 'the evaluation';
-    active.reject(
-      new CoordinatorError(
-        'BAD_ANSWERS',
-        `${what}: ${active.rejections} answers refused (last from worker ${peer.id}: ${reason}); a diverging model sends NaN or Infinity: try a lower --lr`,
-      ),
+    const error = new CoordinatorError(
+      'BAD_ANSWERS',
+      `${what}: ${active.rejections} answers refused (last from worker ${peer.id}: ${reason}); a diverging model sends NaN or Infinity: try a lower --lr`,
     );
+    // The run fails: a step run ahead fails with it (the trainer reads its error in order).
+    const jobs = [this.active, this.ahead].filter((job) => job !== null);
+    this.active = null;
+    this.ahead = null;
+    for (const other of this.host.workers()) {
+      for (const assignment of [other.assignment, other.queued]) if (assignment !== null) assignment.abandoned = true;
+    }
+    for (const job of jobs) job.reject(error);
   }
 
   /**
@@ -315,7 +405,7 @@ export class Scheduler {
           this.countRejection(active, peer, 'a gradient out of proportion to the others');
         } else this.dispatch();
         // countRejection may have failed the job (every live worker refused): stop here.
-        if (this.active !== active) return false;
+        if (this.active !== active && this.ahead !== active) return false;
       }
       return false;
     }
@@ -368,26 +458,37 @@ export class Scheduler {
     if (peer !== null) peer.version = -1;
   }
 
-  /** The peer is gone (closed, died, left): its range, if any, goes to the others. */
+  /** The peer is gone (closed, died, left): its ranges, if any, go to the others. */
   lost(peer: WorkerPeer): void {
     peer.state = 'gone';
-    const assignment = peer.assignment;
+    const owed = [peer.assignment, peer.queued];
     peer.assignment = null;
-    if (assignment !== null) {
+    peer.queued = null;
+    for (const assignment of owed) {
+      if (assignment === null) continue;
       if (assignment.timer !== null) clearTimeout(assignment.timer);
-      if (!assignment.abandoned && this.active !== null) this.requeue(this.active, assignment);
+      this.takeBack(assignment);
     }
     this.dispatch();
   }
 
   private missed(peer: WorkerPeer, assignment: Assignment): void {
     assignment.timer = null;
-    if (peer.assignment !== assignment || this.active === null) return;
-    assignment.abandoned = true;
+    const active = this.jobOf(assignment);
+    if (peer.assignment !== assignment || active === null) return;
     this.host.event('deadline-miss', peer, `no answer for ${assignment.end - assignment.start} images within ${Math.round(assignment.deadlineMs)} ms; ${lastSeen(peer, assignment, performance.now())}`);
-    this.requeue(this.active, assignment);
+    this.takeBack(assignment);
+    // Queued behind a slice it does not answer, the next one would wait with no deadline.
+    if (peer.queued !== null) this.takeBack(peer.queued);
     this.strike(peer, 'missed deadlines');
     this.dispatch();
+  }
+
+  /** An assignment's range goes back to its job's pending ranges (for others); a late answer to it is ignored. */
+  private takeBack(assignment: Assignment): void {
+    const job = this.jobOf(assignment);
+    if (!assignment.abandoned && job !== null) this.requeue(job, assignment);
+    assignment.abandoned = true;
   }
 
   private requeue(active: ActiveJob, range: { readonly start: number; readonly end: number }): void {

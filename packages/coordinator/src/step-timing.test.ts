@@ -5,7 +5,7 @@ import { StepTimer, type StepTiming } from './step-timing.js';
 
 function piece(workerId: number, computeMs: number, decodeMs: number): Piece {
   const answer: GradientMessage = { type: 'gradient', step: 4, round: workerId, count: 2, lossSum: 1, correct: 1, gradient: new Float32Array(1), computeMs, decodeMs };
-  return { start: 2 * (workerId - 1), end: 2 * workerId, workerId, answer, roundTripMs: computeMs + 1, sentAt: 100, arrivedAt: 101 + computeMs, scale: 0 };
+  return { start: 2 * (workerId - 1), end: 2 * workerId, workerId, version: 3, answer, roundTripMs: computeMs + 1, sentAt: 100, arrivedAt: 101 + computeMs, scale: 0 };
 }
 
 describe('StepTimer', () => {

@@ -3,7 +3,7 @@
  * sockets): fake workers answer with integer gradients, so the expected update is computed
  * independently here and compared exactly.
  */
-import { createModel, selectKernels, type Dataset, type ModelSpec } from '@convoy/core';
+import { createModel, selectKernels, type Dataset, type ModelSpec, type StepMessage } from '@convoy/core';
 import type { Checkpoint } from '@convoy/core/node';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { resolveOptions, type CoordinatorOptions } from './defaults.js';
@@ -301,5 +301,79 @@ describe('Trainer over in-memory workers', () => {
     expect(trainer.completedSteps).toBe(4);
     expect(network.metrics.end).toMatchObject({ reason: 'failed', step: 4 });
     expect(store.checkpoints).toHaveLength(0);
+  });
+});
+
+describe('Trainer with --overlap', () => {
+  /** [step, version] of every step message, in the order sent (one per worker and step). */
+  const stepVersions = (network: MemoryNetwork) => [...new Set(network.log.filter((sent) => sent.message.type === 'step').map((sent) => `${(sent.message as StepMessage).step}@${sent.message.version}`))];
+
+  it('sends step t+1 with the parameters before step t\'s update, and drains at checkpoints and the epoch\'s end', async () => {
+    // 2 epochs x 4 steps, a checkpoint every 3 steps: steps 3 and 6 are checkpointed, 4 and 8 end epochs.
+    const { network, trainer } = setup({ trainSize: 48, globalBatch: 12, epochs: 2, checkpointEvery: 3, overlap: true, overlapAfter: 0 }, 2);
+    network.auto = true;
+    await expect(trainer.run()).resolves.toBe('finished');
+    expect(stepVersions(network)).toEqual(['1@0', '2@0', '3@1', '4@3', '5@4', '6@4', '7@6', '8@6']);
+    expect(network.metrics.steps.map((record) => [record.step, record.images])).toEqual([1, 2, 3, 4, 5, 6, 7, 8].map((step) => [step, 12]));
+  });
+
+  it('starts after --overlap-after steps, by default one epoch', async () => {
+    const versions = await Promise.all(
+      [undefined, 2].map(async (overlapAfter) => {
+        const { network, trainer } = setup({ trainSize: 48, globalBatch: 12, epochs: 2, overlap: true, ...(overlapAfter === undefined ? {} : { overlapAfter }) }, 2);
+        network.auto = true;
+        await expect(trainer.run()).resolves.toBe('finished');
+        return stepVersions(network);
+      }),
+    );
+    expect(versions[0]).toEqual(['1@0', '2@1', '3@2', '4@3', '5@4', '6@4', '7@5', '8@6']);
+    expect(versions[1]).toEqual(['1@0', '2@1', '3@2', '4@2', '5@4', '6@4', '7@5', '8@6']);
+  });
+
+  it('applies the same updates as a run without it when gradients do not depend on the parameters', async () => {
+    const runs = await Promise.all(
+      [false, true].map(async (overlap) => {
+        const { network, trainer, model } = setup({ trainSize: 48, globalBatch: 12, epochs: 2, overlap, overlapAfter: 0 }, 3);
+        network.auto = true;
+        await expect(trainer.run()).resolves.toBe('finished');
+        return { params: model.params, steps: network.metrics.steps.length };
+      }),
+    );
+    expect(runs[1]!.steps).toBe(8);
+    expect(runs[1]!.params).toEqual(runs[0]!.params);
+  });
+
+  it('answers in flight when a stop is requested: the step run ahead is dropped, the stop checkpoint is the last step applied', async () => {
+    const { network, trainer, store } = setup({ trainSize: 48, globalBatch: 12, checkpointEvery: 0, overlap: true, overlapAfter: 0 }, 2);
+    const outcome = trainer.run();
+    await settle();
+    const out = network.take();
+    expect(out.map((sent) => `${(sent.message as StepMessage).step}@${sent.message.version}`)).toEqual(['1@0', '1@0', '2@0', '2@0']);
+    trainer.requestStop();
+    network.answer(out[0]!);
+    network.answer(out[1]!);
+    await expect(outcome).resolves.toBe('stopped');
+    expect(store.checkpoints.map((checkpoint) => checkpoint.step)).toEqual([1]);
+    // The workers' answers to step 2 come late and are ignored.
+    expect(network.answer(out[2]!)).toBeNull();
+    expect(network.answer(out[3]!)).toBeNull();
+    expect(network.table.scheduler.lateAnswers).toBe(2);
+  });
+
+  it('a worker lost with slices of two steps owed: the others compute them, each image once, the same updates', async () => {
+    const { network, trainer, model, connections } = setup({ trainSize: 24, globalBatch: 12, validationSize: 0, overlap: true, overlapAfter: 0 }, 2);
+    const reference = setup({ trainSize: 24, globalBatch: 12, validationSize: 0 }, 1);
+    reference.network.auto = true;
+    await reference.trainer.run();
+    const outcome = trainer.run();
+    await settle();
+    expect(network.take()).toHaveLength(4);
+    network.lose(connections[1]!);
+    network.auto = true;
+    // Worker 1's own messages were taken above: answer them as it would, in order.
+    for (const sent of network.log.slice(0, 4)) if (sent.connection === connections[0]) network.answer(sent);
+    await expect(outcome).resolves.toBe('finished');
+    expect(network.metrics.steps.map((record) => record.images)).toEqual([12, 12]);
+    expect(model.params).toEqual(reference.model.params);
   });
 });

@@ -26,9 +26,9 @@ import { epochRecord, testRecord, validate, type ModelVersion } from './evaluati
 import { sumInSliceOrder } from './gradient-sum.js';
 import type { MetricsHub } from './metrics.js';
 import { checkpointOf, type RunPosition } from './persistence.js';
-import { ReplicaUpdates } from './replica-updates.js';
+import { ReplicaUpdates, type ExpectedHash } from './replica-updates.js';
 import { learningRateSchedule, type SchedulePosition } from './schedule.js';
-import type { Scheduler } from './scheduler.js';
+import type { Piece, Scheduler } from './scheduler.js';
 import { dropoutSeedsOf, stepJob } from './step-job.js';
 import type { StepLinks } from './step-links.js';
 import type { StepObserver } from './step-timing.js';
@@ -41,9 +41,16 @@ import type { StepObserver } from './step-timing.js';
 export const STOP_WAIT_MS = 3_000;
 
 /** Where the shuffling stream branches off the run's seed. */
-const SHUFFLE_STREAM = 0x73687566; // "shuf"
+export const SHUFFLE_STREAM = 0x73687566; // "shuf"
 
 export type TrainOutcome = 'finished' | 'stopped';
+
+/** A step whose slices are out: its answers to come, and the replica hash they are checked against. */
+interface SentStep {
+  readonly step: number;
+  readonly pieces: Promise<Piece[] | null>;
+  readonly expected: ExpectedHash | null;
+}
 
 /** The live workers, as far as the trainer needs them. */
 export interface WorkerPool {
@@ -100,6 +107,8 @@ export class Trainer {
   private readonly checkpoints: CheckpointWriter;
   /** Replica runs (--wire bf16/topk); null for fp32, where the optimizer applies the update. */
   private readonly replicas: ReplicaUpdates | null;
+  /** --overlap: the next step, sent before this one's update (null: none in flight). */
+  private ahead: SentStep | null = null;
 
   constructor(private readonly setup: TrainerSetup) {
     const position = setup.position;
@@ -111,7 +120,7 @@ export class Trainer {
     this.checkpoints = new CheckpointWriter(setup.store, (error) => this.fail(error));
     this.gradient = setup.model.kernels.allocate(setup.model.paramCount);
     const codec = setup.options.wire;
-    this.replicas = codec === 'fp32' ? null : new ReplicaUpdates(codec, setup.options.topkWarmupSteps ?? this.stepsPerEpoch, setup.model, setup.optimizer, setup.scheduler, (record) => this.publish(record));
+    this.replicas = codec === 'fp32' ? null : new ReplicaUpdates(codec, setup.options.topkWarmupSteps ?? this.stepsPerEpoch, setup.model, setup.optimizer, setup.scheduler, (record) => this.publish(record), setup.options.overlap);
     this.imagesSeen = setup.metrics.lastStep?.imagesSeen ?? 0;
     // NOTE: the optimizer is always built from the run's initial config (also on resume), so this is the initial rate.
     this.rateAt = learningRateSchedule(setup.optimizer.config.learningRate, setup.options, this.stepsPerEpoch);
@@ -188,10 +197,9 @@ export class Trainer {
       const epochSteps: StepRecord[] = [];
       while (this.batchInEpoch < this.stepsPerEpoch && this.step < this.totalSteps) {
         if (signal.aborted) return this.stop();
-        const start = this.batchInEpoch * options.globalBatch;
-        const indices = permutation.subarray(start, Math.min(start + options.globalBatch, options.trainSize));
+        const batch = (inEpoch: number) => permutation.subarray(inEpoch * options.globalBatch, Math.min((inEpoch + 1) * options.globalBatch, options.trainSize));
         this.setup.optimizer.setLearningRate(this.rateAt({ stepsDone: this.step, epoch: this.epoch }));
-        const record = await this.trainStep(indices);
+        const record = await this.trainStep(batch(this.batchInEpoch), this.runsAhead() ? batch(this.batchInEpoch + 1) : null);
         if (record === null) return this.stop();
         epochSteps.push(record);
         this.batchInEpoch++;
@@ -208,23 +216,61 @@ export class Trainer {
     return this.finish();
   }
 
-  /** One synchronous step; null when the scheduler was cancelled (stopping with no worker left). */
-  private async trainStep(indices: Uint32Array): Promise<StepRecord | null> {
-    const { model, optimizer, scheduler } = this.setup;
+  /**
+   * Whether the step after the next one is sent ahead of it (--overlap, once `overlapAfter` steps
+   * are done): not past the epoch's end (its validation sees the epoch's last update), the run's
+   * last step, or a checkpoint (a run resumed from one then computes exactly what the run that
+   * wrote it did).
+   */
+  private runsAhead(): boolean {
+    const { options } = this.setup;
+    const next = this.step + 1;
+    const checkpointed = options.checkpointEvery > 0 && next % options.checkpointEvery === 0;
+    const started = next > this.overlapAfter;
+    return options.overlap && started && !this.stopper.signal.aborted && !checkpointed && this.batchInEpoch + 1 < this.stepsPerEpoch && next < this.totalSteps;
+  }
+
+  /** --overlap's synchronous start, in steps (the run's --overlap-after, or one epoch). */
+  get overlapAfter(): number {
+    return this.setup.options.overlapAfter ?? this.stepsPerEpoch;
+  }
+
+  /** Sends step `step`'s slices (the parameters of now: the coordinator's version `this.step`). */
+  private send(step: number, indices: Uint32Array): SentStep {
+    const { scheduler, model, options } = this.setup;
+    const replicas = this.replicas;
+    const dropoutSeeds = dropoutSeedsOf(options.seed, step, indices.length);
+    const job = stepJob(step, this.epoch + 1, model.params, () => this.step, indices, dropoutSeeds, replicas?.job(step) ?? null);
+    const expected = replicas?.expectedHash(this.step) ?? null;
+    if (!options.overlap) return { step, pieces: scheduler.run(job), expected };
+    const pieces = scheduler.runAhead(job);
+    // NOTE: a step sent ahead may fail before it is awaited (the run's failure is read in order).
+    pieces.catch(() => undefined);
+    return { step, pieces, expected };
+  }
+
+  /**
+   * One step: its slices' answers summed in slice order and applied. With `next` (--overlap), the
+   * next step's slices go out first, computed with the parameters before this step's update, so
+   * the workers compute them while this step's answers and update cross the network. Null when
+   * the scheduler was cancelled (stopping with no worker left).
+   */
+  private async trainStep(indices: Uint32Array, next: Uint32Array | null): Promise<StepRecord | null> {
+    const { model, optimizer } = this.setup;
     const step = this.step + 1;
     this.stepInProgress = step;
-    const dropoutSeeds = dropoutSeedsOf(this.setup.options.seed, step, indices.length);
     this.setup.links?.stepStarted();
     for (const observer of this.observers) observer.stepStarted(step);
     const startedAt = performance.now();
     const replicas = this.replicas;
-    const expectedHash = replicas?.expectedHash(step) ?? null;
-    const pieces = await scheduler.run(stepJob(step, this.epoch + 1, this.setup.model.params, indices, dropoutSeeds, replicas?.job(step) ?? null));
+    const current = this.ahead?.step === step ? this.ahead : this.send(step, indices);
+    this.ahead = next === null ? null : this.send(step + 1, next);
+    const pieces = await current.pieces;
     if (pieces === null) return null;
     const gatheredAt = performance.now();
     const totals = sumInSliceOrder(pieces, this.gradient, step);
     const summedAt = performance.now();
-    if (replicas !== null) replicas.apply(step, pieces, expectedHash, this.gradient, indices.length);
+    if (replicas !== null) replicas.apply(step, pieces, current.expected, this.gradient, indices.length);
     else {
       model.kernels.scale(this.gradient.length, this.gradient, 1 / indices.length);
       optimizer.apply(model.params, this.gradient);
@@ -289,6 +335,9 @@ export class Trainer {
   }
 
   private async stop(): Promise<TrainOutcome> {
+    // A step sent ahead is dropped: a resumed run sends it again, with the checkpoint's parameters.
+    this.setup.scheduler.dropSteps();
+    this.ahead = null;
     if (this.failure !== null) throw this.failure;
     const checkpoint = this.checkpoint();
     this.end('stopped', 'stopped by request; resume with --resume');

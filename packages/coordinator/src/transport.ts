@@ -42,6 +42,8 @@ export interface RunIdentity {
   /** The run's codec (absent: fp32) and, for replica runs, the optimizer config every replica applies. */
   readonly wire?: WireCodec;
   readonly optimizer?: Readonly<Record<string, string | number | boolean>>;
+  /** --overlap: replicas keep the parameters before each update, for lookahead steps. */
+  readonly overlap?: boolean;
 }
 
 export type { HttpHandler } from './http-gate.js';
@@ -304,7 +306,7 @@ export class Transport {
       sendingDataset,
       heartbeatMs: this.options.heartbeatMs,
       // fp32 runs send no codec fields: a worker of before --wire joins them as ever.
-      ...(this.run.wire === undefined || this.run.wire === 'fp32' ? {} : { wire: this.run.wire, optimizer: { ...this.run.optimizer } }),
+      ...(this.run.wire === undefined || this.run.wire === 'fp32' ? {} : { wire: this.run.wire, optimizer: { ...this.run.optimizer }, ...(this.run.overlap === true ? { overlap: true } : {}) }),
     });
     if (sendingDataset) {
       const frame = this.run.datasetFrame();

@@ -93,7 +93,7 @@ export class WorkerTable implements TransportHandlers, SchedulerHost {
   gone(connection: Connection, event: 'death' | 'leave', detail: string): void {
     const peer = this.entries.get(connection.workerId)?.peer;
     if (peer === undefined || peer.state === 'gone') return;
-    const owed = peer.assignment !== null && !peer.assignment.abandoned ? peer.assignment.end - peer.assignment.start : 0;
+    const owed = peer.owed;
     this.event(event, peer, owed > 0 ? `${detail}; its slice of ${owed} images goes to the others` : detail);
     this.scheduler.lost(peer);
     this.forgetOldPeers();

@@ -73,6 +73,16 @@ export class Worker {
   private frameArrivedAt = 0;
   /** The run's wire codec: replicas, compressed gradients (core's wire/worker-wire.ts). */
   private readonly wire = new WorkerWire();
+  /** A slice is computing on the threads (a promise in flight). */
+  private computing = false;
+  /**
+   * Work frames (step, evaluate, update) that arrived while a slice computes on the threads,
+   * handled in order once it is answered. NOTE: a coordinator running --overlap sends the next
+   * step and the update before it while this one computes; applied at once, the update would
+   * change the replica under the slice's answer (its hash) and the next step would start too
+   * early. On this thread, a computation blocks the socket's frames the same way.
+   */
+  private backlog: { readonly message: Message; readonly decodeMs: number; readonly arrivedAt: number }[] = [];
 
   constructor(options: Partial<WorkerOptions> & Pick<WorkerOptions, 'url'>) {
     this.options = { ...WORKER_DEFAULTS, ...options };
@@ -170,10 +180,27 @@ export class Worker {
       return;
     }
     const decodeMs = performance.now() - started;
+    if (this.computing && (message.type === 'step' || message.type === 'evaluate' || message.type === 'update')) {
+      this.backlog.push({ message, decodeMs, arrivedAt: started });
+      return;
+    }
+    this.handleCaught(message, decodeMs);
+  }
+
+  private handleCaught(message: Message, decodeMs: number): void {
     try {
       this.handle(message, decodeMs);
     } catch (error) {
       this.failWith(error);
+    }
+  }
+
+  /** The slice on the threads is answered: the frames that waited for it, in order, until one computes again. */
+  private drainBacklog(): void {
+    while (!this.computing && this.backlog.length > 0) {
+      const { message, decodeMs, arrivedAt } = this.backlog.shift()!;
+      this.frameArrivedAt = arrivedAt;
+      this.handleCaught(message, decodeMs);
     }
   }
 
@@ -193,9 +220,26 @@ export class Worker {
     if (!(answer instanceof Promise)) return send(answer);
     const session = this.session;
     const current = () => this.session === session && this.state === WorkerState.READY;
+    this.computing = true;
+    const done = () => {
+      this.computing = false;
+      this.drainBacklog();
+    };
     answer.then(
-      (value) => current() && send(value),
-      (error: unknown) => current() && this.failWith(error),
+      (value) => {
+        try {
+          if (current()) send(value);
+        } finally {
+          done();
+        }
+      },
+      (error: unknown) => {
+        try {
+          if (current()) this.failWith(error);
+        } finally {
+          done();
+        }
+      },
     );
   }
 
@@ -207,6 +251,7 @@ export class Worker {
         return this.onDataset(message);
       case 'step': {
         const engine = this.requireEngine();
+        const arrivedAt = this.frameArrivedAt;
         const job = this.wire.onJob(message);
         // After onJob: a full state in this very message would otherwise undo the slip.
         if (this.chaos.drift(message.step)) this.wire.perturbReplica();
@@ -221,7 +266,7 @@ export class Worker {
             Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, this.options.stepDelayMs);
             delayMs = performance.now() - blocked;
           }
-          const answer = { ...encoded, computeMs: encoded.computeMs + delayMs, phases: this.phases.report(this.frameArrivedAt) };
+          const answer = { ...encoded, computeMs: encoded.computeMs + delayMs, phases: this.phases.report(arrivedAt) };
           if (this.chaos.active && this.chaos.answer(answer, encodeMessage, this.chaosIo())) return;
           this.link.send(answer, this.phases.sending(performance.now()));
         });
@@ -255,6 +300,8 @@ export class Worker {
     }
     this.workerId = message.workerId;
     this.session++;
+    // Work of the session before (a reconnect) is not done.
+    this.backlog = [];
     this.limits = { ...this.limits, paramCount: message.paramCount };
     this.wire.onWelcome(message);
     const sameModel = this.engine !== null && JSON.stringify(this.engine.spec) === JSON.stringify(message.spec);

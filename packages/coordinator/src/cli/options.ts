@@ -91,6 +91,9 @@ export function addCoordinatorFlags(program: Command): Command {
     .option('--checkpoint-every <steps>', 'also checkpoint every this many steps (0: epoch ends only)', rangeFlag(r.checkpointEvery), d.checkpointEvery)
     .addOption(new Option('--kernels <name>', 'kernel backend (auto: native > wasm > ts)').choices(KERNELS_CHOICES).default(d.kernels))
     .addOption(new Option('--wire <codec>', 'what crosses the network each step: fp32 (exact), bf16, topk (slow links); --resume keeps the run\'s unless given').choices([...WIRE_CODECS]).default(d.wire))
+    .option('--overlap', 'compute each step while the previous one\'s answers and update cross the network (one step of staleness; for slow links); --resume keeps the run\'s unless given')
+    .option('--no-overlap', 'every step waits for the previous one\'s update (the default)')
+    .option('--overlap-after <steps>', '--overlap: steps run one at a time before it starts (default: one epoch)', rangeFlag({ min: 0, max: Number.MAX_SAFE_INTEGER, integer: true } satisfies OptionRange))
     .option('--topk-warmup-steps <n>', 'topk: steps over which the fraction of gradient entries sent falls to its final value (default: one epoch)', rangeFlag({ min: 0, max: Number.MAX_SAFE_INTEGER, integer: true } satisfies OptionRange))
     .option('--data <dir>', 'folder with the four MNIST IDX files (default: the bundled MNIST)')
     .option('--heartbeat <ms>', 'a peer silent this long is dead', rangeFlag(r.heartbeatMs), d.heartbeatMs)
@@ -126,6 +129,8 @@ interface Flags {
   checkpointEvery: number;
   kernels: 'ts' | 'wasm' | 'auto';
   wire: WireCodec;
+  overlap?: boolean;
+  overlapAfter?: number;
   topkWarmupSteps?: number;
   data?: string;
   heartbeat: number;
@@ -204,6 +209,8 @@ export function coordinatorOptions(flags: Flags, localWorkers: number, given: Re
     kernels: flags.kernels,
     // Like --epochs: on --resume the run keeps its codec unless --wire is given (a codec may change: workers get full state on joining anyway).
     ...(flags.resume && !given.has('wire') ? {} : { wire: flags.wire }),
+    ...(flags.resume && !given.has('overlap') ? {} : { overlap: flags.overlap === true }),
+    ...(flags.overlapAfter === undefined ? {} : { overlapAfter: flags.overlapAfter }),
     ...(flags.topkWarmupSteps === undefined ? {} : { topkWarmupSteps: flags.topkWarmupSteps }),
     ...(flags.data === undefined ? {} : { dataDir: flags.data }),
     heartbeatMs: flags.heartbeat,

@@ -150,6 +150,8 @@ export interface WelcomeMessage {
   readonly wire?: WireCodec;
   /** Replica runs (bf16, topk): the optimizer config with defaults filled in, which every replica applies. */
   readonly optimizer?: Readonly<Record<string, string | number | boolean>>;
+  /** Replica runs with --overlap: keep the parameters before each update, for `lookahead` steps. */
+  readonly overlap?: boolean;
 }
 
 /** The MNIST images and labels, raw, for a worker without local data. Sent once. */
@@ -185,6 +187,14 @@ export interface StepMessage {
   readonly iterations?: number;
   /** topk runs: the fraction of gradient entries to send, in (0, 1]. */
   readonly density?: number;
+  /**
+   * Replica runs with --overlap, for a step computed one update behind: compute with the
+   * parameters extrapolated one update ahead, 2 x params(version) - params(version - 1)
+   * (core's wire/lookahead.ts).
+   */
+  readonly lookahead?: boolean;
+  /** With `params` in a lookahead step: the parameters of version - 1 (a full state leaves a replica without them). */
+  readonly previousParams?: Float32Array;
 }
 
 /** One worker's share of an evaluation round (validation or test), forward only. */

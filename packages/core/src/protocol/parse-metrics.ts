@@ -166,6 +166,8 @@ export function checkMetricsRecord(value: unknown, where: string): MetricsRecord
         ...(fields.has('joinCommand') ? { joinCommand: fields.string('joinCommand', 1024) } : {}),
         ...(fields.has('wire') ? { wire: fields.string('wire', 64) } : {}),
         ...(fields.has('topkWarmupSteps') ? { topkWarmupSteps: fields.integer('topkWarmupSteps', 0, Number.MAX_SAFE_INTEGER) } : {}),
+        ...(fields.has('overlap') ? { overlap: fields.boolean('overlap') } : {}),
+        ...(fields.has('overlapAfter') ? { overlapAfter: fields.integer('overlapAfter', 0, Number.MAX_SAFE_INTEGER) } : {}),
       };
     }
     case 'step':

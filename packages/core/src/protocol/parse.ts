@@ -139,6 +139,7 @@ export function parseMessage(value: unknown, limits: ProtocolLimits): Message {
         heartbeatMs: fields.integer('heartbeatMs', HEARTBEAT_MS_LIMITS.min, HEARTBEAT_MS_LIMITS.max),
         ...optionalField('wire', fields.optional('wire', () => fields.oneOf('wire', WIRE_CODECS))),
         ...optionalField('optimizer', fields.optional('optimizer', () => checkOptimizerConfig(fields.get('optimizer'), 'welcome.optimizer'))),
+        ...optionalField('overlap', fields.optional('overlap', () => fields.boolean('overlap'))),
       };
     case 'dataset': {
       const height = fields.integer('height', 1, 1024);
@@ -165,6 +166,7 @@ export function parseMessage(value: unknown, limits: ProtocolLimits): Message {
         dropoutSeeds,
         ...replicaState(fields, params !== undefined, limits),
         ...optionalField('density', fields.optional('density', () => fields.finite('density', Number.MIN_VALUE, 1))),
+        ...lookahead(fields, params !== undefined, limits),
       };
     }
     case 'evaluate': {
@@ -261,6 +263,14 @@ function packedGradient(fields: Fields, type: 'gradient' | 'update', paramCount:
   const gradient = new Float32Array(paramCount);
   decodePacked(packed, gradient, where);
   return { gradient, packed };
+}
+
+/** A step's lookahead, and the parameters before its version: those only beside `params`, in a lookahead step. */
+function lookahead(fields: Fields, hasParams: boolean, limits: ProtocolLimits): { lookahead?: boolean; previousParams?: Float32Array } {
+  const ahead = fields.optional('lookahead', () => fields.boolean('lookahead'));
+  if (!fields.has('previousParams')) return optionalField('lookahead', ahead);
+  if (!hasParams || ahead !== true) throw new ProtocolError('BAD_FIELD', 'message.previousParams is sent only with params, in a lookahead step');
+  return { lookahead: true, previousParams: fields.floats('previousParams', requireParamCount(limits, 'previousParams')) };
 }
 
 /** A replica's optimizer state and update count: only beside `params`, and then both or neither. */

@@ -38,6 +38,10 @@ export interface RunRecord {
   readonly wire?: string;
   /** topk runs: the steps of the density warm-up (`--topk-warmup-steps`, default one epoch); absent otherwise. */
   readonly topkWarmupSteps?: number;
+  /** `--overlap`: each step's slices go out before the previous step's update; absent otherwise. */
+  readonly overlap?: boolean;
+  /** --overlap runs: the steps run one at a time before it starts (`--overlap-after`, default one epoch). */
+  readonly overlapAfter?: number;
 }
 
 export interface StepRecord {

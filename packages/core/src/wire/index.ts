@@ -9,4 +9,5 @@ export { UploadEncoder } from './upload.js';
 export { applyReplicaUpdate, replicaHash, replicaStateNames, updateScalars } from './replica.js';
 export type { UpdateScalars } from './replica.js';
 export { WorkerWire, WireError } from './worker-wire.js';
+export { extrapolate } from './lookahead.js';
 export { CoordinatorWire } from './coordinator-wire.js';

@@ -175,7 +175,7 @@ export function renderSettings(run: RunRecord | null): void {
     ['seed', String(run.seed)],
     ['images', `train ${formatCount(run.trainSize)}, validation ${formatCount(run.validationSize)}, test ${formatCount(run.testSize)}`],
     ['coordinator kernels', run.kernels],
-    ['wire codec', wireCodec(run)],
+    ['wire codec', `${wireCodec(run)}${run.overlap === true ? ', overlapped with compute (--overlap)' : ''}`],
     ['workers', `${run.localWorkers > 0 ? `${run.localWorkers} local processes (others may join)` : 'remote workers'}${run.minWorkers === undefined ? '' : `; training waits for ${run.minWorkers}`}`],
     ['join with', run.joinCommand ?? '–'],
     ['resumed from', run.resumedFromStep > 0 ? `step ${formatCount(run.resumedFromStep)}` : 'fresh run'],
