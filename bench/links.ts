@@ -169,8 +169,8 @@ async function main(): Promise<void> {
   const wire = accepted === null || accepted.length > 0;
   const acceptedCodecs = accepted === null ? [] : accepted;
   // A --wire whose help lists no choices: fp32 unless --codecs names others.
-  const asked = values.codecs === '' ? (acceptedCodecs.length > 0 ? acceptedCodecs : ['fp32']) : values.codecs.split(',');
   const overlap = /--overlap\b/.test(helpOf(COORDINATOR_CLI));
+  const asked = values.codecs === '' ? (acceptedCodecs.length > 0 ? [...acceptedCodecs, ...(overlap ? [`topk${OVERLAP}`] : [])] : ['fp32']) : values.codecs.split(',');
   const codecs = wire ? asked.filter((codec) => (acceptedCodecs.length === 0 || acceptedCodecs.includes(wireOf(codec))) && (overlap || !codec.endsWith(OVERLAP))) : ['fp32'];
   const skipped = asked.filter((codec) => !codecs.includes(codec));
   const threads = /^\s+--threads\b/m.test(helpOf(WORKER_CLI));
