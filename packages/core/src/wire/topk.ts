@@ -1,15 +1,45 @@
 /**
  * Top-k selection for the topk codec: the indices of the `k` entries of largest magnitude,
- * sorted ascending, in two linear passes over the vector (no sort): a magnitude's float32
- * bits, sign cleared, order like the magnitudes, so the k-th largest is found by a radix
- * select on those bits (a histogram of the high 16 bits, then of the low 16 bits within the
- * bucket that holds it). The second pass also keeps the candidates (entries at or above
- * that bucket, about k plus one bucket's worth), so the final filter runs over those only.
- * DGC (Lin et al. 2018) estimates the threshold from a sample instead; the exact select
- * costs about the same and sends exactly min(k, nonzero entries).
+ * sorted ascending, with no sort: a magnitude's float32 bits, sign cleared, order like the
+ * magnitudes, so the k-th largest is found by a radix select on those bits (a histogram of
+ * the high 16 bits, then of the low 16 bits within the bucket that holds it).
+ *
+ * selectTopK is the plain select: two linear passes over the vector (the histogram, then
+ * the candidates: entries at or above the k-th's bucket, about k plus one bucket's worth),
+ * and a filter over the candidates only.
+ *
+ * TopKAccumulator is what a worker runs every step: the residual add and the selection in
+ * one pass, with a floor taken from the previous step's k-th magnitude. Every entry at or
+ * above the floor is a candidate; when there are at least k of them, the k largest are
+ * among them (everything else is below the floor, so below the k-th), and the radix select
+ * runs over the candidates alone. When there are fewer, it falls back to selectTopK: the
+ * answer is the same either way, only its cost depends on the floor.
+ * DGC (Lin et al. 2018) estimates the threshold from a sample instead; this select is exact
+ * and sends exactly min(k, nonzero entries).
  */
 
+import type { TopKArrays } from './topk-kernel.js';
+
 const BUCKETS = 65_536;
+/** Magnitude bits with the sign cleared. */
+const MAGNITUDE = 0x7fffffff;
+/**
+ * The floor as a fraction of the previous k-th magnitude. The k-th magnitude moves little
+ * from one step to the next (the residual keeps what the gradient adds), and it only grows
+ * while the warm-up lowers the density; a lower floor costs more candidates, a floor above
+ * the new k-th a second pass over the vector.
+ */
+const FLOOR_FRACTION = 0.9;
+
+/** Histograms for the radix select (BUCKETS counts each): allocate once, reuse every call. */
+interface Histograms {
+  readonly high: Uint32Array;
+  readonly low: Uint32Array;
+}
+
+function histograms(): Histograms {
+  return { high: new Uint32Array(BUCKETS), low: new Uint32Array(BUCKETS) };
+}
 
 /**
  * Writes into `out` (length >= values.length: it also holds the candidates) the indices of
@@ -17,13 +47,23 @@ const BUCKETS = 65_536;
  * indices), ascending; returns how many.
  */
 export function selectTopK(values: Float32Array, k: number, out: Uint32Array): number {
-  const length = values.length;
-  if (k <= 0) return 0;
-  const bits = new Uint32Array(values.buffer, values.byteOffset, length);
-  const high = new Uint32Array(BUCKETS);
+  return selectFull(new Uint32Array(values.buffer, values.byteOffset, values.length), k, out, histograms()).count;
+}
+
+/** What a select found: how many indices it wrote, and the k-th magnitude's bits (0 when every nonzero entry was taken). */
+interface Selection {
+  readonly count: number;
+  readonly kth: number;
+}
+
+/** selectTopK over the float bits `bits`. */
+function selectFull(bits: Uint32Array, k: number, out: Uint32Array, { high, low }: Histograms): Selection {
+  const length = bits.length;
+  if (k <= 0) return { count: 0, kth: 0 };
+  high.fill(0);
   let nonzero = 0;
   for (let i = 0; i < length; i++) {
-    const magnitude = bits[i]! & 0x7fffffff;
+    const magnitude = bits[i]! & MAGNITUDE;
     if (magnitude !== 0) {
       high[magnitude >>> 16]!++;
       nonzero++;
@@ -31,19 +71,19 @@ export function selectTopK(values: Float32Array, k: number, out: Uint32Array): n
   }
   if (nonzero <= k) {
     let written = 0;
-    for (let i = 0; i < length; i++) if ((bits[i]! & 0x7fffffff) !== 0) out[written++] = i;
-    return written;
+    for (let i = 0; i < length; i++) if ((bits[i]! & MAGNITUDE) !== 0) out[written++] = i;
+    return { count: written, kth: 0 };
   }
   // The bucket of the k-th largest, and how many of its entries are still needed.
   let needed = k;
   let bucket = BUCKETS - 1;
   while (high[bucket]! < needed) needed -= high[bucket--]!;
   // The candidates: every entry whose high bits are at or above the bucket, ascending.
-  const low = new Uint32Array(BUCKETS);
+  low.fill(0);
   const threshold = (bucket << 16) >>> 0;
   let candidates = 0;
   for (let i = 0; i < length; i++) {
-    const magnitude = (bits[i]! & 0x7fffffff) >>> 0;
+    const magnitude = (bits[i]! & MAGNITUDE) >>> 0;
     if (magnitude >= threshold) {
       out[candidates++] = i;
       if (magnitude >>> 16 === bucket) low[magnitude & 0xffff]!++;
@@ -51,14 +91,85 @@ export function selectTopK(values: Float32Array, k: number, out: Uint32Array): n
   }
   let lowBits = BUCKETS - 1;
   while (low[lowBits]! < needed) needed -= low[lowBits--]!;
-  // Everything above the k-th magnitude, and `needed` of the entries equal to it, filtered
-  // in place (the write position never passes the read position).
   const kth = (threshold | lowBits) >>> 0;
+  return { count: keepLargest(bits, out, candidates, kth, needed), kth };
+}
+
+/**
+ * The k largest among `candidates` indices in `out` (ascending, every entry not among them
+ * smaller than all k), by the same radix select over the candidates only.
+ */
+function selectAmong(bits: Uint32Array, k: number, out: Uint32Array, candidates: number, { high, low }: Histograms): Selection {
+  high.fill(0);
+  for (let j = 0; j < candidates; j++) high[(bits[out[j]!]! & MAGNITUDE) >>> 16]!++;
+  let needed = k;
+  let bucket = BUCKETS - 1;
+  while (high[bucket]! < needed) needed -= high[bucket--]!;
+  low.fill(0);
+  for (let j = 0; j < candidates; j++) {
+    const magnitude = bits[out[j]!]! & MAGNITUDE;
+    if (magnitude >>> 16 === bucket) low[magnitude & 0xffff]!++;
+  }
+  let lowBits = BUCKETS - 1;
+  while (low[lowBits]! < needed) needed -= low[lowBits--]!;
+  const kth = ((bucket << 16) | lowBits) >>> 0;
+  return { count: keepLargest(bits, out, candidates, kth, needed), kth };
+}
+
+/**
+ * Keeps, in place and in order, the candidates above `kth` and the first `needed` equal to
+ * it (the write position never passes the read position); returns how many.
+ */
+function keepLargest(bits: Uint32Array, out: Uint32Array, candidates: number, kth: number, needed: number): number {
   let written = 0;
   for (let j = 0; j < candidates; j++) {
     const index = out[j]!;
-    const magnitude = (bits[index]! & 0x7fffffff) >>> 0;
+    const magnitude = (bits[index]! & MAGNITUDE) >>> 0;
     if (magnitude > kth || (magnitude === kth && needed-- > 0)) out[written++] = index;
   }
   return written;
+}
+
+/**
+ * A worker's residual add and top-k selection, one step at a time (see the header): its
+ * arrays (topk-kernel.ts), the histograms and the floor live here, so a step allocates nothing.
+ */
+export class TopKAccumulator {
+  private readonly scratch = histograms();
+  private readonly bits: Uint32Array;
+  /** The previous k-th magnitude times FLOOR_FRACTION (a float32 value); Infinity while there is none. */
+  private floor = Infinity;
+  /** Steps whose floor let too few candidates through, so that the full select ran (tests and the bench read it). */
+  fallbacks = 0;
+
+  constructor(readonly arrays: TopKArrays) {
+    this.bits = new Uint32Array(arrays.residual.buffer, arrays.residual.byteOffset, arrays.residual.length);
+  }
+
+  /**
+   * residual += gradient (float32, entry by entry), then writes into the arrays' `indices`
+   * the indices of the k largest |residual[i]|, as selectTopK would; returns how many.
+   */
+  addAndSelect(gradient: Float32Array, k: number): number {
+    const { arrays, bits, floor } = this;
+    const candidates = arrays.accumulate(gradient, floor);
+    let selection: Selection;
+    if (k > 0 && candidates >= k) selection = selectAmong(bits, k, arrays.indices, candidates, this.scratch);
+    else {
+      if (floor !== Infinity) this.fallbacks++;
+      selection = selectFull(bits, k, arrays.indices, this.scratch);
+    }
+    this.floor = nextFloor(selection.kth);
+    return selection.count;
+  }
+}
+
+const floorScratch = new Uint32Array(1);
+const floorValue = new Float32Array(floorScratch.buffer);
+
+/** FLOOR_FRACTION of the magnitude whose bits are `kth`, as a float32; Infinity (no floor) for none, a NaN, Infinity or a floor of 0. */
+function nextFloor(kth: number): number {
+  if (kth === 0 || kth >= 0x7f800000) return Infinity;
+  floorScratch[0] = kth;
+  return Math.fround(floorValue[0]! * FLOOR_FRACTION) || Infinity;
 }

@@ -1,0 +1,39 @@
+/**
+ * The first pass of a worker's top-k upload (src/wire/topk.ts, TopKAccumulator): the
+ * residual add and the collection of the candidates at or above a floor, four entries at a
+ * time. Bit for bit the TypeScript pass: one float32 add per entry (no fused operation),
+ * and the same test, `!(|value| < floor)`, which also takes a NaN.
+ */
+
+/**
+ * residual[i] += gradient[i] for i < length; writes the indices i with !(|residual[i]| <
+ * floor), ascending, as u32 from `out`; returns how many. A floor of +Infinity only adds.
+ */
+export function topkAccumulate(length: i32, residual: usize, gradient: usize, floor: f32, out: usize): i32 {
+  const floors = f32x4.splat(floor);
+  let count = 0;
+  let i = 0;
+  for (; i + 4 <= length; i += 4) {
+    const offset = <usize>i << 2;
+    const value = f32x4.add(v128.load(residual + offset), v128.load(gradient + offset));
+    v128.store(residual + offset, value);
+    // Below the floor in every lane (the common case): nothing to collect.
+    if (i32x4.all_true(f32x4.lt(f32x4.abs(value), floors))) continue;
+    for (let lane = 0; lane < 4; lane++) {
+      if (!(Mathf.abs(load<f32>(residual + offset + (<usize>lane << 2))) < floor)) {
+        store<u32>(out + (<usize>count << 2), i + lane);
+        count++;
+      }
+    }
+  }
+  for (; i < length; i++) {
+    const offset = <usize>i << 2;
+    const value = load<f32>(residual + offset) + load<f32>(gradient + offset);
+    store<f32>(residual + offset, value);
+    if (!(Mathf.abs(value) < floor)) {
+      store<u32>(out + (<usize>count << 2), i);
+      count++;
+    }
+  }
+  return count;
+}
