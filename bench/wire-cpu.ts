@@ -4,9 +4,11 @@
  *
  *   upload     a worker's UploadEncoder.encode of its gradient sum (residual add, top-k
  *              selection, bf16 pack with the rounding error kept in the residual)
+ *   parseUp    the coordinator's decodeSparseEntries of an answer's packed gradient
  *   sum        the coordinator's sumInSliceOrder of two workers' sparse answers
  *   encode     CoordinatorWire.encode (the union of the answers, bf16 with its residual)
  *   apply      CoordinatorWire.apply (the coordinator's replica: copies and the Adam update)
+ *   parseDown  a worker's decodeSparseEntries of the update's packed gradient
  *   onUpdate   a worker's WorkerWire.onUpdate of the broadcast update (scatter, Adam)
  *
  * The inputs are real: gradient sums of the default model over MNIST slices (a worker's
@@ -15,6 +17,9 @@
  * residuals hold what they hold in a run. Densities: the final one (after the warm-up) and
  * two of the warm-up's (codecs.ts).
  *
+ * The coordinator's encode gets the answers' indices (gradient-sum.ts, sparseAnswerIndices)
+ * when the code has them; `--union scan` leaves them out (encode then scans every entry).
+ *
  * With `--baseline <git ref>` the same pipelines also run on that commit's code (its core
  * package and gradient-sum.ts, extracted into a temporary folder), alternated with this
  * tree's within every round, fed the same inputs; every frame both send is compared byte
@@ -22,7 +27,7 @@
  * only good as the ratios within one run: each round's ratio is taken between the two
  * sides measured back to back, and the table gives medians over rounds.
  *
- *   pnpm bench:wire-cpu [-- --baseline 56ca912 --rounds 9 --steps 8 --warmup 12 --slices 4 --kernels auto]
+ *   pnpm bench:wire-cpu [-- --baseline 56ca912 --rounds 9 --steps 8 --warmup 12 --slices 4 --kernels auto --union answers]
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
@@ -44,14 +49,18 @@ interface Code {
   readonly sum: SumModule;
 }
 
-const PIECES = ['upload', 'sum', 'encode', 'apply', 'onUpdate'] as const;
+const PIECES = ['upload', 'parseUp', 'sum', 'encode', 'apply', 'parseDown', 'onUpdate'] as const;
 type PieceName = (typeof PIECES)[number];
 /** After the warm-up (TOPK_DENSITY.final) and two points of the warm-up. */
 const DENSITIES = [0.01, 0.05, 0.25] as const;
 const WORKERS = 2;
 const OPTIMIZER: ResolvedOptimizerConfig = { name: 'adam', learningRate: 0.004, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 };
 
-const flags = benchFlags({ baseline: '', rounds: '9', steps: '8', warmup: '12', slices: '4', batch: '128', kernels: 'auto' });
+const flags = benchFlags({ baseline: '', rounds: '9', steps: '8', warmup: '12', slices: '4', batch: '128', kernels: 'auto', union: 'answers' });
+if (flags.union !== 'answers' && flags.union !== 'scan') {
+  process.stderr.write(`--union is answers or scan, not ${flags.union}\n`);
+  process.exit(2);
+}
 const [rounds, stepsPerRound, warmup, sliceCount, batch] = [flags.rounds, flags.steps, flags.warmup, flags.slices, flags.batch].map(Number) as [number, number, number, number, number];
 const host = machine();
 
@@ -62,7 +71,7 @@ codes.push(await loadCode('this tree', resolve('.')));
 const spec = COORDINATOR_DEFAULTS.spec;
 const initial = createModel(spec, { seed: 1 }).params;
 const paramCount = initial.length;
-process.stdout.write(`convoy bench:wire-cpu: topk's CPU around a step, ${paramCount} parameters, ${WORKERS} workers' answers of ${batch} images, Adam; ${rounds} rounds of ${stepsPerRound} steps per side after ${warmup}\n`);
+process.stdout.write(`convoy bench:wire-cpu: topk's CPU around a step, ${paramCount} parameters, ${WORKERS} workers' answers of ${batch} images, Adam, union from ${flags.union}; ${rounds} rounds of ${stepsPerRound} steps per side after ${warmup}\n`);
 process.stdout.write(`machine: ${host.cpu}, ${host.cores} cores, Node ${host.node}; load average before ${host.loadBefore.join(' ')}\n`);
 const gradients = realGradients(sliceCount);
 
@@ -99,7 +108,7 @@ function job(version: number, full: Partial<StepMessage>): StepMessage {
 function runStep(code: Code, p: Pipeline, density: number): { ms: Record<PieceName, number>; frames: Uint8Array[] } {
   const { decodeSparseEntries } = code.wire;
   const step = ++p.step;
-  const ms: Record<PieceName, number> = { upload: 0, sum: 0, encode: 0, apply: 0, onUpdate: 0 };
+  const ms: Record<PieceName, number> = { upload: 0, parseUp: 0, sum: 0, encode: 0, apply: 0, parseDown: 0, onUpdate: 0 };
   const frames: Uint8Array[] = [];
   const pieces: Piece[] = p.uploads.map((upload, w) => {
     const gradient = gradients[(step * WORKERS + w) % gradients.length]!;
@@ -107,24 +116,31 @@ function runStep(code: Code, p: Pipeline, density: number): { ms: Record<PieceNa
     const packed = upload.encode(gradient, density);
     ms.upload += performance.now() - t;
     frames.push(packed);
-    // Parsed as the coordinator's parseMessage does (not timed: the protocol's part).
+    // Parsed as the coordinator's parseMessage does.
+    t = performance.now();
     const entries = decodeSparseEntries(packed, paramCount, 'gradient.packed') ?? undefined;
+    ms.parseUp += performance.now() - t;
     const answer: GradientMessage = { type: 'gradient', step, round: step, count: batch, lossSum: 0, correct: 0, gradient: new Float32Array(0), computeMs: 0, decodeMs: 0, packed, ...(entries === undefined ? {} : { entries }) };
     if (entries === undefined) throw new Error(`density ${density}: a dense answer (the bench expects sparse ones)`);
     return { start: w * batch, end: (w + 1) * batch, workerId: w + 1, answer, roundTripMs: 0, sentAt: 0, arrivedAt: 0, scale: 1 };
   });
   ms.upload /= WORKERS;
+  ms.parseUp /= WORKERS;
   let t = performance.now();
   code.sum.sumInSliceOrder(pieces, p.sum, step);
   ms.sum = performance.now() - t;
   t = performance.now();
-  const update = p.coordinator.encode(step, OPTIMIZER, OPTIMIZER.learningRate, step - 1, p.sum, WORKERS * batch);
+  // The answers' indices, where this side's code takes them (with `--union scan`, never).
+  const answerIndices = flags.union === 'answers' ? (code.sum as Partial<SumModule>).sparseAnswerIndices?.(pieces) : undefined;
+  const update = p.coordinator.encode(step, OPTIMIZER, OPTIMIZER.learningRate, step - 1, p.sum, WORKERS * batch, answerIndices);
   ms.encode = performance.now() - t;
   frames.push(update.packed);
   t = performance.now();
   p.coordinator.apply(p.params, p.state);
   ms.apply = performance.now() - t;
+  t = performance.now();
   const entries = decodeSparseEntries(update.packed, paramCount, 'update.packed');
+  ms.parseDown = performance.now() - t;
   const received: UpdateMessage = entries === null ? { ...update, gradient: decodeDense(code, update.packed) } : { ...update, entries };
   t = performance.now();
   p.worker.onUpdate(received);
@@ -190,9 +206,9 @@ for (const [d, density] of DENSITIES.entries()) {
   summary[String(density)] = rows;
 }
 if (codes.length === 2) process.stdout.write(`\nevery frame sent (${WORKERS} uploads and the update, ${rounds * stepsPerRound} steps per density) was byte-identical between the two sides\n`);
-saveResults('wire-cpu', host, { baseline: flags.baseline, rounds, stepsPerRound, warmup, batch, paramCount, densities: DENSITIES, sides: codes.map((code) => code.name), summary });
+saveResults('wire-cpu', host, { baseline: flags.baseline, union: flags.union, rounds, stepsPerRound, warmup, batch, paramCount, densities: DENSITIES, sides: codes.map((code) => code.name), summary });
 
-/** Per round, the sum of the pieces' medians: a step's CPU around the compute (the upload once: one worker's). */
+/** Per round, the sum of the pieces' medians: a step's CPU around the compute (the upload and its parse once: one worker's). */
 function totals(pieces: Record<PieceName, number[]>): number[] {
   return pieces.upload.map((_, round) => PIECES.reduce((sum, piece) => sum + pieces[piece][round]!, 0));
 }
