@@ -10,6 +10,10 @@
  * floor), ascending, as u32 from `out`; returns how many. A floor of +Infinity only adds.
  */
 export function topkAccumulate(length: i32, residual: usize, gradient: usize, floor: f32, out: usize): i32 {
+  if (floor == f32.POSITIVE_INFINITY) {
+    add(length, residual, gradient);
+    return 0;
+  }
   const floors = f32x4.splat(floor);
   let count = 0;
   let i = 0;
@@ -36,4 +40,17 @@ export function topkAccumulate(length: i32, residual: usize, gradient: usize, fl
     }
   }
   return count;
+}
+
+/** residual[i] += gradient[i] for i < length. */
+function add(length: i32, residual: usize, gradient: usize): void {
+  let i = 0;
+  for (; i + 4 <= length; i += 4) {
+    const offset = <usize>i << 2;
+    v128.store(residual + offset, f32x4.add(v128.load(residual + offset), v128.load(gradient + offset)));
+  }
+  for (; i < length; i++) {
+    const offset = <usize>i << 2;
+    store<f32>(residual + offset, load<f32>(residual + offset) + load<f32>(gradient + offset));
+  }
 }

@@ -25,7 +25,8 @@ export interface TopKArrays {
   readonly indices: Uint32Array;
   /**
    * residual += gradient, entry by entry in float32; writes into `indices`, ascending, every
-   * i with !(|residual[i]| < floor) (NaN included); returns how many. floor = Infinity only adds.
+   * i with !(|residual[i]| < floor) (NaN included); returns how many. floor = Infinity only
+   * adds (and returns 0).
    */
   accumulate(gradient: Float32Array, floor: number): number;
 }
