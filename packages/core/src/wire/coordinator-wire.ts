@@ -19,20 +19,17 @@ import { topkDensity, type WireCodec } from './codecs.js';
 import { PACKED_FORMAT, packBf16, packTopkSent } from './packed.js';
 import { replicaStateNames, updateScalars, type UpdateScalars } from './replica.js';
 import { createReplicaArrays, type ReplicaArrays } from './replica-kernel.js';
+import { SparseWrites } from './sparse-writes.js';
 
 export class CoordinatorWire {
   /** What earlier updates did not send, in mean-gradient units (bf16: every entry; topk: entries of past unions). */
   readonly residual: Float32Array;
   private readonly bits: Uint16Array | null;
-  /** topk: this step's union, and the previous frame's entries (double-buffered: see sentBefore). */
+  /** topk: this step's union, and the previous frame's (kept by appliedWrites: the two buffers swap every frame). */
   private indices: Uint32Array | null;
   private previousIndices: Uint32Array | null;
-  /**
-   * topk: the entries the replica's gradient holds from the last frame (a count into
-   * previousIndices), or 'all' (a dense frame, or nothing known): the next frame clears
-   * only those instead of paramCount floats.
-   */
-  private sentBefore: number | 'all' = 'all';
+  /** topk: the replica's update gradient, cleared where the last frame wrote it. */
+  private appliedWrites: SparseWrites | null = null;
   /** Scratch for the union of the answers' indices (two buffers, merged into in turn). */
   private unionScratch: [Uint32Array, Uint32Array] | null = null;
   /** The replica arrays the update is computed in (made at the first encode: they depend on the optimizer). */
@@ -134,10 +131,10 @@ export class CoordinatorWire {
             }
           }
         }
-        this.clearApplied(applied);
+        if (this.appliedWrites?.dense !== applied) this.appliedWrites = new SparseWrites(applied);
+        this.appliedWrites.clear();
         const packed = packTopkSent(residual, indices, count, applied);
-        // The entries `applied` now holds, for the next frame's clear; the buffers swap.
-        this.sentBefore = packed[0] === PACKED_FORMAT.denseBf16 ? 'all' : count;
+        this.appliedWrites.wrote(packed[0] === PACKED_FORMAT.denseBf16 ? null : indices.subarray(0, count));
         this.indices = this.previousIndices;
         this.previousIndices = indices;
         return packed;
@@ -147,17 +144,6 @@ export class CoordinatorWire {
         throw new Error(`unknown codec ${String(unhandled)}`);
       }
     }
-  }
-
-  /** Zeroes `applied` where the previous frame wrote it (all of it after a dense frame). */
-  private clearApplied(applied: Float32Array): void {
-    const before = this.sentBefore;
-    if (before === 'all') {
-      applied.fill(0);
-      return;
-    }
-    const previous = this.previousIndices!;
-    for (let j = 0; j < before; j++) applied[previous[j]!] = 0;
   }
 
   /**
