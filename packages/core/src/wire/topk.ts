@@ -8,8 +8,9 @@
  * the candidates: entries at or above the k-th's bucket, about k plus one bucket's worth),
  * and a filter over the candidates only.
  *
- * TopKAccumulator is what a worker runs every step: the residual add and the selection in
- * one pass, with a floor taken from the previous step's k-th magnitude. Every entry at or
+ * TopKAccumulator is what a worker runs every step: the residual add and the collection of
+ * candidates in one pass (topk-kernel.ts), above a floor taken from the previous step's
+ * k-th magnitude. Every entry at or
  * above the floor is a candidate; when there are at least k of them, the k largest are
  * among them (everything else is below the floor, so below the k-th), and the radix select
  * runs over the candidates alone. When there are fewer, it falls back to selectTopK: the
@@ -24,12 +25,13 @@ const BUCKETS = 65_536;
 /** Magnitude bits with the sign cleared. */
 const MAGNITUDE = 0x7fffffff;
 /**
- * The floor as a fraction of the previous k-th magnitude. The k-th magnitude moves little
- * from one step to the next (the residual keeps what the gradient adds), and it only grows
- * while the warm-up lowers the density; a lower floor costs more candidates, a floor above
- * the new k-th a second pass over the vector.
+ * The floor is the lower edge of the high-bits bucket of the FLOOR_RANK * k-th largest
+ * magnitude of the previous step. The next step's k largest are mostly the entries ranked
+ * just below this step's k (they stay in the residual, and grow), so a floor at rank 3k
+ * leaves them a margin while letting through about 2k candidates; a lower floor costs more
+ * candidates, a floor above the new k-th a second pass over the vector.
  */
-const FLOOR_FRACTION = 0.9;
+const FLOOR_RANK = 3;
 
 /** Histograms for the radix select (BUCKETS counts each): allocate once, reuse every call. */
 interface Histograms {
@@ -50,16 +52,29 @@ export function selectTopK(values: Float32Array, k: number, out: Uint32Array): n
   return selectFull(new Uint32Array(values.buffer, values.byteOffset, values.length), k, out, histograms()).count;
 }
 
-/** What a select found: how many indices it wrote, and the k-th magnitude's bits (0 when every nonzero entry was taken). */
+/**
+ * What a select found: how many indices it wrote, and the high-bits bucket of the
+ * FLOOR_RANK * k-th largest magnitude it saw (-1 when it saw fewer entries).
+ */
 interface Selection {
   readonly count: number;
-  readonly kth: number;
+  readonly floorBucket: number;
+}
+
+/**
+ * The bucket of the rank-th largest entry counted in `high`, when the buckets above `bucket`
+ * hold `above` entries; -1 when all buckets from `bucket` down hold fewer than rank - above.
+ */
+function bucketOfRank(high: Uint32Array, rank: number, bucket: number, above: number): number {
+  let needed = rank - above;
+  while (bucket >= 0 && high[bucket]! < needed) needed -= high[bucket--]!;
+  return bucket;
 }
 
 /** selectTopK over the float bits `bits`. */
 function selectFull(bits: Uint32Array, k: number, out: Uint32Array, { high, low }: Histograms): Selection {
   const length = bits.length;
-  if (k <= 0) return { count: 0, kth: 0 };
+  if (k <= 0) return { count: 0, floorBucket: -1 };
   high.fill(0);
   let nonzero = 0;
   for (let i = 0; i < length; i++) {
@@ -72,12 +87,13 @@ function selectFull(bits: Uint32Array, k: number, out: Uint32Array, { high, low 
   if (nonzero <= k) {
     let written = 0;
     for (let i = 0; i < length; i++) if ((bits[i]! & MAGNITUDE) !== 0) out[written++] = i;
-    return { count: written, kth: 0 };
+    return { count: written, floorBucket: -1 };
   }
   // The bucket of the k-th largest, and how many of its entries are still needed.
   let needed = k;
   let bucket = BUCKETS - 1;
   while (high[bucket]! < needed) needed -= high[bucket--]!;
+  const floorBucket = bucketOfRank(high, FLOOR_RANK * k, bucket, k - needed);
   // The candidates: every entry whose high bits are at or above the bucket, ascending.
   low.fill(0);
   const threshold = (bucket << 16) >>> 0;
@@ -92,7 +108,7 @@ function selectFull(bits: Uint32Array, k: number, out: Uint32Array, { high, low 
   let lowBits = BUCKETS - 1;
   while (low[lowBits]! < needed) needed -= low[lowBits--]!;
   const kth = (threshold | lowBits) >>> 0;
-  return { count: keepLargest(bits, out, candidates, kth, needed), kth };
+  return { count: keepLargest(bits, out, candidates, kth, needed), floorBucket };
 }
 
 /**
@@ -105,6 +121,7 @@ function selectAmong(bits: Uint32Array, k: number, out: Uint32Array, candidates:
   let needed = k;
   let bucket = BUCKETS - 1;
   while (high[bucket]! < needed) needed -= high[bucket--]!;
+  const floorBucket = bucketOfRank(high, FLOOR_RANK * k, bucket, k - needed);
   low.fill(0);
   for (let j = 0; j < candidates; j++) {
     const magnitude = bits[out[j]!]! & MAGNITUDE;
@@ -113,7 +130,7 @@ function selectAmong(bits: Uint32Array, k: number, out: Uint32Array, candidates:
   let lowBits = BUCKETS - 1;
   while (low[lowBits]! < needed) needed -= low[lowBits--]!;
   const kth = ((bucket << 16) | lowBits) >>> 0;
-  return { count: keepLargest(bits, out, candidates, kth, needed), kth };
+  return { count: keepLargest(bits, out, candidates, kth, needed), floorBucket };
 }
 
 /**
@@ -137,9 +154,9 @@ function keepLargest(bits: Uint32Array, out: Uint32Array, candidates: number, kt
 export class TopKAccumulator {
   private readonly scratch = histograms();
   private readonly bits: Uint32Array;
-  /** The previous k-th magnitude times FLOOR_FRACTION (a float32 value); Infinity while there is none. */
+  /** The floor (a float32 value, see FLOOR_RANK); Infinity while there is none. */
   private floor = Infinity;
-  /** Steps whose floor let too few candidates through, so that the full select ran (tests and the bench read it). */
+  /** Steps whose floor let too few candidates through, so that the full select ran (the tests read it). */
   fallbacks = 0;
 
   constructor(readonly arrays: TopKArrays) {
@@ -153,13 +170,15 @@ export class TopKAccumulator {
   addAndSelect(gradient: Float32Array, k: number): number {
     const { arrays, bits, floor } = this;
     const candidates = arrays.accumulate(gradient, floor);
-    let selection: Selection;
-    if (k > 0 && candidates >= k) selection = selectAmong(bits, k, arrays.indices, candidates, this.scratch);
-    else {
-      if (floor !== Infinity) this.fallbacks++;
-      selection = selectFull(bits, k, arrays.indices, this.scratch);
+    if (k > 0 && candidates >= k) {
+      const selection = selectAmong(bits, k, arrays.indices, candidates, this.scratch);
+      // Fewer than FLOOR_RANK * k candidates: the floor stays, the best bound known.
+      if (selection.floorBucket >= 0) this.floor = bucketFloor(selection.floorBucket);
+      return selection.count;
     }
-    this.floor = nextFloor(selection.kth);
+    if (floor !== Infinity) this.fallbacks++;
+    const selection = selectFull(bits, k, arrays.indices, this.scratch);
+    this.floor = selection.floorBucket >= 0 ? bucketFloor(selection.floorBucket) : Infinity;
     return selection.count;
   }
 }
@@ -167,9 +186,10 @@ export class TopKAccumulator {
 const floorScratch = new Uint32Array(1);
 const floorValue = new Float32Array(floorScratch.buffer);
 
-/** FLOOR_FRACTION of the magnitude whose bits are `kth`, as a float32; Infinity (no floor) for none, a NaN, Infinity or a floor of 0. */
-function nextFloor(kth: number): number {
-  if (kth === 0 || kth >= 0x7f800000) return Infinity;
-  floorScratch[0] = kth;
-  return Math.fround(floorValue[0]! * FLOOR_FRACTION) || Infinity;
+/** The least magnitude in high-bits bucket `bucket`, as a float32; Infinity (no floor) for 0, or from Infinity and NaN up. */
+function bucketFloor(bucket: number): number {
+  const bits = (bucket << 16) >>> 0;
+  if (bits === 0 || bits >= 0x7f800000) return Infinity;
+  floorScratch[0] = bits;
+  return floorValue[0]!;
 }
