@@ -11,18 +11,18 @@ function randomEntries(rng: Rng, density: number): SparseEntries {
 }
 
 describe('SparseWrites', () => {
-  it('after each write the vector is exactly that write: sparse after sparse, dense, sparse again (against a fresh scatter)', () => {
+  it('after each write the vector is exactly that write: sparse after sparse, dense, none, many (cleared by a fill), sparse again (against a fresh scatter)', () => {
     const rng = new Rng(2);
     const dense = new Float32Array(LENGTH).fill(3); // whatever was there before: the first write clears it all
     const writes = new SparseWrites(dense);
-    for (const step of ['sparse', 'sparse', 'dense', 'sparse', 'empty', 'sparse'] as const) {
+    for (const step of ['sparse', 'sparse', 'dense', 'sparse', 'empty', 'many', 'sparse', 'many'] as const) {
       if (step === 'dense') {
         const gradient = Float32Array.from({ length: LENGTH }, () => rng.nextFloat());
         writes.assign(undefined, gradient);
         expect(dense).toEqual(gradient);
         continue;
       }
-      const entries = step === 'empty' ? randomEntries(rng, 0) : randomEntries(rng, 0.05);
+      const entries = randomEntries(rng, step === 'empty' ? 0 : step === 'many' ? 0.5 : 0.05);
       writes.assign(entries, new Float32Array(0));
       expect(dense).toEqual(scatterEntries(entries, LENGTH));
     }

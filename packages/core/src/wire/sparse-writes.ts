@@ -16,10 +16,11 @@ export class SparseWrites {
 
   constructor(readonly dense: Float32Array) {}
 
-  /** Zeroes the entries the last write set (all of them when unknown). */
+  /** Zeroes the entries the last write set (all of them when unknown, or when they are many). */
   clear(): void {
     const { dense, written } = this;
-    if (written === null) dense.fill(0);
+    // NOTE: beyond an eighth of the entries, scattered stores cost more than one sequential fill.
+    if (written === null || written.length > dense.length / 8) dense.fill(0);
     else for (let j = 0; j < written.length; j++) dense[written[j]!] = 0;
     this.written = null;
   }

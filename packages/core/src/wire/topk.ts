@@ -32,6 +32,12 @@ const MAGNITUDE = 0x7fffffff;
  * candidates, a floor above the new k-th a second pass over the vector.
  */
 const FLOOR_RANK = 3;
+/**
+ * No floor when FLOOR_RANK * k passes this share of the entries (the warm-up's first, dense
+ * steps): the candidates' scattered reads then cost more than the full select's two
+ * sequential passes.
+ */
+const MAX_CANDIDATE_SHARE = 0.2;
 
 /** Histograms for the radix select (BUCKETS counts each): allocate once, reuse every call. */
 interface Histograms {
@@ -168,7 +174,8 @@ export class TopKAccumulator {
    * the indices of the k largest |residual[i]|, as selectTopK would; returns how many.
    */
   addAndSelect(gradient: Float32Array, k: number): number {
-    const { arrays, bits, floor } = this;
+    const { arrays, bits } = this;
+    const floor = FLOOR_RANK * k <= MAX_CANDIDATE_SHARE * bits.length ? this.floor : Infinity;
     const candidates = arrays.accumulate(gradient, floor);
     if (k > 0 && candidates >= k) {
       const selection = selectAmong(bits, k, arrays.indices, candidates, this.scratch);
