@@ -7,9 +7,11 @@
 
 /**
  * residual[i] += gradient[i] for i < length; writes the indices i with !(|residual[i]| <
- * floor), ascending, as u32 from `out`; returns how many. A floor of +Infinity only adds.
+ * floor), ascending, as u32 from `out`, and their magnitude bits (the float's bits, sign
+ * cleared) from `outMagnitudes`; returns how many. A floor of +Infinity only adds (and
+ * returns 0: not even a NaN is collected).
  */
-export function topkAccumulate(length: i32, residual: usize, gradient: usize, floor: f32, out: usize): i32 {
+export function topkAccumulate(length: i32, residual: usize, gradient: usize, floor: f32, out: usize, outMagnitudes: usize): i32 {
   if (floor == f32.POSITIVE_INFINITY) {
     add(length, residual, gradient);
     return 0;
@@ -24,8 +26,10 @@ export function topkAccumulate(length: i32, residual: usize, gradient: usize, fl
     // Below the floor in every lane (the common case): nothing to collect.
     if (i32x4.all_true(f32x4.lt(f32x4.abs(value), floors))) continue;
     for (let lane = 0; lane < 4; lane++) {
-      if (!(Mathf.abs(load<f32>(residual + offset + (<usize>lane << 2))) < floor)) {
+      const at = residual + offset + (<usize>lane << 2);
+      if (!(Mathf.abs(load<f32>(at)) < floor)) {
         store<u32>(out + (<usize>count << 2), i + lane);
+        store<u32>(outMagnitudes + (<usize>count << 2), load<u32>(at) & 0x7fffffff);
         count++;
       }
     }
@@ -36,6 +40,7 @@ export function topkAccumulate(length: i32, residual: usize, gradient: usize, fl
     store<f32>(residual + offset, value);
     if (!(Mathf.abs(value) < floor)) {
       store<u32>(out + (<usize>count << 2), i);
+      store<u32>(outMagnitudes + (<usize>count << 2), reinterpret<u32>(value) & 0x7fffffff);
       count++;
     }
   }

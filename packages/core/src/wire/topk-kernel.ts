@@ -12,7 +12,7 @@
 import { wasmWithArrays } from './replica-kernel.js';
 
 interface TopKExports {
-  topkAccumulate(length: number, residual: number, gradient: number, floor: number, out: number): number;
+  topkAccumulate(length: number, residual: number, gradient: number, floor: number, out: number, outMagnitudes: number): number;
 }
 
 /** A worker's top-k state: the residual and room for the indices, paramCount entries each. */
@@ -23,10 +23,12 @@ export interface TopKArrays {
   readonly residual: Float32Array;
   /** The candidates accumulate() writes, then the selected indices. */
   readonly indices: Uint32Array;
+  /** The candidates' magnitude bits (float32 bits, sign cleared), in the order of `indices`. */
+  readonly magnitudes: Uint32Array;
   /**
    * residual += gradient, entry by entry in float32; writes into `indices`, ascending, every
-   * i with !(|residual[i]| < floor) (NaN included); returns how many. floor = Infinity only
-   * adds (and returns 0).
+   * i with !(|residual[i]| < floor) (NaN included), and its magnitude bits into
+   * `magnitudes`; returns how many. floor = Infinity only adds (and returns 0).
    */
   accumulate(gradient: Float32Array, floor: number): number;
 }
@@ -39,11 +41,13 @@ export function createTopKArrays(paramCount: number, prefer: 'wasm' | 'js' = 'wa
 function jsTopK(paramCount: number): TopKArrays {
   const residual = new Float32Array(paramCount);
   const indices = new Uint32Array(paramCount);
-  return { kind: 'js', residual, indices, accumulate: (gradient, floor) => accumulate(residual, gradient, floor, indices) };
+  const magnitudes = new Uint32Array(paramCount);
+  const bits = new Uint32Array(residual.buffer);
+  return { kind: 'js', residual, indices, magnitudes, accumulate: (gradient, floor) => accumulate(residual, bits, gradient, floor, indices, magnitudes) };
 }
 
-/** The TypeScript pass (see TopKArrays.accumulate). */
-function accumulate(residual: Float32Array, gradient: Float32Array, floor: number, out: Uint32Array): number {
+/** The TypeScript pass (see TopKArrays.accumulate); `bits` views `residual`. */
+function accumulate(residual: Float32Array, bits: Uint32Array, gradient: Float32Array, floor: number, out: Uint32Array, magnitudes: Uint32Array): number {
   const length = residual.length;
   if (floor === Infinity) {
     for (let i = 0; i < length; i++) residual[i] = residual[i]! + gradient[i]!;
@@ -54,26 +58,31 @@ function accumulate(residual: Float32Array, gradient: Float32Array, floor: numbe
     const value = Math.fround(residual[i]! + gradient[i]!);
     residual[i] = value;
     // NOTE: `!(|value| < floor)`, not `|value| >= floor`: a NaN is a candidate, as its bits rank it above every number.
-    if (!(Math.abs(value) < floor)) out[count++] = i;
+    if (!(Math.abs(value) < floor)) {
+      out[count] = i;
+      magnitudes[count++] = (bits[i]! & 0x7fffffff) >>> 0;
+    }
   }
   return count;
 }
 
 function wasmTopK(paramCount: number): TopKArrays | null {
-  const instance = wasmWithArrays<TopKExports>(3, paramCount);
+  const instance = wasmWithArrays<TopKExports>(4, paramCount);
   if (instance === null) return null;
   const { wasm, offsets, memory } = instance;
-  const [residualAt, gradientAt, indicesAt] = offsets as [number, number, number];
+  const [residualAt, gradientAt, indicesAt, magnitudesAt] = offsets as [number, number, number, number];
   const residual = new Float32Array(memory.buffer, residualAt, paramCount);
   const gradientIn = new Float32Array(memory.buffer, gradientAt, paramCount);
   const indices = new Uint32Array(memory.buffer, indicesAt, paramCount);
+  const magnitudes = new Uint32Array(memory.buffer, magnitudesAt, paramCount);
   return {
     kind: 'wasm',
     residual,
     indices,
+    magnitudes,
     accumulate: (gradient, floor) => {
       gradientIn.set(gradient);
-      return wasm.topkAccumulate(paramCount, residualAt, gradientAt, floor, indicesAt);
+      return wasm.topkAccumulate(paramCount, residualAt, gradientAt, floor, indicesAt, magnitudesAt);
     },
   };
 }

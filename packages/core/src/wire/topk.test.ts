@@ -73,7 +73,7 @@ describe.each(['wasm', 'js'] as const)('TopKAccumulator (%s kernel)', (kind) => 
   });
 });
 
-describe('TopKArrays.accumulate: the WebAssembly and TypeScript passes agree bit for bit', () => {
+describe('TopKArrays.accumulate: the WebAssembly and TypeScript passes agree bit for bit (residual, candidates, their magnitudes)', () => {
   it.each([
     ['no floor (only adds)', Infinity],
     ['a floor', 0.5],
@@ -95,6 +95,11 @@ describe('TopKArrays.accumulate: the WebAssembly and TypeScript passes agree bit
     expect(new Uint32Array(wasm.residual.slice().buffer)).toEqual(new Uint32Array(js.residual.slice().buffer));
     expect(counts[0]).toBe(counts[1]);
     expect([...wasm.indices.subarray(0, counts[0])]).toEqual([...js.indices.subarray(0, counts[1])]);
+    // Each candidate's magnitude bits beside its index: the float's bits with the sign cleared.
+    const residualBits = new Uint32Array(js.residual.slice().buffer);
+    const magnitudes = [...js.indices.subarray(0, counts[1])].map((i) => (residualBits[i]! & 0x7fffffff) >>> 0);
+    expect([...js.magnitudes.subarray(0, counts[1])]).toEqual(magnitudes);
+    expect([...wasm.magnitudes.subarray(0, counts[0])]).toEqual(magnitudes);
     const expected = [...js.residual.keys()].filter((i) => !(Math.abs(js.residual[i]!) < floor));
     expect([...js.indices.subarray(0, counts[1])]).toEqual(floor === Infinity ? [] : expected);
     if (floor !== Infinity) expect(expected).toContain(13);
