@@ -16,20 +16,15 @@ import type { UpdateMessage } from '../protocol/messages.js';
 import type { ResolvedOptimizerConfig } from '../optimizers/optimizer.js';
 import { fromBf16, roundToBf16 } from './bf16.js';
 import { topkDensity, type WireCodec } from './codecs.js';
-import { PACKED_FORMAT, packBf16, packTopkSent } from './packed.js';
+import { packBf16, packTopk } from './packed.js';
 import { replicaStateNames, updateScalars, type UpdateScalars } from './replica.js';
 import { createReplicaArrays, type ReplicaArrays } from './replica-kernel.js';
-import { SparseWrites } from './sparse-writes.js';
 
 export class CoordinatorWire {
   /** What earlier updates did not send, in mean-gradient units (bf16: every entry; topk: entries of past unions). */
   readonly residual: Float32Array;
   private readonly bits: Uint16Array | null;
-  /** topk: this step's union, and the previous frame's (kept by appliedWrites: the two buffers swap every frame). */
-  private indices: Uint32Array | null;
-  private previousIndices: Uint32Array | null;
-  /** topk: the replica's update gradient, cleared where the last frame wrote it. */
-  private appliedWrites: SparseWrites | null = null;
+  private readonly indices: Uint32Array | null;
   /** Scratch for the union of the answers' indices (two buffers, merged into in turn). */
   private unionScratch: [Uint32Array, Uint32Array] | null = null;
   /** The replica arrays the update is computed in (made at the first encode: they depend on the optimizer). */
@@ -46,7 +41,6 @@ export class CoordinatorWire {
     this.residual = new Float32Array(paramCount);
     this.bits = codec === 'bf16' ? new Uint16Array(paramCount) : null;
     this.indices = codec === 'topk' ? new Uint32Array(paramCount) : null;
-    this.previousIndices = codec === 'topk' ? new Uint32Array(paramCount) : null;
   }
 
   /** topk's density for step `step` (undefined for bf16: it sends everything). */
@@ -131,13 +125,7 @@ export class CoordinatorWire {
             }
           }
         }
-        if (this.appliedWrites?.dense !== applied) this.appliedWrites = new SparseWrites(applied);
-        this.appliedWrites.clear();
-        const packed = packTopkSent(residual, indices, count, applied);
-        this.appliedWrites.wrote(packed[0] === PACKED_FORMAT.denseBf16 ? null : indices.subarray(0, count));
-        this.indices = this.previousIndices;
-        this.previousIndices = indices;
-        return packed;
+        return packTopk(residual, indices, count, applied);
       }
       default: {
         const unhandled: never = this.codec;

@@ -81,16 +81,6 @@ function writeGaps(out: Uint8Array, offset: number, indices: Uint32Array, count:
  * `sent` (paramCount floats, or null) receives what a receiver decodes: the sent values, 0 elsewhere.
  */
 export function packTopk(values: Float32Array, indices: Uint32Array, count: number, sent: Float32Array | null = null): Uint8Array {
-  sent?.fill(0);
-  return packTopkSent(values, indices, count, sent);
-}
-
-/**
- * packTopk, but `sent` (or null) is written only at the entries sent (every entry when the
- * frame is dense bf16): the caller keeps it 0 elsewhere, e.g. by clearing the entries of
- * its previous frame rather than all paramCount.
- */
-export function packTopkSent(values: Float32Array, indices: Uint32Array, count: number, sent: Float32Array | null): Uint8Array {
   const denseBytes = DENSE_BF16_HEADER + 2 * values.length;
   const sparseBytes = SPARSE_HEADER + 2 * count + gapBytes(indices, count);
   if (sparseBytes >= denseBytes) {
@@ -99,6 +89,7 @@ export function packTopkSent(values: Float32Array, indices: Uint32Array, count: 
     sendAsBf16(values, null, values.length, out, DENSE_BF16_HEADER, sent);
     return out;
   }
+  sent?.fill(0);
   const out = new Uint8Array(sparseBytes);
   out[0] = PACKED_FORMAT.sparseBf16;
   new DataView(out.buffer).setUint32(4, count, true);

@@ -22,7 +22,7 @@ import type { ResolvedOptimizerConfig } from '../optimizers/optimizer.js';
 import { REPLICA_CHECK_EVERY, usesReplicas, type WireCodec } from './codecs.js';
 import { replicaHash } from './replica.js';
 import { createReplicaArrays, type ReplicaArrays } from './replica-kernel.js';
-import { SparseWrites } from './sparse-writes.js';
+import { scatterInto } from './packed.js';
 import { UploadEncoder } from './upload.js';
 
 export class WireError extends Error {
@@ -44,8 +44,6 @@ export class WorkerWire {
   /** Updates the replica reflects; -1 while it holds nothing. */
   private replicaVersion = -1;
   private upload: UploadEncoder | null = null;
-  /** The replica's update gradient, cleared where the previous update wrote it. */
-  private updateGradient: SparseWrites | null = null;
 
   /** A (new) run: its codec; replica runs also get the optimizer config. Forgets any replica and residual. */
   onWelcome(welcome: WelcomeMessage): void {
@@ -56,7 +54,6 @@ export class WorkerWire {
     if (!usesReplicas(this.codec)) return;
     if (welcome.optimizer === undefined) throw new WireError('BAD_REPLICA', `a ${this.codec} run's welcome must carry the optimizer config`);
     this.replica = createReplicaArrays(welcome.optimizer as unknown as ResolvedOptimizerConfig, welcome.paramCount);
-    this.updateGradient = new SparseWrites(this.replica.gradient);
     this.upload = new UploadEncoder(this.codec === 'bf16' ? 'bf16' : 'topk', welcome.paramCount);
   }
 
@@ -90,7 +87,8 @@ export class WorkerWire {
   onUpdate(message: UpdateMessage): void {
     const replica = this.replica;
     if (replica === null || message.version !== this.replicaVersion + 1 || this.replicaVersion < 0) return;
-    this.updateGradient!.assign(message.entries, message.gradient);
+    if (message.entries === undefined) replica.gradient.set(message.gradient);
+    else scatterInto(message.entries, replica.gradient.fill(0));
     replica.apply(message);
     this.replicaVersion = message.version;
   }
