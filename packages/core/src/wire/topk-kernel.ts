@@ -15,7 +15,7 @@ interface TopKExports {
   topkAccumulate(length: number, residual: number, gradient: number, floor: number, out: number, outMagnitudes: number): number;
 }
 
-/** A worker's top-k state: the residual and room for the indices, paramCount entries each. */
+/** A worker's top-k state: the residual, and room for the candidates (indices and magnitude bits), paramCount entries each. */
 export interface TopKArrays {
   /** 'wasm' or 'js': which code runs accumulate() (both give the same bits). */
   readonly kind: 'wasm' | 'js';
