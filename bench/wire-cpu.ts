@@ -30,7 +30,7 @@
  *   pnpm bench:wire-cpu [-- --baseline 56ca912 --rounds 9 --steps 8 --warmup 12 --slices 4 --kernels auto --union answers]
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -232,19 +232,19 @@ function realGradients(count: number): Float32Array[] {
 }
 
 /**
- * A folder holding `ref`'s packages/core (its src and package.json; this tree's build/ and
- * node_modules linked in: the WebAssembly build only grows by new files) and gradient-sum.ts.
+ * A new temporary folder holding `ref`'s packages/core (its src and package.json; this
+ * tree's build/ and node_modules linked in: the WebAssembly build only grows by new
+ * exports) and gradient-sum.ts; removed when the process exits.
  */
 function extractBaseline(ref: string): string {
   const commit = execFileSync('git', ['rev-parse', '--verify', `${ref}^{commit}`], { encoding: 'utf8' }).trim();
-  const folder = join(tmpdir(), `convoy-bench-baseline-${commit}`);
-  if (!existsSync(join(folder, 'packages/core/src'))) {
-    mkdirSync(folder, { recursive: true });
-    const archive = execFileSync('git', ['archive', commit, 'packages/core/src', 'packages/core/package.json', 'packages/coordinator/src/gradient-sum.ts']);
-    execFileSync('tar', ['-x', '-C', folder], { input: archive });
-    symlinkSync(resolve('packages/core/node_modules'), join(folder, 'packages/core/node_modules'));
-    symlinkSync(resolve('packages/core/build'), join(folder, 'packages/core/build'));
-  }
+  const folder = mkdtempSync(join(tmpdir(), `convoy-bench-baseline-${commit.slice(0, 12)}-`));
+  // NOTE: rmSync removes the links, never what they point to.
+  process.on('exit', () => rmSync(folder, { recursive: true, force: true }));
+  const archive = execFileSync('git', ['archive', commit, 'packages/core/src', 'packages/core/package.json', 'packages/coordinator/src/gradient-sum.ts']);
+  execFileSync('tar', ['-x', '-C', folder], { input: archive });
+  symlinkSync(resolve('packages/core/node_modules'), join(folder, 'packages/core/node_modules'));
+  symlinkSync(resolve('packages/core/build'), join(folder, 'packages/core/build'));
   return folder;
 }
 
