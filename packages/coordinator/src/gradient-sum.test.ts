@@ -1,6 +1,6 @@
 import { decodePacked, decodeSparseEntries, packSparse, packTopk, type GradientMessage } from '@convoy/core';
 import { describe, expect, it } from 'vitest';
-import { sumInSliceOrder } from './gradient-sum.js';
+import { sparseAnswerIndices, sumInSliceOrder } from './gradient-sum.js';
 import type { Piece } from './scheduler.js';
 
 function piece(start: number, count: number, values: number[] | Float32Array, workerId = 1, extra: Partial<GradientMessage> = {}): Piece {
@@ -65,5 +65,17 @@ describe('sumInSliceOrder', () => {
       expect(Array.from(fromSparse, (value) => value + 0)).toEqual(Array.from(fromDense, (value) => value + 0));
       expect(fromSparse.some((value) => value !== 0)).toBe(true);
     }
+  });
+});
+
+describe('sparseAnswerIndices', () => {
+  it('the indices of each sparse answer, in slice order; none when an answer is dense', () => {
+    const values = new Float32Array(100);
+    values[3] = 1;
+    values[40] = -2;
+    const frame = packTopk(values, Uint32Array.of(3, 40), 2);
+    const sparse = (start: number) => piece(start, 2, [], 1, { packed: frame, entries: decodeSparseEntries(frame, 100, 'gradient.packed')! });
+    expect(sparseAnswerIndices([sparse(0), sparse(2)])?.map((indices) => [...indices])).toEqual([[3, 40], [3, 40]]);
+    expect(sparseAnswerIndices([sparse(0), piece(2, 2, new Float32Array(100))])).toBeUndefined();
   });
 });

@@ -61,3 +61,17 @@ function addInto(target: Float32Array, source: Float32Array): void {
   const length = target.length;
   for (let i = 0; i < length; i++) target[i] = target[i]! + source[i]!;
 }
+
+/**
+ * The indices of the pieces' sparse answers (each ascending), for CoordinatorWire.encode:
+ * the sum is 0 off their union. Undefined when an answer is dense (the union is then everything).
+ */
+export function sparseAnswerIndices(pieces: readonly Piece[]): Uint32Array[] | undefined {
+  const lists: Uint32Array[] = [];
+  for (const piece of pieces) {
+    const entries = piece.answer.type === 'gradient' ? piece.answer.entries : undefined;
+    if (entries === undefined) return undefined;
+    lists.push(entries.indices);
+  }
+  return lists;
+}

@@ -14,6 +14,7 @@ export {
 export { avgPool2dForward, avgPool2dBackward } from './avgpool';
 export { sgdUpdate, adadeltaUpdate, adamUpdate } from './optimizers';
 export { replicaSgd, replicaAdadelta, replicaAdam } from './replica';
+export { topkAccumulate } from './topk';
 
 /** First byte after the module's static data: the TypeScript allocator starts above it. */
 export function heapBase(): usize {

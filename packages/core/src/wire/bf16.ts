@@ -53,3 +53,37 @@ export function roundToBf16(source: Float32Array, out: Uint16Array, residual: Fl
     residual[i] = residual[i]! - fromBf16(sent);
   }
 }
+
+/**
+ * bf16 bits of the finite float32 whose bits are `bits`, rounded to nearest like bitsToBf16,
+ * but never to Infinity: a value beyond the largest bf16 is cut to it (toward zero).
+ * NOTE: a frame holding Infinity is refused, and the residual would hold -Infinity.
+ */
+export function finiteBf16(bits: number): number {
+  const rounded = bitsToBf16(bits);
+  return (rounded & 0x7f80) === 0x7f80 && (bits & 0x7f800000) !== 0x7f800000 ? bits >>> 16 : rounded;
+}
+
+/**
+ * Sends entries of `values` as bf16 with error feedback: rounds the entries at
+ * `indices[0..count)` (ascending; every entry, count = values.length, when `indices` is
+ * null) with finiteBf16, writes each pattern little-endian into `out` from byte `offset`
+ * (2 bytes an entry, in order), and replaces each entry by its rounding error (value -
+ * sent, exact in float32: both are multiples of the value's float32 ulp, less than 2^8 of
+ * them apart). `sent` (or null) receives the sent values at the same entries.
+ * NOTE: one loop with the rounding inlined, here beside it: on a vector's worth of entries
+ * a call per entry into another module (and DataView writes) cost several times the work.
+ */
+export function sendAsBf16(values: Float32Array, indices: Uint32Array | null, count: number, out: Uint8Array, offset: number, sent: Float32Array | null): void {
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  for (let j = 0; j < count; j++, offset += 2) {
+    const index = indices === null ? j : indices[j]!;
+    const rounded = finiteBf16(bits[index]!);
+    out[offset] = rounded & 0xff;
+    out[offset + 1] = rounded >>> 8;
+    scratchBits[0] = rounded << 16;
+    const value = scratch[0]!;
+    values[index] = values[index]! - value;
+    if (sent !== null) sent[index] = value;
+  }
+}

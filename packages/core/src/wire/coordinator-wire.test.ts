@@ -6,9 +6,10 @@
 import { describe, expect, it } from 'vitest';
 import type { ResolvedOptimizerConfig } from '../optimizers/optimizer.js';
 import { Rng } from '../rng.js';
-import { CoordinatorWire } from './coordinator-wire.js';
+import { CoordinatorWire, mergeSorted } from './coordinator-wire.js';
 import { replicaStateNames } from './replica.js';
 import { PACKED_FORMAT, decodePacked } from './packed.js';
+import { replicaHash } from './replica.js';
 
 const PARAMS = 20_000;
 const IMAGES = 256;
@@ -56,5 +57,47 @@ describe('topk download (CoordinatorWire)', () => {
     for (let i = 0; i < PARAMS; i++) expect(applied[i]! + coordinator.residual[i]!).toBeCloseTo(given[i]!, 2);
     // Something did wait: most union entries are not bf16 values.
     expect(coordinator.residual.some((value) => value !== 0)).toBe(true);
+  });
+});
+
+describe('topk download from the answers\' indices', () => {
+  /** `workers` ascending index lists of about `density` each, and their sum (bf16-like values, some cancelling to 0). */
+  function answers(rng: Rng, workers: number, density: number): { lists: Uint32Array[]; sum: Float32Array } {
+    const sum = new Float32Array(PARAMS);
+    const lists = Array.from({ length: workers }, (_, w) => {
+      const list = Uint32Array.from(Array.from({ length: PARAMS }, (_, i) => i).filter(() => rng.nextFloat() < density));
+      // Worker 1 repeats some of worker 0's entries with the opposite value: a union entry whose sum is 0.
+      for (const i of list) sum[i] = w === 1 && i % 3 === 0 && sum[i] !== 0 ? 0 : sum[i]! + (rng.nextFloat() - 0.5) * 2 ** (8 * rng.nextFloat());
+      return list;
+    });
+    return { lists, sum };
+  }
+
+  it('gives the frames and replica updates of the scan, step after step, through a dense frame and back', () => {
+    const rng = new Rng(8);
+    const [fromIndices, fromScan] = [new CoordinatorWire('topk', PARAMS, 0), new CoordinatorWire('topk', PARAMS, 0)];
+    const replicas = [0, 1].map(() => ({ params: new Float32Array(PARAMS), state: Object.fromEntries(replicaStateNames(config).map((name) => [name, new Float32Array(PARAMS)])) }));
+    const formats: number[] = [];
+    for (let step = 1; step <= 8; step++) {
+      const { lists, sum } = answers(rng, step === 4 ? 5 : 2, step === 4 ? 0.5 : 0.02);
+      const updates = [fromIndices.encode(step, config, config.learningRate, step - 1, sum, IMAGES, lists), fromScan.encode(step, config, config.learningRate, step - 1, sum, IMAGES)];
+      expect(updates[0]!.packed).toEqual(updates[1]!.packed);
+      expect(fromIndices.residual).toEqual(fromScan.residual);
+      fromIndices.apply(replicas[0]!.params, replicas[0]!.state);
+      fromScan.apply(replicas[1]!.params, replicas[1]!.state);
+      expect(replicaHash(replicas[0]!.params)).toBe(replicaHash(replicas[1]!.params));
+      formats.push(updates[0]!.packed[0]!);
+    }
+    expect(formats).toEqual([4, 4, 4, 1, 4, 4, 4, 4]);
+  });
+
+  it('mergeSorted: the ascending union, each entry once (against a Set)', () => {
+    const rng = new Rng(4);
+    const list = (density: number) => Uint32Array.from(Array.from({ length: 500 }, (_, i) => i).filter(() => rng.nextFloat() < density));
+    for (const [a, b] of [[list(0.1), list(0.1)], [list(0), list(0.3)], [list(0.5), list(0)], [list(1), list(0.2)], [Uint32Array.of(7), Uint32Array.of(7)]] as const) {
+      const out = new Uint32Array(a.length + b.length);
+      const count = mergeSorted(a, b, out);
+      expect([...out.subarray(0, count)]).toEqual([...new Set([...a, ...b])].sort((x, y) => x - y));
+    }
   });
 });

@@ -25,6 +25,8 @@ export class CoordinatorWire {
   readonly residual: Float32Array;
   private readonly bits: Uint16Array | null;
   private readonly indices: Uint32Array | null;
+  /** Scratch for the union of the answers' indices (two buffers, merged into in turn). */
+  private unionScratch: [Uint32Array, Uint32Array] | null = null;
   /** The replica arrays the update is computed in (made at the first encode: they depend on the optimizer). */
   private replica: ReplicaArrays | null = null;
   /** The update encode() made and apply() has yet to apply. */
@@ -50,13 +52,19 @@ export class CoordinatorWire {
    * The message that brings every replica from `version - 1` to `version`: update number
    * `iterations + 1` from `gradientSum` (the ordered sum of the step's answers, `images` of
    * them). apply() then applies the same update to the coordinator's replica.
+   * topk: `answerIndices`, when given, are the indices of the sparse answers summed into
+   * `gradientSum` (each ascending; the sum is 0 off their union), so the union is found
+   * from them instead of a scan of paramCount entries; the update is the same either way.
    * NOTE: two calls so the coordinator can send the update first and apply it while the
    * workers do: the update's arithmetic is on the step's path on both sides.
    */
-  encode(version: number, config: ResolvedOptimizerConfig, learningRate: number, iterations: number, gradientSum: Float32Array, images: number): UpdateMessage {
+  encode(
+    version: number, config: ResolvedOptimizerConfig, learningRate: number, iterations: number, gradientSum: Float32Array, images: number,
+    answerIndices?: readonly Uint32Array[],
+  ): UpdateMessage {
     this.replica ??= createReplicaArrays(config, this.paramCount);
     // The mean gradient as the receivers decode it goes where the update reads it.
-    const packed = this.pack(gradientSum, Math.fround(1 / images), this.replica.gradient);
+    const packed = this.pack(gradientSum, Math.fround(1 / images), this.replica.gradient, answerIndices);
     const scalars = updateScalars(config, learningRate, iterations + 1);
     this.pending = { config, scalars };
     return { type: 'update', version, ...scalars, packed, gradient: new Float32Array(0) };
@@ -84,7 +92,7 @@ export class CoordinatorWire {
    * Packs the mean gradient (`gradientSum` times `scale`) plus the residual, leaves in the
    * residual what was not sent, and writes into `applied` exactly what the receivers decode.
    */
-  private pack(gradientSum: Float32Array, scale: number, applied: Float32Array): Uint8Array {
+  private pack(gradientSum: Float32Array, scale: number, applied: Float32Array, answerIndices: readonly Uint32Array[] | undefined): Uint8Array {
     const residual = this.residual;
     switch (this.codec) {
       case 'bf16': {
@@ -97,12 +105,24 @@ export class CoordinatorWire {
         // The union: entries some worker sent. Off it the mean is 0, so the add leaves the
         // residual as it is there (it waits for the entry's next union, or a dense frame).
         const indices = this.indices!;
+        const union = answerIndices === undefined ? null : this.union(answerIndices);
         let count = 0;
-        for (let i = 0; i < residual.length; i++) {
-          const mean = Math.fround(gradientSum[i]! * scale);
-          if (mean !== 0) {
-            indices[count++] = i;
-            residual[i] = residual[i]! + mean;
+        if (union === null) {
+          for (let i = 0; i < residual.length; i++) {
+            const mean = Math.fround(gradientSum[i]! * scale);
+            if (mean !== 0) {
+              indices[count++] = i;
+              residual[i] = residual[i]! + mean;
+            }
+          }
+        } else {
+          for (let j = 0; j < union.count; j++) {
+            const i = union.indices[j]!;
+            const mean = Math.fround(gradientSum[i]! * scale);
+            if (mean !== 0) {
+              indices[count++] = i;
+              residual[i] = residual[i]! + mean;
+            }
           }
         }
         return packTopk(residual, indices, count, applied);
@@ -113,4 +133,44 @@ export class CoordinatorWire {
       }
     }
   }
+
+  /**
+   * The ascending union of `lists` (each ascending), or null when merging them would cost
+   * more than a scan of paramCount entries.
+   */
+  private union(lists: readonly Uint32Array[]): { readonly indices: Uint32Array; readonly count: number } | null {
+    const total = lists.reduce((sum, list) => sum + list.length, 0);
+    // Merging list after list touches each entry once per later merge, at most lists.length times.
+    if (lists.length * total > this.paramCount) return null;
+    this.unionScratch ??= [new Uint32Array(this.paramCount), new Uint32Array(this.paramCount)];
+    let [into, other] = this.unionScratch;
+    let count = 0;
+    for (const list of lists) {
+      count = mergeSorted(other.subarray(0, count), list, into);
+      [into, other] = [other, into];
+    }
+    return { indices: other, count };
+  }
+}
+
+/** Writes into `out` the ascending union of `a` and `b` (each ascending, no repeats); returns its length. */
+export function mergeSorted(a: Uint32Array, b: Uint32Array, out: Uint32Array): number {
+  let i = 0;
+  let j = 0;
+  let count = 0;
+  while (i < a.length && j < b.length) {
+    const x = a[i]!;
+    const y = b[j]!;
+    if (x <= y) {
+      out[count++] = x;
+      i++;
+      if (x === y) j++;
+    } else {
+      out[count++] = y;
+      j++;
+    }
+  }
+  while (i < a.length) out[count++] = a[i++]!;
+  while (j < b.length) out[count++] = b[j++]!;
+  return count;
 }

@@ -23,7 +23,7 @@
  * unsorted or duplicate indices (a gap of 0), overlong varints, trailing bytes, NaN or Infinity.
  */
 import { ProtocolError } from '../protocol/fields.js';
-import { bitsToBf16, fromBf16 } from './bf16.js';
+import { bitsToBf16, fromBf16, sendAsBf16 } from './bf16.js';
 
 export const PACKED_FORMAT = { denseBf16: 1, sparseF32: 2, denseF32: 3, sparseBf16: 4 } as const;
 
@@ -73,16 +73,6 @@ function writeGaps(out: Uint8Array, offset: number, indices: Uint32Array, count:
 }
 
 /**
- * bf16 bits of the finite float32 whose bits are `bits`, rounded to nearest like bitsToBf16,
- * but never to Infinity: a value beyond the largest bf16 is cut to it (toward zero).
- * NOTE: a frame holding Infinity is refused, and the residual would hold -Infinity.
- */
-function finiteBf16(bits: number): number {
-  const rounded = bitsToBf16(bits);
-  return (rounded & 0x7f80) === 0x7f80 && (bits & 0x7f800000) !== 0x7f800000 ? bits >>> 16 : rounded;
-}
-
-/**
  * topk's frame: the entries of `values` at `indices` (strictly increasing, `count` of them)
  * rounded to bf16 as SPARSE_BF16, or every entry of `values` as DENSE_BF16 when that is no
  * larger. Each entry sent is replaced in `values` by its rounding error (value - sent, exact
@@ -91,35 +81,19 @@ function finiteBf16(bits: number): number {
  * `sent` (paramCount floats, or null) receives what a receiver decodes: the sent values, 0 elsewhere.
  */
 export function packTopk(values: Float32Array, indices: Uint32Array, count: number, sent: Float32Array | null = null): Uint8Array {
-  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
   const denseBytes = DENSE_BF16_HEADER + 2 * values.length;
   const sparseBytes = SPARSE_HEADER + 2 * count + gapBytes(indices, count);
   if (sparseBytes >= denseBytes) {
     const out = new Uint8Array(denseBytes);
     out[0] = PACKED_FORMAT.denseBf16;
-    const view = new DataView(out.buffer);
-    for (let i = 0; i < values.length; i++) {
-      const rounded = finiteBf16(bits[i]!);
-      view.setUint16(DENSE_BF16_HEADER + 2 * i, rounded, true);
-      const value = fromBf16(rounded);
-      values[i] = values[i]! - value;
-      if (sent !== null) sent[i] = value;
-    }
+    sendAsBf16(values, null, values.length, out, DENSE_BF16_HEADER, sent);
     return out;
   }
   sent?.fill(0);
   const out = new Uint8Array(sparseBytes);
-  const view = new DataView(out.buffer);
   out[0] = PACKED_FORMAT.sparseBf16;
-  view.setUint32(4, count, true);
-  for (let j = 0; j < count; j++) {
-    const index = indices[j]!;
-    const rounded = finiteBf16(bits[index]!);
-    view.setUint16(SPARSE_HEADER + 2 * j, rounded, true);
-    const value = fromBf16(rounded);
-    values[index] = values[index]! - value;
-    if (sent !== null) sent[index] = value;
-  }
+  new DataView(out.buffer).setUint32(4, count, true);
+  sendAsBf16(values, indices, count, out, SPARSE_HEADER, sent);
   writeGaps(out, SPARSE_HEADER + 2 * count, indices, count);
   return out;
 }
@@ -245,21 +219,24 @@ function decodeSparse(bytes: Uint8Array, paramCount: number, where: string, valu
   }
   const indices = new Uint32Array(count);
   const values = new Float32Array(count);
+  const length = bytes.length;
   let offset = SPARSE_HEADER + valueBytes * count;
   let index = -1;
   for (let j = 0; j < count; j++) {
-    let gap = 0;
-    for (let shift = 0; ; shift += 7) {
-      if (offset >= bytes.length) throw new ProtocolError('BAD_LENGTH', `${where} ends inside index ${j} of ${count}`);
+    if (offset >= length) throw new ProtocolError('BAD_LENGTH', `${where} ends inside index ${j} of ${count}`);
+    let byte = bytes[offset++]!;
+    let gap = byte & 0x7f;
+    // Gaps below 128 (most of them at topk's densities) take one byte and skip the loop.
+    for (let shift = 7; byte >= 0x80; shift += 7) {
+      if (offset >= length) throw new ProtocolError('BAD_LENGTH', `${where} ends inside index ${j} of ${count}`);
       if (shift > 28) throw new ProtocolError('BAD_FIELD', `${where}: index ${j} is an overlong varint`);
-      const byte = bytes[offset++]!;
+      byte = bytes[offset++]!;
       gap += (byte & 0x7f) * 2 ** shift;
-      if (byte < 0x80) break;
     }
     if (j > 0 && gap === 0) throw new ProtocolError('BAD_FIELD', `${where}: index ${j} repeats index ${index} (indices must be strictly increasing)`);
     index = j === 0 ? gap : index + gap;
     if (index >= paramCount) throw new ProtocolError('BAD_FIELD', `${where}: index ${j} = ${index} is not below ${paramCount}`);
-    const value = valueBytes === 4 ? view.getFloat32(SPARSE_HEADER + 4 * j, true) : fromBf16(view.getUint16(SPARSE_HEADER + 2 * j, true));
+    const value = valueBytes === 4 ? view.getFloat32(SPARSE_HEADER + 4 * j, true) : fromBf16(bytes[SPARSE_HEADER + 2 * j]! | (bytes[SPARSE_HEADER + 2 * j + 1]! << 8));
     if (!Number.isFinite(value)) throw new ProtocolError('NOT_FINITE', `${where}: the value at index ${index} is ${value}`);
     indices[j] = index;
     values[j] = value;

@@ -23,7 +23,6 @@ const ALIGN = 64;
 const STATIC_DATA_BYTES = 1 << 20;
 
 interface ReplicaExports {
-  heapBase(): number;
   replicaSgd(length: number, params: number, gradient: number, velocity: number, learningRate: number, momentum: number, nesterov: number): void;
   replicaAdadelta(length: number, params: number, gradient: number, accumulatedGrad: number, accumulatedDelta: number, learningRate: number, rho: number, oneMinusRho: number, epsilon: number): void;
   replicaAdam(
@@ -57,26 +56,9 @@ function jsReplica(config: ResolvedOptimizerConfig, paramCount: number): Replica
 }
 
 function wasmReplica(config: ResolvedOptimizerConfig, paramCount: number): ReplicaArrays | null {
-  let module;
-  try {
-    module = loadWasmModule('simd');
-  } catch {
-    return null; // not built, or not provided to this browser: the TypeScript update is exact too
-  }
-  if (module === null) return null;
-  const stride = Math.ceil((4 * paramCount) / ALIGN) * ALIGN;
-  const arrayCount = 2 + replicaStateNames(config).length;
-  const pages = Math.ceil((STATIC_DATA_BYTES + arrayCount * stride + ALIGN) / PAGE);
-  let memory: WasmMemory;
-  try {
-    memory = new webAssembly.Memory({ initial: pages, maximum: pages });
-  } catch {
-    return null; // no address space for it: the plain arrays will do
-  }
-  const wasm = new webAssembly.Instance(module, { env: { memory } }).exports as unknown as ReplicaExports;
-  const base = Math.ceil(wasm.heapBase() / ALIGN) * ALIGN;
-  if (base > STATIC_DATA_BYTES) return null;
-  const offsets = Array.from({ length: arrayCount }, (_, i) => STATIC_DATA_BYTES + i * stride);
+  const instance = wasmWithArrays<ReplicaExports>(2 + replicaStateNames(config).length, paramCount);
+  if (instance === null) return null;
+  const { wasm, offsets, memory } = instance;
   const views = offsets.map((offset) => new Float32Array(memory.buffer, offset, paramCount));
   const [params, gradient, ...state] = views as [Float32Array, Float32Array, ...Float32Array[]];
   const [paramsAt, gradientAt, firstAt, secondAt] = offsets as [number, number, number, number | undefined];
@@ -99,4 +81,32 @@ function wasmReplica(config: ResolvedOptimizerConfig, paramCount: number): Repli
     }
   };
   return { kind: 'wasm', params, gradient, state, apply };
+}
+
+/**
+ * An instance of the plain-SIMD kernels with a memory of its own holding `arrayCount`
+ * arrays of `length` 4-byte entries (their byte offsets, ALIGN-aligned, above the module's
+ * static data); null when the build is missing, this engine cannot run it, or the memory
+ * cannot be had (the caller then uses plain arrays and TypeScript).
+ */
+export function wasmWithArrays<Exports>(arrayCount: number, length: number): { readonly wasm: Exports; readonly offsets: readonly number[]; readonly memory: WasmMemory } | null {
+  let module;
+  try {
+    module = loadWasmModule('simd');
+  } catch {
+    return null; // not built, or not provided to this browser: the TypeScript code gives the same bits
+  }
+  if (module === null) return null;
+  const stride = Math.ceil((4 * length) / ALIGN) * ALIGN;
+  const pages = Math.ceil((STATIC_DATA_BYTES + arrayCount * stride + ALIGN) / PAGE);
+  let memory: WasmMemory;
+  try {
+    memory = new webAssembly.Memory({ initial: pages, maximum: pages });
+  } catch {
+    return null; // no address space for it: the plain arrays will do
+  }
+  const wasm = new webAssembly.Instance(module, { env: { memory } }).exports as unknown as Exports & { heapBase(): number };
+  const base = Math.ceil(wasm.heapBase() / ALIGN) * ALIGN;
+  if (base > STATIC_DATA_BYTES) return null;
+  return { wasm, offsets: Array.from({ length: arrayCount }, (_, i) => STATIC_DATA_BYTES + i * stride), memory };
 }

@@ -26,21 +26,23 @@
 import { roundToBf16 } from './bf16.js';
 import type { WireCodec } from './codecs.js';
 import { packBf16, packTopk } from './packed.js';
-import { selectTopK } from './topk.js';
+import { TopKAccumulator } from './topk.js';
+import { createTopKArrays } from './topk-kernel.js';
 
 export class UploadEncoder {
   /** What earlier steps did not send, in the gradient's units (sums over slices). */
   readonly residual: Float32Array;
   private readonly bits: Uint16Array | null;
-  private readonly indices: Uint32Array | null;
+  private readonly topk: TopKAccumulator | null;
 
   constructor(
     readonly codec: Exclude<WireCodec, 'fp32'>,
     readonly paramCount: number,
   ) {
-    this.residual = new Float32Array(paramCount);
+    // topk: the residual lives with the selection's arrays (WebAssembly memory when it runs here).
+    this.topk = codec === 'topk' ? new TopKAccumulator(createTopKArrays(paramCount)) : null;
+    this.residual = this.topk?.arrays.residual ?? new Float32Array(paramCount);
     this.bits = codec === 'bf16' ? new Uint16Array(paramCount) : null;
-    this.indices = codec === 'topk' ? new Uint32Array(paramCount) : null;
   }
 
   /** The packed bytes of `gradient` (paramCount floats) plus the residual; `density` is topk's fraction to send. */
@@ -51,13 +53,10 @@ export class UploadEncoder {
         return packBf16(this.bits!);
       case 'topk': {
         const residual = this.residual;
-        // NOTE: a loop of its own: fused into selectTopK's first pass (a store, then a load
-        // of its bits through the Uint32Array view) it made that pass slower than both apart.
-        for (let i = 0; i < residual.length; i++) residual[i] = residual[i]! + gradient[i]!;
         const k = Math.max(1, Math.round(density * residual.length));
-        const count = selectTopK(residual, k, this.indices!);
+        const count = this.topk!.addAndSelect(gradient, k);
         // Leaves in the residual what was not sent, rounding errors included.
-        return packTopk(residual, this.indices!, count);
+        return packTopk(residual, this.topk!.arrays.indices, count);
       }
       default: {
         const unhandled: never = this.codec;
