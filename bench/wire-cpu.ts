@@ -122,7 +122,7 @@ function runStep(code: Code, p: Pipeline, density: number): { ms: Record<PieceNa
     ms.parseUp += performance.now() - t;
     const answer: GradientMessage = { type: 'gradient', step, round: step, count: batch, lossSum: 0, correct: 0, gradient: new Float32Array(0), computeMs: 0, decodeMs: 0, packed, ...(entries === undefined ? {} : { entries }) };
     if (entries === undefined) throw new Error(`density ${density}: a dense answer (the bench expects sparse ones)`);
-    return { start: w * batch, end: (w + 1) * batch, workerId: w + 1, answer, roundTripMs: 0, sentAt: 0, arrivedAt: 0, scale: 1 };
+    return { start: w * batch, end: (w + 1) * batch, workerId: w + 1, version: step - 1, answer, roundTripMs: 0, sentAt: 0, arrivedAt: 0, scale: 1 };
   });
   ms.upload /= WORKERS;
   ms.parseUp /= WORKERS;

@@ -17,6 +17,7 @@ import {
   type WireCodec,
 } from '@convoy/core';
 import type { FullState } from './evaluation.js';
+import { sparseAnswerIndices } from './gradient-sum.js';
 import type { Piece, Scheduler } from './scheduler.js';
 
 /** What a step's job carries for replicas: the full state for a stale worker, topk's density, and --overlap's parameters before the last update. */
@@ -77,7 +78,7 @@ export class ReplicaUpdates {
     const { model, optimizer, scheduler } = this;
     if (expected !== null) this.checkReplicas(pieces, expected, step);
     // Sent first, so the workers apply it while the coordinator does.
-    scheduler.broadcast(step, encodeMessage(this.wire.encode(step, optimizer.config, optimizer.learningRate, optimizer.iterations, gradientSum, images)));
+    scheduler.broadcast(step, encodeMessage(this.wire.encode(step, optimizer.config, optimizer.learningRate, optimizer.iterations, gradientSum, images, sparseAnswerIndices(pieces))));
     this.previous?.set(model.params);
     this.wire.apply(model.params, optimizer.state);
     // NOTE: the update is applied by the replica math above (bit-exact everywhere), not the optimizer's kernel: this only counts it.
