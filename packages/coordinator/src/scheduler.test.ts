@@ -3,25 +3,14 @@
  * processes): which worker gets which positions, and that every position is answered
  * exactly once whatever the workers do.
  */
-import type { GradientMessage, Message, StepMessage } from '@convoy/core';
+import type { GradientMessage, StepMessage } from '@convoy/core';
 import { describe, expect, it, vi } from 'vitest';
-import { WorkerPeer } from './peers.js';
 import { EXCLUSION_FIRST_MS, STRIKES_TO_EXCLUDE } from './demotion.js';
-import { Scheduler, type Job, type SchedulerHost } from './scheduler.js';
+import type { Job } from './scheduler.js';
+import { schedulerFixture } from './scheduler-fixture.js';
 
 function setup(workerCount: number) {
-  const link = { bytesIn: 0, bytesOut: 0, lastHeard: 0, writtenAt: 0, answeredPingAt: 0, figures: () => ({ rttMs: 0, downMbps: 0, upMbps: 0 }) };
-  const peers = Array.from({ length: workerCount }, (_, i) => new WorkerPeer(i + 1, `w${i + 1}`, 'test', 'ts', link));
-  const sent: { peer: WorkerPeer; message: StepMessage }[] = [];
-  const events: string[] = [];
-  const host: SchedulerHost = {
-    workers: () => peers,
-    send: (peer: WorkerPeer, message: Message) => sent.push({ peer, message: message as StepMessage }),
-    event: (event, peer) => events.push(`${event}:${peer?.id}`),
-    changed: () => undefined,
-  };
-  const scheduler = new Scheduler(host, { deadlineMinMs: 1000, deadlineFactor: 4, deadlineFirstMs: 5000, evaluateChunk: 4 });
-  for (const peer of peers) scheduler.join(peer);
+  const { peers, sent, events, scheduler } = schedulerFixture(workerCount);
   const job: Job = {
     kind: 'step',
     length: 12,
