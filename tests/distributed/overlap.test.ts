@@ -16,7 +16,7 @@ import { loadMnist, readCheckpoint } from '../../packages/core/src/node.js';
 import { dropoutSeedsOf } from '../../packages/coordinator/src/step-job.js';
 import { SHUFFLE_STREAM } from '../../packages/coordinator/src/trainer.js';
 import { ComputeEngine } from '../../packages/worker/src/compute.js';
-import { checkEveryImageOnce, finalParams, readHistory, relativeDifference, smallRunArgs, stepRecords, writeSpec } from './helpers.js';
+import { checkEveryImageOnce, finalParams, readHistory, relativeDifference, smallRunArgs, stepRecords, stepsDone, until, writeSpec } from './helpers.js';
 import { startCoordinator, startWorker, tempDir, type Proc } from '../support/processes.js';
 
 const dir = tempDir('overlap');
@@ -101,4 +101,28 @@ describe('--overlap', () => {
     expect(drifts[0]!.detail).toMatch(new RegExp(`parameters of version ${REPLICA_CHECK_EVERY} hash to`));
     expect(checkEveryImageOnce(stepRecords(drifted), 1200, 96, 52)).toBeNull();
   }, 120_000);
+
+  it('topk: a worker killed with two slices owed and a worker joining mid-run (full state): every image once, replicas never drifting', async () => {
+    const out = join(dir, 'faults');
+    const slow = ['--chaos-delay', '150'];
+    const coordinator = await startCoordinator([...smallRunArgs(spec, out, ['--wire', 'topk', '--overlap', '--overlap-after', '0']), '--min-workers', '2']);
+    started.push(coordinator);
+    started.push(startWorker(coordinator.url, slow));
+    const victim = startWorker(coordinator.url, slow);
+    started.push(victim);
+    await until(() => stepsDone(out) >= 4, 30_000, 'step 4');
+    victim.child.kill('SIGKILL');
+    await until(() => stepsDone(out) >= 8, 30_000, 'step 8');
+    const joiner = startWorker(coordinator.url, slow);
+    started.push(joiner);
+    expect(await coordinator.exited, coordinator.output()).toBe(0);
+    expect(await joiner.exited, joiner.output()).toBe(0);
+    const events = readHistory(out).filter((line) => line.kind === 'event').map((line) => line.event);
+    expect(events.filter((event) => event === 'join')).toHaveLength(3);
+    expect(events).toContain('death');
+    expect(events).not.toContain('replica-drift');
+    const steps = stepRecords(out);
+    expect(checkEveryImageOnce(steps, 1200, 96, 26)).toBeNull();
+    expect(steps.at(-1)!.workers).toBe(2);
+  }, 90_000);
 });
