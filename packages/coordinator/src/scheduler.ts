@@ -193,6 +193,7 @@ export class Scheduler {
    * also to busy ones, queued behind their slice. Called on every change that may free one.
    */
   dispatch(): void {
+    if (this.active === null && this.ahead === null) return;
     if (this.active !== null) this.dispatchJob(this.active, (peer) => peer.free);
     const ahead = this.ahead;
     // NOTE: not behind an abandoned slice: a worker that missed its deadline may never answer it.
