@@ -325,6 +325,8 @@ export class Scheduler {
       this.finish(active);
       active.pieces.sort((a, b) => a.start - b.start);
       active.resolve(active.pieces);
+      // The workers' states changed (idle now, or computing a step run ahead).
+      this.host.changed();
     }
     this.dispatch();
     return null;
