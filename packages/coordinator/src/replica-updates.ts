@@ -24,7 +24,11 @@ import type { Piece, Scheduler } from './scheduler.js';
 export interface ReplicaJob {
   readonly state: FullState;
   readonly density: number | undefined;
-  readonly previous: (() => Float32Array) | null;
+  /**
+   * --overlap: the parameters of `version - 1`, when the coordinator holds them (null without
+   * --overlap). It does not after a resume until its first update, nor at version 0.
+   */
+  readonly previous: ((version: number) => Float32Array | null) | null;
 }
 
 /** The replica hash of the coordinator's parameters at `version`. */
@@ -37,8 +41,9 @@ export class ReplicaUpdates {
   private readonly wire: CoordinatorWire;
   /** The optimizer state and update count a job sends with the parameters. */
   readonly fullState: FullState;
-  /** --overlap: the parameters before the last update, for lookahead steps (null without --overlap). */
+  /** --overlap: the parameters before the last update (of `previousVersion`), for lookahead steps (null without --overlap). */
   private readonly previous: Float32Array | null;
+  private previousVersion = -1;
 
   constructor(
     codec: Exclude<WireCodec, 'fp32'>,
@@ -58,7 +63,8 @@ export class ReplicaUpdates {
   /** What step `step`'s jobs carry for replicas (step-job.ts). */
   job(step: number): ReplicaJob {
     const previous = this.previous;
-    return { state: this.fullState, density: this.wire.density(step), previous: previous === null ? null : () => previous };
+    const before = (version: number) => (version > 0 && this.previousVersion === version - 1 ? previous : null);
+    return { state: this.fullState, density: this.wire.density(step), previous: previous === null ? null : before };
   }
 
   /**
@@ -79,7 +85,10 @@ export class ReplicaUpdates {
     if (expected !== null) this.checkReplicas(pieces, expected, step);
     // Sent first, so the workers apply it while the coordinator does.
     scheduler.broadcast(step, encodeMessage(this.wire.encode(step, optimizer.config, optimizer.learningRate, optimizer.iterations, gradientSum, images, sparseAnswerIndices(pieces))));
-    this.previous?.set(model.params);
+    if (this.previous !== null) {
+      this.previous.set(model.params);
+      this.previousVersion = step - 1;
+    }
     this.wire.apply(model.params, optimizer.state);
     // NOTE: the update is applied by the replica math above (bit-exact everywhere), not the optimizer's kernel: this only counts it.
     optimizer.restore(optimizer.iterations + 1, optimizer.state);

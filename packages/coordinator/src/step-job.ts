@@ -40,9 +40,10 @@ export function stepJob(
     message: (start, end, round, withParams) => {
       const now = version();
       // One update behind (sent ahead, and the update before it has not landed): a replica
-      // computes with the parameters extrapolated one update ahead (core's wire/lookahead.ts).
-      const previous = replica?.previous ?? null;
-      const lookahead = previous !== null && now === step - 2 && now > 0;
+      // computes with the parameters extrapolated one update ahead (core's wire/lookahead.ts),
+      // when the coordinator holds those of the version before (not right after a resume).
+      const previous = now === step - 2 ? (replica?.previous?.(now) ?? null) : null;
+      const lookahead = previous !== null;
       return {
         type: 'step',
         step,
@@ -53,7 +54,7 @@ export function stepJob(
         indices: indices.subarray(start, end),
         dropoutSeeds: dropoutSeeds.subarray(start, end),
         ...(replica?.density === undefined ? {} : { density: replica.density }),
-        ...(lookahead ? { lookahead: true, ...(withParams ? { previousParams: previous() } : {}) } : {}),
+        ...(lookahead ? { lookahead: true, ...(withParams ? { previousParams: previous } : {}) } : {}),
       };
     },
   };
