@@ -48,6 +48,9 @@ export async function startFakeCoordinator(history: History, live: readonly Metr
       for (const timer of timers) clearInterval(timer);
       for (const client of sockets.clients) client.terminate();
       await new Promise<void>((resolve) => sockets.close(() => resolve()));
+      // NOTE: a browser closing slowly under load may still hold an HTTP connection, which
+      // server.close() would wait for (once, past the hook's 60 s).
+      server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
