@@ -29,6 +29,7 @@ import { StepTimer, type StepTiming } from './step-timing.js';
 import { StepTimeline } from './timing.js';
 import { TraceFile } from './trace-file.js';
 import { joinCommand } from './join-command.js';
+import { coordinatorReplica } from './replica-updates.js';
 import { Trainer, type TrainOutcome } from './trainer.js';
 import { Transport } from './transport.js';
 import { WorkerTable } from './workers.js';
@@ -93,9 +94,10 @@ async function assemble(partial: Partial<CoordinatorOptions>, resolved: Coordina
     throw new CoordinatorError('BAD_RESUME', `--resume: the checkpoint was made with dataset ${checkpoint.datasetHash}, this data is ${id}`);
   }
   const kernels = selectNodeKernels(options.kernels);
-  const model = createModel(options.spec, { seed: options.seed, kernels });
+  const replica = coordinatorReplica(options, kernels);
+  const model = createModel(options.spec, { seed: options.seed, kernels, ...(replica === null ? {} : { params: replica.arrays.params }) });
   checkModelFitsData(model, train);
-  const optimizer = Trainer.createOptimizer(options, model);
+  const optimizer = Trainer.createOptimizer(options, model, replica?.state);
   let position: RunPosition | null = null;
   const metrics = new MetricsHub();
   if (checkpoint !== null) {
@@ -150,7 +152,7 @@ async function assemble(partial: Partial<CoordinatorOptions>, resolved: Coordina
   started.transport = transport;
   const elapsedBefore = Number((checkpoint?.settings as { elapsedSeconds?: number } | undefined)?.elapsedSeconds ?? 0);
   const links = new StepLinks(() => workers.workers());
-  trainer = new Trainer({ options, model, optimizer, train, test, datasetId: id, scheduler: workers.scheduler, workers, metrics, store: folder, position, elapsedBefore, links });
+  trainer = new Trainer({ options, model, optimizer, train, test, datasetId: id, scheduler: workers.scheduler, workers, metrics, store: folder, position, elapsedBefore, links, replica: replica?.arrays ?? null });
   const port = await transport.listen();
   if (checkpoint === null || checkpoint.history.length > 0) folder.resetHistory((checkpoint?.history ?? []) as MetricsRecord[]);
   // A failed write (a full disk) ends the run at the next step boundary, with the last good checkpoint.

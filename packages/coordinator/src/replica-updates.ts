@@ -8,12 +8,20 @@
 import {
   CoordinatorWire,
   REPLICA_CHECK_EVERY,
+  countParameters,
+  createReplicaArrays,
   encodeMessage,
   replicaHash,
   replicaStateNames,
+  resolveOptimizerConfig,
   type EventRecord,
+  type Kernels,
   type Model,
+  type ModelSpec,
   type Optimizer,
+  type OptimizerConfig,
+  type ReplicaArrays,
+  type StateStorage,
   type WireCodec,
 } from '@convoy/core';
 import type { FullState } from './evaluation.js';
@@ -37,6 +45,25 @@ export interface ExpectedHash {
   readonly hash: number;
 }
 
+/** The coordinator replica's arrays, and its optimizer state by name (the optimizer's storage). */
+export interface CoordinatorReplica {
+  readonly arrays: ReplicaArrays;
+  readonly state: StateStorage;
+}
+
+/**
+ * Replica runs: the arrays the coordinator's replica lives in. The model's parameters and the
+ * optimizer's state are made to live there too, so each update is applied in place instead of
+ * copied in and out (CoordinatorWire.apply). Null in fp32 runs, and on the wasm kernels, which
+ * read only arrays they allocated.
+ */
+export function coordinatorReplica(options: { readonly wire: WireCodec; readonly spec: ModelSpec; readonly optimizer: OptimizerConfig }, kernels: Kernels): CoordinatorReplica | null {
+  if (options.wire === 'fp32' || kernels.name === 'wasm') return null;
+  const config = resolveOptimizerConfig(options.optimizer);
+  const arrays = createReplicaArrays(config, countParameters(options.spec));
+  return { arrays, state: Object.fromEntries(replicaStateNames(config).map((name, i) => [name, arrays.state[i]!])) };
+}
+
 export class ReplicaUpdates {
   private readonly wire: CoordinatorWire;
   /** The optimizer state and update count a job sends with the parameters. */
@@ -54,8 +81,10 @@ export class ReplicaUpdates {
     private readonly scheduler: Scheduler,
     private readonly publish: (record: EventRecord) => void,
     overlap: boolean,
+    /** The arrays the model's parameters and the optimizer's state live in, when they do (coordinatorReplica). */
+    replica: ReplicaArrays | null = null,
   ) {
-    this.wire = new CoordinatorWire(codec, model.paramCount, warmupSteps);
+    this.wire = new CoordinatorWire(codec, model.paramCount, warmupSteps, replica);
     this.previous = overlap ? new Float32Array(model.paramCount) : null;
     this.fullState = () => ({ state: replicaStateNames(optimizer.config).map((name) => optimizer.state[name]!), iterations: optimizer.iterations });
   }

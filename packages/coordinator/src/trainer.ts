@@ -16,7 +16,9 @@ import {
   type MetricsRecord,
   type Model,
   type Optimizer,
+  type ReplicaArrays,
   type RngState,
+  type StateStorage,
   type StepRecord,
 } from '@convoy/core';
 import type { Checkpoint } from '@convoy/core/node';
@@ -84,6 +86,8 @@ export interface TrainerSetup {
   readonly elapsedBefore: number;
   /** Bytes per step per worker link, for the step records (absent: records without them). */
   readonly links?: StepLinks;
+  /** Replica runs: the arrays the model's parameters and the optimizer's state live in, when they do (coordinatorReplica). */
+  readonly replica?: ReplicaArrays | null;
 }
 
 export class Trainer {
@@ -120,7 +124,7 @@ export class Trainer {
     this.checkpoints = new CheckpointWriter(setup.store, (error) => this.fail(error));
     this.gradient = setup.model.kernels.allocate(setup.model.paramCount);
     const codec = setup.options.wire;
-    this.replicas = codec === 'fp32' ? null : new ReplicaUpdates(codec, setup.options.topkWarmupSteps ?? this.stepsPerEpoch, setup.model, setup.optimizer, setup.scheduler, (record) => this.publish(record), setup.options.overlap);
+    this.replicas = codec === 'fp32' ? null : new ReplicaUpdates(codec, setup.options.topkWarmupSteps ?? this.stepsPerEpoch, setup.model, setup.optimizer, setup.scheduler, (record) => this.publish(record), setup.options.overlap, setup.replica);
     this.imagesSeen = setup.metrics.lastStep?.imagesSeen ?? 0;
     // NOTE: the optimizer is always built from the run's initial config (also on resume), so this is the initial rate.
     this.rateAt = learningRateSchedule(setup.optimizer.config.learningRate, setup.options, this.stepsPerEpoch);
@@ -132,8 +136,8 @@ export class Trainer {
     });
   }
 
-  static createOptimizer(options: TrainingOptions, model: Model): Optimizer {
-    return createOptimizer(options.optimizer, model.kernels, model.paramCount);
+  static createOptimizer(options: TrainingOptions, model: Model, storage?: StateStorage): Optimizer {
+    return createOptimizer(options.optimizer, model.kernels, model.paramCount, storage);
   }
 
   /** Ctrl-C: finish the current step (within STOP_WAIT_MS, else abandon it), checkpoint, stop. */

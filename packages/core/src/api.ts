@@ -77,4 +77,9 @@ export interface CreateModelOptions {
   readonly kernels?: Kernels;
   /** Images per forward/backward chunk; larger batches are processed in chunks. Default 32. */
   readonly chunkSize?: number;
+  /**
+   * The array the parameters live in (paramCount floats, initialised by the model). Default:
+   * the kernels allocate it. NOTE: the wasm kernels read only arrays they allocated.
+   */
+  readonly params?: Float32Array;
 }

@@ -30,13 +30,14 @@ export type { WasmKernelsOptions, WasmVariant } from './kernels/wasm/index.js';
 export { provideWasmModule, fetchWasmModules, wasmFileName, WASM_VARIANTS } from './kernels/wasm/loader.js';
 
 // --- optimizers
-export { createOptimizer, stepDecay, OPTIMIZER_NAMES } from './optimizers/create.js';
+export { createOptimizer, resolveOptimizerConfig, stepDecay, OPTIMIZER_NAMES } from './optimizers/create.js';
 export { OptimizerError } from './optimizers/optimizer.js';
 export type {
   Optimizer,
   OptimizerConfig,
   OptimizerName,
   ResolvedOptimizerConfig,
+  StateStorage,
   SgdConfig,
   AdadeltaConfig,
   AdamConfig,

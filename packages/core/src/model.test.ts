@@ -82,6 +82,15 @@ describe('parameters', () => {
     expect(differing).toBeGreaterThan(0.99 * 1_199_882 - 10_000); // all weights differ; biases are 0 in both
   });
 
+  it('params given live in the array given, initialised as the model\'s own; a wrong length or the wasm kernels are refused', () => {
+    const storage = new Float32Array(countParameters(MNIST_CNN));
+    const model = createModel(MNIST_CNN, { kernels: kernels32, seed: 7, params: storage });
+    expect(model.params).toBe(storage);
+    expect(Array.from(storage.subarray(0, 1000))).toEqual(Array.from(createModel(MNIST_CNN, { kernels: kernels32, seed: 7 }).params.subarray(0, 1000)));
+    expect(() => createModel(MNIST_CNN, { kernels: kernels32, params: new Float32Array(10) })).toThrow(/model params: an array of 10 floats for 1199882 parameters/);
+    expect(() => createModel(MNIST_CNN, { kernels: { ...kernels32, name: 'wasm' }, params: storage })).toThrow(/the wasm kernels read only arrays they allocated/);
+  });
+
   it('Glorot uniform weights from new Rng(seed) in parameter order, zero biases', () => {
     const model = createModel(MNIST_CNN, { kernels: kernels32, seed: 3 });
     const rng = new Rng(3);

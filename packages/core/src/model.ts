@@ -25,8 +25,9 @@ export class ModelInputError extends Error {
 }
 
 /** Options of a model over any kernel precision (the float64 reference is used for gradient checks). */
-export interface NetworkOptions<A extends FloatArray> extends Omit<CreateModelOptions, 'kernels'> {
+export interface NetworkOptions<A extends FloatArray> extends Omit<CreateModelOptions, 'kernels' | 'params'> {
   readonly kernels: Kernels<A>;
+  readonly params?: A;
   /** Also compute dLoss/dImages (see Network.inputGradient). Default false. */
   readonly inputGradient?: boolean;
 }
@@ -110,7 +111,11 @@ class SequentialNetwork<A extends FloatArray> implements Network<A> {
     this.dropoutSeedRng = new Rng(mixSeed(seed, DROPOUT_STREAM));
 
     const kernels = options.kernels;
-    this.params = kernels.allocate(this.paramCount);
+    if (options.params !== undefined && options.params.length !== this.paramCount) {
+      throw new ModelInputError(`model params: an array of ${options.params.length} floats for ${this.paramCount} parameters`);
+    }
+    if (options.params !== undefined && kernels.name === 'wasm') throw new ModelInputError('model params: the wasm kernels read only arrays they allocated');
+    this.params = options.params ?? kernels.allocate(this.paramCount);
     this.gradient = kernels.allocate(this.paramCount);
     const initRng = new Rng(seed);
     const infos: LayerInfo[] = [];

@@ -9,7 +9,7 @@
  *   w        = w - learningRate * delta
  */
 import type { Kernels } from '../kernels/kernels.js';
-import { type AdadeltaConfig, BaseOptimizer, checkKeys, checkLearningRate, checkPositive, checkRange } from './optimizer.js';
+import { type AdadeltaConfig, BaseOptimizer, checkKeys, checkLearningRate, checkPositive, checkRange, type StateStorage } from './optimizer.js';
 
 export const ADADELTA_DEFAULTS = { learningRate: 1.0, rho: 0.95, epsilon: 1e-7 } as const;
 
@@ -24,8 +24,8 @@ export function resolveAdadeltaConfig(config: AdadeltaConfig): Required<Adadelta
 }
 
 export class Adadelta extends BaseOptimizer<Required<AdadeltaConfig>> {
-  constructor(config: AdadeltaConfig, kernels: Kernels, paramCount: number) {
-    super(resolveAdadeltaConfig(config), kernels, paramCount, ['accumulatedGrad', 'accumulatedDelta']);
+  constructor(config: AdadeltaConfig, kernels: Kernels, paramCount: number, storage?: StateStorage) {
+    super(resolveAdadeltaConfig(config), kernels, paramCount, ['accumulatedGrad', 'accumulatedDelta'], storage);
   }
 
   protected update(params: Float32Array, gradient: Float32Array): void {

@@ -11,7 +11,7 @@
  * NOTE: t is iterations + 1 and must survive a checkpoint, or the bias correction restarts.
  */
 import type { Kernels } from '../kernels/kernels.js';
-import { type AdamConfig, BaseOptimizer, checkKeys, checkLearningRate, checkPositive, checkRange } from './optimizer.js';
+import { type AdamConfig, BaseOptimizer, checkKeys, checkLearningRate, checkPositive, checkRange, type StateStorage } from './optimizer.js';
 
 export const ADAM_DEFAULTS = { learningRate: 0.001, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 } as const;
 
@@ -26,8 +26,8 @@ export function resolveAdamConfig(config: AdamConfig): Required<AdamConfig> {
 }
 
 export class Adam extends BaseOptimizer<Required<AdamConfig>> {
-  constructor(config: AdamConfig, kernels: Kernels, paramCount: number) {
-    super(resolveAdamConfig(config), kernels, paramCount, ['m', 'v']);
+  constructor(config: AdamConfig, kernels: Kernels, paramCount: number, storage?: StateStorage) {
+    super(resolveAdamConfig(config), kernels, paramCount, ['m', 'v'], storage);
   }
 
   protected update(params: Float32Array, gradient: Float32Array, step: number): void {

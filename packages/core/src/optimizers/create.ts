@@ -3,29 +3,54 @@
  * step-decay learning-rate schedule.
  */
 import type { Kernels } from '../kernels/kernels.js';
-import { Adadelta } from './adadelta.js';
-import { Adam } from './adam.js';
-import { type Optimizer, type OptimizerConfig, OptimizerError } from './optimizer.js';
-import { Sgd } from './sgd.js';
+import { Adadelta, resolveAdadeltaConfig } from './adadelta.js';
+import { Adam, resolveAdamConfig } from './adam.js';
+import { type Optimizer, type OptimizerConfig, OptimizerError, type ResolvedOptimizerConfig, type StateStorage } from './optimizer.js';
+import { Sgd, resolveSgdConfig } from './sgd.js';
 
 export const OPTIMIZER_NAMES = ['sgd', 'adadelta', 'adam'] as const;
 
-export function createOptimizer(config: OptimizerConfig, kernels: Kernels, paramCount: number): Optimizer {
+/**
+ * The optimizer `config` names. `storage`, when given, holds the arrays its state lives in
+ * (by state name, paramCount floats each; default: the kernels allocate them).
+ */
+export function createOptimizer(config: OptimizerConfig, kernels: Kernels, paramCount: number, storage?: StateStorage): Optimizer {
+  checkIsObject(config);
+  switch (config.name) {
+    case 'sgd':
+      return new Sgd(config, kernels, paramCount, storage);
+    case 'adadelta':
+      return new Adadelta(config, kernels, paramCount, storage);
+    case 'adam':
+      return new Adam(config, kernels, paramCount, storage);
+    default:
+      throw unknownOptimizer(config);
+  }
+}
+
+/** `config` with every default filled in (what the optimizer it names would hold); refuses what createOptimizer refuses. */
+export function resolveOptimizerConfig(config: OptimizerConfig): ResolvedOptimizerConfig {
+  checkIsObject(config);
+  switch (config.name) {
+    case 'sgd':
+      return resolveSgdConfig(config);
+    case 'adadelta':
+      return resolveAdadeltaConfig(config);
+    case 'adam':
+      return resolveAdamConfig(config);
+    default:
+      throw unknownOptimizer(config);
+  }
+}
+
+function checkIsObject(config: OptimizerConfig): void {
   if (typeof config !== 'object' || config === null) {
     throw new OptimizerError(`optimizer config must be an object with a name, got ${String(config)}`);
   }
-  switch (config.name) {
-    case 'sgd':
-      return new Sgd(config, kernels, paramCount);
-    case 'adadelta':
-      return new Adadelta(config, kernels, paramCount);
-    case 'adam':
-      return new Adam(config, kernels, paramCount);
-    default:
-      throw new OptimizerError(
-        `unknown optimizer "${String((config as { name?: unknown }).name)}" (expected one of: ${OPTIMIZER_NAMES.join(', ')})`,
-      );
-  }
+}
+
+function unknownOptimizer(config: unknown): OptimizerError {
+  return new OptimizerError(`unknown optimizer "${String((config as { name?: unknown }).name)}" (expected one of: ${OPTIMIZER_NAMES.join(', ')})`);
 }
 
 /**

@@ -55,6 +55,9 @@ export type ResolvedOptimizerConfig =
   | Required<AdadeltaConfig>
   | Required<AdamConfig>;
 
+/** Arrays an optimizer's state lives in, by state name (paramCount floats each). */
+export type StateStorage = Readonly<Record<string, Float32Array>>;
+
 export interface Optimizer {
   readonly name: OptimizerName;
   /** The full config, defaults filled in, with the current learning rate. */
@@ -122,15 +125,17 @@ export abstract class BaseOptimizer<C extends ResolvedOptimizerConfig> implement
   private iterationCount = 0;
 
   /** `config` must already be validated, with every default filled in. */
-  protected constructor(config: C, kernels: Kernels, paramCount: number, stateNames: readonly string[]) {
+  /** `storage`, when given, holds every state array (see createOptimizer); else the kernels allocate them. */
+  protected constructor(config: C, kernels: Kernels, paramCount: number, stateNames: readonly string[], storage?: StateStorage) {
     if (!Number.isSafeInteger(paramCount) || paramCount <= 0) {
       throw new OptimizerError(`optimizer ${config.name}: paramCount must be a positive integer, got ${paramCount}`);
     }
     this.currentConfig = Object.freeze({ ...config });
     this.kernels = kernels;
     this.paramCount = paramCount;
+    if (storage !== undefined) checkStorage(config.name, storage, stateNames, paramCount);
     const state: Record<string, Float32Array> = {};
-    for (const stateName of stateNames) state[stateName] = kernels.allocate(paramCount);
+    for (const stateName of stateNames) state[stateName] = storage?.[stateName] ?? kernels.allocate(paramCount);
     this.state = Object.freeze(state);
   }
 
@@ -188,5 +193,17 @@ export abstract class BaseOptimizer<C extends ResolvedOptimizerConfig> implement
     // Copy only once everything is checked, so a bad checkpoint leaves the optimizer as it was.
     for (const stateName of expected) this.state[stateName]!.set(state[stateName]!);
     this.iterationCount = iterations;
+  }
+}
+
+function checkStorage(name: string, storage: StateStorage, stateNames: readonly string[], paramCount: number): void {
+  const given = Object.keys(storage).sort();
+  if (given.join(',') !== [...stateNames].sort().join(',')) {
+    throw new OptimizerError(`optimizer ${name}: storage must hold [${stateNames.join(', ')}], got [${given.join(', ')}]`);
+  }
+  for (const stateName of stateNames) {
+    if (storage[stateName]!.length !== paramCount) {
+      throw new OptimizerError(`optimizer ${name}: storage "${stateName}" has ${storage[stateName]!.length} values, expected ${paramCount}`);
+    }
   }
 }

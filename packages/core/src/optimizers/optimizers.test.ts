@@ -193,6 +193,18 @@ describe('optimizer state and checkpoints', () => {
     expect(optimizer.state.m!.length).toBe(5);
   });
 
+  it('state lives in the storage given (every name, paramCount long), which the update then changes; other storage is refused', () => {
+    const kernels = createReferenceKernels();
+    const storage = { m: new Float32Array(3), v: new Float32Array(3) };
+    const optimizer = createOptimizer({ name: 'adam', learningRate: 0.1 }, kernels, 3, storage);
+    expect(optimizer.state.m).toBe(storage.m);
+    expect(optimizer.state.v).toBe(storage.v);
+    optimizer.apply(Float32Array.of(1, 2, 3), Float32Array.of(0.5, -1, 2));
+    expect(Array.from(storage.m, (value) => Math.round(value * 1e6) / 1e6)).toEqual([0.05, -0.1, 0.2]);
+    expect(() => createOptimizer({ name: 'adam' }, kernels, 3, { m: storage.m })).toThrow(/storage must hold \[m, v\], got \[m\]/);
+    expect(() => createOptimizer({ name: 'sgd', learningRate: 0.1 }, kernels, 3, { velocity: new Float32Array(4) })).toThrow(/storage "velocity" has 4 values, expected 3/);
+  });
+
   it('restore rejects wrong names, wrong lengths and bad iterations, and leaves the state untouched', () => {
     const optimizer = createOptimizer({ name: 'adadelta' }, createReferenceKernels(), 3);
     const good = new Float32Array([1, 2, 3]);

@@ -10,7 +10,7 @@
  * With momentum 0 this is w -= learningRate * g.
  */
 import type { Kernels } from '../kernels/kernels.js';
-import { BaseOptimizer, checkKeys, checkLearningRate, checkRange, OptimizerError, type SgdConfig } from './optimizer.js';
+import { BaseOptimizer, checkKeys, checkLearningRate, checkRange, OptimizerError, type SgdConfig, type StateStorage } from './optimizer.js';
 
 export const SGD_DEFAULTS = { momentum: 0, nesterov: false } as const;
 
@@ -30,10 +30,10 @@ export function resolveSgdConfig(config: SgdConfig): Required<SgdConfig> {
 }
 
 export class Sgd extends BaseOptimizer<Required<SgdConfig>> {
-  constructor(config: SgdConfig, kernels: Kernels, paramCount: number) {
+  constructor(config: SgdConfig, kernels: Kernels, paramCount: number, storage?: StateStorage) {
     // NOTE: velocity exists even with momentum 0 (the kernel's signature takes it), so a
     // checkpoint of SGD always holds the same one state array.
-    super(resolveSgdConfig(config), kernels, paramCount, ['velocity']);
+    super(resolveSgdConfig(config), kernels, paramCount, ['velocity'], storage);
   }
 
   protected update(params: Float32Array, gradient: Float32Array): void {

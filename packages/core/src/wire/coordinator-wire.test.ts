@@ -10,6 +10,7 @@ import { CoordinatorWire, mergeSorted } from './coordinator-wire.js';
 import { replicaStateNames } from './replica.js';
 import { PACKED_FORMAT, decodePacked } from './packed.js';
 import { replicaHash } from './replica.js';
+import { createReplicaArrays } from './replica-kernel.js';
 
 const PARAMS = 20_000;
 const IMAGES = 256;
@@ -57,6 +58,30 @@ describe('topk download (CoordinatorWire)', () => {
     for (let i = 0; i < PARAMS; i++) expect(applied[i]! + coordinator.residual[i]!).toBeCloseTo(given[i]!, 2);
     // Something did wait: most union entries are not bf16 values.
     expect(coordinator.residual.some((value) => value !== 0)).toBe(true);
+  });
+});
+
+describe('the coordinator replica\'s arrays (CoordinatorWire.apply)', () => {
+  it('updates the model\'s and the optimizer\'s arrays in place when they are the replica\'s: the bits of the copying path', () => {
+    const rng = new Rng(5);
+    const replica = createReplicaArrays(config, PARAMS);
+    const [inPlace, copying] = [new CoordinatorWire('topk', PARAMS, 0, replica), new CoordinatorWire('topk', PARAMS, 0)];
+    const names = replicaStateNames(config);
+    const start = Float32Array.from({ length: PARAMS }, () => rng.nextFloat() - 0.5);
+    replica.params.set(start);
+    const shared = { params: replica.params, state: Object.fromEntries(names.map((name, i) => [name, replica.state[i]!])) };
+    const own = { params: start.slice(), state: Object.fromEntries(names.map((name) => [name, new Float32Array(PARAMS)])) };
+    for (let step = 1; step <= 6; step++) {
+      const sum = sparseSum(rng, 0.05);
+      const updates = [inPlace.encode(step, config, config.learningRate, step - 1, sum, IMAGES), copying.encode(step, config, config.learningRate, step - 1, sum, IMAGES)];
+      expect(updates[0]!.packed).toEqual(updates[1]!.packed);
+      inPlace.apply(shared.params, shared.state);
+      copying.apply(own.params, own.state);
+      expect(replicaHash(shared.params)).toBe(replicaHash(own.params));
+      for (const name of names) expect(replicaHash(shared.state[name]!)).toBe(replicaHash(own.state[name]!));
+    }
+    expect(replicaHash(shared.params)).not.toBe(replicaHash(start));
+    expect(shared.params).toBe(replica.params);
   });
 });
 

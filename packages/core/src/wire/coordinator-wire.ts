@@ -27,8 +27,11 @@ export class CoordinatorWire {
   private readonly indices: Uint32Array | null;
   /** Scratch for the union of the answers' indices (two buffers, merged into in turn). */
   private unionScratch: [Uint32Array, Uint32Array] | null = null;
-  /** The replica arrays the update is computed in (made at the first encode: they depend on the optimizer). */
-  private replica: ReplicaArrays | null = null;
+  /**
+   * The replica arrays the update is computed in: the constructor's, else made at the first
+   * encode (they depend on the optimizer).
+   */
+  private replica: ReplicaArrays | null;
   /** The update encode() made and apply() has yet to apply. */
   private pending: { readonly config: ResolvedOptimizerConfig; readonly scalars: UpdateScalars } | null = null;
 
@@ -37,7 +40,13 @@ export class CoordinatorWire {
     readonly paramCount: number,
     /** topk: the steps of the density warm-up (codecs.ts), the run's --topk-warmup-steps or one epoch. */
     readonly warmupSteps: number,
+    /**
+     * The arrays (createReplicaArrays) the model's parameters and the optimizer's state live in,
+     * when they do: apply() then updates them in place. Else apply() copies.
+     */
+    replica: ReplicaArrays | null = null,
   ) {
+    this.replica = replica;
     this.residual = new Float32Array(paramCount);
     this.bits = codec === 'bf16' ? new Uint16Array(paramCount) : null;
     this.indices = codec === 'topk' ? new Uint32Array(paramCount) : null;
@@ -72,20 +81,20 @@ export class CoordinatorWire {
 
   /**
    * Applies the update encode() made to `params` and `state` (the optimizer's arrays by name), once.
-   * NOTE: copies them into the replica arrays and back (a few ms for 1.2M parameters): the
-   * model and optimizer own theirs, and a checkpoint or evaluation reads those.
+   * NOTE: in place when they are the replica's arrays. Otherwise (the wasm kernels' model, which
+   * must own its arrays) they are copied into the replica's and back: six 4.8 MB copies a
+   * step for the default model under Adam, on the step's path.
    */
   apply(params: Float32Array, state: Readonly<Record<string, Float32Array>>): void {
     const pending = this.pending;
     const replica = this.replica;
     if (pending === null || replica === null) throw new Error('CoordinatorWire.apply: no update encoded since the last apply');
     this.pending = null;
-    const names = replicaStateNames(pending.config);
-    replica.params.set(params);
-    names.forEach((name, i) => replica.state[i]!.set(state[name]!));
+    const arrays = [params, ...replicaStateNames(pending.config).map((name) => state[name]!)];
+    const own = [replica.params, ...replica.state];
+    for (const [i, array] of arrays.entries()) if (array !== own[i]) own[i]!.set(array);
     replica.apply(pending.scalars);
-    params.set(replica.params);
-    names.forEach((name, i) => state[name]!.set(replica.state[i]!));
+    for (const [i, array] of arrays.entries()) if (array !== own[i]) array.set(own[i]!);
   }
 
   /**

@@ -8,6 +8,8 @@ export { selectTopK } from './topk.js';
 export { UploadEncoder } from './upload.js';
 export { applyReplicaUpdate, replicaHash, replicaStateNames, updateScalars } from './replica.js';
 export type { UpdateScalars } from './replica.js';
+export { createReplicaArrays } from './replica-kernel.js';
+export type { ReplicaArrays } from './replica-kernel.js';
 export { WorkerWire, WireError } from './worker-wire.js';
 export { extrapolate } from './lookahead.js';
 export { CoordinatorWire } from './coordinator-wire.js';
