@@ -13,7 +13,7 @@ export {
 } from './ops';
 export { avgPool2dForward, avgPool2dBackward } from './avgpool';
 export { sgdUpdate, adadeltaUpdate, adamUpdate } from './optimizers';
-export { replicaSgd, replicaAdadelta, replicaAdam } from './replica';
+export { replicaSgd, replicaAdadelta, replicaAdam, replicaExtrapolate } from './replica';
 export { topkAccumulate } from './topk';
 
 /** First byte after the module's static data: the TypeScript allocator starts above it. */

@@ -7,10 +7,15 @@
  * the TypeScript code's order, with no fused multiply-add: never use `madd` (ops.ts) here,
  * and keep the TypeScript and this file in step (replica-kernel.test.ts compares their bits).
  * The scalars arrive already rounded to float32 (a JS number passed as f32 is Math.fround'ed).
+ *
+ * `ahead` (a byte offset, 0 for none): --overlap's lookahead parameters, written in the same
+ * pass as the update: (params after + params after) - params before, each a float32
+ * operation (src/wire/lookahead.ts). One more store per entry instead of a copy of the
+ * parameters before the update and a later pass over both.
  */
 
 /** SGD with momentum (and Nesterov when `nesterov` is 1): params and velocity in place. */
-export function replicaSgd(length: i32, params: usize, gradient: usize, velocity: usize, learningRate: f32, momentum: f32, nesterov: i32): void {
+export function replicaSgd(length: i32, params: usize, gradient: usize, velocity: usize, learningRate: f32, momentum: f32, nesterov: i32, ahead: usize): void {
   const lr = f32x4.splat(learningRate), mu = f32x4.splat(momentum);
   let i = 0;
   for (; i + 4 <= length; i += 4) {
@@ -19,21 +24,21 @@ export function replicaSgd(length: i32, params: usize, gradient: usize, velocity
     const v = f32x4.sub(f32x4.mul(mu, v128.load(velocity + offset)), step);
     v128.store(velocity + offset, v);
     const move = nesterov != 0 ? f32x4.sub(f32x4.mul(mu, v), step) : v;
-    v128.store(params + offset, f32x4.add(v128.load(params + offset), move));
+    storeUpdated(params, ahead, offset, f32x4.add(v128.load(params + offset), move));
   }
   for (; i < length; i++) {
     const offset = <usize>i << 2;
     const step = learningRate * load<f32>(gradient + offset);
     const v = momentum * load<f32>(velocity + offset) - step;
     store<f32>(velocity + offset, v);
-    store<f32>(params + offset, load<f32>(params + offset) + (nesterov != 0 ? momentum * v - step : v));
+    storeUpdatedScalar(params, ahead, offset, load<f32>(params + offset) + (nesterov != 0 ? momentum * v - step : v));
   }
 }
 
 /** Adadelta: params, accumulatedGrad and accumulatedDelta in place. */
 export function replicaAdadelta(
   length: i32, params: usize, gradient: usize, accumulatedGrad: usize, accumulatedDelta: usize,
-  learningRate: f32, rho: f32, oneMinusRho: f32, epsilon: f32,
+  learningRate: f32, rho: f32, oneMinusRho: f32, epsilon: f32, ahead: usize,
 ): void {
   const lr = f32x4.splat(learningRate), r = f32x4.splat(rho), c = f32x4.splat(oneMinusRho), eps = f32x4.splat(epsilon);
   let i = 0;
@@ -45,7 +50,7 @@ export function replicaAdadelta(
     const accD = v128.load(accumulatedDelta + offset);
     const delta = f32x4.mul(f32x4.div(f32x4.sqrt(f32x4.add(accD, eps)), f32x4.sqrt(f32x4.add(accG, eps))), g);
     v128.store(accumulatedDelta + offset, f32x4.add(f32x4.mul(r, accD), f32x4.mul(f32x4.mul(c, delta), delta)));
-    v128.store(params + offset, f32x4.sub(v128.load(params + offset), f32x4.mul(lr, delta)));
+    storeUpdated(params, ahead, offset, f32x4.sub(v128.load(params + offset), f32x4.mul(lr, delta)));
   }
   for (; i < length; i++) {
     const offset = <usize>i << 2;
@@ -55,7 +60,7 @@ export function replicaAdadelta(
     const accD = load<f32>(accumulatedDelta + offset);
     const delta = (Mathf.sqrt(accD + epsilon) / Mathf.sqrt(accG + epsilon)) * g;
     store<f32>(accumulatedDelta + offset, rho * accD + (oneMinusRho * delta) * delta);
-    store<f32>(params + offset, load<f32>(params + offset) - learningRate * delta);
+    storeUpdatedScalar(params, ahead, offset, load<f32>(params + offset) - learningRate * delta);
   }
 }
 
@@ -63,7 +68,7 @@ export function replicaAdadelta(
 export function replicaAdam(
   length: i32, params: usize, gradient: usize, m: usize, v: usize,
   learningRate: f32, beta1: f32, beta2: f32, oneMinusBeta1: f32, oneMinusBeta2: f32, epsilon: f32,
-  correction1: f32, correction2: f32,
+  correction1: f32, correction2: f32, ahead: usize,
 ): void {
   const lr = f32x4.splat(learningRate), b1 = f32x4.splat(beta1), b2 = f32x4.splat(beta2);
   const c1 = f32x4.splat(oneMinusBeta1), c2 = f32x4.splat(oneMinusBeta2), eps = f32x4.splat(epsilon);
@@ -77,7 +82,7 @@ export function replicaAdam(
     v128.store(m + offset, mi);
     v128.store(v + offset, vi);
     const step = f32x4.div(f32x4.mul(lr, f32x4.div(mi, k1)), f32x4.add(f32x4.sqrt(f32x4.div(vi, k2)), eps));
-    v128.store(params + offset, f32x4.sub(v128.load(params + offset), step));
+    storeUpdated(params, ahead, offset, f32x4.sub(v128.load(params + offset), step));
   }
   for (; i < length; i++) {
     const offset = <usize>i << 2;
@@ -87,6 +92,34 @@ export function replicaAdam(
     store<f32>(m + offset, mi);
     store<f32>(v + offset, vi);
     const step = (learningRate * (mi / correction1)) / (Mathf.sqrt(vi / correction2) + epsilon);
-    store<f32>(params + offset, load<f32>(params + offset) - step);
+    storeUpdatedScalar(params, ahead, offset, load<f32>(params + offset) - step);
+  }
+}
+
+/** Stores four updated parameters and, when `ahead` is set, their lookahead (see the header). */
+// @ts-ignore: decorator
+@inline function storeUpdated(params: usize, ahead: usize, offset: usize, updated: v128): void {
+  if (ahead != 0) v128.store(ahead + offset, f32x4.sub(f32x4.add(updated, updated), v128.load(params + offset)));
+  v128.store(params + offset, updated);
+}
+
+// @ts-ignore: decorator
+@inline function storeUpdatedScalar(params: usize, ahead: usize, offset: usize, updated: f32): void {
+  if (ahead != 0) store<f32>(ahead + offset, (updated + updated) - load<f32>(params + offset));
+  store<f32>(params + offset, updated);
+}
+
+/** In place: ahead = (params + params) - ahead, where `ahead` held the parameters of the version before. */
+export function replicaExtrapolate(length: i32, params: usize, ahead: usize): void {
+  let i = 0;
+  for (; i + 4 <= length; i += 4) {
+    const offset = <usize>i << 2;
+    const p = v128.load(params + offset);
+    v128.store(ahead + offset, f32x4.sub(f32x4.add(p, p), v128.load(ahead + offset)));
+  }
+  for (; i < length; i++) {
+    const offset = <usize>i << 2;
+    const p = load<f32>(params + offset);
+    store<f32>(ahead + offset, (p + p) - load<f32>(ahead + offset));
   }
 }

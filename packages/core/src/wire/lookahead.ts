@@ -8,10 +8,15 @@
  * (weight prediction, as SpecTrain and PipeMare do for pipeline staleness). Adam's momentum
  * makes consecutive updates alike, so this lands near the parameters of v + 1.
  *
- * NOTE: every replica computes it in JavaScript, in double precision rounded once to float32,
- * so all workers (Node and browser) compute with the same bits.
+ * Each entry is two float32 operations, (p + p) - q, so every replica computes the same bits
+ * whatever runs it: the replica update's WebAssembly kernel writes it in the update's own pass
+ * (assembly/replica.ts), this is the TypeScript of it (and the reference the kernel is tested
+ * against). p + p is exact unless it overflows, so this is 2p - q rounded once.
+ *
+ * `out` may be `previous` (in place).
  */
 export function extrapolate(out: Float32Array, params: Float32Array, previous: Float32Array): Float32Array {
-  for (let i = 0; i < params.length; i++) out[i] = 2 * params[i]! - previous[i]!;
+  const f = Math.fround;
+  for (let i = 0; i < params.length; i++) out[i] = f(f(2 * params[i]!) - previous[i]!);
   return out;
 }

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ResolvedOptimizerConfig } from '../optimizers/optimizer.js';
 import { Rng } from '../rng.js';
+import { extrapolate } from './lookahead.js';
 import { updateScalars } from './replica.js';
 import { createReplicaArrays, type ReplicaArrays } from './replica-kernel.js';
 
@@ -33,8 +34,8 @@ describe('the WebAssembly replica update', () => {
     ['adadelta', { name: 'adadelta', learningRate: 1, rho: 0.95, epsilon: 1e-7 }],
     ['adam', { name: 'adam', learningRate: 0.002, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 }],
   ])('gives the TypeScript update\'s bits: %s', (_name, config) => {
-    const wasm = createReplicaArrays(config, N, 'wasm');
-    const js = createReplicaArrays(config, N, 'js');
+    const wasm = createReplicaArrays(config, N, { prefer: 'wasm' });
+    const js = createReplicaArrays(config, N, { prefer: 'js' });
     expect(wasm.kind).toBe('wasm');
     expect(js.kind).toBe('js');
     const rng = new Rng(21);
@@ -54,5 +55,36 @@ describe('the WebAssembly replica update', () => {
     const initial = new Float32Array(N);
     fill(initial, start, 2);
     expect(initial.filter((value, i) => value !== js.params[i]).length).toBeGreaterThan(N / 2);
+  });
+});
+
+describe('--overlap\'s lookahead in the replica update (ahead)', () => {
+  const adam: ResolvedOptimizerConfig = { name: 'adam', learningRate: 0.002, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 };
+  const bits = (values: Float32Array) => Array.from(new Uint32Array(values.buffer, values.byteOffset, values.length));
+
+  it.each(['wasm', 'js'] as const)('%s: every update writes extrapolate(params after, params before), bit for bit; extrapolate() from the version before written into ahead', (prefer) => {
+    const replica = createReplicaArrays(adam, N, { prefer, ahead: true });
+    expect(replica.kind).toBe(prefer);
+    const rng = new Rng(9);
+    fill(replica.params, rng, 2);
+    // Near float32's largest values: (p + p) overflows to Infinity, as the TypeScript's fround(2p) does.
+    replica.params[0] = 3e38;
+    replica.params[1] = -2e38;
+    for (let t = 1; t <= 4; t++) {
+      fill(replica.gradient, rng, 10 ** (1 - t), 0.5);
+      const before = replica.params.slice();
+      replica.apply(updateScalars(adam, adam.learningRate, t));
+      const expected = extrapolate(new Float32Array(N), replica.params, before);
+      expect(bits(replica.ahead!)).toEqual(bits(expected));
+      expect(replica.ahead![0]).toBe(Infinity);
+    }
+    const previous = Float32Array.from({ length: N }, () => rng.nextFloat() - 0.5);
+    replica.ahead!.set(previous);
+    replica.extrapolate();
+    expect(bits(replica.ahead!)).toEqual(bits(extrapolate(new Float32Array(N), replica.params, previous)));
+  });
+
+  it('is not kept unless asked for', () => {
+    expect(createReplicaArrays(adam, N).ahead).toBeNull();
   });
 });

@@ -16,19 +16,25 @@ import type { ResolvedOptimizerConfig } from '../optimizers/optimizer.js';
 import { webAssembly, type WasmMemory } from '../kernels/wasm/api.js';
 import { loadWasmModule } from '../kernels/wasm/loader.js';
 import { applyReplicaUpdate, replicaStateNames, type UpdateScalars } from './replica.js';
+import { extrapolate } from './lookahead.js';
 
 const PAGE = 65_536;
 const ALIGN = 64;
 /** Room for the module's static data below the arrays (heapBase() is checked against it). */
 const STATIC_DATA_BYTES = 1 << 20;
 
+/** `ahead` is a byte offset, 0 for none (assembly/replica.ts). */
 interface ReplicaExports {
-  replicaSgd(length: number, params: number, gradient: number, velocity: number, learningRate: number, momentum: number, nesterov: number): void;
-  replicaAdadelta(length: number, params: number, gradient: number, accumulatedGrad: number, accumulatedDelta: number, learningRate: number, rho: number, oneMinusRho: number, epsilon: number): void;
+  replicaSgd(length: number, params: number, gradient: number, velocity: number, learningRate: number, momentum: number, nesterov: number, ahead: number): void;
+  replicaAdadelta(
+    length: number, params: number, gradient: number, accumulatedGrad: number, accumulatedDelta: number, learningRate: number, rho: number, oneMinusRho: number, epsilon: number,
+    ahead: number,
+  ): void;
   replicaAdam(
     length: number, params: number, gradient: number, m: number, v: number, learningRate: number, beta1: number, beta2: number,
-    oneMinusBeta1: number, oneMinusBeta2: number, epsilon: number, correction1: number, correction2: number,
+    oneMinusBeta1: number, oneMinusBeta2: number, epsilon: number, correction1: number, correction2: number, ahead: number,
   ): void;
+  replicaExtrapolate(length: number, params: number, ahead: number): void;
 }
 
 /** A replica's parameters, optimizer state (replicaStateNames order) and the update's gradient. */
@@ -39,40 +45,70 @@ export interface ReplicaArrays {
   readonly state: readonly Float32Array[];
   /** The mean gradient the next apply() reads (paramCount floats). */
   readonly gradient: Float32Array;
-  /** One update in place, as applyReplicaUpdate(config, scalars, params, gradient, state). */
+  /**
+   * --overlap's lookahead parameters (lookahead.ts), when asked for: every apply() also
+   * writes the extrapolation from the parameters before and after the update into it.
+   */
+  readonly ahead: Float32Array | null;
+  /** One update in place, as applyReplicaUpdate(config, scalars, params, gradient, state, ahead). */
   apply(scalars: UpdateScalars): void;
+  /** `ahead` from `params` and the parameters of the version before, which the caller wrote into `ahead`. */
+  extrapolate(): void;
+}
+
+export interface ReplicaOptions {
+  /** 'js' for the TypeScript code even where the WebAssembly runs (tests compare the two). Default 'wasm'. */
+  readonly prefer?: 'wasm' | 'js';
+  /** Keep `ahead` (--overlap runs). Default false. */
+  readonly ahead?: boolean;
 }
 
 /** Arrays for `paramCount` parameters under `config`: in WebAssembly memory when it can run here, else plain. */
-export function createReplicaArrays(config: ResolvedOptimizerConfig, paramCount: number, prefer: 'wasm' | 'js' = 'wasm'): ReplicaArrays {
-  return (prefer === 'wasm' ? wasmReplica(config, paramCount) : null) ?? jsReplica(config, paramCount);
+export function createReplicaArrays(config: ResolvedOptimizerConfig, paramCount: number, options: ReplicaOptions = {}): ReplicaArrays {
+  const ahead = options.ahead === true;
+  return ((options.prefer ?? 'wasm') === 'wasm' ? wasmReplica(config, paramCount, ahead) : null) ?? jsReplica(config, paramCount, ahead);
 }
 
-function jsReplica(config: ResolvedOptimizerConfig, paramCount: number): ReplicaArrays {
+function jsReplica(config: ResolvedOptimizerConfig, paramCount: number, withAhead: boolean): ReplicaArrays {
   const params = new Float32Array(paramCount);
   const gradient = new Float32Array(paramCount);
   const state = replicaStateNames(config).map(() => new Float32Array(paramCount));
-  return { kind: 'js', params, gradient, state, apply: (scalars) => applyReplicaUpdate(config, scalars, params, gradient, state) };
+  const ahead = withAhead ? new Float32Array(paramCount) : null;
+  return {
+    kind: 'js',
+    params,
+    gradient,
+    state,
+    ahead,
+    apply: (scalars) => applyReplicaUpdate(config, scalars, params, gradient, state, ahead),
+    extrapolate: () => {
+      if (ahead !== null) extrapolate(ahead, params, ahead);
+    },
+  };
 }
 
-function wasmReplica(config: ResolvedOptimizerConfig, paramCount: number): ReplicaArrays | null {
-  const instance = wasmWithArrays<ReplicaExports>(2 + replicaStateNames(config).length, paramCount);
+function wasmReplica(config: ResolvedOptimizerConfig, paramCount: number, withAhead: boolean): ReplicaArrays | null {
+  const stateCount = replicaStateNames(config).length;
+  const instance = wasmWithArrays<ReplicaExports>(2 + stateCount + (withAhead ? 1 : 0), paramCount);
   if (instance === null) return null;
   const { wasm, offsets, memory } = instance;
   const views = offsets.map((offset) => new Float32Array(memory.buffer, offset, paramCount));
-  const [params, gradient, ...state] = views as [Float32Array, Float32Array, ...Float32Array[]];
+  const [params, gradient, ...rest] = views as [Float32Array, Float32Array, ...Float32Array[]];
+  const state = rest.slice(0, stateCount);
+  const ahead = withAhead ? rest[stateCount]! : null;
   const [paramsAt, gradientAt, firstAt, secondAt] = offsets as [number, number, number, number | undefined];
+  const aheadAt = withAhead ? offsets[2 + stateCount]! : 0;
   const f = Math.fround;
   const apply = (scalars: UpdateScalars): void => {
     switch (config.name) {
       case 'sgd':
-        return wasm.replicaSgd(paramCount, paramsAt, gradientAt, firstAt, scalars.learningRate, config.momentum, config.nesterov ? 1 : 0);
+        return wasm.replicaSgd(paramCount, paramsAt, gradientAt, firstAt, scalars.learningRate, config.momentum, config.nesterov ? 1 : 0, aheadAt);
       case 'adadelta':
-        return wasm.replicaAdadelta(paramCount, paramsAt, gradientAt, firstAt, secondAt!, scalars.learningRate, config.rho, f(1 - config.rho), config.epsilon);
+        return wasm.replicaAdadelta(paramCount, paramsAt, gradientAt, firstAt, secondAt!, scalars.learningRate, config.rho, f(1 - config.rho), config.epsilon, aheadAt);
       case 'adam':
         return wasm.replicaAdam(
           paramCount, paramsAt, gradientAt, firstAt, secondAt!, scalars.learningRate, config.beta1, config.beta2,
-          f(1 - config.beta1), f(1 - config.beta2), config.epsilon, scalars.correction1, scalars.correction2,
+          f(1 - config.beta1), f(1 - config.beta2), config.epsilon, scalars.correction1, scalars.correction2, aheadAt,
         );
       default: {
         const unhandled: never = config;
@@ -80,7 +116,10 @@ function wasmReplica(config: ResolvedOptimizerConfig, paramCount: number): Repli
       }
     }
   };
-  return { kind: 'wasm', params, gradient, state, apply };
+  const extrapolateAhead = (): void => {
+    if (withAhead) wasm.replicaExtrapolate(paramCount, paramsAt, aheadAt);
+  };
+  return { kind: 'wasm', params, gradient, state, ahead, apply, extrapolate: extrapolateAhead };
 }
 
 /**

@@ -12,6 +12,7 @@
  * coordinator and sent as a scalar (UpdateScalars).
  */
 import type { ResolvedOptimizerConfig } from '../optimizers/optimizer.js';
+import { extrapolate } from './lookahead.js';
 
 const f = Math.fround;
 
@@ -48,7 +49,9 @@ export function updateScalars(config: ResolvedOptimizerConfig, learningRate: num
 
 /**
  * One update in place: params and `state` (replicaStateNames order) change, `gradient` (the
- * mean gradient of the step, paramCount floats) is read.
+ * mean gradient of the step, paramCount floats) is read. `ahead`, when given, receives
+ * --overlap's lookahead from the parameters before and after (lookahead.ts's extrapolate),
+ * in the same pass.
  */
 export function applyReplicaUpdate(
   config: ResolvedOptimizerConfig,
@@ -56,7 +59,15 @@ export function applyReplicaUpdate(
   params: Float32Array,
   gradient: Float32Array,
   state: readonly Float32Array[],
+  ahead: Float32Array | null = null,
 ): void {
+  // NOTE: a copy and a second pass only here, in the fallback: the WebAssembly kernel writes `ahead` in the update's pass.
+  ahead?.set(params);
+  applyUpdate(config, scalars, params, gradient, state);
+  if (ahead !== null) extrapolate(ahead, params, ahead);
+}
+
+function applyUpdate(config: ResolvedOptimizerConfig, scalars: UpdateScalars, params: Float32Array, gradient: Float32Array, state: readonly Float32Array[]): void {
   const length = params.length;
   const learningRate = f(scalars.learningRate);
   switch (config.name) {

@@ -24,7 +24,6 @@ import { replicaHash } from './replica.js';
 import { createReplicaArrays, type ReplicaArrays } from './replica-kernel.js';
 import { scatterInto } from './packed.js';
 import { UploadEncoder } from './upload.js';
-import { extrapolate } from './lookahead.js';
 
 export class WireError extends Error {
   override readonly name = 'WireError';
@@ -45,24 +44,22 @@ export class WorkerWire {
   /** Updates the replica reflects; -1 while it holds nothing. */
   private replicaVersion = -1;
   private upload: UploadEncoder | null = null;
-  /** --overlap runs: the parameters before the last update (version `previousVersion`), for lookahead steps. */
-  private keepsPrevious = false;
-  private previous: Float32Array | null = null;
-  private previousVersion = -1;
-  /** The extrapolated parameters a lookahead step computes with (lookahead.ts). */
-  private ahead: Float32Array | null = null;
+  /**
+   * --overlap runs: the version whose lookahead (lookahead.ts) the replica's `ahead` holds, -1
+   * for none. The update writes it; a full state with the parameters before it, extrapolate().
+   */
+  private aheadVersion = -1;
 
   /** A (new) run: its codec; replica runs also get the optimizer config. Forgets any replica and residual. */
   onWelcome(welcome: WelcomeMessage): void {
     this.codec = welcome.wire ?? 'fp32';
     this.replicaVersion = -1;
-    this.keepsPrevious = welcome.overlap === true;
-    this.previousVersion = -1;
+    this.aheadVersion = -1;
     this.upload = null;
     this.replica = null;
     if (!usesReplicas(this.codec)) return;
     if (welcome.optimizer === undefined) throw new WireError('BAD_REPLICA', `a ${this.codec} run's welcome must carry the optimizer config`);
-    this.replica = createReplicaArrays(welcome.optimizer as unknown as ResolvedOptimizerConfig, welcome.paramCount);
+    this.replica = createReplicaArrays(welcome.optimizer as unknown as ResolvedOptimizerConfig, welcome.paramCount, { ahead: welcome.overlap === true });
     this.upload = new UploadEncoder(this.codec === 'bf16' ? 'bf16' : 'topk', welcome.paramCount);
   }
 
@@ -87,22 +84,25 @@ export class WorkerWire {
       message.state.forEach((array, i) => replica.state[i]!.set(array));
       this.replicaVersion = message.version;
       const previous = message.type === 'step' ? message.previousParams : undefined;
-      if (previous !== undefined) (this.previous ??= new Float32Array(previous.length)).set(previous);
-      this.previousVersion = previous === undefined ? -1 : message.version - 1;
+      this.aheadVersion = -1;
+      if (previous !== undefined && replica.ahead !== null) {
+        replica.ahead.set(previous);
+        replica.extrapolate();
+        this.aheadVersion = message.version;
+      }
     } else if (message.version !== this.replicaVersion) {
       throw new WireError('STALE_PARAMETERS', `asked to use parameters version ${message.version}, the replica holds ${this.replicaVersion}`);
     }
-    if (message.type === 'step' && message.lookahead === true) return { ...message, params: this.lookahead(message.version, replica.params) };
+    if (message.type === 'step' && message.lookahead === true) return { ...message, params: this.lookahead(message.version, replica) };
     return { ...message, params: replica.params };
   }
 
   /** A lookahead step's parameters: extrapolated from the replica's version and the one before. */
-  private lookahead(version: number, params: Float32Array): Float32Array {
-    const previous = this.previous;
-    if (previous === null || this.previousVersion !== version - 1) {
+  private lookahead(version: number, replica: ReplicaArrays): Float32Array {
+    if (replica.ahead === null || this.aheadVersion !== version) {
       throw new WireError('BAD_REPLICA', `a lookahead step of version ${version} needs the parameters of version ${version - 1}, which this replica does not hold`);
     }
-    return extrapolate((this.ahead ??= new Float32Array(params.length)), params, previous);
+    return replica.ahead;
   }
 
   /** A broadcast update: applied when it follows the replica's version (else ignored: a full state will come). */
@@ -111,12 +111,9 @@ export class WorkerWire {
     if (replica === null || message.version !== this.replicaVersion + 1 || this.replicaVersion < 0) return;
     if (message.entries === undefined) replica.gradient.set(message.gradient);
     else scatterInto(message.entries, replica.gradient.fill(0));
-    if (this.keepsPrevious) {
-      (this.previous ??= new Float32Array(replica.params.length)).set(replica.params);
-      this.previousVersion = this.replicaVersion;
-    }
     replica.apply(message);
     this.replicaVersion = message.version;
+    this.aheadVersion = replica.ahead === null ? -1 : message.version;
   }
 
   /** The answer as the run's codec sends it: packed gradient (and the replica hash when due) in replica runs. */
