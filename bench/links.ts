@@ -22,9 +22,11 @@
  * the end of the warm-up. Workers get `--threads 1` when they accept it.
  *
  *   pnpm bench:links [-- --rounds 3 --steps 20 --warmup 5 --codecs fp32,bf16,topk,topk+overlap
- *                       --links 1gbit/2,100mbit/20,20mbit/40 --hosts 1,2 --kernels auto]
+ *                       --links 1gbit/2,100mbit/20,20mbit/40 --hosts 1,2 --kernels auto --keep DIR]
+ *
+ * --keep DIR keeps each run's folder under DIR (its trace.jsonl shows where a step's time went).
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StepRecord } from '../packages/core/src/index.js';
@@ -33,7 +35,9 @@ import {
 } from './links-hosts.js';
 import { benchFlags, machine, median, saveResults } from './measure.js';
 
-const values = benchFlags({ rounds: '3', steps: '20', warmup: '5', codecs: '', links: '1gbit/2,100mbit/20,20mbit/40', hosts: '1,2', kernels: 'auto', batch: '256' });
+const values = benchFlags({ rounds: '3', steps: '20', warmup: '5', codecs: '', links: '1gbit/2,100mbit/20,20mbit/40', hosts: '1,2', kernels: 'auto', batch: '256', keep: '' });
+/** --keep DIR: each run's folder (history.jsonl, trace.jsonl) is moved there, for `pnpm convoy trace`. */
+const keep = values.keep === '' ? null : values.keep;
 const rounds = Number(values.rounds);
 const steps = Number(values.steps);
 const warmup = Number(values.warmup);
@@ -131,7 +135,13 @@ async function runOnce(config: Config, round: number, wire: boolean, threads: bo
     const ended = await Promise.race([coordinator.exited.then((code) => (code === 0 ? null : `the coordinator exited with ${code}`)), ...workerEnded, tooLong]);
     clearTimeout(timer);
     if (ended !== null) throw new Error(`${ended}\ncoordinator output:\n${coordinator.output().slice(-3000)}`);
-    return { config, round, shaping, ...figures(out) };
+    const result = { config, round, shaping, ...figures(out) };
+    if (keep !== null) {
+      const kept = join(keep, `round${round}-${config.link === null ? 'alone' : describeLink(config.link).replace(/[^\w]+/g, '')}-${config.hosts}h-${config.codec}`);
+      mkdirSync(keep, { recursive: true });
+      renameSync(out, kept);
+    }
+    return result;
   } finally {
     teardown();
     rmSync(out, { recursive: true, force: true });
