@@ -219,6 +219,11 @@ function decodeSparse(bytes: Uint8Array, paramCount: number, where: string, valu
   }
   const indices = new Uint32Array(count);
   const values = new Float32Array(count);
+  // The values first, copied as bits (no float conversion per entry); the first non-finite
+  // one is refused in the indices' loop, so a frame's first fault (in entry order, an
+  // entry's index before its value) is the one reported.
+  const valueBits = new Uint32Array(values.buffer);
+  const firstNonFinite = valueBytes === 2 ? bf16ValueBits(bytes, count, valueBits) : float32ValueBits(view, count, valueBits);
   const length = bytes.length;
   let offset = SPARSE_HEADER + valueBytes * count;
   let index = -1;
@@ -236,13 +241,37 @@ function decodeSparse(bytes: Uint8Array, paramCount: number, where: string, valu
     if (j > 0 && gap === 0) throw new ProtocolError('BAD_FIELD', `${where}: index ${j} repeats index ${index} (indices must be strictly increasing)`);
     index = j === 0 ? gap : index + gap;
     if (index >= paramCount) throw new ProtocolError('BAD_FIELD', `${where}: index ${j} = ${index} is not below ${paramCount}`);
-    const value = valueBytes === 4 ? view.getFloat32(SPARSE_HEADER + 4 * j, true) : fromBf16(bytes[SPARSE_HEADER + 2 * j]! | (bytes[SPARSE_HEADER + 2 * j + 1]! << 8));
-    if (!Number.isFinite(value)) throw new ProtocolError('NOT_FINITE', `${where}: the value at index ${index} is ${value}`);
+    if (j === firstNonFinite) throw new ProtocolError('NOT_FINITE', `${where}: the value at index ${index} is ${values[j]!}`);
     indices[j] = index;
-    values[j] = value;
   }
   if (offset !== bytes.length) throw new ProtocolError('BAD_LENGTH', `${where} has ${bytes.length - offset} bytes after its ${count} entries`);
   return { indices, values };
+}
+
+/**
+ * Copies a sparse frame's `count` bf16 values into `out` as float32 bits (a bf16 is the top
+ * half of its float32); returns the position of the first NaN or Infinity (all exponent
+ * bits set), or `count` when every value is finite.
+ */
+function bf16ValueBits(bytes: Uint8Array, count: number, out: Uint32Array): number {
+  let firstNonFinite = count;
+  for (let j = 0, offset = SPARSE_HEADER; j < count; j++, offset += 2) {
+    const bits = bytes[offset]! | (bytes[offset + 1]! << 8);
+    if ((bits & 0x7f80) === 0x7f80 && firstNonFinite === count) firstNonFinite = j;
+    out[j] = bits << 16;
+  }
+  return firstNonFinite;
+}
+
+/** As bf16ValueBits, for a sparse frame's float32 values (`view` over the frame's bytes). */
+function float32ValueBits(view: DataView, count: number, out: Uint32Array): number {
+  let firstNonFinite = count;
+  for (let j = 0; j < count; j++) {
+    const bits = view.getUint32(SPARSE_HEADER + 4 * j, true);
+    if ((bits & 0x7f800000) === 0x7f800000 && firstNonFinite === count) firstNonFinite = j;
+    out[j] = bits;
+  }
+  return firstNonFinite;
 }
 
 function expectLength(bytes: Uint8Array, length: number, where: string): void {
