@@ -153,7 +153,8 @@ export function unionOf(lists: readonly Uint32Array[], words: Uint32Array, out: 
   for (const list of lists) {
     for (let j = 0; j < list.length; j++) {
       const index = list[j]!;
-      words[index >>> 5] |= 1 << (index & 31);
+      const w = index >>> 5;
+      words[w] = words[w]! | (1 << (index & 31));
     }
   }
   let count = 0;
