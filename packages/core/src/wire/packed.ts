@@ -226,26 +226,55 @@ function decodeSparse(bytes: Uint8Array, paramCount: number, where: string, valu
   const firstNonFinite = valueBytes === 2 ? bf16ValueBits(bytes, count, valueBits) : float32ValueBits(view, count, valueBits);
   const length = bytes.length;
   let offset = SPARSE_HEADER + valueBytes * count;
-  let index = -1;
+  let index = 0;
   for (let j = 0; j < count; j++) {
     if (offset >= length) throw new ProtocolError('BAD_LENGTH', `${where} ends inside index ${j} of ${count}`);
-    let byte = bytes[offset++]!;
-    let gap = byte & 0x7f;
-    // Gaps below 128 (most of them at topk's densities) take one byte and skip the loop.
-    for (let shift = 7; byte >= 0x80; shift += 7) {
-      if (offset >= length) throw new ProtocolError('BAD_LENGTH', `${where} ends inside index ${j} of ${count}`);
-      if (shift > 28) throw new ProtocolError('BAD_FIELD', `${where}: index ${j} is an overlong varint`);
-      byte = bytes[offset++]!;
-      gap += (byte & 0x7f) * 2 ** shift;
+    let gap = bytes[offset]!;
+    // Gaps below 128 take one byte, below 16384 two (all of them at topk's densities);
+    // longer ones are read aside, so every number here stays a small integer (the JIT
+    // then keeps the loop in int32 arithmetic).
+    if (gap < 0x80) offset++;
+    else if (offset + 1 < length && bytes[offset + 1]! < 0x80) {
+      gap = (gap & 0x7f) | (bytes[offset + 1]! << 7);
+      offset += 2;
+    } else {
+      gap = longGap(bytes, offset, j, count, index, paramCount, where);
+      offset = longGapEnd;
     }
     if (j > 0 && gap === 0) throw new ProtocolError('BAD_FIELD', `${where}: index ${j} repeats index ${index} (indices must be strictly increasing)`);
-    index = j === 0 ? gap : index + gap;
+    index += gap;
     if (index >= paramCount) throw new ProtocolError('BAD_FIELD', `${where}: index ${j} = ${index} is not below ${paramCount}`);
     if (j === firstNonFinite) throw new ProtocolError('NOT_FINITE', `${where}: the value at index ${index} is ${values[j]!}`);
     indices[j] = index;
   }
   if (offset !== bytes.length) throw new ProtocolError('BAD_LENGTH', `${where} has ${bytes.length - offset} bytes after its ${count} entries`);
   return { indices, values };
+}
+
+/** Where the varint longGap read ends (its second result). */
+let longGapEnd = 0;
+
+/**
+ * The gap of index `j` when its varint takes three bytes or more (from `offset`), with the
+ * refusals of decodeSparse's loop for it; sets longGapEnd. Refuses here a gap that would
+ * take the index (the one before it, `previous`, plus the gap) to paramCount or beyond, so
+ * the gap returned is a small integer.
+ */
+function longGap(bytes: Uint8Array, offset: number, j: number, count: number, previous: number, paramCount: number, where: string): number {
+  const length = bytes.length;
+  let byte = bytes[offset++]!;
+  let gap = byte & 0x7f;
+  for (let shift = 7; byte >= 0x80; shift += 7) {
+    if (offset >= length) throw new ProtocolError('BAD_LENGTH', `${where} ends inside index ${j} of ${count}`);
+    if (shift > 28) throw new ProtocolError('BAD_FIELD', `${where}: index ${j} is an overlong varint`);
+    byte = bytes[offset++]!;
+    gap += (byte & 0x7f) * 2 ** shift;
+  }
+  longGapEnd = offset;
+  if (j > 0 && gap === 0) throw new ProtocolError('BAD_FIELD', `${where}: index ${j} repeats index ${previous} (indices must be strictly increasing)`);
+  const index = previous + gap;
+  if (index >= paramCount) throw new ProtocolError('BAD_FIELD', `${where}: index ${j} = ${index} is not below ${paramCount}`);
+  return gap;
 }
 
 /**
