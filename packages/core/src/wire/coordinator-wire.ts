@@ -106,8 +106,16 @@ export class CoordinatorWire {
         // residual as it is there (it waits for the entry's next union, or a dense frame).
         const indices = this.indices!;
         let count = 0;
-        if (answerIndices === undefined) {
-          for (let i = 0; i < residual.length; i++) {
+        // The union from the answers' indices, unless they hold as many entries as there are
+        // parameters (the warm-up's dense steps of many workers): setting that many bits costs
+        // more than a scan of the sum.
+        const fromAnswers = answerIndices !== undefined && answerIndices.reduce((total, list) => total + list.length, 0) < this.paramCount;
+        if (fromAnswers) {
+          this.unionScratch ??= { words: new Uint32Array(unionWords(this.paramCount)), indices: new Uint32Array(this.paramCount) };
+          const union = this.unionScratch.indices;
+          const unionCount = unionOf(answerIndices, this.unionScratch.words, union);
+          for (let j = 0; j < unionCount; j++) {
+            const i = union[j]!;
             const mean = Math.fround(gradientSum[i]! * scale);
             if (mean !== 0) {
               indices[count++] = i;
@@ -115,11 +123,7 @@ export class CoordinatorWire {
             }
           }
         } else {
-          this.unionScratch ??= { words: new Uint32Array(unionWords(this.paramCount)), indices: new Uint32Array(this.paramCount) };
-          const union = this.unionScratch.indices;
-          const unionCount = unionOf(answerIndices, this.unionScratch.words, union);
-          for (let j = 0; j < unionCount; j++) {
-            const i = union[j]!;
+          for (let i = 0; i < residual.length; i++) {
             const mean = Math.fround(gradientSum[i]! * scale);
             if (mean !== 0) {
               indices[count++] = i;
