@@ -43,25 +43,26 @@ function sparseBound(count: number): number {
   return SPARSE_HEADER + count * 9;
 }
 
-/** Bytes of the varint gaps of `indices[0..count)` (strictly increasing). */
+/** Bytes of the varint gaps of `indices[0..count)` (strictly increasing; the first gap is from 0). */
 function gapBytes(indices: Uint32Array, count: number): number {
-  let bytes = 0;
+  let bytes = count;
   let previous = 0;
   for (let j = 0; j < count; j++) {
     const index = indices[j]!;
-    const gap = j === 0 ? index : index - previous;
+    const gap = index - previous;
     previous = index;
-    bytes += gap < 0x80 ? 1 : gap < 0x4000 ? 2 : gap < 0x200000 ? 3 : gap < 0x10000000 ? 4 : 5;
+    // One byte each, and one more for every 7 bits past the first 7.
+    if (gap >= 0x80) bytes += gap < 0x4000 ? 1 : gap < 0x200000 ? 2 : gap < 0x10000000 ? 3 : 4;
   }
   return bytes;
 }
 
 /** Writes the varint gaps of `indices[0..count)` into `out` from `offset`; returns the offset after them. */
 function writeGaps(out: Uint8Array, offset: number, indices: Uint32Array, count: number): number {
-  let previous = -1;
+  let previous = 0;
   for (let j = 0; j < count; j++) {
     const index = indices[j]!;
-    let gap = previous < 0 ? index : index - previous;
+    let gap = index - previous;
     previous = index;
     while (gap >= 0x80) {
       out[offset++] = (gap & 0x7f) | 0x80;
