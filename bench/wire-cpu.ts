@@ -5,17 +5,19 @@
  *   upload     a worker's UploadEncoder.encode of its gradient sum (residual add, top-k
  *              selection, bf16 pack with the rounding error kept in the residual)
  *   parseUp    the coordinator's decodeSparseEntries of an answer's packed gradient
- *   sum        the coordinator's sumInSliceOrder of two workers' sparse answers
+ *   sum        the coordinator's sumInSliceOrder of the workers' sparse answers
  *   encode     CoordinatorWire.encode (the union of the answers, bf16 with its residual)
  *   apply      CoordinatorWire.apply (the coordinator's replica: copies and the Adam update)
  *   parseDown  a worker's decodeSparseEntries of the update's packed gradient
  *   onUpdate   a worker's WorkerWire.onUpdate of the broadcast update (scatter, Adam)
  *
- * The inputs are real: gradient sums of the default model over MNIST slices (a worker's
- * half of a 256-image step), one engine's, cycled; each density gets pipelines of two
- * workers and a coordinator that run `--warmup` steps before any is timed, so the
- * residuals hold what they hold in a run. Densities: the final one (after the warm-up) and
- * two of the warm-up's (codecs.ts).
+ * The inputs are real: gradient sums of the default model over `--slices` MNIST slices of
+ * `--batch` images (a worker's share of a step), one engine's, cycled; each density gets
+ * pipelines of `--workers` workers and a coordinator that run `--warmup` steps before any
+ * is timed, so the residuals hold what they hold in a run. Densities: the final one (after
+ * the warm-up) and two of the warm-up's (codecs.ts), or those `--densities` lists.
+ * `--workers 32 --batch 16 --slices 64` is `pnpm bench:load`'s step (32 answers of a
+ * 512-image batch): the coordinator then unites and sums 32 answers.
  *
  * The coordinator's encode gets the answers' indices (gradient-sum.ts, sparseAnswerIndices)
  * when the code has them; `--union scan` leaves them out (encode then scans every entry).
@@ -27,7 +29,8 @@
  * only good as the ratios within one run: each round's ratio is taken between the two
  * sides measured back to back, and the table gives medians over rounds.
  *
- *   pnpm bench:wire-cpu [-- --baseline 56ca912 --rounds 9 --steps 8 --warmup 12 --slices 4 --kernels auto --union answers]
+ *   pnpm bench:wire-cpu [-- --baseline 56ca912 --rounds 9 --steps 8 --warmup 12 --slices 4 --batch 128 --workers 2
+ *                          --densities 0.01,0.05,0.25 --kernels auto --union answers]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
@@ -51,17 +54,17 @@ interface Code {
 
 const PIECES = ['upload', 'parseUp', 'sum', 'encode', 'apply', 'parseDown', 'onUpdate'] as const;
 type PieceName = (typeof PIECES)[number];
-/** After the warm-up (TOPK_DENSITY.final) and two points of the warm-up. */
-const DENSITIES = [0.01, 0.05, 0.25] as const;
-const WORKERS = 2;
 const OPTIMIZER: ResolvedOptimizerConfig = { name: 'adam', learningRate: 0.004, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 };
 
-const flags = benchFlags({ baseline: '', rounds: '9', steps: '8', warmup: '12', slices: '4', batch: '128', kernels: 'auto', union: 'answers' });
-if (flags.union !== 'answers' && flags.union !== 'scan') {
-  process.stderr.write(`--union is answers or scan, not ${flags.union}\n`);
-  process.exit(2);
+// Densities by default: after the warm-up (TOPK_DENSITY.final) and two points of the warm-up.
+const flags = benchFlags({ baseline: '', rounds: '9', steps: '8', warmup: '12', slices: '4', batch: '128', workers: '2', densities: '0.01,0.05,0.25', kernels: 'auto', union: 'answers' });
+if (flags.union !== 'answers' && flags.union !== 'scan') fail(`--union is answers or scan, not ${flags.union}`);
+const [rounds, stepsPerRound, warmup, sliceCount, batch, workerCount] = [flags.rounds, flags.steps, flags.warmup, flags.slices, flags.batch, flags.workers].map(Number) as [number, number, number, number, number, number];
+if (![rounds, stepsPerRound, sliceCount, batch, workerCount].every((value) => Number.isInteger(value) && value >= 1) || !Number.isInteger(warmup) || warmup < 0) {
+  fail('--rounds, --steps, --slices, --batch and --workers are whole numbers from 1, --warmup from 0');
 }
-const [rounds, stepsPerRound, warmup, sliceCount, batch] = [flags.rounds, flags.steps, flags.warmup, flags.slices, flags.batch].map(Number) as [number, number, number, number, number];
+const densities = flags.densities.split(',').map(Number);
+if (!densities.every((density) => density > 0 && density <= 1)) fail(`--densities are fractions in (0, 1], not ${flags.densities}`);
 const host = machine();
 
 const codes: Code[] = [];
@@ -71,7 +74,7 @@ codes.push(await loadCode('this tree', resolve('.')));
 const spec = COORDINATOR_DEFAULTS.spec;
 const initial = createModel(spec, { seed: 1 }).params;
 const paramCount = initial.length;
-process.stdout.write(`convoy bench:wire-cpu: topk's CPU around a step, ${paramCount} parameters, ${WORKERS} workers' answers of ${batch} images, Adam, union from ${flags.union}; ${rounds} rounds of ${stepsPerRound} steps per side after ${warmup}\n`);
+process.stdout.write(`convoy bench:wire-cpu: topk's CPU around a step, ${paramCount} parameters, ${workerCount} workers' answers of ${batch} images, Adam, union from ${flags.union}; ${rounds} rounds of ${stepsPerRound} steps per side after ${warmup}\n`);
 process.stdout.write(`machine: ${host.cpu}, ${host.cores} cores, Node ${host.node}; load average before ${host.loadBefore.join(' ')}\n`);
 const gradients = realGradients(sliceCount);
 
@@ -94,7 +97,7 @@ function pipeline(code: Code): Pipeline {
   worker.onWelcome(welcome);
   worker.onJob(job(0, { params, state: Object.values(state), iterations: 0 }));
   return {
-    uploads: Array.from({ length: WORKERS }, () => new UploadEncoder('topk', paramCount)),
+    uploads: Array.from({ length: workerCount }, () => new UploadEncoder('topk', paramCount)),
     coordinator: new CoordinatorWire('topk', paramCount, 0),
     worker, params, state, sum: new Float32Array(paramCount), step: 0,
   };
@@ -111,7 +114,7 @@ function runStep(code: Code, p: Pipeline, density: number): { ms: Record<PieceNa
   const ms: Record<PieceName, number> = { upload: 0, parseUp: 0, sum: 0, encode: 0, apply: 0, parseDown: 0, onUpdate: 0 };
   const frames: Uint8Array[] = [];
   const pieces: Piece[] = p.uploads.map((upload, w) => {
-    const gradient = gradients[(step * WORKERS + w) % gradients.length]!;
+    const gradient = gradients[(step * workerCount + w) % gradients.length]!;
     let t = performance.now();
     const packed = upload.encode(gradient, density);
     ms.upload += performance.now() - t;
@@ -124,15 +127,15 @@ function runStep(code: Code, p: Pipeline, density: number): { ms: Record<PieceNa
     if (entries === undefined) throw new Error(`density ${density}: a dense answer (the bench expects sparse ones)`);
     return { start: w * batch, end: (w + 1) * batch, workerId: w + 1, version: step - 1, answer, roundTripMs: 0, sentAt: 0, arrivedAt: 0, scale: 1 };
   });
-  ms.upload /= WORKERS;
-  ms.parseUp /= WORKERS;
+  ms.upload /= workerCount;
+  ms.parseUp /= workerCount;
   let t = performance.now();
   code.sum.sumInSliceOrder(pieces, p.sum, step);
   ms.sum = performance.now() - t;
   t = performance.now();
   // The answers' indices, where this side's code takes them (with `--union scan`, never).
   const answerIndices = flags.union === 'answers' ? (code.sum as Partial<SumModule>).sparseAnswerIndices?.(pieces) : undefined;
-  const update = p.coordinator.encode(step, OPTIMIZER, OPTIMIZER.learningRate, step - 1, p.sum, WORKERS * batch, answerIndices);
+  const update = p.coordinator.encode(step, OPTIMIZER, OPTIMIZER.learningRate, step - 1, p.sum, workerCount * batch, answerIndices);
   ms.encode = performance.now() - t;
   frames.push(update.packed);
   t = performance.now();
@@ -155,16 +158,16 @@ function decodeDense(code: Code, packed: Uint8Array): Float32Array {
 }
 
 // One pipeline per side and density, each warmed up on the same inputs.
-const pipelines = DENSITIES.map((density) => codes.map((code) => {
+const pipelines = densities.map((density) => codes.map((code) => {
   const p = pipeline(code);
   for (let i = 0; i < warmup; i++) runStep(code, p, density);
   return p;
 }));
 
 /** times[density][side][piece]: the per-round medians. */
-const times = DENSITIES.map(() => codes.map(() => Object.fromEntries(PIECES.map((piece) => [piece, [] as number[]])) as Record<PieceName, number[]>));
+const times = densities.map(() => codes.map(() => Object.fromEntries(PIECES.map((piece) => [piece, [] as number[]])) as Record<PieceName, number[]>));
 for (let round = 0; round < rounds; round++) {
-  for (const [d, density] of DENSITIES.entries()) {
+  for (const [d, density] of densities.entries()) {
     // Alternate which side goes first, so neither always runs in the other's wake.
     const order = round % 2 === 0 ? codes.map((_, i) => i) : codes.map((_, i) => codes.length - 1 - i);
     const frames: Uint8Array[][][] = codes.map(() => []);
@@ -193,7 +196,7 @@ function compareFrames(a: Uint8Array[][], b: Uint8Array[][], density: number, ro
 }
 
 const summary: Record<string, unknown> = {};
-for (const [d, density] of DENSITIES.entries()) {
+for (const [d, density] of densities.entries()) {
   process.stdout.write(`\ndensity ${density}: median ms per call${codes.length === 2 ? ` (${codes[0]!.name} | ${codes[1]!.name} | median of the rounds' ratios)` : ''}\n`);
   const rows: Record<string, unknown> = {};
   for (const piece of [...PIECES, 'total'] as const) {
@@ -205,12 +208,17 @@ for (const [d, density] of DENSITIES.entries()) {
   }
   summary[String(density)] = rows;
 }
-if (codes.length === 2) process.stdout.write(`\nevery frame sent (${WORKERS} uploads and the update, ${rounds * stepsPerRound} steps per density) was byte-identical between the two sides\n`);
-saveResults('wire-cpu', host, { baseline: flags.baseline, union: flags.union, rounds, stepsPerRound, warmup, batch, paramCount, densities: DENSITIES, sides: codes.map((code) => code.name), summary });
+if (codes.length === 2) process.stdout.write(`\nevery frame sent (${workerCount} uploads and the update, ${rounds * stepsPerRound} steps per density) was byte-identical between the two sides\n`);
+saveResults('wire-cpu', host, { baseline: flags.baseline, union: flags.union, workers: workerCount, rounds, stepsPerRound, warmup, batch, paramCount, densities: densities, sides: codes.map((code) => code.name), summary });
 
 /** Per round, the sum of the pieces' medians: a step's CPU around the compute (the upload and its parse once: one worker's). */
 function totals(pieces: Record<PieceName, number[]>): number[] {
   return pieces.upload.map((_, round) => PIECES.reduce((sum, piece) => sum + pieces[piece][round]!, 0));
+}
+
+function fail(message: string): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(2);
 }
 
 /** Gradient sums of the default model over `count` different MNIST slices of `batch` images. */

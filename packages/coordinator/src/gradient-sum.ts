@@ -48,9 +48,32 @@ export function sumInSliceOrder(pieces: readonly Piece[], into: Float32Array, st
   return { count, lossSum, correct, workers: workers.size };
 }
 
-/** target[indices[j]] += values[j]. */
+/**
+ * target[indices[j]] += values[j], for `indices` without repeats (a sparse answer's are
+ * strictly increasing).
+ * NOTE: eight entries at a time, all eight loads before the eight stores: the entries are
+ * scattered over the 4.8 MB sum (a cache miss each), and grouped the CPU overlaps the
+ * misses, where one `target[i] += value` after another ran several times slower.
+ * Grouping is only right because no two entries of a list share an index.
+ */
 function addEntries(target: Float32Array, indices: Uint32Array, values: Float32Array): void {
-  for (let j = 0; j < indices.length; j++) {
+  const length = indices.length;
+  let j = 0;
+  for (; j + 8 <= length; j += 8) {
+    const i0 = indices[j]!, i1 = indices[j + 1]!, i2 = indices[j + 2]!, i3 = indices[j + 3]!;
+    const i4 = indices[j + 4]!, i5 = indices[j + 5]!, i6 = indices[j + 6]!, i7 = indices[j + 7]!;
+    const t0 = target[i0]!, t1 = target[i1]!, t2 = target[i2]!, t3 = target[i3]!;
+    const t4 = target[i4]!, t5 = target[i5]!, t6 = target[i6]!, t7 = target[i7]!;
+    target[i0] = t0 + values[j]!;
+    target[i1] = t1 + values[j + 1]!;
+    target[i2] = t2 + values[j + 2]!;
+    target[i3] = t3 + values[j + 3]!;
+    target[i4] = t4 + values[j + 4]!;
+    target[i5] = t5 + values[j + 5]!;
+    target[i6] = t6 + values[j + 6]!;
+    target[i7] = t7 + values[j + 7]!;
+  }
+  for (; j < length; j++) {
     const index = indices[j]!;
     target[index] = target[index]! + values[j]!;
   }

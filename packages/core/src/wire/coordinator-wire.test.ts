@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ResolvedOptimizerConfig } from '../optimizers/optimizer.js';
 import { Rng } from '../rng.js';
-import { CoordinatorWire, mergeSorted } from './coordinator-wire.js';
+import { CoordinatorWire, unionOf, unionWords } from './coordinator-wire.js';
 import { replicaStateNames } from './replica.js';
 import { PACKED_FORMAT, decodePacked } from './packed.js';
 import { replicaHash } from './replica.js';
@@ -103,8 +103,9 @@ describe('topk download from the answers\' indices', () => {
     const [fromIndices, fromScan] = [new CoordinatorWire('topk', PARAMS, 0), new CoordinatorWire('topk', PARAMS, 0)];
     const replicas = [0, 1].map(() => ({ params: new Float32Array(PARAMS), state: Object.fromEntries(replicaStateNames(config).map((name) => [name, new Float32Array(PARAMS)])) }));
     const formats: number[] = [];
+    // Step 4 unites 5 answers at 50% (dense), step 6 32 answers at 1% (bench:load's step).
     for (let step = 1; step <= 8; step++) {
-      const { lists, sum } = answers(rng, step === 4 ? 5 : 2, step === 4 ? 0.5 : 0.02);
+      const { lists, sum } = answers(rng, step === 4 ? 5 : step === 6 ? 32 : 2, step === 4 ? 0.5 : 0.01 * (step === 6 ? 1 : 2));
       const updates = [fromIndices.encode(step, config, config.learningRate, step - 1, sum, IMAGES, lists), fromScan.encode(step, config, config.learningRate, step - 1, sum, IMAGES)];
       expect(updates[0]!.packed).toEqual(updates[1]!.packed);
       expect(fromIndices.residual).toEqual(fromScan.residual);
@@ -116,13 +117,30 @@ describe('topk download from the answers\' indices', () => {
     expect(formats).toEqual([4, 4, 4, 1, 4, 4, 4, 4]);
   });
 
-  it('mergeSorted: the ascending union, each entry once (against a Set)', () => {
+  it('unionOf: the ascending union, each entry once (against a Set, sorted), and the bitset left all 0', () => {
     const rng = new Rng(4);
-    const list = (density: number) => Uint32Array.from(Array.from({ length: 500 }, (_, i) => i).filter(() => rng.nextFloat() < density));
-    for (const [a, b] of [[list(0.1), list(0.1)], [list(0), list(0.3)], [list(0.5), list(0)], [list(1), list(0.2)], [Uint32Array.of(7), Uint32Array.of(7)]] as const) {
-      const out = new Uint32Array(a.length + b.length);
-      const count = mergeSorted(a, b, out);
-      expect([...out.subarray(0, count)]).toEqual([...new Set([...a, ...b])].sort((x, y) => x - y));
+    for (const paramCount of [1, 31, 32, 33, 500, 1_000, 1_024]) {
+      const all = Uint32Array.from({ length: paramCount }, (_, i) => i);
+      const list = (density: number) => all.filter(() => rng.nextFloat() < density);
+      const cases: [string, Uint32Array[]][] = [
+        ['no lists', []],
+        ['one empty list', [new Uint32Array(0)]],
+        ['one list', [list(0.1)]],
+        ['two lists', [list(0.1), list(0.1)]],
+        ['an empty list and a dense one', [list(0), list(0.3)]],
+        ['every index, twice', [all, all]],
+        ['the first and the last index', [Uint32Array.of(0), Uint32Array.of(paramCount - 1), Uint32Array.of(0)]],
+        ['32 lists at 1%', Array.from({ length: 32 }, () => list(0.01))],
+        ['5 lists at 50%', Array.from({ length: 5 }, () => list(0.5))],
+      ];
+      const words = new Uint32Array(unionWords(paramCount));
+      for (const [name, lists] of cases) {
+        const out = new Uint32Array(paramCount).fill(0xffffffff);
+        const count = unionOf(lists, words, out);
+        const expected = [...new Set(lists.flatMap((l) => [...l]))].sort((x, y) => x - y);
+        expect({ paramCount, name, union: [...out.subarray(0, count)] }).toEqual({ paramCount, name, union: expected });
+        expect(words.every((word) => word === 0)).toBe(true);
+      }
     }
   });
 });

@@ -25,8 +25,8 @@ export class CoordinatorWire {
   readonly residual: Float32Array;
   private readonly bits: Uint16Array | null;
   private readonly indices: Uint32Array | null;
-  /** Scratch for the union of the answers' indices (two buffers, merged into in turn). */
-  private unionScratch: [Uint32Array, Uint32Array] | null = null;
+  /** The union of the answers' indices: one bit per parameter, and the union as a list (made at the first union). */
+  private unionScratch: { readonly words: Uint32Array; readonly indices: Uint32Array } | null = null;
   /**
    * The replica arrays the update is computed in: the constructor's, else made at the first
    * encode (they depend on the optimizer).
@@ -114,10 +114,17 @@ export class CoordinatorWire {
         // The union: entries some worker sent. Off it the mean is 0, so the add leaves the
         // residual as it is there (it waits for the entry's next union, or a dense frame).
         const indices = this.indices!;
-        const union = answerIndices === undefined ? null : this.union(answerIndices);
         let count = 0;
-        if (union === null) {
-          for (let i = 0; i < residual.length; i++) {
+        // The union from the answers' indices, unless they hold as many entries as there are
+        // parameters (the warm-up's dense steps of many workers): setting that many bits costs
+        // more than a scan of the sum.
+        const fromAnswers = answerIndices !== undefined && answerIndices.reduce((total, list) => total + list.length, 0) < this.paramCount;
+        if (fromAnswers) {
+          this.unionScratch ??= { words: new Uint32Array(unionWords(this.paramCount)), indices: new Uint32Array(this.paramCount) };
+          const union = this.unionScratch.indices;
+          const unionCount = unionOf(answerIndices, this.unionScratch.words, union);
+          for (let j = 0; j < unionCount; j++) {
+            const i = union[j]!;
             const mean = Math.fround(gradientSum[i]! * scale);
             if (mean !== 0) {
               indices[count++] = i;
@@ -125,8 +132,7 @@ export class CoordinatorWire {
             }
           }
         } else {
-          for (let j = 0; j < union.count; j++) {
-            const i = union.indices[j]!;
+          for (let i = 0; i < residual.length; i++) {
             const mean = Math.fround(gradientSum[i]! * scale);
             if (mean !== 0) {
               indices[count++] = i;
@@ -142,44 +148,41 @@ export class CoordinatorWire {
       }
     }
   }
-
-  /**
-   * The ascending union of `lists` (each ascending), or null when merging them would cost
-   * more than a scan of paramCount entries.
-   */
-  private union(lists: readonly Uint32Array[]): { readonly indices: Uint32Array; readonly count: number } | null {
-    const total = lists.reduce((sum, list) => sum + list.length, 0);
-    // Merging list after list touches each entry once per later merge, at most lists.length times.
-    if (lists.length * total > this.paramCount) return null;
-    this.unionScratch ??= [new Uint32Array(this.paramCount), new Uint32Array(this.paramCount)];
-    let [into, other] = this.unionScratch;
-    let count = 0;
-    for (const list of lists) {
-      count = mergeSorted(other.subarray(0, count), list, into);
-      [into, other] = [other, into];
-    }
-    return { indices: other, count };
-  }
 }
 
-/** Writes into `out` the ascending union of `a` and `b` (each ascending, no repeats); returns its length. */
-export function mergeSorted(a: Uint32Array, b: Uint32Array, out: Uint32Array): number {
-  let i = 0;
-  let j = 0;
-  let count = 0;
-  while (i < a.length && j < b.length) {
-    const x = a[i]!;
-    const y = b[j]!;
-    if (x <= y) {
-      out[count++] = x;
-      i++;
-      if (x === y) j++;
-    } else {
-      out[count++] = y;
-      j++;
+/** The words of the bitset unionOf needs for indices below `paramCount` (1 bit each). */
+export function unionWords(paramCount: number): number {
+  return Math.ceil(paramCount / 32);
+}
+
+/**
+ * Writes into `out` the ascending union of `lists` (indices below 32 * words.length, in any
+ * order, repeats allowed); returns its length (`out` holds at least that many). `words` is
+ * the bitset (unionWords of the index range, all 0) and is left all 0 again.
+ * Costs one bit set per entry of the lists and a walk over the words, for any number of
+ * lists: 32 topk answers of 1.2M parameters at 1% are 384k entries and 37.5k words.
+ */
+export function unionOf(lists: readonly Uint32Array[], words: Uint32Array, out: Uint32Array): number {
+  for (const list of lists) {
+    for (let j = 0; j < list.length; j++) {
+      const index = list[j]!;
+      const w = index >>> 5;
+      words[w] = words[w]! | (1 << (index & 31));
     }
   }
-  while (i < a.length) out[count++] = a[i++]!;
-  while (j < b.length) out[count++] = b[j++]!;
+  let count = 0;
+  for (let w = 0; w < words.length; w++) {
+    let word = words[w]!;
+    if (word === 0) continue;
+    words[w] = 0;
+    const base = w << 5;
+    // Lowest set bit first: `word & -word` isolates it, clz32 gives its position.
+    // NOTE: int32 arithmetic: with bit 31 set `word` is negative, and still nonzero.
+    do {
+      const lowest = word & -word;
+      out[count++] = base + 31 - Math.clz32(lowest);
+      word ^= lowest;
+    } while (word !== 0);
+  }
   return count;
 }

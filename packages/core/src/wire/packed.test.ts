@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ProtocolError } from '../protocol/fields.js';
 import { fromBf16, toBf16 } from './bf16.js';
-import { PACKED_FORMAT, decodePacked, packBf16, packSparse, packTopk } from './packed.js';
+import { PACKED_FORMAT, decodePacked, decodeSparseEntries, packBf16, packSparse, packTopk } from './packed.js';
 
 const PARAMS = 40_000;
 
@@ -9,6 +9,16 @@ function decode(bytes: Uint8Array, paramCount = PARAMS): Float32Array {
   const into = new Float32Array(paramCount).fill(7);
   decodePacked(bytes, into, 'gradient.packed');
   return into;
+}
+
+function messageOf(bytes: Uint8Array, paramCount = PARAMS): string {
+  try {
+    decode(bytes, paramCount);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ProtocolError);
+    return `${(error as ProtocolError).code}: ${(error as ProtocolError).message}`;
+  }
+  return 'accepted';
 }
 
 function codeOf(bytes: Uint8Array, paramCount = PARAMS): string {
@@ -167,5 +177,57 @@ describe('malformed packed bytes are refused with a code', () => {
   it('a bf16 NaN or Infinity', () => {
     expect(codeOf(packBf16(Uint16Array.of(0x3f80, 0x7fc0)), 2)).toBe('NOT_FINITE');
     expect(codeOf(packBf16(Uint16Array.of(0xff80, 0x3f80)), 2)).toBe('NOT_FINITE');
+  });
+
+  it('the first fault in entry order is the one reported (an entry\'s index before its value), with its message', () => {
+    expect(messageOf(sparseBf16Bytes(2, [0x7fc0, 0x3f80], [5, 0]))).toBe('NOT_FINITE: gradient.packed: the value at index 5 is NaN');
+    expect(messageOf(sparseBf16Bytes(2, [0x3f80, 0xff80], [5, 0]))).toBe('BAD_FIELD: gradient.packed: index 1 repeats index 5 (indices must be strictly increasing)');
+    expect(messageOf(sparseBf16Bytes(2, [0x3f80, 0x7f80], [5, 3]))).toBe('NOT_FINITE: gradient.packed: the value at index 8 is Infinity');
+    expect(messageOf(sparseBf16Bytes(3, [0x3f80, 0x3f80, 0x7f81], [0xc0, 0xb8, 0x02, 1, 1]))).toBe('BAD_FIELD: gradient.packed: index 0 = 40000 is not below 40000');
+    expect(messageOf(sparseBytes(2, [1, -Infinity], [5, 1]))).toBe('NOT_FINITE: gradient.packed: the value at index 6 is -Infinity');
+    expect(messageOf(sparseBytes(2, [NaN, 1], [0x85, 0x85]))).toBe('BAD_LENGTH: gradient.packed ends inside index 0 of 2');
+  });
+});
+
+describe('decodeSparseEntries against a plain reading of the format', () => {
+  /** The frame read field by field with DataView and fromBf16, as the header comment of packed.ts describes it. */
+  function reference(bytes: Uint8Array): { indices: number[]; values: number[] } {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const size = bytes[0] === PACKED_FORMAT.sparseBf16 ? 2 : 4;
+    const count = view.getUint32(4, true);
+    const values = Array.from({ length: count }, (_, j) => (size === 2 ? fromBf16(view.getUint16(8 + 2 * j, true)) : view.getFloat32(8 + 4 * j, true)));
+    const indices: number[] = [];
+    let offset = 8 + size * count;
+    for (let j = 0; j < count; j++) {
+      let gap = 0;
+      for (let shift = 0; ; shift += 7) {
+        const byte = bytes[offset++]!;
+        gap += (byte & 0x7f) * 2 ** shift;
+        if (byte < 0x80) break;
+      }
+      indices.push(j === 0 ? gap : indices[j - 1]! + gap);
+    }
+    return { indices, values };
+  }
+
+  it.each([
+    ['bf16, 1% of the entries', 0.01, 'bf16'],
+    ['bf16, 30%', 0.3, 'bf16'],
+    ['bf16, a few entries far apart', 0.0002, 'bf16'],
+    ['float32, 1%', 0.01, 'float32'],
+  ] as const)('%s: the same entries, bit for bit (subnormals, -0 and the largest values too)', (_name, density, kind) => {
+    let seed = 5;
+    const random = () => (seed = (seed * 1_103_515_245 + 12_345) >>> 0) / 2 ** 32;
+    const special = [-0, 1e-40, -3e-39, 3.3e38, -3.3e38, 1, -1];
+    const values = Float32Array.from({ length: PARAMS }, (_, i) => (random() < density ? (i % 7 === 0 ? special[i % special.length]! : (random() - 0.5) * 2 ** (40 * random() - 20)) : 0));
+    const indices = Uint32Array.from(Array.from(values).flatMap((value, i) => (value !== 0 || Object.is(value, -0) && i % 7 === 0 && random() < density ? [i] : [])));
+    const bytes = kind === 'bf16' ? packTopk(values, indices, indices.length) : packSparse(values, indices, indices.length);
+    expect(bytes[0]).toBe(kind === 'bf16' ? PACKED_FORMAT.sparseBf16 : PACKED_FORMAT.sparseF32);
+    const entries = decodeSparseEntries(bytes, PARAMS, 'gradient.packed')!;
+    const expected = reference(bytes);
+    expect(expected.indices).toEqual([...indices]);
+    expect([...entries.indices]).toEqual(expected.indices);
+    const bits = (list: readonly number[] | Float32Array) => [...new Uint32Array(Float32Array.from(list).buffer)];
+    expect(bits(entries.values)).toEqual(bits(expected.values));
   });
 });
