@@ -7,7 +7,8 @@
  *   parseUp    the coordinator's decodeSparseEntries of an answer's packed gradient
  *   sum        the coordinator's sumInSliceOrder of the workers' sparse answers
  *   encode     CoordinatorWire.encode (the union of the answers, bf16 with its residual)
- *   apply      CoordinatorWire.apply (the coordinator's replica: copies and the Adam update)
+ *   apply      CoordinatorWire.apply (the coordinator's replica's Adam update; with a baseline
+ *              from before its arrays were the model's, the copies in and out too)
  *   parseDown  a worker's decodeSparseEntries of the update's packed gradient
  *   onUpdate   a worker's WorkerWire.onUpdate of the broadcast update (scatter, Adam)
  *
@@ -90,15 +91,19 @@ interface Pipeline {
 
 function pipeline(code: Code): Pipeline {
   const { UploadEncoder, CoordinatorWire, WorkerWire, replicaStateNames } = code.wire;
-  const params = initial.slice();
-  const state = Object.fromEntries(replicaStateNames(OPTIMIZER).map((name) => [name, new Float32Array(paramCount)]));
+  // As a coordinator on the native kernels holds them, where this side's code can: the model's
+  // and the optimizer's arrays are its replica's, and apply() updates them in place.
+  const replica = (code.wire as Partial<WireModule>).createReplicaArrays?.(OPTIMIZER, paramCount) ?? null;
+  const params = replica?.params ?? new Float32Array(paramCount);
+  params.set(initial);
+  const state = Object.fromEntries(replicaStateNames(OPTIMIZER).map((name, i) => [name, replica?.state[i] ?? new Float32Array(paramCount)]));
   const worker = new WorkerWire();
   const welcome: WelcomeMessage = { type: 'welcome', protocol: 1, workerId: 1, spec, paramCount, datasetHash: 'h', sendingDataset: false, heartbeatMs: 1000, wire: 'topk', optimizer: OPTIMIZER };
   worker.onWelcome(welcome);
   worker.onJob(job(0, { params, state: Object.values(state), iterations: 0 }));
   return {
     uploads: Array.from({ length: workerCount }, () => new UploadEncoder('topk', paramCount)),
-    coordinator: new CoordinatorWire('topk', paramCount, 0),
+    coordinator: new CoordinatorWire('topk', paramCount, 0, replica),
     worker, params, state, sum: new Float32Array(paramCount), step: 0,
   };
 }
